@@ -1,0 +1,159 @@
+"""Public API: arrays <-> bytes, and file helpers. The one place that wires
+reader -> voxels -> blocks -> model -> container (and back); CLI, benchmarks and tests
+all go through it.
+"""
+
+import dataclasses
+import os
+import time
+
+import numpy as np
+
+from omnicodec import bitstream, varint, zoo
+from omnicodec.errors import BitstreamError, InputError
+from omnicodec.geometry import blocks, devoxelize, morton, voxelize
+from omnicodec.io import read_ply, write_bytes_atomic, write_ply
+from omnicodec.models.lossless import LosslessCodec, sections_per_block
+
+DEFAULT_MODEL = "occupancy-v1"
+MAX_BLOCK_POINTS = 1_500_000  # bounds peak memory: each block is coded on its own
+LOSSLESS = 1
+
+
+@dataclasses.dataclass
+class Report:
+    """What a compression or decompression did; ``bits_per_point`` is per input point."""
+
+    input_points: int
+    voxels: int
+    duplicates_merged: int
+    bytes: int
+    seconds: float
+    bits: int
+    integer_input: bool
+    blocks: int = 1
+    dropped_properties: tuple = ()
+
+    @property
+    def bits_per_point(self):
+        return 8 * self.bytes / max(self.input_points, 1)
+
+
+def _codec(model_id):
+    model, digest = zoo.load(model_id)
+    return LosslessCodec(model), digest
+
+
+def _layout_section(block_bits, block_keys):
+    """Block depth, count and the Morton keys of the occupied blocks (delta varints)."""
+    deltas = np.diff(np.r_[0, block_keys]) if len(block_keys) else []
+    return varint.encode([block_bits, len(block_keys), *[int(d) for d in deltas]])
+
+
+def _read_layout(section, bits):
+    values, _ = varint.decode(section)
+    if len(values) < 2 or values[0] > bits or len(values) != 2 + values[1]:
+        raise BitstreamError("block layout is corrupted")
+    return values[0], np.cumsum(values[2:], dtype=np.int64)
+
+
+def compress_grid(grid, model=DEFAULT_MODEL, coord_dtype="<f8", progress=None,
+                  max_block_points=MAX_BLOCK_POINTS):
+    """A :class:`~omnicodec.geometry.VoxelGrid` -> (bytes, number of blocks)."""
+    codec, digest = _codec(model)
+    block_bits, block_keys, slices = blocks.partition(grid.keys, grid.bits, max_block_points)
+    sections = [_layout_section(block_bits, block_keys)]
+    local_mask = (1 << (3 * block_bits)) - 1
+    for piece in slices:
+        sections += codec.compress_block(grid.keys[piece] & local_mask, block_bits, progress)
+    header = bitstream.Header(
+        mode=LOSSLESS, model_id=model, weights_hash=digest, bits=grid.bits,
+        coord_dtype=np.dtype(coord_dtype).str, offset=tuple(float(v) for v in grid.offset),
+        scale=float(grid.scale), input_points=grid.input_points, voxels=len(grid.keys),
+        geometry_checksum=bitstream.geometry_checksum(grid.coords),
+        integer_input=grid.integer_input)
+    return bitstream.pack(header, sections), len(slices)
+
+
+def decompress_grid(data, progress=None):
+    """Bytes -> (Header, Morton-sorted voxel keys), verifying the geometry checksum."""
+    header, sections = bitstream.unpack(data)
+    codec = LosslessCodec(zoo.find(header.model_id, header.weights_hash))
+    block_bits, block_keys = _read_layout(sections[0], header.bits)
+    per_block = sections_per_block(block_bits)
+    if len(sections) != 1 + per_block * len(block_keys):
+        raise BitstreamError("bitstream section table does not match its block layout")
+    keys = []
+    for i, block_key in enumerate(block_keys):
+        chunk = sections[1 + i * per_block: 1 + (i + 1) * per_block]
+        local = codec.decompress_block(chunk, block_bits, progress)
+        keys.append((int(block_key) << (3 * block_bits)) | local)
+    keys = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
+    if len(keys) != header.voxels:
+        raise BitstreamError(f"decoded {len(keys)} voxels, the header says {header.voxels}")
+    if bitstream.geometry_checksum(morton.decode(keys, header.bits)) != header.geometry_checksum:
+        raise BitstreamError("decoded geometry fails its checksum: the bitstream is damaged or "
+                             "this machine computed different probabilities than the encoder's")
+    return header, keys
+
+
+def compress(points, voxel_size=None, bits=None, model=DEFAULT_MODEL, progress=None):
+    """(N, 3) points -> bytes. Integer grids are coded as they are; other input is voxelized
+    (``voxel_size`` or ``bits``, default: the bounding box in 2**10 voxels per axis).
+    Lossless on the voxel grid; duplicate points are merged."""
+    points = np.asarray(points)
+    grid = voxelize(points, voxel_size=voxel_size, bits=bits)
+    return compress_grid(grid, model=model, coord_dtype=points.dtype, progress=progress)[0]
+
+
+def decompress(data, progress=None):
+    """Bytes -> (M, 3) points in the input's frame and coordinate type (unique voxels)."""
+    header, keys = decompress_grid(data, progress)
+    return _points(keys, header)
+
+
+def _points(keys, header):
+    coords = morton.decode(keys, header.bits)
+    return devoxelize(coords, header.offset, header.scale, np.dtype(header.coord_dtype))
+
+
+def info(data):
+    """The header of a bitstream (after checking its integrity)."""
+    return bitstream.unpack(data)[0]
+
+
+def read_bitstream(path):
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a folder, not a bitstream")
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def compress_file(src, dst, voxel_size=None, bits=None, model=DEFAULT_MODEL, progress=None):
+    """Compress a PLY file to ``dst`` (written atomically); returns a :class:`Report`."""
+    start = time.perf_counter()
+    cloud = read_ply(src)
+    grid = voxelize(cloud.points, voxel_size=voxel_size, bits=bits)
+    data, count = compress_grid(grid, model=model, coord_dtype=cloud.points.dtype, progress=progress)
+    write_bytes_atomic(dst, data)
+    return Report(input_points=grid.input_points, voxels=len(grid.keys),
+                  duplicates_merged=grid.duplicates_merged, bytes=len(data),
+                  seconds=time.perf_counter() - start, bits=grid.bits,
+                  integer_input=grid.integer_input, blocks=count,
+                  dropped_properties=tuple(cloud.properties))
+
+
+def decompress_file(src, dst, progress=None):
+    """Decompress ``src`` to a PLY file ``dst`` (written atomically); returns a :class:`Report`."""
+    start = time.perf_counter()
+    data = read_bitstream(src)
+    header, keys = decompress_grid(data, progress)
+    points = _points(keys, header)
+    write_ply(dst, points)
+    return Report(input_points=header.input_points, voxels=len(keys),
+                  duplicates_merged=header.input_points - len(keys), bytes=len(data),
+                  seconds=time.perf_counter() - start, bits=header.bits,
+                  integer_input=header.integer_input)

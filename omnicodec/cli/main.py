@@ -1,0 +1,172 @@
+"""``omnicodec``: one command, subcommands (compress, decompress, info).
+
+Every omnicodec error becomes a one-line message on stderr and a non-zero exit code;
+``--debug`` shows the traceback instead.
+"""
+
+import argparse
+import json
+import sys
+
+from omnicodec import __version__
+from omnicodec.errors import OmnicodecError
+
+
+class Progress:
+    """A tqdm bar over voxels coded, shown only when work runs longer than a moment."""
+
+    def __init__(self, label, quiet):
+        self.bar = None
+        if not quiet:
+            from tqdm import tqdm
+
+            self.bar = tqdm(desc=label, unit=" voxels", unit_scale=True, delay=1.0,
+                            leave=False, file=sys.stderr)
+
+    def __call__(self, count):
+        if self.bar is not None:
+            self.bar.update(count)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _print_report(kind, report, args, extra=None):
+    fields = {
+        "input points": report.input_points,
+        "voxels": report.voxels,
+        "duplicates merged": report.duplicates_merged,
+        "bytes": report.bytes,
+        "bits per input point": round(report.bits_per_point, 4),
+        f"{kind} seconds": round(report.seconds, 2),
+        "grid": f"{report.bits} bits per axis ({'integer input, exact' if report.integer_input else 'voxelized input: lossless on the voxel grid'})",
+    }
+    fields.update(extra or {})
+    if args.json:
+        print(json.dumps(fields))
+    elif not args.quiet:
+        width = max(map(len, fields))
+        for name, value in fields.items():
+            print(f"{name:<{width}}  {value}")
+
+
+def cmd_compress(args):
+    from omnicodec import api
+
+    progress = Progress("compress", args.quiet)
+    try:
+        report = api.compress_file(args.input, args.output, voxel_size=args.voxel_size,
+                                   bits=args.bits, model=args.model, progress=progress)
+    finally:
+        progress.close()
+    if report.dropped_properties and not args.quiet:
+        print(f"note: only geometry is coded; vertex properties not coded: "
+              f"{', '.join(report.dropped_properties)}", file=sys.stderr)
+    _print_report("encode", report, args, {"output": args.output})
+    return 0
+
+
+def cmd_decompress(args):
+    from omnicodec import api
+
+    progress = Progress("decompress", args.quiet)
+    try:
+        report = api.decompress_file(args.input, args.output, progress=progress)
+    finally:
+        progress.close()
+    _print_report("decode", report, args, {"output": args.output})
+    return 0
+
+
+def cmd_info(args):
+    from omnicodec import api, bitstream, zoo
+    from omnicodec.entropy import BACKEND
+    from omnicodec.sparse import ENGINE
+
+    data = api.read_bitstream(args.input)
+    header = api.info(data)
+    fields = {
+        "file": args.input,
+        "bytes": len(data),
+        "format version": bitstream.FORMAT_VERSION,
+        "mode": header.mode_name,
+        "model": header.model_id,
+        "model known": header.model_id in zoo.MODELS,
+        "weights sha256 prefix": header.weights_hash.hex(),
+        "grid bits": header.bits,
+        "input coordinate type": header.coord_dtype,
+        "integer input": header.integer_input,
+        "offset": list(header.offset),
+        "scale": header.scale,
+        "input points": header.input_points,
+        "voxels": header.voxels,
+        "bits per input point": round(8 * len(data) / max(header.input_points, 1), 4),
+        "geometry checksum": header.geometry_checksum.hex(),
+        "engine": ENGINE.NAME,
+        "entropy coder": BACKEND,
+    }
+    if args.json:
+        print(json.dumps(fields))
+    else:
+        width = max(map(len, fields))
+        for name, value in fields.items():
+            print(f"{name:<{width}}  {value}")
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="omnicodec", description="Learned point-cloud geometry codec.")
+    parser.add_argument("--version", action="version", version=f"omnicodec {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress, no report")
+    common.add_argument("--json", action="store_true", help="print the report as JSON")
+    common.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("compress", parents=[common], help="compress a .ply point cloud")
+    p.add_argument("input", help="input .ply file")
+    p.add_argument("-o", "--output", required=True, help="output .ocz file")
+    grid = p.add_mutually_exclusive_group()
+    grid.add_argument("--voxel-size", type=float, help="voxel edge length for non-integer input")
+    grid.add_argument("--bits", type=int,
+                      help="fit the bounding box into 2^BITS voxels per axis (default 10 for "
+                           "non-integer input; integer input is coded as is)")
+    p.add_argument("--model", default="occupancy-v1", help="model id (default occupancy-v1)")
+    p.set_defaults(func=cmd_compress)
+
+    p = sub.add_parser("decompress", parents=[common], help="decompress an .ocz file to .ply")
+    p.add_argument("input", help="input .ocz file")
+    p.add_argument("-o", "--output", required=True, help="output .ply file")
+    p.set_defaults(func=cmd_decompress)
+
+    p = sub.add_parser("info", parents=[common], help="print the header of an .ocz file")
+    p.add_argument("input", help="input .ocz file")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except OmnicodecError as exc:
+        if args.debug:
+            raise
+        print(f"omnicodec: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("omnicodec: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, MemoryError) as exc:
+        if args.debug:
+            raise
+        print(f"omnicodec: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Points <-> integer voxels: quantization with offset/scale and duplicate merging."""
+
+import dataclasses
+
+import numpy as np
+
+from omnicodec.errors import InputError
+from omnicodec.geometry import morton
+
+DEFAULT_BITS = 10
+
+
+@dataclasses.dataclass
+class VoxelGrid:
+    """A voxelized cloud: unique voxel keys in Morton order plus the map back to the input frame.
+
+    A voxel with integer coordinates v stands for the point ``offset + v * scale``.
+    """
+
+    keys: np.ndarray
+    bits: int
+    offset: np.ndarray
+    scale: float
+    input_points: int
+    integer_input: bool
+
+    @property
+    def coords(self):
+        return morton.decode(self.keys, self.bits)
+
+    @property
+    def duplicates_merged(self):
+        return self.input_points - len(self.keys)
+
+    def to_points(self, dtype=np.float64):
+        return devoxelize(self.coords, self.offset, self.scale, dtype)
+
+
+def validate_points(points):
+    """Check an (N, 3) numeric array of finite coordinates; return it as a numpy array."""
+    points = np.asarray(points)
+    if points.ndim != 2 or points.shape[1] != 3:
+        raise InputError(f"points must have shape (N, 3), not {points.shape}")
+    if points.dtype.kind not in "iuf":
+        raise InputError(f"points must be numeric, not {points.dtype}")
+    if len(points) == 0:
+        raise InputError("empty point cloud: nothing to compress")
+    if points.dtype.kind == "f":
+        bad = ~np.isfinite(points).all(axis=1)
+        if bad.any():
+            raise InputError(f"{int(bad.sum())} point(s) have NaN or infinite coordinates")
+    return points
+
+
+def is_integer_grid(points):
+    return points.dtype.kind in "iu" or bool(np.all(points == np.round(points)))
+
+
+def voxelize(points, voxel_size=None, bits=None):
+    """Quantize points to a voxel grid of at most 2**bits per axis, merging duplicates.
+
+    Integer input (or float input holding only whole numbers) with neither option is kept
+    as is: offset 0 when all coordinates are non-negative (so an 8i vox10 frame keeps its
+    own grid), else the minimum. Otherwise the bounding box is fitted into 2**bits voxels
+    (default 10 bits) or cut into cubes of ``voxel_size``.
+    """
+    points = validate_points(points)
+    if voxel_size is not None and bits is not None:
+        raise InputError("give either a voxel size or a bit depth, not both")
+    if voxel_size is not None and not (np.isfinite(voxel_size) and voxel_size > 0):
+        raise InputError(f"voxel size must be a positive number, not {voxel_size}")
+    if bits is not None and not 1 <= bits <= morton.MAX_BITS:
+        raise InputError(f"bit depth must be between 1 and {morton.MAX_BITS}, not {bits}")
+    integer_input = voxel_size is None and bits is None and is_integer_grid(points)
+    if integer_input:
+        lowest = points.min(axis=0).astype(np.float64)
+        offset = np.zeros(3) if (lowest >= 0).all() else lowest
+        scale = 1.0
+        coords = np.rint(points.astype(np.float64) - offset).astype(np.int64)
+    else:
+        as_float = points.astype(np.float64)
+        offset = as_float.min(axis=0)
+        extent = float((as_float.max(axis=0) - offset).max())
+        if voxel_size is not None:
+            scale = float(voxel_size)
+        else:
+            depth = DEFAULT_BITS if bits is None else bits
+            scale = extent / (2**depth - 1) if extent > 0 else 1.0
+        coords = np.rint((as_float - offset) / scale).astype(np.int64)
+    top = int(coords.max())
+    depth = max(1, top.bit_length())
+    if depth > morton.MAX_BITS:
+        raise InputError(
+            f"coordinate range {top + 1} exceeds 2^{morton.MAX_BITS} voxels per axis; "
+            "pass a coarser --voxel-size or --bits"
+        )
+    keys = np.unique(morton.encode(coords, depth))
+    return VoxelGrid(
+        keys=keys, bits=depth, offset=np.asarray(offset, dtype=np.float64), scale=scale,
+        input_points=len(points), integer_input=integer_input,
+    )
+
+
+def devoxelize(coords, offset, scale, dtype=np.float64):
+    """Voxel coordinates -> points in the input frame, cast to ``dtype``."""
+    points = np.asarray(coords, dtype=np.float64) * scale + np.asarray(offset, dtype=np.float64)
+    if np.dtype(dtype).kind in "iu":
+        return np.rint(points).astype(dtype)
+    return points.astype(dtype)

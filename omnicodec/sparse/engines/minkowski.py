@@ -1,0 +1,71 @@
+"""MinkowskiEngine 0.5.4 behind omnicodec's sparse layer. No other module imports it.
+
+MinkowskiEngine is unmaintained; its Python code still does ``from collections import
+Sequence``, removed in Python 3.10, so the aliases are restored here, once, before import.
+"""
+
+import collections
+import collections.abc
+
+for _name in ("Sequence", "Mapping", "MutableMapping", "Iterable", "Callable", "Iterator"):
+    if not hasattr(collections, _name):
+        setattr(collections, _name, getattr(collections.abc, _name))
+
+import warnings  # noqa: E402
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=".*CPU_ONLY.*")
+    import MinkowskiEngine as ME  # noqa: E402
+
+NAME = "minkowski"
+VERSION = ME.__version__
+
+
+def make_tensor(coordinates, features, stride=1):
+    """Coordinates (N, 1 + D) int32 with the batch index first, features (N, C)."""
+    return ME.SparseTensor(features=features, coordinates=coordinates, tensor_stride=stride)
+
+
+def with_features(native, features):
+    return ME.SparseTensor(
+        features=features,
+        coordinate_map_key=native.coordinate_map_key,
+        coordinate_manager=native.coordinate_manager,
+    )
+
+
+def features(native):
+    return native.F
+
+
+def coordinates(native):
+    return native.C
+
+
+def stride(native):
+    return native.tensor_stride[0]
+
+
+def make_conv(in_channels, out_channels, kernel_size, stride, dimension, transpose, generative):
+    """An engine operator; its kernel and bias are handed over at call time."""
+    if generative:
+        cls = ME.MinkowskiGenerativeConvolutionTranspose
+    elif transpose:
+        cls = ME.MinkowskiConvolutionTranspose
+    else:
+        cls = ME.MinkowskiConvolution
+    return cls(in_channels, out_channels, kernel_size=kernel_size, stride=stride, bias=False,
+               dimension=dimension)
+
+
+def conv(op, native, weight, bias, out=None):
+    # Our parameter is lent to the operator for this call (ME keeps 1x1x1 kernels as matrices).
+    op._parameters["kernel"] = weight if weight.shape[0] > 1 else weight[0]
+    result = op(native, out.coordinate_map_key if out is not None else None)
+    if bias is not None:
+        result = with_features(result, result.F + bias)
+    return result
+
+
+def prune(native, keep):
+    return ME.MinkowskiPruning()(native, keep)

@@ -1,0 +1,48 @@
+"""Sparse layers. Parameters live here (engine-independent names and shapes); the engine
+only runs the operator, so the same weights serve any engine."""
+
+import math
+
+import torch
+from torch import nn
+
+from omnicodec.sparse.tensor import ENGINE, SparseTensor
+
+
+class Conv(nn.Module):
+    """Sparse convolution; ``transpose``/``generative`` give the (generative) transposed kind.
+
+    ``weight`` has shape (kernel_volume, in_channels, out_channels).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, bias=True, dimension=3,
+                 transpose=False, generative=False):
+        super().__init__()
+        volume = kernel_size**dimension
+        self.weight = nn.Parameter(torch.empty(volume, in_channels, out_channels))
+        bound = 1.0 / math.sqrt(in_channels * volume)
+        nn.init.uniform_(self.weight, -bound * math.sqrt(3), bound * math.sqrt(3))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        # Engine operators hold no parameters: keep them out of the module tree and state_dict.
+        self.__dict__["_op"] = ENGINE.make_conv(
+            in_channels, out_channels, kernel_size, stride, dimension, transpose, generative)
+
+    def forward(self, x, out=None):
+        """``out``: a tensor whose coordinates the output must have (e.g. the input of a
+        strided layer, for its transposed partner)."""
+        native_out = out.native if out is not None else None
+        return SparseTensor(ENGINE.conv(self._op, x.native, self.weight, self.bias, native_out))
+
+
+def relu(x):
+    return x.replace(torch.relu(x.features))
+
+
+def pointwise(linear, x):
+    """Apply a dense module (e.g. nn.Linear) to every feature row."""
+    return x.replace(linear(x.features))
+
+
+def prune(x, keep):
+    """Keep the rows where the bool mask ``keep`` is True."""
+    return SparseTensor(ENGINE.prune(x.native, keep))

@@ -1,0 +1,148 @@
+"""Train the lossless occupancy model on blocks prepared by ``python -m datasets.prepare``.
+
+    python -m omnicodec.train --data ~/.cache/omnicodec/train_blocks.h5 \
+        --run ~/.cache/omnicodec/runs/lossless --steps 3000 --seed 0 [--resume]
+    python -m omnicodec.train --run ~/.cache/omnicodec/runs/lossless --export omnicodec/weights/occupancy_v1.pt
+
+Each step draws --batch random blocks, applies a random axis permutation and flips, and
+minimizes the code length (binary cross-entropy, in bits) of every block's finest scale
+given the next coarser one, over all 8 coding stages with the true earlier children known.
+A checkpoint (model, optimizer, step, random state) is written atomically every
+--checkpoint-minutes, so ``--resume`` continues an interrupted run exactly where it stopped.
+"""
+
+import argparse
+import math
+import os
+import time
+
+import h5py
+import numpy as np
+import torch
+
+from omnicodec.geometry import morton, octree
+from omnicodec.models.occupancy import CODING_ORDER, OccupancyModel
+
+
+class BlockSet:
+    """Blocks of the training file, with their finest-scale coding problem built on demand."""
+
+    def __init__(self, path):
+        with h5py.File(path, "r") as f:
+            self.points = f["points"][:]
+            self.offsets = f["offsets"][:]
+            self.bits = int(f.attrs["block_bits"])
+        self.count = len(self.offsets) - 1
+
+    def example(self, index, rng):
+        coords = self.points[self.offsets[index]:self.offsets[index + 1]].astype(np.int64)
+        coords = coords[:, rng.permutation(3)]
+        flips = rng.random(3) < 0.5
+        coords[:, flips] = (2**self.bits - 1) - coords[:, flips]
+        keys = np.sort(morton.encode(coords, self.bits))
+        parents, _ = octree.parents_of(keys)
+        return morton.decode(parents, self.bits - 1), octree.child_masks(parents, keys)
+
+
+def batch_loss(model, blocks, indices, rng):
+    """Mean code length in bits per child voxel of the blocks' finest scales."""
+    coords, masks, batch = [], [], []
+    for b, index in enumerate(indices):
+        c, m = blocks.example(index, rng)
+        coords.append(c)
+        masks.append(m)
+        batch.append(np.full(len(c), b))
+    coords = torch.from_numpy(np.concatenate(coords))
+    masks = torch.from_numpy(np.concatenate(masks))
+    logits = model.all_stage_logits(coords, masks, torch.from_numpy(np.concatenate(batch)))
+    targets = masks[:, list(CODING_ORDER)].to(torch.float32)
+    nats = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="sum")
+    return nats / math.log(2) / targets.sum()
+
+
+def save_atomic(obj, path):
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(args):
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.run, exist_ok=True)
+    checkpoint_path = os.path.join(args.run, "checkpoint.pt")
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    model = OccupancyModel(args.channels, args.blocks, args.head_kernel)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    step = 0
+    if args.resume and os.path.exists(checkpoint_path):
+        state = torch.load(checkpoint_path, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = state["step"]
+        rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        print(f"resumed at step {step}", flush=True)
+    blocks = BlockSet(args.data)
+    held_out = np.arange(blocks.count)[:: 50]  # every 50th block never trains
+    train_ids = np.setdiff1d(np.arange(blocks.count), held_out)
+    last_save, running = time.time(), []
+    while step < args.steps:
+        lr = args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss = batch_loss(model, blocks, rng.choice(train_ids, args.batch), rng)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        running.append(loss.item())
+        if step % 50 == 0:
+            print(f"step {step} lr {lr:.2e} train {np.mean(running):.4f} bits/voxel", flush=True)
+            running = []
+        if time.time() - last_save > args.checkpoint_minutes * 60 or step == args.steps:
+            save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "step": step, "numpy_rng": rng.bit_generator.state,
+                         "torch_rng": torch.get_rng_state(), "config": model.config,
+                         "args": vars(args)}, checkpoint_path)
+            with torch.no_grad():
+                check_rng = np.random.default_rng(0)
+                held = [float(batch_loss(model, blocks, held_out[i:i + 8], check_rng))
+                        for i in range(0, len(held_out), 8)]
+            print(f"checkpoint at step {step}; held-out {np.mean(held):.4f} bits/voxel", flush=True)
+            last_save = time.time()
+
+
+def export(args):
+    """Write the checkpoint's weights (config + state dict) as a package weight file."""
+    state = torch.load(os.path.join(args.run, "checkpoint.pt"), weights_only=False)
+    save_atomic({"config": state["config"], "state_dict": state["model"], "step": state["step"],
+                 "args": state["args"]}, args.export)
+    print(f"wrote {args.export} (step {state['step']})")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Train omnicodec's lossless occupancy model.")
+    parser.add_argument("--data", default=os.path.expanduser("~/.cache/omnicodec/train_blocks.h5"))
+    parser.add_argument("--run", default=os.path.expanduser("~/.cache/omnicodec/runs/lossless"))
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--batch", type=int, default=6)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--channels", type=int, default=32)
+    parser.add_argument("--blocks", type=int, default=2)
+    parser.add_argument("--head-kernel", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-minutes", type=float, default=3.0)
+    parser.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
+    parser.add_argument("--export", help="write the run's weights to this file and exit")
+    args = parser.parse_args(argv)
+    if args.export:
+        export(args)
+    else:
+        train(args)
+
+
+if __name__ == "__main__":
+    main()
