@@ -1,7 +1,7 @@
 """Train the lossless occupancy model on blocks prepared by ``python -m datasets.prepare``.
 
     python -m omnicodec.train --data ~/.cache/omnicodec/train_blocks.h5 \
-        --run ~/.cache/omnicodec/runs/lossless --steps 3000 --seed 0 [--resume]
+        --run ~/.cache/omnicodec/runs/lossless --steps 9000 --seed 0 [--resume]
     python -m omnicodec.train --run ~/.cache/omnicodec/runs/lossless --export omnicodec/weights/occupancy_v1.pt
 
 Each step draws --batch random blocks, applies a random axis permutation and flips, and
@@ -126,7 +126,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Train omnicodec's lossless occupancy model.")
     parser.add_argument("--data", default=os.path.expanduser("~/.cache/omnicodec/train_blocks.h5"))
     parser.add_argument("--run", default=os.path.expanduser("~/.cache/omnicodec/runs/lossless"))
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=9000)
     parser.add_argument("--batch", type=int, default=6)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--channels", type=int, default=32)

@@ -40,9 +40,9 @@ MODELS = {
             data="python -m datasets.prepare --data ../shared/data "
                  "--out ~/.cache/omnicodec/train_blocks.h5 --seed 0",
             command="python -m omnicodec.train --data ~/.cache/omnicodec/train_blocks.h5 "
-                    "--run ~/.cache/omnicodec/runs/lossless --steps 3000 --seed 0",
+                    "--run ~/.cache/omnicodec/runs/lossless --steps 9000 --seed 0",
             seed=0,
-            steps=3000,
+            steps=9000,
             result="",
         ),
     ]

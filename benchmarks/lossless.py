@@ -1,0 +1,103 @@
+"""Lossless benchmark: for each file, points, bytes, bits per point, encode and decode
+seconds, peak memory (RSS of the process doing the work) and a bit-exact check.
+
+    python -m benchmarks.lossless ../shared/data/pointclouds/soldier_vox10_0690_partial.ply \
+        --mesh ../shared/data/meshes/igea.ply:11 [--json out.json]
+
+``--mesh PATH:BITS`` first samples that mesh's surface into a BITS-bit voxel cloud (8 points
+per voxel^2, as datasets/ does) and benchmarks it too: the large-cloud memory check.
+Each encode and decode runs in its own process, so its peak memory is measured alone.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+_WORKER = """
+import json, resource, sys, time
+from omnicodec import api
+mode, src, dst = sys.argv[1:4]
+start = time.perf_counter()
+report = (api.compress_file if mode == "encode" else api.decompress_file)(src, dst)
+print(json.dumps({"seconds": time.perf_counter() - start,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "blocks": report.blocks}))
+"""
+
+
+def run_worker(mode, src, dst):
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", _WORKER, mode, src, dst],
+                            capture_output=True, text=True, check=True)
+    stats = json.loads(result.stdout.strip().splitlines()[-1])
+    stats["wall"] = time.perf_counter() - start
+    return stats
+
+
+def mesh_cloud(spec, folder):
+    """'path.ply:11' -> a PLY of that mesh sampled and voxelized at 11 bits."""
+    from datasets.meshes import fit_to_grid, read_mesh, sample_surface, voxelize_unique
+    from omnicodec.io import write_ply
+
+    path, bits = spec.rsplit(":", 1)
+    bits = int(bits)
+    rng = np.random.default_rng(0)
+    vertices, faces = read_mesh(path)
+    points = sample_surface(fit_to_grid(vertices, bits, np.eye(3), rng), faces, 8.0, rng)
+    out = os.path.join(folder, f"{os.path.splitext(os.path.basename(path))[0]}_vox{bits}.ply")
+    write_ply(out, voxelize_unique(points, bits).astype(np.int32))
+    return out
+
+
+def benchmark(path, folder):
+    from omnicodec.io import read_ply
+
+    ocz, back = os.path.join(folder, "x.ocz"), os.path.join(folder, "back.ply")
+    encode = run_worker("encode", path, ocz)
+    decode = run_worker("decode", ocz, back)
+    original, decoded = read_ply(path).points, read_ply(back).points
+    exact = np.array_equal(np.unique(original, axis=0), np.unique(decoded, axis=0))
+    size = os.path.getsize(ocz)
+    return {"file": os.path.basename(path), "points": len(original), "bytes": size,
+            "bpp": 8 * size / len(original), "encode_s": encode["seconds"],
+            "decode_s": decode["seconds"], "encode_peak_mb": encode["peak_mb"],
+            "decode_peak_mb": decode["peak_mb"], "blocks": encode["blocks"], "bit_exact": exact}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="*")
+    parser.add_argument("--mesh", action="append", default=[], metavar="PATH:BITS")
+    parser.add_argument("--json", help="also write the rows to this JSON file")
+    args = parser.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        files = list(args.files) + [mesh_cloud(spec, folder) for spec in args.mesh]
+        for path in files:
+            rows.append(benchmark(path, folder))
+            row = rows[-1]
+            print(f"{row['file']}: {row['points']} points, {row['bytes']} bytes, "
+                  f"{row['bpp']:.4f} bpp, encode {row['encode_s']:.1f} s "
+                  f"({row['encode_peak_mb']:.0f} MB), decode {row['decode_s']:.1f} s "
+                  f"({row['decode_peak_mb']:.0f} MB), blocks {row['blocks']}, "
+                  f"bit-exact {row['bit_exact']}", flush=True)
+    header = "| file | points | bytes | bpp | encode s | decode s | peak MB enc/dec | exact |"
+    print("\n" + header + "\n|" + "---|" * 8)
+    for r in rows:
+        print(f"| {r['file']} | {r['points']:,} | {r['bytes']:,} | {r['bpp']:.4f} | "
+              f"{r['encode_s']:.1f} | {r['decode_s']:.1f} | "
+              f"{r['encode_peak_mb']:.0f} / {r['decode_peak_mb']:.0f} | {r['bit_exact']} |")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(rows, handle, indent=1)
+    return 0 if all(r["bit_exact"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

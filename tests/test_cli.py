@@ -1,0 +1,130 @@
+"""The command line: reports, exit codes, one-line errors, nothing half-written."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import plyfile
+import pytest
+
+from omnicodec.cli.main import main
+from omnicodec.io import read_ply, write_ply
+from tests.conftest import SAMPLE, sphere_shell
+
+
+def run(args, capsys):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_compress_decompress_info(tmp_path, capsys):
+    ocz, back = tmp_path / "s.ocz", tmp_path / "back.ply"
+    code, out, err = run(["compress", SAMPLE, "-o", ocz], capsys)
+    assert code == 0
+    assert "bits per input point" in out and "encode seconds" in out and "input points" in out
+    code, out, _ = run(["decompress", ocz, "-o", back], capsys)
+    assert code == 0 and "decode seconds" in out
+    original, decoded = read_ply(SAMPLE).points, read_ply(back).points
+    assert np.array_equal(np.unique(original, axis=0), np.unique(decoded, axis=0))
+    code, out, _ = run(["info", ocz, "--json"], capsys)
+    fields = json.loads(out)
+    assert code == 0 and fields["mode"] == "pointcloud-lossless" and fields["model"] == "occupancy-v1"
+    assert fields["engine"] == "minkowski" and fields["format version"] == 1
+
+
+def test_json_report_and_voxelization_options(tmp_path, capsys):
+    points = np.random.default_rng(0).normal(size=(2000, 3))
+    src = tmp_path / "metres.ply"
+    write_ply(src, points, {"red": np.zeros(2000, np.uint8)})
+    code, out, err = run(["compress", src, "-o", tmp_path / "a.ocz", "--bits", "7", "--json", "-q"], capsys)
+    report = json.loads(out)
+    assert code == 0 and report["input points"] == 2000 and "voxel grid" in report["grid"]
+    code, out, err = run(["compress", src, "-o", tmp_path / "b.ocz", "--voxel-size", "0.05"], capsys)
+    assert code == 0 and "not coded: red" in err
+
+
+def bad_ply_files(tmp_path):
+    files = {}
+    files["missing"] = tmp_path / "missing.ply"
+    files["not a ply"] = tmp_path / "text.ply"
+    files["not a ply"].write_text("this is not a point cloud\n")
+    vertex = np.zeros(2, dtype=[("u", "f4"), ("v", "f4")])
+    files["no xyz"] = tmp_path / "noxyz.ply"
+    plyfile.PlyData([plyfile.PlyElement.describe(vertex, "vertex")]).write(str(files["no xyz"]))
+    files["empty"] = tmp_path / "empty.ply"
+    write_ply(files["empty"], np.zeros((0, 3)))
+    files["nan"] = tmp_path / "nan.ply"
+    write_ply(files["nan"], np.array([[0.0, 1.0, np.nan], [1.0, 2.0, 3.0]]))
+    files["inf"] = tmp_path / "inf.ply"
+    write_ply(files["inf"], np.array([[0.0, 1.0, np.inf], [1.0, 2.0, 3.0]]))
+    files["huge integers"] = tmp_path / "huge.ply"
+    write_ply(files["huge integers"], np.array([[0, 0, 0], [2**40, 0, 0]], dtype=np.int64))
+    return files
+
+
+@pytest.mark.parametrize("case", ["missing", "not a ply", "no xyz", "empty", "nan", "inf",
+                                  "huge integers"])
+def test_bad_input_files(tmp_path, capsys, case):
+    src = bad_ply_files(tmp_path)[case]
+    out_path = tmp_path / "out.ocz"
+    code, out, err = run(["compress", src, "-o", out_path], capsys)
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("omnicodec: error:"), err
+    assert "Traceback" not in err
+    assert not out_path.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".omnicodec-")]
+
+
+@pytest.fixture(scope="module")
+def good_stream(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("stream")
+    src = folder / "shell.ply"
+    write_ply(src, sphere_shell().astype(np.int32))
+    main(["compress", str(src), "-o", str(folder / "good.ocz"), "-q"])
+    return (folder / "good.ocz").read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "magic", "future version", "empty"])
+def test_bad_bitstreams(tmp_path, capsys, good_stream, damage):
+    data = bytearray(good_stream)
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    elif damage == "flipped":
+        data[len(data) // 2] ^= 0x04
+    elif damage == "magic":
+        data[:4] = b"XXXX"
+    elif damage == "future version":
+        data[4] = 99
+    else:
+        data = b""
+    src, out_path = tmp_path / "bad.ocz", tmp_path / "out.ply"
+    src.write_bytes(bytes(data))
+    code, out, err = run(["decompress", src, "-o", out_path], capsys)
+    assert code != 0
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out_path.exists()
+    code, out, err = run(["info", src], capsys)
+    assert code != 0 and len(err.strip().splitlines()) == 1
+
+
+def test_existing_output_survives_a_failed_run(tmp_path, capsys):
+    out_path = tmp_path / "out.ocz"
+    out_path.write_bytes(b"previous result")
+    code, _, _ = run(["compress", tmp_path / "missing.ply", "-o", out_path], capsys)
+    assert code != 0 and out_path.read_bytes() == b"previous result"
+
+
+def test_real_process_prints_no_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "omnicodec", "decompress", str(tmp_path / "none.ocz"), "-o",
+         str(tmp_path / "x.ply")], capture_output=True, text=True,
+        cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert result.returncode != 0
+    assert result.stderr.strip() == f"omnicodec: error: {tmp_path / 'none.ocz'}: no such file"
+    version = subprocess.run([sys.executable, "-m", "omnicodec", "--version"],
+                             capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("omnicodec ")

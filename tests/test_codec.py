@@ -1,0 +1,114 @@
+"""End-to-end lossless coding with the shipped model."""
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+import omnicodec
+from omnicodec import api, bitstream
+from omnicodec.errors import BitstreamError, ModelError
+from omnicodec.geometry import voxelize
+from tests.conftest import sphere_shell
+
+
+def same_set(a, b):
+    return np.array_equal(np.unique(a, axis=0), np.unique(b, axis=0))
+
+
+def test_sample_scan_round_trips_bit_exactly(sample_points):
+    data = omnicodec.compress(sample_points)
+    back = omnicodec.decompress(data)
+    assert back.dtype == sample_points.dtype
+    assert same_set(back, sample_points)
+    assert len(back) == len(np.unique(sample_points, axis=0))
+    # A trained model must beat 8 bits per point by far on a real capture.
+    assert 8 * len(data) / len(sample_points) < 2.0
+
+
+def test_encoding_is_deterministic(sample_points):
+    assert omnicodec.compress(sample_points) == omnicodec.compress(sample_points)
+
+
+@pytest.mark.parametrize("points", [
+    np.array([[5, 5, 5]]),
+    np.array([[0, 0, 0]]),
+    np.array([[-7, 3, 2], [-7, 3, 2], [100, -50, 9]], dtype=np.int32),
+    np.array([[2**20, 5, 5], [2**20 + 3, 9, 5]], dtype=np.int64),
+    sphere_shell(),
+])
+def test_small_and_odd_clouds_round_trip(points):
+    back = omnicodec.decompress(omnicodec.compress(points))
+    assert same_set(back, points)
+
+
+def test_float_input_is_lossless_on_its_voxel_grid():
+    rng = np.random.default_rng(5)
+    points = rng.normal(size=(3000, 3)) * 2.5
+    data = omnicodec.compress(points, bits=7)
+    grid = voxelize(points, bits=7)
+    back = omnicodec.decompress(data)
+    assert same_set(back, grid.to_points())
+    assert np.abs(np.sort(back[:, 0])[[0, -1]] - np.sort(points[:, 0])[[0, -1]]).max() < grid.scale
+
+
+def test_blocks_partition_round_trips(sample_points):
+    grid = voxelize(sample_points)
+    data, count = api.compress_grid(grid, coord_dtype=sample_points.dtype, max_block_points=8000)
+    assert count > 4
+    header, keys = api.decompress_grid(data)
+    np.testing.assert_array_equal(keys, grid.keys)
+
+
+def _rewrite(data, offset, value):
+    damaged = bytearray(data)
+    damaged[offset:offset + len(value)] = value
+    damaged[-4:] = struct.pack("<I", zlib.crc32(bytes(damaged[:-4])))
+    return bytes(damaged)
+
+
+def _field_offset(data, name):
+    """Byte offset of a header field in a packed file (layout in omnicodec.bitstream)."""
+    model_len = data[8]
+    weights = 9 + model_len
+    dtype_len = data[weights + 9]
+    checksum = weights + 10 + dtype_len + 32 + 16
+    return {"weights": weights, "checksum": checksum}[name]
+
+
+def test_geometry_checksum_mismatch_is_detected(sample_points):
+    data = omnicodec.compress(sample_points[:2000])
+    bad = _rewrite(data, _field_offset(data, "checksum"), b"\xff" * 8)
+    with pytest.raises(BitstreamError, match="checksum"):
+        omnicodec.decompress(bad)
+
+
+def test_other_weights_are_refused(sample_points):
+    data = omnicodec.compress(sample_points[:2000])
+    bad = _rewrite(data, _field_offset(data, "weights"), b"\0" * 8)
+    with pytest.raises(ModelError, match="other weights"):
+        omnicodec.decompress(bad)
+
+
+def test_unknown_model_is_refused():
+    with pytest.raises(ModelError, match="unknown model"):
+        omnicodec.compress(sphere_shell(), model="nope")
+
+
+def test_damaged_payload_never_decodes(sample_points):
+    data = omnicodec.compress(sample_points[:3000])
+    for position in range(len(data) // 3, len(data), max(1, len(data) // 15)):
+        damaged = bytearray(data)
+        damaged[position] ^= 0x10
+        with pytest.raises(BitstreamError):
+            omnicodec.decompress(bytes(damaged))
+
+
+def test_info_reads_the_header(sample_points):
+    data = omnicodec.compress(sample_points)
+    header = omnicodec.info(data)
+    assert header.mode_name == "pointcloud-lossless"
+    assert header.voxels == len(np.unique(sample_points, axis=0))
+    assert header.bits == 8 and header.integer_input
+    assert bitstream.FORMAT_VERSION == 1
