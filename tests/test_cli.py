@@ -61,7 +61,7 @@ def bad_ply_files(tmp_path):
     files["inf"] = tmp_path / "inf.ply"
     write_ply(files["inf"], np.array([[0.0, 1.0, np.inf], [1.0, 2.0, 3.0]]))
     files["huge integers"] = tmp_path / "huge.ply"
-    write_ply(files["huge integers"], np.array([[0, 0, 0], [2**40, 0, 0]], dtype=np.int64))
+    write_ply(files["huge integers"], np.array([[0, 0, 0], [2**40, 0, 0]], dtype=np.float64))
     return files
 
 

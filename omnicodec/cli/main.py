@@ -20,7 +20,7 @@ class Progress:
         if not quiet:
             from tqdm import tqdm
 
-            self.bar = tqdm(desc=label, unit=" voxels", unit_scale=True, delay=1.0,
+            self.bar = tqdm(desc=label, unit=" voxels (all scales)", unit_scale=True, delay=1.0,
                             leave=False, file=sys.stderr)
 
     def __call__(self, count):

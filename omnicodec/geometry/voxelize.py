@@ -60,8 +60,8 @@ def voxelize(points, voxel_size=None, bits=None):
     """Quantize points to a voxel grid of at most 2**bits per axis, merging duplicates.
 
     Integer input (or float input holding only whole numbers) with neither option is kept
-    as is: offset 0 when all coordinates are non-negative (so an 8i vox10 frame keeps its
-    own grid), else the minimum. Otherwise the bounding box is fitted into 2**bits voxels
+    as is: offset 0 when all coordinates are non-negative and shifting would not make the
+    grid shallower (so an 8i vox10 frame keeps its own grid), else the minimum. Otherwise the bounding box is fitted into 2**bits voxels
     (default 10 bits) or cut into cubes of ``voxel_size``.
     """
     points = validate_points(points)
@@ -74,7 +74,11 @@ def voxelize(points, voxel_size=None, bits=None):
     integer_input = voxel_size is None and bits is None and is_integer_grid(points)
     if integer_input:
         lowest = points.min(axis=0).astype(np.float64)
-        offset = np.zeros(3) if (lowest >= 0).all() else lowest
+        highest = points.max(axis=0).astype(np.float64)
+        # Keep the file's own grid origin unless shifting makes the grid shallower.
+        keep_origin = (lowest >= 0).all() and (
+            int(highest.max()).bit_length() <= int((highest - lowest).max()).bit_length())
+        offset = np.zeros(3) if keep_origin else lowest
         scale = 1.0
         coords = np.rint(points.astype(np.float64) - offset).astype(np.int64)
     else:
