@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from omnicodec import bitstream, varint, zoo
+from omnicodec.entropy import DEFAULT_CODER, check_coder
 from omnicodec.errors import BitstreamError, InputError
 from omnicodec.geometry import blocks, devoxelize, morton, voxelize
 from omnicodec.io import read_ply, write_bytes_atomic, write_ply
@@ -39,9 +40,6 @@ class Report:
         return 8 * self.bytes / max(self.input_points, 1)
 
 
-def _codec(model_id):
-    model, digest = zoo.load(model_id)
-    return LosslessCodec(model), digest
 
 
 def _layout_section(block_bits, block_keys):
@@ -58,16 +56,18 @@ def _read_layout(section, bits):
 
 
 def compress_grid(grid, model=DEFAULT_MODEL, coord_dtype="<f8", progress=None,
-                  max_block_points=MAX_BLOCK_POINTS):
+                  max_block_points=MAX_BLOCK_POINTS, coder=DEFAULT_CODER):
     """A :class:`~omnicodec.geometry.VoxelGrid` -> (bytes, number of blocks)."""
-    codec, digest = _codec(model)
+    check_coder(coder)
+    network, digest = zoo.load(model)
+    codec = LosslessCodec(network, coder)
     block_bits, block_keys, slices = blocks.partition(grid.keys, grid.bits, max_block_points)
     sections = [_layout_section(block_bits, block_keys)]
     local_mask = (1 << (3 * block_bits)) - 1
     for piece in slices:
         sections += codec.compress_block(grid.keys[piece] & local_mask, block_bits, progress)
     header = bitstream.Header(
-        mode=LOSSLESS, model_id=model, weights_hash=digest, bits=grid.bits,
+        mode=LOSSLESS, model_id=model, weights_hash=digest, coder=coder, bits=grid.bits,
         coord_dtype=np.dtype(coord_dtype).str, offset=tuple(float(v) for v in grid.offset),
         scale=float(grid.scale), input_points=grid.input_points, voxels=len(grid.keys),
         geometry_checksum=bitstream.geometry_checksum(grid.coords),
@@ -78,7 +78,8 @@ def compress_grid(grid, model=DEFAULT_MODEL, coord_dtype="<f8", progress=None,
 def decompress_grid(data, progress=None):
     """Bytes -> (Header, Morton-sorted voxel keys), verifying the geometry checksum."""
     header, sections = bitstream.unpack(data)
-    codec = LosslessCodec(zoo.find(header.model_id, header.weights_hash))
+    check_coder(header.coder)
+    codec = LosslessCodec(zoo.find(header.model_id, header.weights_hash), header.coder)
     block_bits, block_keys = _read_layout(sections[0], header.bits)
     per_block = sections_per_block(block_bits)
     if len(sections) != 1 + per_block * len(block_keys):

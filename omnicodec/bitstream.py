@@ -8,6 +8,7 @@ Layout (all integers little endian)::
     flags      u8       bit 0: the input was on an integer grid
     model id   u8 length + ASCII
     weights    8 bytes  first bytes of the model weights' SHA-256
+    coder      u8 length + ASCII name of the entropy coder
     bits       u8       voxel grid depth (2**bits voxels per axis)
     dtype      u8 length + numpy dtype string of the input coordinates
     offset     3 x f64  | scale  f64   (point = offset + voxel * scale)
@@ -41,6 +42,7 @@ class Header:
     mode: int
     model_id: str
     weights_hash: bytes
+    coder: str
     bits: int
     coord_dtype: str
     offset: tuple
@@ -75,6 +77,7 @@ def pack(header, sections):
     out = bytearray(_FIXED.pack(MAGIC, FORMAT_VERSION, header.mode, int(header.integer_input)))
     out += _string(header.model_id)
     out += header.weights_hash[:8].ljust(8, b"\0")
+    out += _string(header.coder)
     out += bytes([header.bits])
     out += _string(header.coord_dtype)
     out += struct.pack("<4d", *header.offset, header.scale)
@@ -134,6 +137,7 @@ def unpack(data):
     try:
         model_id = reader.string()
         weights_hash = reader.take(8)
+        coder = reader.string()
         bits = reader.take(1)[0]
         coord_dtype = reader.string()
         offset_scale = reader.unpack("<4d")
@@ -154,7 +158,7 @@ def unpack(data):
     if mode not in MODES:
         raise BitstreamError(f"unknown codec mode {mode} in bitstream")
     sections = [reader.take(length) for length in lengths]
-    header = Header(mode=mode, model_id=model_id, weights_hash=weights_hash, bits=bits,
+    header = Header(mode=mode, model_id=model_id, weights_hash=weights_hash, coder=coder, bits=bits,
                     coord_dtype=coord_dtype, offset=tuple(offset_scale[:3]), scale=offset_scale[3],
                     input_points=input_points, voxels=voxels, geometry_checksum=checksum,
                     integer_input=bool(flags & 1))

@@ -7,7 +7,7 @@ from omnicodec import bitstream
 from omnicodec.errors import BitstreamError
 
 HEADER = bitstream.Header(
-    mode=1, model_id="occupancy-v1", weights_hash=b"12345678", bits=10, coord_dtype="<f4",
+    mode=1, model_id="occupancy-v1", weights_hash=b"12345678", coder="torchac", bits=10, coord_dtype="<f4",
     offset=(1.5, -2.0, 3.0), scale=0.25, input_points=1000, voxels=900,
     geometry_checksum=b"abcdefgh", integer_input=True)
 SECTIONS = [b"layout", b"", b"x" * 300, bytes(range(256))]

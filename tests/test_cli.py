@@ -128,3 +128,20 @@ def test_real_process_prints_no_traceback(tmp_path):
     version = subprocess.run([sys.executable, "-m", "omnicodec", "--version"],
                              capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.startswith("omnicodec ")
+
+
+@pytest.mark.parametrize("points, voxels, merged", [
+    (np.array([[3, 9, 27]], dtype=np.int32), 1, 0),
+    (np.array([[-40, -3, 7], [-2, 5, 1000], [0, 0, 0]], dtype=np.int32), 3, 0),
+    (np.array([[1, 2, 3], [1, 2, 3], [1, 2, 3], [4, 5, 6]], dtype=np.float32), 2, 2),
+])
+def test_one_point_negative_and_duplicate_clouds(tmp_path, capsys, points, voxels, merged):
+    src, ocz, back = tmp_path / "in.ply", tmp_path / "c.ocz", tmp_path / "back.ply"
+    write_ply(src, points)
+    code, out, _ = run(["compress", src, "-o", ocz, "--json"], capsys)
+    report = json.loads(out)
+    assert code == 0 and report["voxels"] == voxels and report["duplicates merged"] == merged
+    code, _, _ = run(["decompress", ocz, "-o", back, "-q"], capsys)
+    decoded = read_ply(back).points
+    assert code == 0 and decoded.dtype == points.dtype
+    assert np.array_equal(np.unique(decoded, axis=0), np.unique(points, axis=0))

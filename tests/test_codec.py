@@ -72,8 +72,10 @@ def _field_offset(data, name):
     """Byte offset of a header field in a packed file (layout in omnicodec.bitstream)."""
     model_len = data[8]
     weights = 9 + model_len
-    dtype_len = data[weights + 9]
-    checksum = weights + 10 + dtype_len + 32 + 16
+    coder_len = data[weights + 8]
+    grid_bits = weights + 9 + coder_len
+    dtype_len = data[grid_bits + 1]
+    checksum = grid_bits + 2 + dtype_len + 32 + 16
     return {"weights": weights, "checksum": checksum}[name]
 
 
@@ -112,3 +114,19 @@ def test_info_reads_the_header(sample_points):
     assert header.voxels == len(np.unique(sample_points, axis=0))
     assert header.bits == 8 and header.integer_input
     assert bitstream.FORMAT_VERSION == 1
+
+
+def test_unknown_coder_is_refused(sample_points):
+    data = omnicodec.compress(sample_points[:2000])
+    coder_at = _field_offset(data, "weights") + 8
+    assert data[coder_at + 1: coder_at + 1 + data[coder_at]] == b"torchac"
+    bad = _rewrite(data, coder_at + 1, b"xorchac")
+    with pytest.raises(BitstreamError, match="entropy coder 'xorchac'"):
+        omnicodec.decompress(bad)
+
+
+def test_truncated_streams_never_decode(sample_points):
+    data = omnicodec.compress(sample_points[:3000])
+    for cut in list(range(0, 64, 7)) + list(range(64, len(data), max(1, len(data) // 25))):
+        with pytest.raises(BitstreamError):
+            omnicodec.decompress(data[:cut])

@@ -81,7 +81,6 @@ def cmd_decompress(args):
 
 def cmd_info(args):
     from omnicodec import api, bitstream, zoo
-    from omnicodec.entropy import BACKEND
     from omnicodec.sparse import ENGINE
 
     data = api.read_bitstream(args.input)
@@ -104,7 +103,7 @@ def cmd_info(args):
         "bits per input point": round(8 * len(data) / max(header.input_points, 1), 4),
         "geometry checksum": header.geometry_checksum.hex(),
         "engine": ENGINE.NAME,
-        "entropy coder": BACKEND,
+        "entropy coder": header.coder,
     }
     if args.json:
         print(json.dumps(fields))

@@ -1,6 +1,7 @@
 """Arithmetic coding of binary symbols with integer frequencies.
 
-The backend is torchac (a C++ range coder compiled at first import).
+Coders are named; a bitstream records the name of the one that wrote it, and decoding
+uses that same coder. ``torchac`` is a C++ range coder compiled at first import.
 """
 
 import functools
@@ -12,7 +13,7 @@ import torch
 from omnicodec.entropy.cdf import binary_cdf
 from omnicodec.errors import BitstreamError
 
-BACKEND = "torchac"
+DEFAULT_CODER = "torchac"
 
 
 @functools.lru_cache(maxsize=None)
@@ -33,7 +34,25 @@ def _torchac():
     return torchac
 
 
-def encode_binary(freq_one, symbols):
+def _torchac_encode(freq_one, symbols):
+    return _torchac().encode_int16_normalized_cdf(binary_cdf(freq_one), symbols)
+
+
+def _torchac_decode(freq_one, data):
+    return _torchac().decode_int16_normalized_cdf(binary_cdf(freq_one), data)
+
+
+CODERS = {"torchac": (_torchac_encode, _torchac_decode)}
+
+
+def check_coder(name):
+    """Refuse, with a clear message, a coder this installation does not have."""
+    if name not in CODERS:
+        raise BitstreamError(f"bitstream needs entropy coder {name!r}, not available here "
+                             f"(available: {', '.join(CODERS)})")
+
+
+def encode_binary(freq_one, symbols, coder=DEFAULT_CODER):
     """Code binary symbols (bool/int tensor) given the int frequency of a 1 for each -> bytes."""
     freq_one = torch.as_tensor(freq_one).reshape(-1)
     symbols = torch.as_tensor(symbols).reshape(-1).to(torch.int16)
@@ -43,15 +62,14 @@ def encode_binary(freq_one, symbols):
         return b""
     if bool(((symbols < 0) | (symbols > 1)).any()):
         raise ValueError("binary symbols must be 0 or 1")
-    return _torchac().encode_int16_normalized_cdf(binary_cdf(freq_one), symbols)
+    return CODERS[coder][0](freq_one, symbols)
 
 
-def decode_binary(freq_one, data):
+def decode_binary(freq_one, data, coder=DEFAULT_CODER):
     """Inverse of :func:`encode_binary`: bool tensor of len(freq_one) symbols."""
     freq_one = torch.as_tensor(freq_one).reshape(-1)
     if freq_one.numel() == 0:
         return torch.zeros(0, dtype=torch.bool)
     if not data:
         raise BitstreamError("an entropy-coded section is empty")
-    symbols = _torchac().decode_int16_normalized_cdf(binary_cdf(freq_one), bytes(data))
-    return symbols.to(torch.bool)
+    return CODERS[coder][1](freq_one, bytes(data)).to(torch.bool)

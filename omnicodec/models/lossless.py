@@ -23,8 +23,9 @@ def sections_per_block(depth):
 
 
 class LosslessCodec:
-    def __init__(self, model):
+    def __init__(self, model, coder):
         self.model = model.eval()
+        self.coder = coder
 
     def _code_scale(self, parent_keys, depth, masks=None, streams=None):
         """Encode (masks given) or decode (streams given) the children of one scale."""
@@ -36,9 +37,9 @@ class LosslessCodec:
             freq = binary_frequencies(torch.sigmoid(self.model.stage_logits(context, known, stage)))
             if masks is not None:
                 bits = torch.from_numpy(masks[:, child])
-                out.append(encode_binary(freq, bits))
+                out.append(encode_binary(freq, bits, self.coder))
             else:
-                bits = decode_binary(freq, streams[stage])
+                bits = decode_binary(freq, streams[stage], self.coder)
             known[:, child] = bits.to(torch.float32) * 2 - 1
         return out, (known > 0).numpy()
 
