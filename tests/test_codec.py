@@ -130,3 +130,19 @@ def test_truncated_streams_never_decode(sample_points):
     for cut in list(range(0, 64, 7)) + list(range(64, len(data), max(1, len(data) // 25))):
         with pytest.raises(BitstreamError):
             omnicodec.decompress(data[:cut])
+
+
+def test_bytes_do_not_depend_on_thread_count(sample_points):
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = omnicodec.compress(sample_points)
+        torch.set_num_threads(2)
+        two = omnicodec.compress(sample_points)
+        assert one == two
+        torch.set_num_threads(1)
+        assert same_set(omnicodec.decompress(two), sample_points)
+    finally:
+        torch.set_num_threads(threads)

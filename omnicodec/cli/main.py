@@ -114,10 +114,22 @@ def cmd_info(args):
     return 0
 
 
+class VersionAction(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        from omnicodec import bitstream
+        from omnicodec.entropy import DEFAULT_CODER
+        from omnicodec.sparse import ENGINE
+
+        print(f"omnicodec {__version__} (bitstream format {bitstream.FORMAT_VERSION}, "
+              f"sparse engine {ENGINE.NAME} {ENGINE.VERSION}, entropy coder {DEFAULT_CODER})")
+        parser.exit()
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="omnicodec", description="Learned point-cloud geometry codec.")
-    parser.add_argument("--version", action="version", version=f"omnicodec {__version__}")
+    parser.add_argument("--version", action=VersionAction, nargs=0,
+                        help="print the version, bitstream format, engine and coder")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="no progress, no report")
