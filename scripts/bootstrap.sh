@@ -7,7 +7,9 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${OMNICODEC_VENV:-$here/.venv}"
 stamp="$venv/.omnicodec-bootstrap"
-want="$(cat "$here/scripts/bootstrap.sh" "$here/requirements.txt" "$here/setup.py" | sha256sum | cut -c1-16)"
+# Anything that changes what gets installed or compiled invalidates the stamp.
+want="$(cat "$here/scripts/bootstrap.sh" "$here/requirements.txt" "$here/setup.py" \
+  $(find "$here/cuda_ext" -type f 2>/dev/null | sort) | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
