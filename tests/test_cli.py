@@ -145,3 +145,18 @@ def test_one_point_negative_and_duplicate_clouds(tmp_path, capsys, points, voxel
     decoded = read_ply(back).points
     assert code == 0 and decoded.dtype == points.dtype
     assert np.array_equal(np.unique(decoded, axis=0), np.unique(points, axis=0))
+
+
+def test_metrics_command_reports_pc_error_values(capsys):
+    folder = os.path.join(os.path.dirname(SAMPLE), "metric_vectors", "pair_01_small")
+    expected = json.load(open(os.path.join(folder, "expected.json")))["runs"]["d1d2_hausdorff"]
+    code, out, _ = run(["metrics", os.path.join(folder, "A.ply"), os.path.join(folder, "B.ply"),
+                        "--normals", os.path.join(folder, "A_n.ply"), "--peak", "1023", "--json"],
+                       capsys)
+    result = json.loads(out)
+    assert code == 0
+    for key in ("D1_psnr", "D2_psnr"):
+        assert abs(result["symmetric"][key] - expected["symmetric"][key]) < 0.01
+    code, out, _ = run(["metrics", os.path.join(folder, "A.ply"), os.path.join(folder, "B.ply"),
+                        "--peak", "1023"], capsys)
+    assert code == 0 and "symmetric" in out and "D1" in out

@@ -125,6 +125,27 @@ class VersionAction(argparse.Action):
         parser.exit()
 
 
+def cmd_metrics(args):
+    from omnicodec.metrics import file_metrics
+
+    result = file_metrics(args.reference, args.degraded, args.peak, args.normals,
+                          point_to_plane=not args.no_d2,
+                          estimate_missing_normals=not args.no_normal_estimation)
+    if args.json:
+        print(json.dumps(result.as_dict()))
+        return 0
+    print(f"A: {args.reference} ({result.reference_points} points)")
+    print(f"B: {args.degraded} ({result.degraded_points} points)")
+    print(f"peak {result.peak}" + (", D2 with estimated normals" if result.normals_estimated else ""))
+    for label, part in (("A->B", result.a_to_b), ("B->A", result.b_to_a),
+                        ("symmetric", result.symmetric)):
+        line = f"{label:<10} D1 mse {part.d1_mse:.6g}  PSNR {part.d1_psnr:.4f} dB"
+        if part.d2_mse is not None:
+            line += f"   D2 mse {part.d2_mse:.6g}  PSNR {part.d2_psnr:.4f} dB"
+        print(line)
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="omnicodec", description="Learned point-cloud geometry codec.")
@@ -156,6 +177,16 @@ def build_parser():
     p = sub.add_parser("info", parents=[common], help="print the header of an .ocz file")
     p.add_argument("input", help="input .ocz file")
     p.set_defaults(func=cmd_info)
+    p = sub.add_parser("metrics", parents=[common],
+                       help="D1/D2 PSNR of a cloud against a reference, as MPEG pc_error")
+    p.add_argument("reference", help="reference cloud A (.ply)")
+    p.add_argument("degraded", help="degraded cloud B (.ply)")
+    p.add_argument("--peak", type=float, required=True, help="PSNR peak, e.g. 1023 for vox10")
+    p.add_argument("--normals", help="PLY of A's points with nx/ny/nz (default: A's own, or estimated)")
+    p.add_argument("--no-d2", action="store_true", help="point-to-point (D1) only")
+    p.add_argument("--no-normal-estimation", action="store_true",
+                   help="fail instead of estimating normals when A has none")
+    p.set_defaults(func=cmd_metrics)
     return parser
 
 
