@@ -14,7 +14,7 @@ from omnicodec.entropy import DEFAULT_CODER, check_coder
 from omnicodec.errors import BitstreamError, InputError
 from omnicodec.geometry import blocks, devoxelize, morton, voxelize
 from omnicodec.io import read_ply, write_bytes_atomic, write_ply
-from omnicodec.models.lossless import LosslessCodec, sections_per_block
+from omnicodec.models.lossless import SECTIONS_PER_BLOCK, LosslessCodec
 
 DEFAULT_MODEL = "occupancy-v1"
 MAX_BLOCK_POINTS = 1_500_000  # bounds peak memory: each block is coded on its own
@@ -81,12 +81,11 @@ def decompress_grid(data, progress=None):
     check_coder(header.coder)
     codec = LosslessCodec(zoo.find(header.model_id, header.weights_hash), header.coder)
     block_bits, block_keys = _read_layout(sections[0], header.bits)
-    per_block = sections_per_block(block_bits)
-    if len(sections) != 1 + per_block * len(block_keys):
+    if len(sections) != 1 + SECTIONS_PER_BLOCK * len(block_keys):
         raise BitstreamError("bitstream section table does not match its block layout")
     keys = []
     for i, block_key in enumerate(block_keys):
-        chunk = sections[1 + i * per_block: 1 + (i + 1) * per_block]
+        chunk = sections[1 + i * SECTIONS_PER_BLOCK: 1 + (i + 1) * SECTIONS_PER_BLOCK]
         local = codec.decompress_block(chunk, block_bits, progress)
         keys.append((int(block_key) << (3 * block_bits)) | local)
     keys = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)

@@ -8,6 +8,7 @@ import pytest
 
 import omnicodec
 from omnicodec import api, bitstream
+from omnicodec.entropy import CODERS, DEFAULT_CODER
 from omnicodec.errors import BitstreamError, ModelError
 from omnicodec.geometry import voxelize
 from tests.conftest import sphere_shell
@@ -31,6 +32,7 @@ def test_encoding_is_deterministic(sample_points):
     assert omnicodec.compress(sample_points) == omnicodec.compress(sample_points)
 
 
+@pytest.mark.parametrize("coder", CODERS)
 @pytest.mark.parametrize("points", [
     np.array([[5, 5, 5]]),
     np.array([[0, 0, 0]]),
@@ -38,9 +40,9 @@ def test_encoding_is_deterministic(sample_points):
     np.array([[2**20, 5, 5], [2**20 + 3, 9, 5]], dtype=np.int64),
     sphere_shell(),
 ])
-def test_small_and_odd_clouds_round_trip(points):
-    back = omnicodec.decompress(omnicodec.compress(points))
-    assert same_set(back, points)
+def test_small_and_odd_clouds_round_trip(points, coder):
+    data, _ = api.compress_grid(voxelize(points), coord_dtype=points.dtype, coder=coder)
+    assert same_set(omnicodec.decompress(data), points)
 
 
 def test_float_input_is_lossless_on_its_voxel_grid():
@@ -98,8 +100,9 @@ def test_unknown_model_is_refused():
         omnicodec.compress(sphere_shell(), model="nope")
 
 
-def test_damaged_payload_never_decodes(sample_points):
-    data = omnicodec.compress(sample_points[:3000])
+@pytest.mark.parametrize("coder", CODERS)
+def test_damaged_payload_never_decodes(sample_points, coder):
+    data, _ = api.compress_grid(voxelize(sample_points[:3000]), coder=coder)
     for position in range(len(data) // 3, len(data), max(1, len(data) // 15)):
         damaged = bytearray(data)
         damaged[position] ^= 0x10
@@ -117,7 +120,8 @@ def test_info_reads_the_header(sample_points):
 
 
 def test_unknown_coder_is_refused(sample_points):
-    data = omnicodec.compress(sample_points[:2000])
+    grid = voxelize(sample_points[:2000])
+    data, _ = api.compress_grid(grid, coder="torchac")
     coder_at = _field_offset(data, "weights") + 8
     assert data[coder_at + 1: coder_at + 1 + data[coder_at]] == b"torchac"
     bad = _rewrite(data, coder_at + 1, b"xorchac")
@@ -125,8 +129,24 @@ def test_unknown_coder_is_refused(sample_points):
         omnicodec.decompress(bad)
 
 
-def test_truncated_streams_never_decode(sample_points):
-    data = omnicodec.compress(sample_points[:3000])
+@pytest.mark.parametrize("coder", CODERS)
+def test_every_coder_round_trips_and_is_recorded(sample_points, coder):
+    grid = voxelize(sample_points)
+    data, _ = api.compress_grid(grid, coder=coder)
+    assert omnicodec.info(data).coder == coder
+    header, keys = api.decompress_grid(data)
+    np.testing.assert_array_equal(keys, grid.keys)
+
+
+def test_our_coder_is_the_default_when_built():
+    from omnicodec.entropy import rans
+
+    assert DEFAULT_CODER == ("rans" if rans.available() else "torchac")
+
+
+@pytest.mark.parametrize("coder", CODERS)
+def test_truncated_streams_never_decode(sample_points, coder):
+    data, _ = api.compress_grid(voxelize(sample_points[:3000]), coder=coder)
     for cut in list(range(0, 64, 7)) + list(range(64, len(data), max(1, len(data) // 25))):
         with pytest.raises(BitstreamError):
             omnicodec.decompress(data[:cut])

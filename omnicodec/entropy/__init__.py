@@ -1,6 +1,9 @@
-"""Entropy coding: deterministic integer frequency tables and the arithmetic coder."""
+"""Entropy coding: deterministic integer frequency tables and the arithmetic coders."""
 
 from omnicodec.entropy.cdf import binary_frequencies, ideal_bits
-from omnicodec.entropy.coder import CODERS, DEFAULT_CODER, check_coder, decode_binary, encode_binary
+from omnicodec.entropy.coder import (
+    CODERS, DEFAULT_CODER, BinaryReader, BinaryWriter, check_coder,
+)
 
-__all__ = ["CODERS", "DEFAULT_CODER", "check_coder", "binary_frequencies", "decode_binary", "encode_binary", "ideal_bits"]
+__all__ = ["CODERS", "DEFAULT_CODER", "BinaryReader", "BinaryWriter", "binary_frequencies",
+           "check_coder", "ideal_bits"]

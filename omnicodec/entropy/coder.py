@@ -1,7 +1,17 @@
 """Arithmetic coding of binary symbols with integer frequencies.
 
+A codec writes all the symbols of one payload through a :class:`BinaryWriter`, in the
+order its decoder will need them, in batches (one per coding stage); a
+:class:`BinaryReader` gives them back batch by batch, so each batch's frequencies may
+depend on the batches decoded before it.
+
 Coders are named; a bitstream records the name of the one that wrote it, and decoding
-uses that same coder. ``torchac`` is a C++ range coder compiled at first import.
+uses that same coder:
+- ``rans``: our chunked rANS coder (cuda_ext/), the default when the extension is built.
+  The whole payload is one stream, decoded piece by piece, so it costs one small header.
+- ``torchac``: a C++ range coder compiled at first import, always there, so the codec works
+  without our extension. It decodes whole streams only: one stream per batch, each
+  preceded by its length.
 """
 
 import functools
@@ -10,10 +20,14 @@ import sys
 
 import torch
 
+from omnicodec import varint
+from omnicodec.entropy import rans
 from omnicodec.entropy.cdf import binary_cdf
 from omnicodec.errors import BitstreamError
 
-DEFAULT_CODER = "torchac"
+# The chunks of a payload's single stream: large, since a codec decodes its batches one
+# after another and extra chunks would only add bytes (16 per chunk).
+RANS_CHUNK_SIZE = 1 << 24
 
 
 @functools.lru_cache(maxsize=None)
@@ -34,15 +48,85 @@ def _torchac():
     return torchac
 
 
-def _torchac_encode(freq_one, symbols):
-    return _torchac().encode_int16_normalized_cdf(binary_cdf(freq_one), symbols)
+def _checked(freq_one, symbols):
+    freq_one = torch.as_tensor(freq_one).reshape(-1)
+    symbols = torch.as_tensor(symbols).reshape(-1)
+    if symbols.numel() != freq_one.numel():
+        raise ValueError("one frequency per symbol is needed")
+    if symbols.numel() and bool(((symbols < 0) | (symbols > 1)).any()):
+        raise ValueError("binary symbols must be 0 or 1")
+    return freq_one, symbols.to(torch.bool)
 
 
-def _torchac_decode(freq_one, data):
-    return _torchac().decode_int16_normalized_cdf(binary_cdf(freq_one), data)
+class BinaryWriter:
+    """Collects batches of binary symbols with their frequencies of a one -> one payload."""
+
+    def __init__(self, coder):
+        check_coder(coder)
+        self.coder = coder
+        self.batches = []
+
+    def write(self, freq_one, symbols):
+        self.batches.append(_checked(freq_one, symbols))
+
+    def finish(self):
+        if self.coder == "rans":
+            batches = self.batches or [(torch.zeros(0, dtype=torch.int32), torch.zeros(0, dtype=torch.bool))]
+            freq = torch.cat([f.to(torch.int32) for f, _ in batches])
+            bits = torch.cat([b for _, b in batches])
+            return rans.encode_binary(freq, bits, chunk_size=RANS_CHUNK_SIZE)
+        streams = [
+            _torchac().encode_int16_normalized_cdf(binary_cdf(f), b.to(torch.int16)) if len(f) else b""
+            for f, b in self.batches
+        ]
+        return varint.encode([len(streams), *map(len, streams)]) + b"".join(streams)
 
 
-CODERS = {"torchac": (_torchac_encode, _torchac_decode)}
+class BinaryReader:
+    """Gives back a :class:`BinaryWriter` payload's symbols, batch by batch."""
+
+    def __init__(self, coder, data):
+        check_coder(coder)
+        self.coder = coder
+        if coder == "rans":
+            self.decoder = rans.BinaryDecoder(bytes(data))
+            return
+        (count,), pos = varint.decode(data, 1)
+        if count > len(data):
+            raise BitstreamError("entropy-coded payload is corrupted")
+        lengths, pos = varint.decode(data, count, pos)
+        if pos + sum(lengths) != len(data):
+            raise BitstreamError("entropy-coded payload is truncated or corrupted")
+        self.streams = []
+        for length in lengths:
+            self.streams.append(bytes(data[pos:pos + length]))
+            pos += length
+        self.streams.reverse()  # popped from the end, in writing order
+
+    def read(self, freq_one):
+        """The next batch: a bool tensor with one symbol per frequency."""
+        freq_one = torch.as_tensor(freq_one).reshape(-1)
+        if self.coder == "rans":
+            return self.decoder.decode(freq_one)
+        if not self.streams:
+            raise BitstreamError("entropy-coded payload holds fewer batches than the decoder reads")
+        stream = self.streams.pop()
+        if freq_one.numel() == 0:
+            return torch.zeros(0, dtype=torch.bool)
+        if not stream:
+            raise BitstreamError("an entropy-coded batch is empty")
+        return _torchac().decode_int16_normalized_cdf(binary_cdf(freq_one), stream).to(torch.bool)
+
+    def finish(self):
+        """Check that every symbol of the payload was read."""
+        if self.coder == "rans":
+            self.decoder.finish()
+        elif self.streams:
+            raise BitstreamError("entropy-coded payload holds more batches than the decoder read")
+
+
+CODERS = ("rans", "torchac") if rans.available() else ("torchac",)
+DEFAULT_CODER = CODERS[0]
 
 
 def check_coder(name):
@@ -50,26 +134,3 @@ def check_coder(name):
     if name not in CODERS:
         raise BitstreamError(f"bitstream needs entropy coder {name!r}, not available here "
                              f"(available: {', '.join(CODERS)})")
-
-
-def encode_binary(freq_one, symbols, coder=DEFAULT_CODER):
-    """Code binary symbols (bool/int tensor) given the int frequency of a 1 for each -> bytes."""
-    freq_one = torch.as_tensor(freq_one).reshape(-1)
-    symbols = torch.as_tensor(symbols).reshape(-1).to(torch.int16)
-    if symbols.numel() != freq_one.numel():
-        raise ValueError("one frequency per symbol is needed")
-    if symbols.numel() == 0:
-        return b""
-    if bool(((symbols < 0) | (symbols > 1)).any()):
-        raise ValueError("binary symbols must be 0 or 1")
-    return CODERS[coder][0](freq_one, symbols)
-
-
-def decode_binary(freq_one, data, coder=DEFAULT_CODER):
-    """Inverse of :func:`encode_binary`: bool tensor of len(freq_one) symbols."""
-    freq_one = torch.as_tensor(freq_one).reshape(-1)
-    if freq_one.numel() == 0:
-        return torch.zeros(0, dtype=torch.bool)
-    if not data:
-        raise BitstreamError("an entropy-coded section is empty")
-    return CODERS[coder][1](freq_one, bytes(data)).to(torch.bool)

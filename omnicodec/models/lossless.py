@@ -1,15 +1,16 @@
 """Lossless geometry codec of one block: octree scales coded with the occupancy model.
 
-A block of depth d (side 2**d) is sent as: the occupancy map of its coarsest scale (an
-8x8x8 grid, or the whole block if smaller) and its point count at every scale, then for
-every finer scale 8 arithmetic-coded sections, one per child position (models.occupancy).
-The encoder runs exactly the decoder's computation, so both see the same probabilities.
+A block of depth d (side 2**d) is sent as two sections: its point count at every scale
+with the occupancy map of its coarsest scale (an 8x8x8 grid, or the whole block if
+smaller); then one entropy-coded payload holding, for every finer scale, the children of
+each occupied voxel in 8 batches, one per child position (models.occupancy). The encoder
+runs exactly the decoder's computation, so both see the same probabilities.
 """
 
 import numpy as np
 import torch
 
-from omnicodec.entropy import binary_frequencies, decode_binary, encode_binary
+from omnicodec.entropy import BinaryReader, BinaryWriter, binary_frequencies
 from omnicodec import varint
 from omnicodec.errors import BitstreamError
 from omnicodec.geometry import morton, octree
@@ -18,8 +19,7 @@ from omnicodec.models.occupancy import CODING_ORDER
 COARSEST_BITS = 3
 
 
-def sections_per_block(depth):
-    return 1 + len(CODING_ORDER) * (depth - min(COARSEST_BITS, depth))
+SECTIONS_PER_BLOCK = 2
 
 
 class LosslessCodec:
@@ -27,21 +27,21 @@ class LosslessCodec:
         self.model = model.eval()
         self.coder = coder
 
-    def _code_scale(self, parent_keys, depth, masks=None, streams=None):
-        """Encode (masks given) or decode (streams given) the children of one scale."""
+    def _code_scale(self, parent_keys, depth, masks=None, writer=None, reader=None):
+        """Encode (masks and writer given) or decode (reader given) the children of one scale;
+        returns the (P, 8) child masks."""
         coords = torch.from_numpy(morton.decode(parent_keys, depth))
         known = torch.zeros((len(coords), 8), dtype=torch.float32)
-        out = []
         context = self.model.context(coords)
         for stage, child in enumerate(CODING_ORDER):
             freq = binary_frequencies(torch.sigmoid(self.model.stage_logits(context, known, stage)))
-            if masks is not None:
+            if writer is not None:
                 bits = torch.from_numpy(masks[:, child])
-                out.append(encode_binary(freq, bits, self.coder))
+                writer.write(freq, bits)
             else:
-                bits = decode_binary(freq, streams[stage], self.coder)
+                bits = reader.read(freq)
             known[:, child] = bits.to(torch.float32) * 2 - 1
-        return out, (known > 0).numpy()
+        return (known > 0).numpy()
 
     @torch.no_grad()
     def compress_block(self, keys, depth, progress=None):
@@ -50,14 +50,14 @@ class LosslessCodec:
         levels = octree.scales(keys, depth, coarsest)
         bitmap = np.zeros(8**coarsest, dtype=bool)
         bitmap[levels[0]] = True
-        sections = [varint.encode([len(level) for level in levels]) + np.packbits(bitmap).tobytes()]
+        writer = BinaryWriter(self.coder)
         for scale, (parents, children) in enumerate(zip(levels[:-1], levels[1:])):
-            streams, _ = self._code_scale(parents, coarsest + scale,
-                                          masks=octree.child_masks(parents, children))
-            sections += streams
+            self._code_scale(parents, coarsest + scale, masks=octree.child_masks(parents, children),
+                             writer=writer)
             if progress:
                 progress(len(children))
-        return sections
+        header = varint.encode([len(level) for level in levels]) + np.packbits(bitmap).tobytes()
+        return [header, writer.finish()]
 
     @torch.no_grad()
     def decompress_block(self, sections, depth, progress=None):
@@ -69,7 +69,7 @@ class LosslessCodec:
             raise BitstreamError("block header is corrupted")
         bitmap = np.unpackbits(np.frombuffer(packed, dtype=np.uint8))[: 8**coarsest]
         keys = np.flatnonzero(bitmap).astype(np.int64)
-        stages = len(CODING_ORDER)
+        reader = BinaryReader(self.coder, sections[1])
         for scale in range(depth - coarsest + 1):
             if len(keys) != counts[scale]:
                 raise BitstreamError(
@@ -78,9 +78,8 @@ class LosslessCodec:
                     "the model computed different probabilities on this machine")
             if scale == depth - coarsest:
                 break
-            streams = sections[1 + scale * stages: 1 + (scale + 1) * stages]
-            _, masks = self._code_scale(keys, coarsest + scale, streams=streams)
-            keys = octree.expand(keys, masks)
+            keys = octree.expand(keys, self._code_scale(keys, coarsest + scale, reader=reader))
             if progress:
                 progress(len(keys))
+        reader.finish()
         return keys
