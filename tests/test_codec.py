@@ -1,5 +1,6 @@
 """End-to-end lossless coding with the shipped model."""
 
+import os
 import struct
 import zlib
 
@@ -166,3 +167,38 @@ def test_bytes_do_not_depend_on_thread_count(sample_points):
         assert same_set(omnicodec.decompress(two), sample_points)
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.skipif("rans" not in CODERS, reason="omnicodec._coder is not built")
+def test_codec_works_without_our_extension(tmp_path):
+    """With omnicodec._coder unimportable, torchac becomes the default and streams made
+    with it decode; a stream that needs rANS is refused with a clear message."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+sys.modules["omnicodec._coder"] = None  # as if the extension had not been built
+import numpy as np
+import omnicodec
+from omnicodec.entropy import CODERS, DEFAULT_CODER
+from tests.conftest import sphere_shell
+points = sphere_shell()
+data = omnicodec.compress(points)
+assert CODERS == ("torchac",) and DEFAULT_CODER == "torchac"
+assert omnicodec.info(data).coder == "torchac"
+back = omnicodec.decompress(data)
+assert np.array_equal(np.unique(back, axis=0), np.unique(points, axis=0))
+try:
+    omnicodec.decompress(open(sys.argv[1], "rb").read())
+except omnicodec.BitstreamError as exc:
+    assert "entropy coder 'rans'" in str(exc), exc
+    print("ok")
+"""
+    rans_stream = tmp_path / "rans.ocz"
+    data, _ = api.compress_grid(voxelize(sphere_shell()), coder="rans")
+    rans_stream.write_bytes(data)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, "-c", script, str(rans_stream)], cwd=root,
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
