@@ -160,3 +160,11 @@ def test_metrics_command_reports_pc_error_values(capsys):
     code, out, _ = run(["metrics", os.path.join(folder, "A.ply"), os.path.join(folder, "B.ply"),
                         "--peak", "1023"], capsys)
     assert code == 0 and "symmetric" in out and "D1" in out
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_flag_shows_the_traceback(tmp_path, where):
+    args = ["compress", str(tmp_path / "missing.ply"), "-o", str(tmp_path / "x.ocz")]
+    args = ["--debug", *args] if where == "before" else [*args, "--debug"]
+    with pytest.raises(Exception, match="no such file"):
+        main(args)

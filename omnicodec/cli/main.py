@@ -155,7 +155,8 @@ def build_parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="no progress, no report")
     common.add_argument("--json", action="store_true", help="print the report as JSON")
-    common.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    # SUPPRESS: a subcommand that was not given --debug keeps the main parser's value.
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("compress", parents=[common], help="compress a .ply point cloud")
