@@ -40,8 +40,6 @@ class Report:
         return 8 * self.bytes / max(self.input_points, 1)
 
 
-
-
 def _layout_section(block_bits, block_keys):
     """Block depth, count and the Morton keys of the occupied blocks (delta varints)."""
     deltas = np.diff(np.r_[0, block_keys]) if len(block_keys) else []
