@@ -35,7 +35,7 @@ MODELS = {
         ModelCard(
             model_id="occupancy-v1",
             file="occupancy_v1.pt",
-            sha256="",
+            sha256="410caf124ebd35c1a21a8ad1eb0cc5a3eeeb931a52263f45da4b51e8619140e9",
             kind="pointcloud-lossless",
             data="python -m datasets.prepare --data ../shared/data "
                  "--out ~/.cache/omnicodec/train_blocks.h5 --seed 0",
