@@ -43,7 +43,9 @@ MODELS = {
                     "--run ~/.cache/omnicodec/runs/lossless --steps 9000 --seed 0",
             seed=0,
             steps=9000,
-            result="",
+            result="8i soldier_vox10_0690_partial (never trained on): 0.6305 bits per point "
+                   "(70,811 bytes; MPEG G-PCC v23 lossless: 0.760); held-out training blocks: "
+                   "0.446 bits per voxel at their finest scale",
         ),
     ]
 }
