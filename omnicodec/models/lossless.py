@@ -23,6 +23,8 @@ SECTIONS_PER_BLOCK = 2
 
 
 class LosslessCodec:
+    """An occupancy model and a named entropy coder: one block's keys <-> its two sections."""
+
     def __init__(self, model, coder):
         self.model = model.eval()
         self.coder = coder
