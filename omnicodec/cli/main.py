@@ -81,7 +81,7 @@ def cmd_decompress(args):
 
 def cmd_info(args):
     from omnicodec import api, bitstream, zoo
-    from omnicodec.sparse import ENGINE
+    from omnicodec.sparse import engine
 
     data = api.read_bitstream(args.input)
     header = api.info(data)
@@ -102,7 +102,7 @@ def cmd_info(args):
         "voxels": header.voxels,
         "bits per input point": round(8 * len(data) / max(header.input_points, 1), 4),
         "geometry checksum": header.geometry_checksum.hex(),
-        "engine": ENGINE.NAME,
+        "engine": engine().NAME,
         "entropy coder": header.coder,
     }
     if args.json:
@@ -118,10 +118,11 @@ class VersionAction(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
         from omnicodec import bitstream
         from omnicodec.entropy import DEFAULT_CODER
-        from omnicodec.sparse import ENGINE
+        from omnicodec.sparse import engine, load_engine
 
+        active = load_engine(namespace.engine) if getattr(namespace, "engine", None) else engine()
         print(f"omnicodec {__version__} (bitstream format {bitstream.FORMAT_VERSION}, "
-              f"sparse engine {ENGINE.NAME} {ENGINE.VERSION}, entropy coder {DEFAULT_CODER})")
+              f"sparse engine {active.NAME} {active.VERSION}, entropy coder {DEFAULT_CODER})")
         parser.exit()
 
 
@@ -152,6 +153,9 @@ def build_parser():
     parser.add_argument("--version", action=VersionAction, nargs=0,
                         help="print the version, bitstream format, engine and coder")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.add_argument("--engine", choices=["minkowski", "torch"],
+                        help="sparse engine (default: MinkowskiEngine where it imports, else torch; "
+                             "env OMNICODEC_ENGINE)")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="no progress, no report")
     common.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -195,6 +199,13 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.engine:
+            from omnicodec.sparse import set_engine
+
+            try:
+                set_engine(args.engine)
+            except ImportError as exc:
+                raise OmnicodecError(f"sparse engine {args.engine!r} cannot be used here: {exc}") from None
         return args.func(args)
     except OmnicodecError as exc:
         if args.debug:

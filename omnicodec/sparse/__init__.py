@@ -1,6 +1,9 @@
 """The one door to sparse convolution. Models import this package, never an engine."""
 
 from omnicodec.sparse.layers import Conv, pointwise, prune, relu
-from omnicodec.sparse.tensor import ENGINE, SparseTensor, sparse_tensor
+from omnicodec.sparse.tensor import (
+    SparseTensor, available_engines, engine, load_engine, set_engine, sparse_tensor, use_engine,
+)
 
-__all__ = ["ENGINE", "Conv", "SparseTensor", "pointwise", "prune", "relu", "sparse_tensor"]
+__all__ = ["Conv", "SparseTensor", "available_engines", "engine", "load_engine", "pointwise",
+           "prune", "relu", "set_engine", "sparse_tensor", "use_engine"]

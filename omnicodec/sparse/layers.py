@@ -6,7 +6,7 @@ import math
 import torch
 from torch import nn
 
-from omnicodec.sparse.tensor import ENGINE, SparseTensor
+from omnicodec.sparse.tensor import SparseTensor
 
 
 class Conv(nn.Module):
@@ -23,15 +23,19 @@ class Conv(nn.Module):
         bound = 1.0 / math.sqrt(in_channels * volume)
         nn.init.uniform_(self.weight, -bound * math.sqrt(3), bound * math.sqrt(3))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        self.spec = (in_channels, out_channels, kernel_size, stride, dimension, transpose, generative)
         # Engine operators hold no parameters: keep them out of the module tree and state_dict.
-        self.__dict__["_op"] = ENGINE.make_conv(
-            in_channels, out_channels, kernel_size, stride, dimension, transpose, generative)
+        self.__dict__["_ops"] = {}
 
     def forward(self, x, out=None):
         """``out``: a tensor whose coordinates the output must have (e.g. the input of a
-        strided layer, for its transposed partner)."""
+        strided layer, for its transposed partner). Runs on the engine ``x`` was made with."""
+        engine = x.engine
+        if engine.NAME not in self._ops:
+            self._ops[engine.NAME] = engine.make_conv(*self.spec)
         native_out = out.native if out is not None else None
-        return SparseTensor(ENGINE.conv(self._op, x.native, self.weight, self.bias, native_out))
+        return SparseTensor(engine.conv(self._ops[engine.NAME], x.native, self.weight, self.bias, native_out),
+                            engine)
 
 
 def relu(x):
@@ -45,4 +49,4 @@ def pointwise(linear, x):
 
 def prune(x, keep):
     """Keep the rows where the bool mask ``keep`` is True."""
-    return SparseTensor(ENGINE.prune(x.native, keep))
+    return SparseTensor(x.engine.prune(x.native, keep), x.engine)
