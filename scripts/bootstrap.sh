@@ -3,13 +3,15 @@
 # Creates ./.venv with torch 2.13.0 (CPU), MinkowskiEngine 0.5.4 built from PyPI,
 # torchac, plyfile, h5py, numpy and omnicodec itself (with its C++ coder).
 # A stamp file makes the second run a no-op unless the requirements changed.
+# OMNICODEC_MINKOWSKI=0 skips MinkowskiEngine: omnicodec then runs on its torch engine.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${OMNICODEC_VENV:-$here/.venv}"
 stamp="$venv/.omnicodec-bootstrap"
 # Anything that changes what gets installed or compiled invalidates the stamp.
-want="$(cat "$here/scripts/bootstrap.sh" "$here/requirements.txt" "$here/setup.py" \
-  $(find "$here/cuda_ext" -type f 2>/dev/null | sort) | sha256sum | cut -c1-16)"
+with_minkowski="${OMNICODEC_MINKOWSKI:-1}"
+want="$( (echo "minkowski=$with_minkowski"; cat "$here/scripts/bootstrap.sh" "$here/requirements.txt" \
+  "$here/setup.py" $(find "$here/cuda_ext" -type f 2>/dev/null | sort)) | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
@@ -34,7 +36,7 @@ pip="$venv/bin/python -m pip"
 $pip install -q --upgrade pip setuptools wheel
 # torch first, pinned: everything after it must not upgrade it.
 $pip install -q torch==2.13.0 numpy ninja
-if ! "$venv/bin/python" -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('MinkowskiEngine') is None)"; then
+if [ "$with_minkowski" != 0 ] && ! "$venv/bin/python" -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('MinkowskiEngine') is None)"; then
   say "building MinkowskiEngine 0.5.4 (CPU, ~12 min the first time; pip caches the wheel)"
   SETUPTOOLS_USE_DISTUTILS=stdlib MAX_JOBS="${MAX_JOBS:-2}" \
     $pip install -q --no-build-isolation MinkowskiEngine==0.5.4

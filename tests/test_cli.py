@@ -32,7 +32,9 @@ def test_compress_decompress_info(tmp_path, capsys):
     code, out, _ = run(["info", ocz, "--json"], capsys)
     fields = json.loads(out)
     assert code == 0 and fields["mode"] == "pointcloud-lossless" and fields["model"] == "occupancy-v1"
-    assert fields["engine"] == "minkowski" and fields["format version"] == 1
+    from omnicodec.sparse import engine
+
+    assert fields["engine"] == engine().NAME and fields["format version"] == 1
 
 
 def test_json_report_and_voxelization_options(tmp_path, capsys):
