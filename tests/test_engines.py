@@ -109,3 +109,21 @@ def test_cli_engine_flag(tmp_path, capsys):
                      str(tmp_path / "b.ply"), "-q"]) == 0
     finally:
         set_engine(before)
+
+
+def test_four_dimensional_convolutions_match():
+    generator = torch.Generator().manual_seed(3)
+    coords = torch.unique(torch.randint(0, 6, (400, 4), generator=generator), dim=0)
+    feats = torch.randn(len(coords), 3, generator=generator)
+    torch.manual_seed(4)
+    conv = Conv(3, 2, kernel_size=3, dimension=4)
+    down = Conv(3, 2, kernel_size=2, stride=2, dimension=4)
+    up = Conv(2, 2, kernel_size=2, stride=2, dimension=4, transpose=True)
+
+    def run():
+        x = sparse_tensor(coords, feats)
+        return conv(x).features, up(down(x), out=x).features
+
+    (same_me, up_me), (same_torch, up_torch) = both(run)
+    assert close(same_me, same_torch) and close(up_me, up_torch)
+

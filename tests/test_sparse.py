@@ -2,8 +2,9 @@
 
 import torch
 
+import omnicodec
 from omnicodec.models.occupancy import OccupancyModel
-from omnicodec.sparse import Conv, engine, prune, relu, sparse_tensor
+from omnicodec.sparse import Conv, engine, prune, relu, sparse_tensor, use_engine
 
 
 def cube_corners():
@@ -43,3 +44,16 @@ def test_parameters_are_engine_independent():
     names = list(OccupancyModel().state_dict())
     assert names and not any("_op" in name or "kernel" in name for name in names)
     assert engine().NAME in ("minkowski", "torch")
+
+
+def test_torch_engine_is_deterministic_across_runs_and_threads(sample_points):
+    threads = torch.get_num_threads()
+    try:
+        with use_engine("torch"):
+            torch.set_num_threads(1)
+            one = omnicodec.compress(sample_points[:20000])
+            torch.set_num_threads(2)
+            assert omnicodec.compress(sample_points[:20000]) == one
+            assert omnicodec.compress(sample_points[:20000]) == one
+    finally:
+        torch.set_num_threads(threads)
