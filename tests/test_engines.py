@@ -127,3 +127,22 @@ def test_four_dimensional_convolutions_match():
     (same_me, up_me), (same_torch, up_torch) = both(run)
     assert close(same_me, same_torch) and close(up_me, up_torch)
 
+
+
+@pytest.mark.parametrize("mode", ["max", "avg", "sum"])
+@pytest.mark.parametrize("kernel_size, stride", [(2, 2), (3, 1)])
+def test_pooling_matches(mode, kernel_size, stride):
+    from omnicodec.sparse import Pool
+
+    pool = Pool(mode, kernel_size=kernel_size, stride=stride)
+    ours, theirs = both(lambda: by_coordinates(pool(sparse_tensor(COORDS, FEATURES))))
+    assert torch.equal(ours[0], theirs[0])
+    assert close(ours[1], theirs[1])
+
+
+def test_pruning_matches():
+    from omnicodec.sparse import prune
+
+    keep = FEATURES[:, 0] > 0
+    ours, theirs = both(lambda: by_coordinates(prune(sparse_tensor(COORDS, FEATURES), keep)))
+    assert torch.equal(ours[0], theirs[0]) and torch.equal(ours[1], theirs[1])

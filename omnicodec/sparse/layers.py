@@ -38,6 +38,23 @@ class Conv(nn.Module):
                             engine)
 
 
+class Pool(nn.Module):
+    """Max, average or sum pooling over each output's kernel neighbourhood (no parameters)."""
+
+    def __init__(self, mode, kernel_size=2, stride=2, dimension=3):
+        super().__init__()
+        if mode not in ("max", "avg", "sum"):
+            raise ValueError(f"pooling mode must be max, avg or sum, not {mode!r}")
+        self.spec = (mode, kernel_size, stride, dimension)
+        self.__dict__["_ops"] = {}
+
+    def forward(self, x):
+        engine = x.engine
+        if engine.NAME not in self._ops:
+            self._ops[engine.NAME] = engine.make_pool(*self.spec)
+        return SparseTensor(engine.pool(self._ops[engine.NAME], x.native), engine)
+
+
 def relu(x):
     return x.replace(torch.relu(x.features))
 

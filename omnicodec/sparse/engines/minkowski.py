@@ -67,5 +67,16 @@ def conv(op, native, weight, bias, out=None):
     return result
 
 
+_POOLS = {"max": "MinkowskiMaxPooling", "avg": "MinkowskiAvgPooling", "sum": "MinkowskiSumPooling"}
+
+
+def make_pool(mode, kernel_size, stride, dimension):
+    return getattr(ME, _POOLS[mode])(kernel_size=kernel_size, stride=stride, dimension=dimension)
+
+
+def pool(op, native):
+    return op(native)
+
+
 def prune(native, keep):
     return ME.MinkowskiPruning()(native, keep)

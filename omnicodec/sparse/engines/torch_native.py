@@ -106,6 +106,36 @@ def make_conv(in_channels, out_channels, kernel_size, stride, dimension, transpo
     return ConvOp(kernel_size, stride, dimension, transpose or generative, generative)
 
 
+class PoolOp(ConvOp):
+    def __init__(self, mode, kernel_size, stride, dimension):
+        super().__init__(kernel_size, stride, dimension, transpose=False, generative=False)
+        self.mode = mode
+
+
+def make_pool(mode, kernel_size, stride, dimension):
+    return PoolOp(mode, kernel_size, stride, dimension)
+
+
+def pool(op, native):
+    """Max, average (over the inputs present) or sum of each output's kernel neighbourhood."""
+    target = _output_tensor(op, native, None)
+    pairs = _kernel_map(op, native, target)
+    rows = torch.cat([r for r, _ in pairs])
+    out_rows = torch.cat([o for _, o in pairs])
+    shape = (len(target.C), native.F.shape[1])
+    index = out_rows.unsqueeze(1).expand(-1, shape[1])
+    if op.mode == "max":
+        result = torch.full(shape, float("-inf"), dtype=native.F.dtype, device=native.F.device)
+        result = result.scatter_reduce(0, index, native.F[rows], reduce="amax")
+    else:
+        result = torch.zeros(shape, dtype=native.F.dtype, device=native.F.device)
+        result = result.index_add(0, out_rows, native.F[rows])
+        if op.mode == "avg":
+            count = torch.bincount(out_rows, minlength=shape[0]).clamp_(min=1)
+            result = result / count.unsqueeze(1).to(result.dtype)
+    return NativeTensor(result, target.C, target.tensor_stride, target.maps)
+
+
 def _downsampled(native, stride):
     """Coordinates of a strided layer's output: floor(c / (s * stride)) * (s * stride)."""
     step = native.tensor_stride * stride
