@@ -10,9 +10,11 @@ venv="${OMNICODEC_VENV:-$here/.venv}"
 stamp="$venv/.omnicodec-bootstrap"
 # Anything that changes what gets installed or compiled invalidates the stamp.
 with_minkowski="${OMNICODEC_MINKOWSKI:-1}"
-want="$( (echo "minkowski=$with_minkowski"; cat "$here/scripts/bootstrap.sh" "$here/requirements.txt" \
+want="$( (echo "minkowski=$with_minkowski $here"; cat "$here/scripts/bootstrap.sh" "$here/requirements.txt" \
   "$here/setup.py" $(find "$here/cuda_ext" -type f 2>/dev/null | sort)) | sha256sum | cut -c1-16)"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+# The C++ coder is built into this tree (editable install): a fresh clone needs it built.
+built() { compgen -G "$here/omnicodec/_coder*.so" >/dev/null; }
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && built; then
   exit 0
 fi
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
