@@ -9,6 +9,13 @@ from torch import nn
 from omnicodec.sparse.tensor import SparseTensor
 
 
+def _engine_op(layer, engine, make):
+    """The layer's operator for this engine, made on first use (engines can be switched)."""
+    if engine.NAME not in layer._ops:
+        layer._ops[engine.NAME] = make(*layer.spec)
+    return layer._ops[engine.NAME]
+
+
 class Conv(nn.Module):
     """Sparse convolution; ``transpose``/``generative`` give the (generative) transposed kind.
 
@@ -30,12 +37,9 @@ class Conv(nn.Module):
     def forward(self, x, out=None):
         """``out``: a tensor whose coordinates the output must have (e.g. the input of a
         strided layer, for its transposed partner). Runs on the engine ``x`` was made with."""
-        engine = x.engine
-        if engine.NAME not in self._ops:
-            self._ops[engine.NAME] = engine.make_conv(*self.spec)
+        op = _engine_op(self, x.engine, x.engine.make_conv)
         native_out = out.native if out is not None else None
-        return SparseTensor(engine.conv(self._ops[engine.NAME], x.native, self.weight, self.bias, native_out),
-                            engine)
+        return SparseTensor(x.engine.conv(op, x.native, self.weight, self.bias, native_out), x.engine)
 
 
 class Pool(nn.Module):
@@ -49,10 +53,8 @@ class Pool(nn.Module):
         self.__dict__["_ops"] = {}
 
     def forward(self, x):
-        engine = x.engine
-        if engine.NAME not in self._ops:
-            self._ops[engine.NAME] = engine.make_pool(*self.spec)
-        return SparseTensor(engine.pool(self._ops[engine.NAME], x.native), engine)
+        op = _engine_op(self, x.engine, x.engine.make_pool)
+        return SparseTensor(x.engine.pool(op, x.native), x.engine)
 
 
 def relu(x):
