@@ -43,12 +43,18 @@ def _print_report(kind, report, args, extra=None):
         "grid": f"{report.bits} bits per axis ({'integer input, exact' if report.integer_input else 'voxelized input: lossless on the voxel grid'})",
     }
     fields.update(extra or {})
-    if args.json:
+    if args.json or not args.quiet:
+        _print_fields(fields, args.json)
+
+
+def _print_fields(fields, as_json):
+    """A report: one JSON object, or aligned "name  value" lines."""
+    if as_json:
         print(json.dumps(fields))
-    elif not args.quiet:
-        width = max(map(len, fields))
-        for name, value in fields.items():
-            print(f"{name:<{width}}  {value}")
+        return
+    width = max(map(len, fields))
+    for name, value in fields.items():
+        print(f"{name:<{width}}  {value}")
 
 
 def cmd_compress(args):
@@ -105,12 +111,7 @@ def cmd_info(args):
         "engine": engine().NAME,
         "entropy coder": header.coder,
     }
-    if args.json:
-        print(json.dumps(fields))
-    else:
-        width = max(map(len, fields))
-        for name, value in fields.items():
-            print(f"{name:<{width}}  {value}")
+    _print_fields(fields, args.json)
     return 0
 
 
