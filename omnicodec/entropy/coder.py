@@ -1,8 +1,8 @@
 """Arithmetic coding of binary symbols with integer frequencies.
 
-A codec writes all the symbols of one payload through a :class:`BinaryWriter`, in the
+A codec writes all the symbols of one payload through a :func:`binary_writer`, in the
 order its decoder will need them, in batches (one per coding stage); a
-:class:`BinaryReader` gives them back batch by batch, so each batch's frequencies may
+:func:`binary_reader` gives them back batch by batch, so each batch's frequencies may
 depend on the batches decoded before it.
 
 Coders are named; a bitstream records the name of the one that wrote it, and decoding
@@ -58,39 +58,51 @@ def _checked(freq_one, symbols):
     return freq_one, symbols.to(torch.bool)
 
 
-class BinaryWriter:
-    """Collects batches of binary symbols with their frequencies of a one -> one payload."""
+class _RansWriter:
+    """All batches -> one rANS stream, in batch order."""
 
-    def __init__(self, coder):
-        check_coder(coder)
-        self.coder = coder
-        self.batches = []
+    def __init__(self):
+        self.batches = [(torch.zeros(0, dtype=torch.int32), torch.zeros(0, dtype=torch.bool))]
 
     def write(self, freq_one, symbols):
         self.batches.append(_checked(freq_one, symbols))
 
     def finish(self):
-        if self.coder == "rans":
-            batches = self.batches or [(torch.zeros(0, dtype=torch.int32), torch.zeros(0, dtype=torch.bool))]
-            freq = torch.cat([f.to(torch.int32) for f, _ in batches])
-            bits = torch.cat([b for _, b in batches])
-            return rans.encode_binary(freq, bits, chunk_size=RANS_CHUNK_SIZE)
-        streams = [
-            _torchac().encode_int16_normalized_cdf(binary_cdf(f), b.to(torch.int16)) if len(f) else b""
-            for f, b in self.batches
-        ]
-        return varint.encode([len(streams), *map(len, streams)]) + b"".join(streams)
+        freq = torch.cat([f.to(torch.int32) for f, _ in self.batches])
+        bits = torch.cat([b for _, b in self.batches])
+        return rans.encode_binary(freq, bits, chunk_size=RANS_CHUNK_SIZE)
 
 
-class BinaryReader:
-    """Gives back a :class:`BinaryWriter` payload's symbols, batch by batch."""
+class _RansReader:
+    """Decodes the single stream piece by piece."""
 
-    def __init__(self, coder, data):
-        check_coder(coder)
-        self.coder = coder
-        if coder == "rans":
-            self.decoder = rans.BinaryDecoder(bytes(data))
-            return
+    def __init__(self, data):
+        self.decoder = rans.BinaryDecoder(bytes(data))
+
+    def read(self, freq_one):
+        return self.decoder.decode(torch.as_tensor(freq_one).reshape(-1))
+
+    def finish(self):
+        self.decoder.finish()
+
+
+class _TorchacWriter:
+    """One torchac stream per batch, behind a varint table of their lengths."""
+
+    def __init__(self):
+        self.streams = []
+
+    def write(self, freq_one, symbols):
+        freq_one, symbols = _checked(freq_one, symbols)
+        self.streams.append(_torchac().encode_int16_normalized_cdf(
+            binary_cdf(freq_one), symbols.to(torch.int16)) if len(freq_one) else b"")
+
+    def finish(self):
+        return varint.encode([len(self.streams), *map(len, self.streams)]) + b"".join(self.streams)
+
+
+class _TorchacReader:
+    def __init__(self, data):
         (count,), pos = varint.decode(data, 1)
         if count > len(data):
             raise BitstreamError("entropy-coded payload is corrupted")
@@ -104,10 +116,7 @@ class BinaryReader:
         self.streams.reverse()  # popped from the end, in writing order
 
     def read(self, freq_one):
-        """The next batch: a bool tensor with one symbol per frequency."""
         freq_one = torch.as_tensor(freq_one).reshape(-1)
-        if self.coder == "rans":
-            return self.decoder.decode(freq_one)
         if not self.streams:
             raise BitstreamError("entropy-coded payload holds fewer batches than the decoder reads")
         stream = self.streams.pop()
@@ -118,11 +127,25 @@ class BinaryReader:
         return _torchac().decode_int16_normalized_cdf(binary_cdf(freq_one), stream).to(torch.bool)
 
     def finish(self):
-        """Check that every symbol of the payload was read."""
-        if self.coder == "rans":
-            self.decoder.finish()
-        elif self.streams:
+        if self.streams:
             raise BitstreamError("entropy-coded payload holds more batches than the decoder read")
+
+
+_IMPLEMENTATIONS = {"rans": (_RansWriter, _RansReader), "torchac": (_TorchacWriter, _TorchacReader)}
+
+
+def binary_writer(coder):
+    """Collects batches of binary symbols with their frequencies of a one: ``write(freq,
+    symbols)`` per batch, then ``finish()`` -> the payload bytes."""
+    check_coder(coder)
+    return _IMPLEMENTATIONS[coder][0]()
+
+
+def binary_reader(coder, data):
+    """Gives back a :func:`binary_writer` payload's symbols: ``read(freq)`` per batch (a bool
+    tensor), then ``finish()`` checks that every symbol was read."""
+    check_coder(coder)
+    return _IMPLEMENTATIONS[coder][1](data)
 
 
 CODERS = ("rans", "torchac") if rans.available() else ("torchac",)

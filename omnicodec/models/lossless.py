@@ -10,7 +10,7 @@ runs exactly the decoder's computation, so both see the same probabilities.
 import numpy as np
 import torch
 
-from omnicodec.entropy import BinaryReader, BinaryWriter, binary_frequencies
+from omnicodec.entropy import binary_reader, binary_writer, binary_frequencies
 from omnicodec import varint
 from omnicodec.errors import BitstreamError
 from omnicodec.geometry import morton, octree
@@ -52,7 +52,7 @@ class LosslessCodec:
         levels = octree.scales(keys, depth, coarsest)
         bitmap = np.zeros(8**coarsest, dtype=bool)
         bitmap[levels[0]] = True
-        writer = BinaryWriter(self.coder)
+        writer = binary_writer(self.coder)
         for scale, (parents, children) in enumerate(zip(levels[:-1], levels[1:])):
             self._code_scale(parents, coarsest + scale, masks=octree.child_masks(parents, children),
                              writer=writer)
@@ -71,7 +71,7 @@ class LosslessCodec:
             raise BitstreamError("block header is corrupted")
         bitmap = np.unpackbits(np.frombuffer(packed, dtype=np.uint8))[: 8**coarsest]
         keys = np.flatnonzero(bitmap).astype(np.int64)
-        reader = BinaryReader(self.coder, sections[1])
+        reader = binary_reader(self.coder, sections[1])
         for scale in range(depth - coarsest + 1):
             if len(keys) != counts[scale]:
                 raise BitstreamError(
