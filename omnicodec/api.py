@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from omnicodec import bitstream, varint, zoo
-from omnicodec.entropy import DEFAULT_CODER, check_coder
+from omnicodec.entropy import DEFAULT_CODER
 from omnicodec.errors import BitstreamError, InputError
 from omnicodec.geometry import blocks, devoxelize, morton, voxelize
 from omnicodec.io import read_ply, write_bytes_atomic, write_ply
@@ -56,7 +56,6 @@ def _read_layout(section, bits):
 def compress_grid(grid, model=DEFAULT_MODEL, coord_dtype="<f8", progress=None,
                   max_block_points=MAX_BLOCK_POINTS, coder=DEFAULT_CODER):
     """A :class:`~omnicodec.geometry.VoxelGrid` -> (bytes, number of blocks)."""
-    check_coder(coder)
     network, digest = zoo.load(model)
     codec = LosslessCodec(network, coder)
     block_bits, block_keys, slices = blocks.partition(grid.keys, grid.bits, max_block_points)
@@ -76,7 +75,6 @@ def compress_grid(grid, model=DEFAULT_MODEL, coord_dtype="<f8", progress=None,
 def decompress_grid(data, progress=None):
     """Bytes -> (Header, Morton-sorted voxel keys), verifying the geometry checksum."""
     header, sections = bitstream.unpack(data)
-    check_coder(header.coder)
     codec = LosslessCodec(zoo.find(header.model_id, header.weights_hash), header.coder)
     block_bits, block_keys = _read_layout(sections[0], header.bits)
     if len(sections) != 1 + SECTIONS_PER_BLOCK * len(block_keys):
