@@ -23,18 +23,23 @@ import numpy as np
 _WORKER = """
 import json, resource, sys, time
 from omnicodec import api
-mode, src, dst = sys.argv[1:4]
+mode, src, dst, model = sys.argv[1:5]
 start = time.perf_counter()
-report = (api.compress_file if mode == "encode" else api.decompress_file)(src, dst)
+if mode == "encode":
+    report = api.compress_file(src, dst, model=model or api.DEFAULT_MODEL)
+else:
+    report = api.decompress_file(src, dst)
 print(json.dumps({"seconds": time.perf_counter() - start,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "blocks": report.blocks}))
 """
 
 
-def run_worker(mode, src, dst):
+def run_worker(mode, src, dst, model=""):
+    """Encode (with ``model``, default the lossless one) or decode in a fresh process:
+    its seconds, peak RSS in MB, blocks, and wall time including start-up."""
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", _WORKER, mode, src, dst],
+    result = subprocess.run([sys.executable, "-c", _WORKER, mode, src, dst, model],
                             capture_output=True, text=True, check=True)
     stats = json.loads(result.stdout.strip().splitlines()[-1])
     stats["wall"] = time.perf_counter() - start

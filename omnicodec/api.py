@@ -14,11 +14,11 @@ from omnicodec.entropy import DEFAULT_CODER
 from omnicodec.errors import BitstreamError, InputError
 from omnicodec.geometry import blocks, devoxelize, morton, voxelize
 from omnicodec.io import read_ply, write_bytes_atomic, write_ply
-from omnicodec.models.lossless import SECTIONS_PER_BLOCK, LosslessCodec
+from omnicodec.models.lossless import LosslessCodec
+from omnicodec.models.lossy import LossyCodec
 
 DEFAULT_MODEL = "occupancy-v1"
 MAX_BLOCK_POINTS = 1_500_000  # bounds peak memory: each block is coded on its own
-LOSSLESS = 1
 
 
 @dataclasses.dataclass
@@ -34,6 +34,7 @@ class Report:
     integer_input: bool
     blocks: int = 1
     dropped_properties: tuple = ()
+    model: str = DEFAULT_MODEL
 
     @property
     def bits_per_point(self):
@@ -53,36 +54,89 @@ def _read_layout(section, bits):
     return values[0], np.cumsum(values[2:], dtype=np.int64)
 
 
+def _codec(model, coder, network):
+    """The block codec of a shipped model (lossless, or lossy over its lossless base)."""
+    card = zoo.card(model)
+    if card.kind == "pointcloud-lossy":
+        return LossyCodec(network, LosslessCodec(zoo.load(card.base)[0], coder), coder)
+    return LosslessCodec(network, coder)
+
+
+def rate_model(rate):
+    """The lossy model of ``--rate`` N (1 = fewest bits)."""
+    if not 1 <= rate <= len(zoo.RATES):
+        raise InputError(f"rate {rate} is out of range: rates are 1 to {len(zoo.RATES)}")
+    return zoo.RATES[rate - 1]
+
+
 def compress_grid(grid, model=DEFAULT_MODEL, coord_dtype="<f8", progress=None,
                   max_block_points=MAX_BLOCK_POINTS, coder=DEFAULT_CODER):
-    """A :class:`~omnicodec.geometry.VoxelGrid` -> (bytes, number of blocks)."""
+    """A :class:`~omnicodec.geometry.VoxelGrid` -> (bytes, number of blocks). Lossy models
+    code the voxels the decoder will rebuild, and their checksum, into the header."""
     network, digest = zoo.load(model)
-    codec = LosslessCodec(network, coder)
+    codec = _codec(model, coder, network)
     block_bits, block_keys, slices = blocks.partition(grid.keys, grid.bits, max_block_points)
     sections = [_layout_section(block_bits, block_keys)]
     local_mask = (1 << (3 * block_bits)) - 1
-    for piece in slices:
-        sections += codec.compress_block(grid.keys[piece] & local_mask, block_bits, progress)
+    rebuilt = []
+    for block_key, piece in zip(block_keys, slices):
+        try:
+            block_sections, local = codec.compress_block(grid.keys[piece] & local_mask, block_bits,
+                                                         progress)
+        except ValueError as exc:
+            raise InputError(f"cannot code this cloud with model {model}: {exc}") from None
+        sections += block_sections
+        rebuilt.append((int(block_key) << (3 * block_bits)) | local)
+    rebuilt = np.concatenate(rebuilt) if rebuilt else grid.keys
     header = bitstream.Header(
-        mode=LOSSLESS, model_id=model, weights_hash=digest, coder=coder, bits=grid.bits,
-        coord_dtype=np.dtype(coord_dtype).str, offset=tuple(float(v) for v in grid.offset),
-        scale=float(grid.scale), input_points=grid.input_points, voxels=len(grid.keys),
-        geometry_checksum=bitstream.geometry_checksum(grid.coords),
+        mode=bitstream.MODE_OF_KIND[zoo.card(model).kind], model_id=model, weights_hash=digest,
+        coder=coder, bits=grid.bits, coord_dtype=np.dtype(coord_dtype).str,
+        offset=tuple(float(v) for v in grid.offset), scale=float(grid.scale),
+        input_points=grid.input_points, voxels=len(rebuilt),
+        geometry_checksum=bitstream.geometry_checksum(morton.decode(rebuilt, grid.bits)),
         integer_input=grid.integer_input)
     return bitstream.pack(header, sections), len(slices)
+
+
+def compress_grid_to_bpp(grid, target_bpp, coord_dtype="<f8", progress=None, coder=DEFAULT_CODER):
+    """Code at the highest lossy rate whose stream stays within ``target_bpp`` bits per
+    input point (the lowest rate if none does): a bisection over the rates, which each
+    cost one encode. Returns (bytes, number of blocks, model id)."""
+    if not target_bpp > 0:
+        raise InputError(f"target bits per point must be positive, not {target_bpp}")
+    low, high, best = 1, len(zoo.RATES), None
+    while low <= high:
+        rate = (low + high) // 2
+        model = rate_model(rate)
+        data, count = compress_grid(grid, model, coord_dtype, progress, coder=coder)
+        if 8 * len(data) <= target_bpp * grid.input_points:
+            best, low = (data, count, model), rate + 1
+        else:
+            high = rate - 1
+            if rate == 1:
+                best = (data, count, model)
+    return best
 
 
 def decompress_grid(data, progress=None):
     """Bytes -> (Header, Morton-sorted voxel keys), verifying the geometry checksum."""
     header, sections = bitstream.unpack(data)
-    codec = LosslessCodec(zoo.find(header.model_id, header.weights_hash), header.coder)
+    network = zoo.find(header.model_id, header.weights_hash)
+    if zoo.card(header.model_id).kind != header.mode_name:
+        raise BitstreamError(f"bitstream mode {header.mode_name} does not match its model "
+                             f"{header.model_id}")
+    codec = _codec(header.model_id, header.coder, network)
     block_bits, block_keys = _read_layout(sections[0], header.bits)
-    if len(sections) != 1 + SECTIONS_PER_BLOCK * len(block_keys):
+    per_block = codec.sections_per_block
+    if len(sections) != 1 + per_block * len(block_keys):
         raise BitstreamError("bitstream section table does not match its block layout")
     keys = []
     for i, block_key in enumerate(block_keys):
-        chunk = sections[1 + i * SECTIONS_PER_BLOCK: 1 + (i + 1) * SECTIONS_PER_BLOCK]
-        local = codec.decompress_block(chunk, block_bits, progress)
+        chunk = sections[1 + i * per_block: 1 + (i + 1) * per_block]
+        try:
+            local = codec.decompress_block(chunk, block_bits, progress)
+        except ValueError as exc:
+            raise BitstreamError(f"bitstream does not fit its model: {exc}") from None
         keys.append((int(block_key) << (3 * block_bits)) | local)
     keys = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
     if len(keys) != header.voxels:
@@ -128,14 +182,20 @@ def read_bitstream(path):
         return handle.read()
 
 
-def compress_file(src, dst, voxel_size=None, bits=None, model=DEFAULT_MODEL, progress=None):
-    """Compress a PLY file to ``dst`` (written atomically); returns a :class:`Report`."""
+def compress_file(src, dst, voxel_size=None, bits=None, model=DEFAULT_MODEL, progress=None,
+                  target_bpp=None):
+    """Compress a PLY file to ``dst`` (written atomically) with ``model``, or with the lossy
+    rate that best fits ``target_bpp``; returns a :class:`Report`."""
     start = time.perf_counter()
     cloud = read_ply(src)
     grid = voxelize(cloud.points, voxel_size=voxel_size, bits=bits)
-    data, count = compress_grid(grid, model=model, coord_dtype=cloud.points.dtype, progress=progress)
+    if target_bpp is not None:
+        data, count, model = compress_grid_to_bpp(grid, target_bpp, cloud.points.dtype, progress)
+    else:
+        data, count = compress_grid(grid, model=model, coord_dtype=cloud.points.dtype,
+                                    progress=progress)
     write_bytes_atomic(dst, data)
-    return Report(input_points=grid.input_points, voxels=len(grid.keys),
+    return Report(input_points=grid.input_points, voxels=len(grid.keys), model=model,
                   duplicates_merged=grid.duplicates_merged, bytes=len(data),
                   seconds=time.perf_counter() - start, bits=grid.bits,
                   integer_input=grid.integer_input, blocks=count,
@@ -149,7 +209,7 @@ def decompress_file(src, dst, progress=None):
     header, keys = decompress_grid(data, progress)
     points = _points(keys, header)
     write_ply(dst, points)
-    return Report(input_points=header.input_points, voxels=len(keys),
+    return Report(input_points=header.input_points, voxels=len(keys), model=header.model_id,
                   duplicates_merged=header.input_points - len(keys), bytes=len(data),
                   seconds=time.perf_counter() - start, bits=header.bits,
                   integer_input=header.integer_input)

@@ -33,7 +33,8 @@ from omnicodec.errors import BitstreamError
 
 MAGIC = b"OMNC"
 FORMAT_VERSION = 1
-MODES = {1: "pointcloud-lossless"}
+MODES = {1: "pointcloud-lossless", 2: "pointcloud-lossy"}
+MODE_OF_KIND = {kind: mode for mode, kind in MODES.items()}
 _FIXED = struct.Struct("<4sHBB")
 
 

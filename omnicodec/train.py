@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from omnicodec.geometry import morton, octree
+from omnicodec.models.lossy import LossyModel
 from omnicodec.models.occupancy import CODING_ORDER, OccupancyModel
 
 
@@ -34,12 +35,16 @@ class BlockSet:
             self.bits = int(f.attrs["block_bits"])
         self.count = len(self.offsets) - 1
 
-    def example(self, index, rng):
+    def keys(self, index, rng):
+        """Morton-sorted keys of a block under a random axis permutation and flips."""
         coords = self.points[self.offsets[index]:self.offsets[index + 1]].astype(np.int64)
         coords = coords[:, rng.permutation(3)]
         flips = rng.random(3) < 0.5
         coords[:, flips] = (2**self.bits - 1) - coords[:, flips]
-        keys = np.sort(morton.encode(coords, self.bits))
+        return np.sort(morton.encode(coords, self.bits))
+
+    def example(self, index, rng):
+        keys = self.keys(index, rng)
         parents, _ = octree.parents_of(keys)
         return morton.decode(parents, self.bits - 1), octree.child_masks(parents, keys)
 
@@ -60,6 +65,30 @@ def batch_loss(model, blocks, indices, rng):
     return nats / math.log(2) / targets.sum()
 
 
+def lossy_batch_loss(model, blocks, indices, rng, lmbda):
+    """Rate + lmbda * occupancy code length, in bits per voxel of the blocks; and the parts."""
+    keys = np.concatenate([(np.int64(b) << (3 * blocks.bits)) | blocks.keys(index, rng)
+                           for b, index in enumerate(indices)])
+    rate, occupancy = model.training_bits(keys, blocks.bits)
+    total = sum(occupancy)
+    loss = (rate + lmbda * total) / len(keys)
+    return loss, {"rate": rate.item() / len(keys), "occupancy": total.item() / len(keys)}
+
+
+def step_loss(model, blocks, indices, rng, args):
+    """(loss to minimize, figures to print) of one batch for the model being trained."""
+    if args.kind == "lossy":
+        return lossy_batch_loss(model, blocks, indices, rng, args.lmbda)
+    loss = batch_loss(model, blocks, indices, rng)
+    return loss, {"bits/voxel": float(loss)}
+
+
+def make_model(args):
+    if args.kind == "lossy":
+        return LossyModel(args.levels, args.channels, args.latent_channels)
+    return OccupancyModel(args.channels, args.blocks, args.head_kernel)
+
+
 def save_atomic(obj, path):
     tmp = path + ".tmp"
     torch.save(obj, tmp)
@@ -72,9 +101,12 @@ def train(args):
     checkpoint_path = os.path.join(args.run, "checkpoint.pt")
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    model = OccupancyModel(args.channels, args.blocks, args.head_kernel)
+    model = make_model(args)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     step = 0
+    if args.init and not (args.resume and os.path.exists(checkpoint_path)):
+        model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
+        print(f"initialized from {args.init}", flush=True)
     if args.resume and os.path.exists(checkpoint_path):
         state = torch.load(checkpoint_path, weights_only=False)
         model.load_state_dict(state["model"])
@@ -91,15 +123,15 @@ def train(args):
         lr = args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss = batch_loss(model, blocks, rng.choice(train_ids, args.batch), rng)
+        loss, figures = step_loss(model, blocks, rng.choice(train_ids, args.batch), rng, args)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         step += 1
-        running.append(loss.item())
+        running.append(figures)
         if step % 50 == 0:
-            print(f"step {step} lr {lr:.2e} train {np.mean(running):.4f} bits/voxel", flush=True)
+            print(f"step {step} lr {lr:.2e} train " + _mean_figures(running), flush=True)
             running = []
         if time.time() - last_save > args.checkpoint_minutes * 60 or step == args.steps:
             save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -108,10 +140,14 @@ def train(args):
                          "args": vars(args)}, checkpoint_path)
             with torch.no_grad():
                 check_rng = np.random.default_rng(0)
-                held = [float(batch_loss(model, blocks, held_out[i:i + 8], check_rng))
+                held = [step_loss(model, blocks, held_out[i:i + 8], check_rng, args)[1]
                         for i in range(0, len(held_out), 8)]
-            print(f"checkpoint at step {step}; held-out {np.mean(held):.4f} bits/voxel", flush=True)
+            print(f"checkpoint at step {step}; held-out " + _mean_figures(held), flush=True)
             last_save = time.time()
+
+
+def _mean_figures(figures):
+    return ", ".join(f"{name} {np.mean([f[name] for f in figures]):.4f}" for name in figures[0])
 
 
 def export(args):
@@ -123,7 +159,7 @@ def export(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Train omnicodec's lossless occupancy model.")
+    parser = argparse.ArgumentParser(description="Train omnicodec's models (lossless occupancy or lossy autoencoder).")
     parser.add_argument("--data", default=os.path.expanduser("~/.cache/omnicodec/train_blocks.h5"))
     parser.add_argument("--run", default=os.path.expanduser("~/.cache/omnicodec/runs/lossless"))
     parser.add_argument("--steps", type=int, default=9000)
@@ -132,6 +168,12 @@ def main(argv=None):
     parser.add_argument("--channels", type=int, default=32)
     parser.add_argument("--blocks", type=int, default=2)
     parser.add_argument("--head-kernel", type=int, default=3)
+    parser.add_argument("--kind", choices=("lossless", "lossy"), default="lossless")
+    parser.add_argument("--levels", type=int, default=3, help="lossy: levels the decoder regrows")
+    parser.add_argument("--latent-channels", type=int, default=8, help="lossy: latent channels")
+    parser.add_argument("--lmbda", type=float, default=1.0,
+                        help="lossy: weight of the occupancy code length against the latent rate")
+    parser.add_argument("--init", help="start from this checkpoint's weights (e.g. another rate)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-minutes", type=float, default=3.0)

@@ -27,7 +27,14 @@ class ModelCard:
     seed: int
     steps: int
     result: str
+    base: str = ""  # lossy models: the lossless model that codes their coarse scale
 
+
+# The lossy rates: (training run of scripts/train_lossy.sh, steps), fewest bits first.
+LOSSY_RUNS = [("lossy-d3-l2", 1500), ("lossy-d3-l8", 2100), ("lossy-d2-l2", 1200),
+              ("lossy-d2-l8", 1800), ("lossy-d1-l2", 1200), ("lossy-d1-l8", 1800)]
+LOSSY_SHA256 = ["", "", "", "", "", ""]
+LOSSY_RESULTS = ["", "", "", "", "", ""]
 
 MODELS = {
     card.model_id: card
@@ -48,7 +55,28 @@ MODELS = {
                    "0.446 bits per voxel at their finest scale",
         ),
     ]
+    + [
+        ModelCard(
+            model_id=f"lossy-r{rate}",
+            file=f"lossy_r{rate}.pt",
+            sha256=LOSSY_SHA256[rate - 1],
+            kind="pointcloud-lossy",
+            base="occupancy-v1",
+            data="python -m datasets.prepare --data ../shared/data "
+                 "--out ~/.cache/omnicodec/train_blocks.h5 --seed 0",
+            command=f"bash scripts/train_lossy.sh  (its run {run}, then: python -m omnicodec.train "
+                    f"--run ~/.cache/omnicodec/runs/{run} --export omnicodec/weights/lossy_r{rate}.pt)",
+            seed=0,
+            steps=steps,
+            result=LOSSY_RESULTS[rate - 1],
+        )
+        for rate, (run, steps) in enumerate(LOSSY_RUNS, start=1)
+    ]
 }
+
+
+# Lossy models, fewest bits first: ``--rate N`` is RATES[N - 1].
+RATES = tuple(model_id for model_id, entry in MODELS.items() if entry.kind == "pointcloud-lossy")
 
 
 def card(model_id):
@@ -70,6 +98,7 @@ def file_sha256(path):
 @functools.lru_cache(maxsize=None)
 def load(model_id):
     """(model in eval mode, 8-byte weight hash) of a shipped model, after checking its SHA-256."""
+    from omnicodec.models.lossy import LossyModel
     from omnicodec.models.occupancy import OccupancyModel
 
     entry = card(model_id)
@@ -80,7 +109,8 @@ def load(model_id):
     if entry.sha256 and digest != entry.sha256:
         raise ModelError(f"weights of model {model_id!r} do not match their SHA-256 ({path})")
     state = torch.load(path, map_location="cpu", weights_only=True)
-    model = OccupancyModel(**state["config"])
+    network = LossyModel if entry.kind == "pointcloud-lossy" else OccupancyModel
+    model = network(**state["config"])
     model.load_state_dict(state["state_dict"])
     return model.eval(), bytes.fromhex(digest)[:8]
 
@@ -94,3 +124,4 @@ def find(model_id, weights_hash):
         raise ModelError(f"bitstream was made with other weights of model {model_id!r} "
                          f"({weights_hash.hex()}, these are {digest.hex()})")
     return model
+

@@ -1,11 +1,13 @@
-"""``omnicodec``: one command, subcommands (compress, decompress, info).
+"""``omnicodec``: one command, subcommands (compress, decompress, info, metrics, eval).
 
 Every omnicodec error becomes a one-line message on stderr and a non-zero exit code;
 ``--debug`` shows the traceback instead.
 """
 
 import argparse
+import dataclasses
 import json
+import os
 import sys
 
 from omnicodec import __version__
@@ -38,13 +40,22 @@ def _print_report(kind, report, args, extra=None):
         "voxels": report.voxels,
         "duplicates merged": report.duplicates_merged,
         "bytes": report.bytes,
+        "model": report.model,
         "bits per input point": round(report.bits_per_point, 4),
         f"{kind} seconds": round(report.seconds, 2),
-        "grid": f"{report.bits} bits per axis ({'integer input, exact' if report.integer_input else 'voxelized input: lossless on the voxel grid'})",
+        "grid": f"{report.bits} bits per axis ({_grid_note(report)})",
     }
     fields.update(extra or {})
     if args.json or not args.quiet:
         _print_fields(fields, args.json)
+
+
+def _grid_note(report):
+    from omnicodec import zoo
+
+    if zoo.card(report.model).kind == "pointcloud-lossy":
+        return "lossy"
+    return "integer input, exact" if report.integer_input else "voxelized input: lossless on the voxel grid"
 
 
 def _print_fields(fields, as_json):
@@ -60,10 +71,12 @@ def _print_fields(fields, as_json):
 def cmd_compress(args):
     from omnicodec import api
 
+    model = api.rate_model(args.rate) if args.rate is not None else args.model
     progress = Progress("compress", args.quiet)
     try:
         report = api.compress_file(args.input, args.output, voxel_size=args.voxel_size,
-                                   bits=args.bits, model=args.model, progress=progress)
+                                   bits=args.bits, model=model, progress=progress,
+                                   target_bpp=args.bpp)
     finally:
         progress.close()
     if report.dropped_properties and not args.quiet:
@@ -148,6 +161,55 @@ def cmd_metrics(args):
     return 0
 
 
+def cmd_eval(args):
+    from omnicodec import evaluate
+
+    rates = evaluate.parse_rates(args.rates)
+    progress = Progress("eval", args.quiet)
+    try:
+        result = evaluate.evaluate(args.input, rates, peak=args.peak, normals_path=args.normals,
+                                   point_to_plane=not args.no_d2,
+                                   estimate_missing_normals=not args.no_normal_estimation,
+                                   progress=progress)
+    finally:
+        progress.close()
+    stem = args.output or os.path.splitext(os.path.basename(args.input))[0] + "_rd"
+    evaluate.write_csv(result, stem + ".csv")
+    evaluate.write_plot(result, stem + ".png")
+    if args.json:
+        print(json.dumps({"file": result.path, "peak": result.peak, "normals": result.normals,
+                          "points": [dataclasses.asdict(p) for p in result.points],
+                          "csv": stem + ".csv", "plot": stem + ".png"}))
+        return 0
+    print(f"{result.path}: {result.input_points} points, peak {result.peak:g}, "
+          f"D2 normals: {result.normals}")
+    print(f"{'rate':>4} {'model':<10} {'bytes':>9} {'bpp':>8} {'D1 dB':>7} {'D2 dB':>7} "
+          f"{'enc s':>6} {'dec s':>6}")
+    for p in result.points:
+        d2 = f"{p.d2_psnr:7.2f}" if p.d2_psnr is not None else f"{'-':>7}"
+        print(f"{p.rate:>4} {p.model:<10} {p.bytes:>9} {p.bits_per_point:>8.4f} {p.d1_psnr:>7.2f} "
+              f"{d2} {p.encode_seconds:>6.1f} {p.decode_seconds:>6.1f}")
+    print(f"wrote {stem}.csv and {stem}.png")
+    return 0
+
+
+def cmd_models(args):
+    from omnicodec import zoo
+
+    rows = []
+    for model_id, card in zoo.MODELS.items():
+        rate = zoo.RATES.index(model_id) + 1 if model_id in zoo.RATES else None
+        rows.append({"model": model_id, "kind": card.kind, "rate": rate, "sha256": card.sha256,
+                     "result": card.result, "command": card.command})
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    for row in rows:
+        rate = f"--rate {row['rate']}" if row["rate"] else "lossless"
+        print(f"{row['model']:<14} {rate:<9} {row['result']}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="omnicodec", description="Learned point-cloud geometry codec.")
@@ -172,7 +234,13 @@ def build_parser():
     grid.add_argument("--bits", type=int,
                       help="fit the bounding box into 2^BITS voxels per axis (default 10 for "
                            "non-integer input; integer input is coded as is)")
-    p.add_argument("--model", default="occupancy-v1", help="model id (default occupancy-v1)")
+    quality = p.add_mutually_exclusive_group()
+    quality.add_argument("--model", default="occupancy-v1",
+                         help="model id (default occupancy-v1, lossless)")
+    quality.add_argument("--rate", type=int, help="lossy, at rate N (1 = fewest bits; see "
+                                                  "'omnicodec models')")
+    quality.add_argument("--bpp", type=float, help="lossy, at the highest rate within this many "
+                                                   "bits per input point")
     p.set_defaults(func=cmd_compress)
 
     p = sub.add_parser("decompress", parents=[common], help="decompress an .ocz file to .ply")
@@ -193,6 +261,23 @@ def build_parser():
     p.add_argument("--no-normal-estimation", action="store_true",
                    help="fail instead of estimating normals when A has none")
     p.set_defaults(func=cmd_metrics)
+
+    p = sub.add_parser("models", parents=[common], help="list the shipped models and rates")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("eval", parents=[common],
+                       help="code a cloud at each lossy rate: table, CSV and RD plot")
+    p.add_argument("input", help="input .ply file (the reference)")
+    p.add_argument("--rates", help="rates to run, e.g. 1,3,5 or 2-4 (default: all)")
+    p.add_argument("--peak", type=float,
+                   help="PSNR peak (default 2^bits - 1 for integer clouds, e.g. 1023 for vox10)")
+    p.add_argument("--normals", help="PLY of the input's points with nx/ny/nz for D2")
+    p.add_argument("--no-d2", action="store_true", help="point-to-point (D1) only")
+    p.add_argument("--no-normal-estimation", action="store_true",
+                   help="fail instead of estimating normals when the input has none")
+    p.add_argument("-o", "--output", help="output path stem for STEM.csv and STEM.png "
+                                          "(default: INPUT_rd in the current folder)")
+    p.set_defaults(func=cmd_eval)
     return parser
 
 

@@ -133,7 +133,7 @@ def point_metrics(reference, degraded, peak, reference_normals=None, *,
     reference = _checked_points(reference, "reference")
     reference_points, first = _merge_duplicates(reference)
     degraded_points, _ = _merge_duplicates(_checked_points(degraded, "degraded cloud"))
-    peak = _checked_peak(peak, reference_points)
+    peak = check_peak(peak, reference_points)
     normals = None
     normals_estimated = False
     if point_to_plane:
@@ -167,18 +167,24 @@ def file_metrics(path_a, path_b, peak, normals_path=None, *,
     D2 takes the reference normals from ``normals_path`` (a PLY of the same points with
     nx/ny/nz) when given, else from A's own nx/ny/nz when it has them, else estimates them.
     """
-    reference = read_ply(path_a)
-    points, normals = reference.points, reference.normals
-    if point_to_plane and normals_path is not None:
-        carrier = read_ply(normals_path)
-        if carrier.normals is None:
-            raise InputError(f"{normals_path}: PLY has no nx/ny/nz normals")
-        if not _same_point_set(points, carrier.points):
-            raise InputError(f"{normals_path}: its points are not those of {path_a}")
-        points, normals = carrier.points, carrier.normals
+    points, normals = reference_cloud(path_a, normals_path if point_to_plane else None)
     return point_metrics(points, read_ply(path_b).points, peak, normals,
                          point_to_plane=point_to_plane,
                          estimate_missing_normals=estimate_missing_normals)
+
+
+def reference_cloud(path, normals_path=None):
+    """(points, normals or None) of a reference PLY: normals from ``normals_path`` (a PLY of
+    the same points with nx/ny/nz) when given, else the file's own when it has them."""
+    reference = read_ply(path)
+    if normals_path is None:
+        return reference.points, reference.normals
+    carrier = read_ply(normals_path)
+    if carrier.normals is None:
+        raise InputError(f"{normals_path}: PLY has no nx/ny/nz normals")
+    if not _same_point_set(reference.points, carrier.points):
+        raise InputError(f"{normals_path}: its points are not those of {path}")
+    return carrier.points, carrier.normals
 
 
 def estimate_normals(points, k=DEFAULT_NORMAL_NEIGHBOURS):
@@ -375,7 +381,7 @@ def _checked_normals(normals, count):
     return array.astype(np.float32).astype(np.float64)
 
 
-def _checked_peak(peak, reference_points):
+def check_peak(peak, reference_points):
     """The peak as a float; InputError unless it is positive and spans the reference.
 
     A peak below the reference's bounding-box side means a wrong bit depth (511 given for

@@ -19,11 +19,10 @@ from omnicodec.models.occupancy import CODING_ORDER
 COARSEST_BITS = 3
 
 
-SECTIONS_PER_BLOCK = 2
-
-
 class LosslessCodec:
     """An occupancy model and a named entropy coder: one block's keys <-> its two sections."""
+
+    sections_per_block = 2
 
     def __init__(self, model, coder):
         self.model = model.eval()
@@ -47,7 +46,8 @@ class LosslessCodec:
 
     @torch.no_grad()
     def compress_block(self, keys, depth, progress=None):
-        """Morton-sorted keys of a block of side 2**depth -> list of sections."""
+        """Morton-sorted keys of a block of side 2**depth -> (list of sections, the keys
+        the decoder will rebuild: all of them)."""
         coarsest = min(COARSEST_BITS, depth)
         levels = octree.scales(keys, depth, coarsest)
         bitmap = np.zeros(8**coarsest, dtype=bool)
@@ -59,7 +59,7 @@ class LosslessCodec:
             if progress:
                 progress(len(children))
         header = varint.encode([len(level) for level in levels]) + np.packbits(bitmap).tobytes()
-        return [header, writer.finish()]
+        return [header, writer.finish()], keys
 
     @torch.no_grad()
     def decompress_block(self, sections, depth, progress=None):

@@ -1,0 +1,211 @@
+"""Lossy geometry: a sparse-convolution autoencoder whose decoder regrows the octree.
+
+For a model with L levels, a block of depth d is sent as
+- its voxels at depth d - L (the "coarse scale"), coded losslessly by the lossless codec;
+- a latent of a few channels on each coarse voxel, from the analysis transform (one
+  stride-2 sparse convolution stage per level, starting at full resolution), quantized
+  and coded with a Gaussian model whose mean and scale are predicted from the coarse
+  geometry the decoder already has (entropy.gaussian);
+- the number of voxels of every finer scale.
+The decoder's synthesis starts from the coarse geometry's features and the latent; at
+every level a generative transposed convolution makes the 8 candidate children of each
+voxel, a classifier scores them, and the highest-scoring candidates are kept, as many as
+the scale had voxels (PCGCv2's scheme). The encoder runs the same synthesis, so the
+bitstream carries a checksum of the exact reconstruction.
+"""
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from omnicodec import varint
+from omnicodec.entropy import binary_reader, binary_writer, gaussian
+from omnicodec.errors import BitstreamError
+from omnicodec.geometry import morton, octree
+from omnicodec.models.blocks import ResBlock
+from omnicodec.sparse import Conv, prune, relu, sparse_tensor
+
+
+def batch_keys(coords, batch, bits):
+    """Morton keys with the batch index above them: shifting right by 3 gives the parents'."""
+    return (np.asarray(batch, dtype=np.int64) << (3 * bits)) | morton.encode(coords, bits)
+
+
+def tensor_at(keys, bits, stride):
+    """A sparse tensor of ones on the voxels of batch keys at a scale of ``bits``, whose
+    coordinates are in full-resolution units (voxel * stride), rows in key order."""
+    local = keys & ((1 << (3 * bits)) - 1)
+    coords = morton.decode(local, bits) * stride
+    ones = torch.ones((len(keys), 1), dtype=torch.float32)
+    return sparse_tensor(torch.from_numpy(coords), ones, torch.from_numpy(keys >> (3 * bits)), stride)
+
+
+def row_keys(x, bits):
+    """Batch keys of a tensor's rows, for a scale of ``bits``."""
+    coords = x.coordinates.numpy().astype(np.int64)
+    return batch_keys(coords[:, 1:] // int(x.stride), coords[:, 0], bits)
+
+
+class LossyModel(nn.Module):
+    def __init__(self, levels=3, channels=32, latent_channels=8):
+        super().__init__()
+        c, k = channels, latent_channels
+        self.config = {"levels": levels, "channels": channels, "latent_channels": latent_channels}
+        self.levels = levels
+        self.analysis_embed = Conv(1, c, 3)
+        self.analysis_down = nn.ModuleList(Conv(c, c, 2, stride=2) for _ in range(levels))
+        self.analysis_blocks = nn.ModuleList(ResBlock(c) for _ in range(levels))
+        self.analysis_out = Conv(c, k, 3)
+        self.context_embed = Conv(1, c, 3)
+        self.context_blocks = nn.ModuleList(ResBlock(c) for _ in range(2))
+        self.prior_head = nn.Linear(c, 2 * k)
+        self.synthesis_in = nn.Linear(c + k, c)
+        self.synthesis_blocks = nn.ModuleList(ResBlock(c) for _ in range(levels))
+        self.upsample = nn.ModuleList(Conv(c, c, 2, stride=2, generative=True) for _ in range(levels))
+        self.classify = nn.ModuleList(
+            nn.Sequential(nn.ReLU(), nn.Linear(c, c), nn.ReLU(), nn.Linear(c, 1)) for _ in range(levels))
+
+    def analysis(self, fine):
+        """Full-resolution tensor -> latent tensor at the coarse scale (rows in engine order)."""
+        x = relu(self.analysis_embed(fine))
+        for down, block in zip(self.analysis_down, self.analysis_blocks):
+            x = block(relu(down(x)))
+        return self.analysis_out(x)
+
+    def context(self, coarse):
+        """Features of the coarse geometry, known to both sides before any latent."""
+        x = relu(self.context_embed(coarse))
+        for block in self.context_blocks:
+            x = block(x)
+        return x
+
+    def prior(self, context):
+        """Mean and scale of every latent value, (N, k) each."""
+        mean, log_scale = self.prior_head(context.features).chunk(2, dim=1)
+        return mean, torch.exp(log_scale.clamp(-4.0, 6.0))
+
+    def start(self, context, latent):
+        return relu(context.replace(self.synthesis_in(torch.cat([context.features, latent], dim=1))))
+
+    def grow(self, x, level):
+        """One synthesis level: (candidate children with features, their occupancy logits)."""
+        candidates = self.upsample[level](self.synthesis_blocks[level](x))
+        return candidates, self.classify[level](candidates.features).squeeze(1)
+
+    def aligned_latent(self, fine, coarse_keys, coarse_bits):
+        """The analysis latent with its rows in the order of ``coarse_keys``."""
+        latent = self.analysis(fine)
+        keys = row_keys(latent, coarse_bits)
+        order = np.argsort(keys, kind="stable")
+        if not np.array_equal(keys[order], coarse_keys):
+            raise AssertionError("analysis output does not cover the coarse scale")
+        return latent.features[torch.from_numpy(order)]
+
+    def synthesize(self, context, latent, counts, top_bits, progress=None):
+        """Regrow ``len(counts)`` levels keeping ``counts[i]`` voxels at level i; returns the
+        Morton-sorted batch keys of the finest level (scale ``top_bits``)."""
+        x = self.start(context, latent)
+        bits = top_bits - self.levels
+        for level, count in enumerate(counts):
+            candidates, logits = self.grow(x, level)
+            bits += 1
+            keys = row_keys(candidates, bits)
+            keep = top_k_mask(logits, keys, count)
+            x = prune(relu(candidates), torch.from_numpy(keep))
+            if progress:
+                progress(count)
+        return np.sort(keys[keep])
+
+    def training_bits(self, keys, bits):
+        """Teacher-forced training pass over batch keys at scale ``bits``: (bits of the
+        latent under uniform quantization noise, [bits of each level's occupancy]). The
+        synthesis keeps the true voxels at every level; the latent it sees is rounded
+        (straight-through gradient)."""
+        levels = [keys]
+        for _ in range(self.levels):
+            levels.append(np.unique(levels[-1] >> 3))
+        levels.reverse()
+        level_bits = bits - self.levels
+        latent = self.aligned_latent(tensor_at(keys, bits, 1), levels[0], level_bits)
+        context = self.context(tensor_at(levels[0], level_bits, 2**self.levels))
+        mean, scale = self.prior(context)
+        centred = latent - mean
+        noise = torch.empty_like(centred).uniform_(-0.5, 0.5)
+        rate = gaussian.likelihood_bits(centred + noise, scale).sum()
+        x = self.start(context, mean + centred + (torch.round(centred) - centred).detach())
+        occupancy = []
+        for level in range(self.levels):
+            candidates, logits = self.grow(x, level)
+            level_bits += 1
+            truth = np.isin(row_keys(candidates, level_bits), levels[level + 1])
+            target = torch.from_numpy(truth).to(torch.float32)
+            nats = F.binary_cross_entropy_with_logits(logits, target, reduction="sum")
+            occupancy.append(nats / math.log(2))
+            x = prune(relu(candidates), torch.from_numpy(truth))
+        return rate, occupancy
+
+
+def top_k_mask(logits, keys, count):
+    """Bool mask of the ``count`` highest logits; ties go to the lower key, so the choice
+    does not depend on the engine's row order."""
+    if count > len(keys):
+        raise BitstreamError("a scale's voxel count exceeds its candidates: corrupted stream")
+    by_key = np.argsort(keys, kind="stable")
+    ranked = torch.argsort(-logits.detach()[torch.from_numpy(by_key)], stable=True)[:count]
+    keep = np.zeros(len(keys), dtype=bool)
+    keep[by_key[ranked.numpy()]] = True
+    return keep
+
+
+class LossyCodec:
+    """A lossy model, the lossless codec for its coarse scale, and a coder: one block's keys
+    <-> its sections (the base codec's, then the latent section)."""
+
+    def __init__(self, model, base, coder):
+        self.model = model.eval()
+        self.base = base
+        self.coder = coder
+
+    sections_per_block = 3
+
+    def _coarse_bits(self, depth):
+        if depth < self.model.levels:
+            raise ValueError(f"a block of depth {depth} is too small for {self.model.levels} lossy levels")
+        return depth - self.model.levels
+
+    @torch.no_grad()
+    def compress_block(self, keys, depth, progress=None):
+        """Morton-sorted keys of a block of side 2**depth -> (sections, reconstructed keys)."""
+        coarse_bits = self._coarse_bits(depth)
+        levels = octree.scales(keys, depth, coarse_bits)
+        counts = [len(level) for level in levels[1:]]
+        sections, _ = self.base.compress_block(levels[0], coarse_bits, progress)
+        coarse = tensor_at(levels[0], coarse_bits, 2**self.model.levels)
+        fine = tensor_at(keys, depth, 1)
+        latent = self.model.aligned_latent(fine, levels[0], coarse_bits)
+        context = self.model.context(coarse)
+        mean, scale = self.model.prior(context)
+        q = gaussian.quantize(latent - mean)
+        writer = binary_writer(self.coder)
+        gaussian.write(writer, q, scale)
+        sections.append(varint.encode(counts) + writer.finish())
+        recon = self.model.synthesize(context, q + mean, counts, depth, progress)
+        return sections, recon
+
+    @torch.no_grad()
+    def decompress_block(self, sections, depth, progress=None):
+        """Inverse of :meth:`compress_block`: the reconstruction's Morton-sorted keys."""
+        coarse_bits = self._coarse_bits(depth)
+        coarse_keys = self.base.decompress_block(sections[:2], coarse_bits, progress)
+        counts, pos = varint.decode(sections[2], self.model.levels)
+        if any(b < a or b > 8 * a for a, b in zip([len(coarse_keys), *counts], counts)):
+            raise BitstreamError("lossy section's voxel counts are corrupted")
+        context = self.model.context(tensor_at(coarse_keys, coarse_bits, 2**self.model.levels))
+        mean, scale = self.model.prior(context)
+        reader = binary_reader(self.coder, sections[2][pos:])
+        q = gaussian.read(reader, scale)
+        reader.finish()
+        return self.model.synthesize(context, q + mean, counts, depth, progress)
