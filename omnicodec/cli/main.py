@@ -9,6 +9,7 @@ import dataclasses
 import json
 import os
 import sys
+import time
 
 from omnicodec import __version__
 from omnicodec.errors import OmnicodecError
@@ -68,10 +69,54 @@ def _print_fields(fields, as_json):
         print(f"{name:<{width}}  {value}")
 
 
+def _run_batch(kind, args, options):
+    """A folder in, a folder out: one progress bar over files, then the summary table."""
+    from omnicodec import batch
+
+    pairs = batch.plan(kind, args.input, args.output)
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(pairs), desc=kind, unit=" files", file=sys.stderr, leave=False)
+    start = time.perf_counter()
+    try:
+        outcomes = batch.run(kind, pairs, jobs=args.jobs, force=args.force, options=options,
+                             on_done=(lambda outcome: bar.update(1)) if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    wall = time.perf_counter() - start
+    failed = [o for o in outcomes if o.status == "failed"]
+    done = [o for o in outcomes if o.status == "done"]
+    points, size = sum(o.points for o in done), sum(o.bytes for o in done)
+    summary = {"files": len(outcomes), "done": len(done), "failed": len(failed),
+               "skipped": sum(o.status == "skipped" for o in outcomes), "points": points,
+               "bytes": size, "bits per point": round(8 * size / points, 4) if points else None,
+               "seconds (sum over files)": round(sum(o.seconds for o in done), 2),
+               "wall seconds": round(wall, 2), "jobs": args.jobs}
+    if args.json:
+        print(json.dumps({**summary, "outcomes": [dataclasses.asdict(o) for o in outcomes]}))
+    elif not args.quiet:
+        name_width = max(len(os.path.relpath(o.source, args.input)) for o in outcomes)
+        print(f"{'file':<{name_width}} {'status':<8} {'points':>10} {'bytes':>10} {'bpp':>8} {'s':>7}")
+        for o in outcomes:
+            name = os.path.relpath(o.source, args.input)
+            print(f"{name:<{name_width}} {o.status:<8} {o.points:>10} {o.bytes:>10} "
+                  f"{o.bits_per_point:>8.4f} {o.seconds:>7.2f}" + (f"  {o.error}" if o.error else ""))
+        _print_fields(summary, False)
+    for o in failed:
+        print(f"omnicodec: error: {o.source}: {o.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def cmd_compress(args):
     from omnicodec import api
 
     model = api.rate_model(args.rate) if args.rate is not None else args.model
+    if os.path.isdir(args.input):
+        return _run_batch("compress", args, {"voxel_size": args.voxel_size, "bits": args.bits,
+                                             "model": model, "target_bpp": args.bpp})
     progress = Progress("compress", args.quiet)
     try:
         report = api.compress_file(args.input, args.output, voxel_size=args.voxel_size,
@@ -89,6 +134,8 @@ def cmd_compress(args):
 def cmd_decompress(args):
     from omnicodec import api
 
+    if os.path.isdir(args.input):
+        return _run_batch("decompress", args, {})
     progress = Progress("decompress", args.quiet)
     try:
         report = api.decompress_file(args.input, args.output, progress=progress)
@@ -226,9 +273,16 @@ def build_parser():
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("compress", parents=[common], help="compress a .ply point cloud")
-    p.add_argument("input", help="input .ply file")
-    p.add_argument("-o", "--output", required=True, help="output .ocz file")
+    batch = argparse.ArgumentParser(add_help=False)
+    batch.add_argument("--jobs", type=int, default=1,
+                       help="folders: worker processes (default 1)")
+    batch.add_argument("--force", action="store_true",
+                       help="folders: redo outputs that are already complete and newer")
+
+    p = sub.add_parser("compress", parents=[common, batch],
+                       help="compress a .ply point cloud (or a folder of them)")
+    p.add_argument("input", help="input .ply file, or a folder: every .ply below it")
+    p.add_argument("-o", "--output", required=True, help="output .ocz file (or folder)")
     grid = p.add_mutually_exclusive_group()
     grid.add_argument("--voxel-size", type=float, help="voxel edge length for non-integer input")
     grid.add_argument("--bits", type=int,
@@ -243,9 +297,10 @@ def build_parser():
                                                    "bits per input point")
     p.set_defaults(func=cmd_compress)
 
-    p = sub.add_parser("decompress", parents=[common], help="decompress an .ocz file to .ply")
-    p.add_argument("input", help="input .ocz file")
-    p.add_argument("-o", "--output", required=True, help="output .ply file")
+    p = sub.add_parser("decompress", parents=[common, batch],
+                       help="decompress an .ocz file (or a folder of them) to .ply")
+    p.add_argument("input", help="input .ocz file, or a folder: every .ocz below it")
+    p.add_argument("-o", "--output", required=True, help="output .ply file (or folder)")
     p.set_defaults(func=cmd_decompress)
 
     p = sub.add_parser("info", parents=[common], help="print the header of an .ocz file")

@@ -1,0 +1,128 @@
+"""Batch runs: compress every .ply of a folder (or decompress every .ocz) into another
+folder, in worker processes, skipping outputs that are already complete and newer than
+their input. A bad file is recorded as a failure; the others still run."""
+
+import concurrent.futures
+import dataclasses
+import multiprocessing
+import os
+import time
+
+from omnicodec.errors import InputError, OmnicodecError
+from omnicodec.sparse import engine
+
+SUFFIXES = {"compress": (".ply", ".ocz"), "decompress": (".ocz", ".ply")}
+
+
+@dataclasses.dataclass
+class Outcome:
+    source: str
+    output: str
+    status: str  # "done", "skipped" (output up to date) or "failed"
+    points: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    error: str = ""
+
+    @property
+    def bits_per_point(self):
+        return 8 * self.bytes / self.points if self.points else 0.0
+
+
+def plan(kind, source_dir, output_dir):
+    """(source, output) pairs for every input file under ``source_dir``, mirrored below
+    ``output_dir``, in sorted order."""
+    if not os.path.isdir(source_dir):
+        raise InputError(f"{source_dir}: no such folder")
+    suffix_in, suffix_out = SUFFIXES[kind]
+    pairs = []
+    for folder, _, names in os.walk(source_dir):
+        for name in names:
+            if name.lower().endswith(suffix_in):
+                relative = os.path.relpath(os.path.join(folder, name), source_dir)
+                pairs.append((os.path.join(source_dir, relative),
+                              os.path.join(output_dir, os.path.splitext(relative)[0] + suffix_out)))
+    if not pairs:
+        raise InputError(f"{source_dir}: no {suffix_in} files")
+    return sorted(pairs)
+
+
+def up_to_date(kind, source, output):
+    """An output newer than its input that is complete: outputs are written atomically,
+    so one that exists is whole; a bitstream is also checked against its CRC."""
+    if not os.path.exists(output) or os.path.getmtime(output) < os.path.getmtime(source):
+        return False
+    if kind == "compress":
+        from omnicodec import api
+
+        try:
+            api.info(api.read_bitstream(output))
+        except OmnicodecError:
+            return False
+    return True
+
+
+def _init_worker(threads, engine_name):
+    """A worker process: its share of the cores, and the parent's sparse engine."""
+    import torch
+
+    from omnicodec.sparse import set_engine
+
+    torch.set_num_threads(threads)
+    set_engine(engine_name)
+
+
+def _run_one(kind, source, output, options):
+    """Code one file; never raises for a bad input (the batch goes on)."""
+    from omnicodec import api
+
+    start = time.perf_counter()
+    try:
+        os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
+        if kind == "compress":
+            report = api.compress_file(source, output, **options)
+        else:
+            report = api.decompress_file(source, output)
+    except (OmnicodecError, OSError, MemoryError, ValueError) as exc:
+        message = str(exc) if isinstance(exc, OmnicodecError) else f"{type(exc).__name__}: {exc}"
+        return Outcome(source, output, "failed", seconds=time.perf_counter() - start, error=message)
+    return Outcome(source, output, "done", points=report.input_points, bytes=report.bytes,
+                   seconds=report.seconds)
+
+
+def run(kind, pairs, jobs=1, force=False, options=None, on_done=None):
+    """Run the batch of :func:`plan`'s pairs; ``on_done(outcome)`` is called as each file
+    finishes. Returns the outcomes in input order. ``jobs`` worker processes share the
+    machine's cores (each gets cores // jobs threads); one job runs in this process."""
+    if jobs < 1:
+        raise InputError(f"--jobs must be at least 1, not {jobs}")
+    options = options or {}
+    outcomes = {}
+    todo = []
+    for source, output in pairs:
+        if not force and up_to_date(kind, source, output):
+            outcomes[source] = Outcome(source, output, "skipped")
+            if on_done:
+                on_done(outcomes[source])
+        else:
+            todo.append((source, output))
+    if jobs == 1:
+        for source, output in todo:
+            outcomes[source] = _run_one(kind, source, output, options)
+            if on_done:
+                on_done(outcomes[source])
+    elif todo:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        # spawn: forking a process whose torch thread pools already ran can deadlock.
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(
+                max_workers=jobs, mp_context=context, initializer=_init_worker,
+                initargs=(threads, engine().NAME)) as pool:
+            futures = {pool.submit(_run_one, kind, source, output, options): source
+                       for source, output in todo}
+            for future in concurrent.futures.as_completed(futures):
+                outcomes[futures[future]] = future.result()
+                if on_done:
+                    on_done(outcomes[futures[future]])
+    return [outcomes[source] for source, _ in pairs]
+
