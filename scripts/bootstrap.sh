@@ -19,7 +19,8 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && built; then
 fi
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
 
-apt_pkgs="libopenblas-dev g++ ninja-build"
+# libusb, GL, EGL and Vulkan (llvmpipe): what open3d needs to import and render off screen.
+apt_pkgs="libopenblas-dev g++ ninja-build libusb-1.0-0 libgl1 libegl1 libvulkan1 mesa-vulkan-drivers"
 missing=""
 for p in $apt_pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

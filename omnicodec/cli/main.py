@@ -1,4 +1,5 @@
-"""``omnicodec``: one command, subcommands (compress, decompress, info, metrics, eval).
+"""``omnicodec``: one command, subcommands (compress, decompress, info, metrics, eval, view,
+models).
 
 Every omnicodec error becomes a one-line message on stderr and a non-zero exit code;
 ``--debug`` shows the traceback instead.
@@ -257,6 +258,17 @@ def cmd_models(args):
     return 0
 
 
+def cmd_view(args):
+    from omnicodec import viewer
+
+    views = tuple(v.strip() for v in args.view.split(",")) if args.view else viewer.DEFAULT_VIEWS
+    viewer.view(args.first, args.second, error=args.error, screenshot=args.screenshot,
+                views=views, up=args.up, size=args.size, point_size=args.point_size, peak=args.peak)
+    if args.screenshot and not args.quiet:
+        print(f"wrote {args.screenshot}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="omnicodec", description="Learned point-cloud geometry codec.")
@@ -316,6 +328,23 @@ def build_parser():
     p.add_argument("--no-normal-estimation", action="store_true",
                    help="fail instead of estimating normals when A has none")
     p.set_defaults(func=cmd_metrics)
+
+    p = sub.add_parser("view", parents=[common],
+                       help="look at a cloud, or an original next to its reconstruction")
+    p.add_argument("first", help=".ply (or .ocz) cloud: the original when two are given")
+    p.add_argument("second", nargs="?", help="reconstruction: .ply, or .ocz decoded on the fly")
+    p.add_argument("--error", action="store_true",
+                   help="colour the reconstruction by its per-point D1 error")
+    p.add_argument("--screenshot", metavar="PNG", help="render off screen to this PNG instead "
+                                                      "of opening a window")
+    p.add_argument("--view", help="comma-separated presets: front, back, left, right, top, "
+                                  "oblique (default front,oblique)")
+    p.add_argument("--up", default="y", choices=["x", "y", "z"], help="up axis (default y)")
+    p.add_argument("--size", type=int, default=800, help="pixels per panel side (default 800)")
+    p.add_argument("--point-size", type=float, default=2.0, help="point size in pixels")
+    p.add_argument("--peak", type=float, help="PSNR peak for the title (default 2^bits - 1 "
+                                              "for integer clouds)")
+    p.set_defaults(func=cmd_view)
 
     p = sub.add_parser("models", parents=[common], help="list the shipped models and rates")
     p.set_defaults(func=cmd_models)

@@ -15,8 +15,6 @@ uses that same coder:
 """
 
 import functools
-import os
-import sys
 
 import torch
 
@@ -24,6 +22,7 @@ from omnicodec import varint
 from omnicodec.entropy import rans
 from omnicodec.entropy.cdf import binary_cdf
 from omnicodec.errors import BitstreamError
+from omnicodec.quiet import native_output_silenced
 
 # The chunks of a payload's single stream: large, since a codec decodes its batches one
 # after another and extra chunks would only add bytes (16 per chunk).
@@ -34,17 +33,11 @@ RANS_CHUNK_SIZE = 1 << 24
 def _torchac():
     """Import torchac, which compiles its C++ at first import; its build chatter
     (printed by ninja straight to file descriptor 1) is kept out of our output."""
-    sys.stdout.flush()
-    saved = os.dup(1)
     try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 1)
+        with native_output_silenced(1):
             import torchac
     except Exception as exc:  # compile failures surface here
         raise RuntimeError(f"the torchac entropy coder could not be loaded: {exc}") from exc
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
     return torchac
 
 
