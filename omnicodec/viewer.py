@@ -272,3 +272,60 @@ def view(first, second=None, error=False, screenshot=None, views=DEFAULT_VIEWS, 
     images = render_panels(layers, views, up, size, point_size)
     compose(screenshot, images, layers, views, title, colorbar)
     return images
+
+
+def lightfield_picture(path, reference, degraded=None, title=""):
+    """``omnicodec lf view``: a PNG with the central view (of both light fields when a
+    reconstruction is given), the horizontal epipolar-plane image through the centre
+    (row y = H/2 of every view of the central row, stretched for visibility) and, with a
+    reconstruction, its per-view PSNR-Y as a heat map over the U x V grid."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    from omnicodec.metrics.lightfield import lightfield_quality
+
+    def as_8bit(image):
+        return (image / 257).astype(np.uint8) if image.dtype == np.uint16 else image
+
+    views = reference.views
+    rows, cols, height, width, _ = views.shape
+    centre = (rows // 2, cols // 2)
+    panels = [("central view" + (" (original)" if degraded is not None else ""), as_8bit(views[centre]))]
+    if degraded is not None:
+        panels.append(("central view (reconstruction)", as_8bit(degraded.views[centre])))
+    epi = as_8bit(views[centre[0], :, height // 2])  # (V, W, 3)
+    stretch = max(1, height // (4 * cols))
+    panels.append((f"horizontal EPI, row y={height // 2} of view row {centre[0]}",
+                   np.repeat(epi, stretch, axis=0)))
+    quality = lightfield_quality(views, degraded.views) if degraded is not None else None
+    count = len(panels) + (quality is not None)
+    figure, axes = plt.subplots(1, count, figsize=(4.6 * count, 4.8), squeeze=False)
+    for axis, (label, image) in zip(axes[0], panels):
+        axis.imshow(image, aspect="auto" if "EPI" in label else "equal")
+        axis.set_title(label, fontsize=9)
+        axis.set_xticks([])
+        axis.set_yticks([])
+    if quality is not None:
+        axis = axes[0][-1]
+        finite = np.where(np.isfinite(quality.view_psnr_y), quality.view_psnr_y, np.nan)
+        shown = axis.imshow(finite, cmap="viridis")
+        for r in range(rows):
+            for c in range(cols):
+                value = quality.view_psnr_y[r, c]
+                axis.text(c, r, "inf" if not np.isfinite(value) else f"{value:.1f}", ha="center",
+                          va="center", fontsize=6, color="white")
+        axis.set_title(f"PSNR-Y per view (dB); all views {quality.psnr_y:.2f} dB, "
+                       f"PSNR-YUV {quality.psnr_yuv:.2f}, SSIM-Y {quality.ssim_y:.4f}", fontsize=8)
+        axis.set_xlabel("view column v")
+        axis.set_ylabel("view row u")
+        figure.colorbar(shown, ax=axis, fraction=0.046)
+    figure.suptitle(title or f"{rows}x{cols} views of {width}x{height}", fontsize=10)
+    figure.tight_layout()
+    try:
+        with atomic_output(path) as handle:
+            figure.savefig(handle, format="png", dpi=DPI)
+    finally:
+        plt.close(figure)
+    return quality

@@ -269,6 +269,37 @@ def cmd_view(args):
     return 0
 
 
+def _grid(text):
+    """'9x9' -> (9, 9) for --grid."""
+    try:
+        rows, cols = (int(part) for part in text.lower().split("x"))
+        if rows > 0 and cols > 0:
+            return rows, cols
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"a grid looks like 9x9, not {text!r}")
+
+
+def cmd_lf_view(args):
+    from omnicodec import viewer
+    from omnicodec.io.lightfield import read_lightfield
+
+    reference = read_lightfield(args.first, args.grid, args.dataset)
+    degraded = None
+    if args.second:
+        degraded = read_lightfield(args.second, args.grid, args.dataset)
+    title = os.path.basename(os.path.normpath(args.first))
+    if degraded is not None:
+        title += f" vs {os.path.basename(os.path.normpath(args.second))}"
+    quality = viewer.lightfield_picture(args.output, reference, degraded, title)
+    if not args.quiet:
+        if quality is not None:
+            print(f"PSNR-Y {quality.psnr_y:.2f} dB, PSNR-YUV {quality.psnr_yuv:.2f} dB, "
+                  f"SSIM-Y {quality.ssim_y:.4f}")
+        print(f"wrote {args.output}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="omnicodec", description="Learned point-cloud geometry codec.")
@@ -345,6 +376,19 @@ def build_parser():
     p.add_argument("--peak", type=float, help="PSNR peak for the title (default 2^bits - 1 "
                                               "for integer clouds)")
     p.set_defaults(func=cmd_view)
+
+    lf = sub.add_parser("lf", help="4D light fields").add_subparsers(dest="lf_command", required=True)
+    lf_input = argparse.ArgumentParser(add_help=False)
+    lf_input.add_argument("--grid", type=_grid, help="views per column x row, e.g. 9x9 "
+                                                     "(default: from the view names)")
+    lf_input.add_argument("--dataset", help="HDF5 dataset name (default: the only "
+                                            "(U, V, H, W, 3) dataset)")
+    p = lf.add_parser("view", parents=[common, lf_input],
+                      help="PNG: central view, epipolar-plane image, per-view PSNR heat map")
+    p.add_argument("first", help="light field: folder of PNG views, .h5 or .npy")
+    p.add_argument("second", nargs="?", help="its reconstruction, for the per-view PSNR")
+    p.add_argument("-o", "--output", required=True, help="output .png")
+    p.set_defaults(func=cmd_lf_view)
 
     p = sub.add_parser("models", parents=[common], help="list the shipped models and rates")
     p.set_defaults(func=cmd_models)

@@ -1,0 +1,122 @@
+"""Light-field input/output in every layout, quality metrics and the lf view picture."""
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+from omnicodec.errors import InputError
+from omnicodec.io.lightfield import Naming, read_lightfield, view_name, write_lightfield
+from omnicodec.metrics.lightfield import lightfield_quality, ssim, ycbcr
+from tests.test_cli import run
+
+
+def _views(rows=3, cols=3, height=16, width=24, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=(rows, cols, height, width, 3),
+                                                dtype=np.uint8)
+
+
+def _write_folder(folder, views, naming):
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, cols = views.shape[:2]
+    for r in range(rows):
+        for c in range(cols):
+            Image.fromarray(views[r, c]).save(folder / view_name(naming, r, c, cols))
+
+
+NAMINGS = [Naming("hci", digits=3), Naming("rowcol", prefix="2067", first=1, digits=2),
+           Naming("rowcol", prefix="view", first=0, digits=2)]
+
+
+@pytest.mark.parametrize("naming", NAMINGS, ids=["hci", "lytro", "view_rr_cc"])
+def test_png_folders_round_trip_with_their_names(tmp_path, naming):
+    views = _views()
+    _write_folder(tmp_path / "in", views, naming)
+    lf = read_lightfield(tmp_path / "in")
+    assert np.array_equal(lf.views, views) and lf.naming == naming
+    write_lightfield(tmp_path / "out", lf)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == \
+        sorted(p.name for p in (tmp_path / "in").iterdir())
+    assert np.array_equal(read_lightfield(tmp_path / "out").views, views)
+
+
+def test_grid_override_and_non_square_hci(tmp_path):
+    views = _views(rows=2, cols=3)
+    _write_folder(tmp_path / "lf", views, Naming("hci"))
+    with pytest.raises(InputError, match="square grid"):
+        read_lightfield(tmp_path / "lf")
+    assert np.array_equal(read_lightfield(tmp_path / "lf", grid=(2, 3)).views, views)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_hdf5_and_npy_round_trip(tmp_path, dtype):
+    views = _views().astype(dtype) * (257 if dtype == np.uint16 else 1)
+    with h5py.File(tmp_path / "lf.h5", "w") as f:
+        f.create_dataset("meta", data=np.zeros(3))
+        f.create_dataset("group/lightfield", data=views)
+    lf = read_lightfield(tmp_path / "lf.h5")
+    assert lf.views.dtype == dtype and np.array_equal(lf.views, views)
+    assert lf.naming.dataset == "group/lightfield"
+    write_lightfield(tmp_path / "back.h5", lf)
+    assert np.array_equal(read_lightfield(tmp_path / "back.h5").views, views)
+    np.save(tmp_path / "lf.npy", views)
+    lf = read_lightfield(tmp_path / "lf.npy")
+    write_lightfield(tmp_path / "back.npy", lf)
+    assert np.array_equal(np.load(tmp_path / "back.npy"), views)
+
+
+def test_bad_light_fields(tmp_path):
+    good = _views()
+    cases = {}
+    _write_folder(tmp_path / "missing", good, NAMINGS[1])
+    (tmp_path / "missing" / "2067_02_02.png").unlink()
+    cases["missing"] = "views are missing"
+    _write_folder(tmp_path / "sizes", good, NAMINGS[0])
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "sizes" / "input_Cam004.png")
+    cases["sizes"] = "the others"
+    _write_folder(tmp_path / "gray", good, NAMINGS[0])
+    Image.fromarray(np.zeros((16, 24), np.uint8)).save(tmp_path / "gray" / "input_Cam001.png")
+    cases["gray"] = "not RGB"
+    _write_folder(tmp_path / "deep", good, NAMINGS[0])
+    Image.fromarray(np.zeros((16, 24), np.uint16)).save(tmp_path / "deep" / "input_Cam002.png")
+    cases["deep"] = "16-bit"
+    (tmp_path / "empty").mkdir()
+    cases["empty"] = "no PNG views"
+    with h5py.File(tmp_path / "nodata.h5", "w") as f:
+        f.create_dataset("image", data=np.zeros((4, 4, 3), np.uint8))
+    cases["nodata.h5"] = "no single"
+    cases["absent"] = "no such file"
+    for name, message in cases.items():
+        with pytest.raises(InputError, match=message):
+            read_lightfield(tmp_path / name)
+
+
+def test_quality_metrics():
+    views = _views(height=32, width=32)
+    same = lightfield_quality(views, views)
+    assert same.psnr_y == np.inf and same.ssim_y == pytest.approx(1.0)
+    noisy = np.clip(views.astype(int) + np.random.default_rng(1).integers(-4, 5, views.shape), 0, 255)
+    quality = lightfield_quality(views, noisy.astype(np.uint8))
+    assert 35 < quality.psnr_y < 50 and quality.view_psnr_y.shape == (3, 3)
+    assert 0 < quality.ssim_y < 1
+    # BT.709: white is Y 255 with neutral chroma.
+    assert np.allclose(ycbcr(np.array([[255, 255, 255]], np.uint8)), [[255, 128, 128]])
+    flat = np.full((32, 32), 100.0)
+    assert ssim(flat, flat) == pytest.approx(1.0)
+
+
+def test_lf_view_picture(tmp_path, capsys):
+    views = _views(height=40, width=48)
+    _write_folder(tmp_path / "lf", views, NAMINGS[0])
+    np.save(tmp_path / "rec.npy", np.clip(views.astype(int) + 3, 0, 255).astype(np.uint8))
+    code, out, err = run(["lf", "view", tmp_path / "lf", tmp_path / "rec.npy", "-o", tmp_path / "v.png"],
+                         capsys)
+    assert code == 0, err
+    assert "PSNR-Y" in out
+    picture = np.asarray(Image.open(tmp_path / "v.png").convert("RGB"))
+    assert picture.shape[1] > picture.shape[0] and picture.std() > 10
+    code, _, err = run(["lf", "view", tmp_path / "lf", tmp_path / "nothing", "-o", tmp_path / "w.png"],
+                       capsys)
+    assert code == 2 and "no such file" in err and not (tmp_path / "w.png").exists()
+    code, _, err = run(["lf", "view", tmp_path / "lf", "--grid", "2x2", "-o", tmp_path / "w.png"], capsys)
+    assert code == 2 and "outside" in err
