@@ -147,11 +147,13 @@ def decompress_grid(data, progress=None):
     return header, keys
 
 
-def compress(points, voxel_size=None, bits=None, model=DEFAULT_MODEL, progress=None):
+def compress(points, voxel_size=None, bits=None, model=DEFAULT_MODEL, progress=None, rate=None):
     """(N, 3) points -> bytes. Integer grids are coded as they are; other input is voxelized
     (``voxel_size`` or ``bits``, default: the bounding box in 2**10 voxels per axis).
-    Lossless on the voxel grid; duplicate points are merged."""
+    Lossless on the voxel grid (duplicate points are merged), or lossy at ``rate`` 1..6."""
     points = np.asarray(points)
+    if rate is not None:
+        model = rate_model(rate)
     grid = voxelize(points, voxel_size=voxel_size, bits=bits)
     return compress_grid(grid, model=model, coord_dtype=points.dtype, progress=progress)[0]
 

@@ -31,7 +31,7 @@ class ModelCard:
 
 
 # The lossy rates: (training run of scripts/train_lossy.sh, steps), fewest bits first.
-LOSSY_RUNS = [("lossy-d3-l2", 1500), ("lossy-d3-l8", 2100), ("lossy-d2-l2", 1200),
+LOSSY_RUNS = [("lossy-d3-l2", 1500), ("lossy-d3-l10", 2100), ("lossy-d2-l2", 1200),
               ("lossy-d2-l8", 1800), ("lossy-d1-l2", 1200), ("lossy-d1-l8", 1800)]
 LOSSY_SHA256 = ["", "", "", "", "", ""]
 LOSSY_RESULTS = ["", "", "", "", "", ""]

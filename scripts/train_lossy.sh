@@ -15,7 +15,7 @@ train() {  # name levels lambda steps [init-run]
 }
 train lossy-d3-l2 3 2 1500
 train lossy-d2-l2 2 2 1200
+train lossy-d3-l10 3 10 600 lossy-d3-l2
 train lossy-d1-l2 1 2 1200
-train lossy-d3-l8 3 8 600 lossy-d3-l2
 train lossy-d2-l8 2 8 600 lossy-d2-l2
 train lossy-d1-l8 1 8 600 lossy-d1-l2
