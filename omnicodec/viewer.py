@@ -267,6 +267,8 @@ def view(first, second=None, error=False, screenshot=None, views=DEFAULT_VIEWS, 
         title = f"{os.path.basename(first)} vs {os.path.basename(second)}" + \
             (f": {', '.join(facts)}" if facts else "")
     if screenshot is None:
+        if colorbar:  # a window has no colour bar: its scale goes into the title
+            title += f"; D1 error colours ({ERROR_MAP}): 0 to {colorbar[1]:.2f}"
         show(layers, title, up)
         return None
     images = render_panels(layers, views, up, size, point_size)
