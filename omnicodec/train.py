@@ -80,7 +80,7 @@ def step_loss(model, blocks, indices, rng, args):
     if args.kind == "lossy":
         return lossy_batch_loss(model, blocks, indices, rng, args.lmbda)
     loss = batch_loss(model, blocks, indices, rng)
-    return loss, {"bits/voxel": float(loss)}
+    return loss, {"bits/voxel": loss.item()}
 
 
 def make_model(args):
