@@ -58,7 +58,8 @@ def _codec(model, coder, network):
     """The block codec of a shipped model (lossless, or lossy over its lossless base)."""
     card = zoo.card(model)
     if card.kind == "pointcloud-lossy":
-        return LossyCodec(network, LosslessCodec(zoo.load(card.base)[0], coder), coder)
+        return LossyCodec(network, LosslessCodec(zoo.load(card.base)[0], coder), coder,
+                          card.refine_stages)
     return LosslessCodec(network, coder)
 
 

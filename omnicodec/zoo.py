@@ -28,13 +28,28 @@ class ModelCard:
     steps: int
     result: str
     base: str = ""  # lossy models: the lossless model that codes their coarse scale
+    refine_stages: int = 0  # lossy models: coding stages of the first regrown level sent exactly
 
 
-# The lossy rates: (training run of scripts/train_lossy.sh, steps), fewest bits first.
-LOSSY_RUNS = [("lossy-d3-l2", 1500), ("lossy-d3-l10", 2100), ("lossy-d2-l2", 1200),
-              ("lossy-d2-l8", 1800), ("lossy-d1-l2", 1200), ("lossy-d1-l8", 1800)]
-LOSSY_SHA256 = ["", "", "", "", "", ""]
-LOSSY_RESULTS = ["", "", "", "", "", ""]
+# Lossy networks, one per octree depth the decoder regrows: weight file, SHA-256, training
+# run of scripts/train_lossy.sh, steps. Several rates share a network.
+LOSSY_NETWORKS = {
+    3: ("lossy_d3.pt", "", "lossy-d3-l2", 2400),
+    2: ("lossy_d2.pt", "", "lossy-d2-l2", 2400),
+    1: ("lossy_d1.pt", "", "lossy-d1-l2", 1200),
+}
+# The rates, fewest bits first: (network depth, refinement stages sent exactly at the first
+# level it regrows, what it measured on 8i soldier_vox10_0690_partial).
+LOSSY_RATES = [
+    (3, 0, ""),
+    (3, 5, ""),
+    (2, 0, ""),
+    (2, 2, ""),
+    (1, 0, ""),
+    (1, 3, ""),
+]
+_DATA = ("python -m datasets.prepare --data ../shared/data "
+         "--out ~/.cache/omnicodec/train_blocks.h5 --seed 0")
 
 MODELS = {
     card.model_id: card
@@ -44,8 +59,7 @@ MODELS = {
             file="occupancy_v1.pt",
             sha256="410caf124ebd35c1a21a8ad1eb0cc5a3eeeb931a52263f45da4b51e8619140e9",
             kind="pointcloud-lossless",
-            data="python -m datasets.prepare --data ../shared/data "
-                 "--out ~/.cache/omnicodec/train_blocks.h5 --seed 0",
+            data=_DATA,
             command="python -m omnicodec.train --data ~/.cache/omnicodec/train_blocks.h5 "
                     "--run ~/.cache/omnicodec/runs/lossless --steps 9000 --seed 0",
             seed=0,
@@ -58,19 +72,20 @@ MODELS = {
     + [
         ModelCard(
             model_id=f"lossy-r{rate}",
-            file=f"lossy_r{rate}.pt",
-            sha256=LOSSY_SHA256[rate - 1],
+            file=LOSSY_NETWORKS[depth][0],
+            sha256=LOSSY_NETWORKS[depth][1],
             kind="pointcloud-lossy",
             base="occupancy-v1",
-            data="python -m datasets.prepare --data ../shared/data "
-                 "--out ~/.cache/omnicodec/train_blocks.h5 --seed 0",
-            command=f"bash scripts/train_lossy.sh  (its run {run}, then: python -m omnicodec.train "
-                    f"--run ~/.cache/omnicodec/runs/{run} --export omnicodec/weights/lossy_r{rate}.pt)",
+            refine_stages=refine,
+            data=_DATA,
+            command=f"bash scripts/train_lossy.sh (its run {LOSSY_NETWORKS[depth][2]}), then: "
+                    f"python -m omnicodec.train --run ~/.cache/omnicodec/runs/"
+                    f"{LOSSY_NETWORKS[depth][2]} --export omnicodec/weights/{LOSSY_NETWORKS[depth][0]}",
             seed=0,
-            steps=steps,
-            result=LOSSY_RESULTS[rate - 1],
+            steps=LOSSY_NETWORKS[depth][3],
+            result=result,
         )
-        for rate, (run, steps) in enumerate(LOSSY_RUNS, start=1)
+        for rate, (depth, refine, result) in enumerate(LOSSY_RATES, start=1)
     ]
 }
 

@@ -3,6 +3,8 @@ import os
 import numpy as np
 import pytest
 
+import omnicodec  # noqa: F401  (first: it sets MKL_CBWR before torch loads MKL)
+
 DATA = os.path.join(os.path.dirname(__file__), "data")
 SAMPLE = os.path.join(DATA, "ricardo_vox8.ply")
 

@@ -51,9 +51,9 @@ def sample_grid(sample_points):
 
 
 @pytest.fixture(scope="module")
-def coded(sample_grid):
+def coded(sample_grid, sample_points):
     """The sample coded at the lowest and the highest rate."""
-    return {rate: api.compress_grid(sample_grid, api.rate_model(rate))[0]
+    return {rate: api.compress_grid(sample_grid, api.rate_model(rate), sample_points.dtype)[0]
             for rate in (1, len(zoo.RATES))}
 
 
@@ -63,6 +63,7 @@ def test_six_rates_ship_with_recipes():
         card = zoo.card(model_id)
         assert card.kind == "pointcloud-lossy" and card.base in zoo.MODELS
         assert card.sha256 and "train_lossy.sh" in card.command and card.result
+        zoo.load(model_id)  # present, and matching its SHA-256
 
 
 def test_lossy_round_trip_rebuilds_the_encoders_reconstruction(coded, sample_points):
@@ -81,8 +82,8 @@ def test_lossy_round_trip_rebuilds_the_encoders_reconstruction(coded, sample_poi
     assert d1[0] < d1[1]
 
 
-def test_lossy_encoding_is_deterministic(sample_grid, coded):
-    assert api.compress_grid(sample_grid, api.rate_model(1))[0] == coded[1]
+def test_lossy_encoding_is_deterministic(sample_grid, sample_points, coded):
+    assert api.compress_grid(sample_grid, api.rate_model(1), sample_points.dtype)[0] == coded[1]
 
 
 def test_damaged_lossy_streams_never_decode(coded):

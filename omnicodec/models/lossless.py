@@ -28,13 +28,14 @@ class LosslessCodec:
         self.model = model.eval()
         self.coder = coder
 
-    def _code_scale(self, parent_keys, depth, masks=None, writer=None, reader=None):
-        """Encode (masks and writer given) or decode (reader given) the children of one scale;
-        returns the (P, 8) child masks."""
+    def code_stages(self, parent_keys, depth, stages, masks=None, writer=None, reader=None):
+        """Encode (masks and writer given) or decode (reader given) the children of one scale
+        for the first ``stages`` of the 8 coding stages; returns the (P, 8) known-children
+        map: +1 occupied, -1 empty, 0 for the children of the stages not coded."""
         coords = torch.from_numpy(morton.decode(parent_keys, depth))
         known = torch.zeros((len(coords), 8), dtype=torch.float32)
         context = self.model.context(coords)
-        for stage, child in enumerate(CODING_ORDER):
+        for stage, child in enumerate(CODING_ORDER[:stages]):
             freq = binary_frequencies(torch.sigmoid(self.model.stage_logits(context, known, stage)))
             if writer is not None:
                 bits = torch.from_numpy(masks[:, child])
@@ -42,6 +43,11 @@ class LosslessCodec:
             else:
                 bits = reader.read(freq)
             known[:, child] = bits.to(torch.float32) * 2 - 1
+        return known
+
+    def _code_scale(self, parent_keys, depth, masks=None, writer=None, reader=None):
+        """All 8 stages of one scale; returns the (P, 8) child masks."""
+        known = self.code_stages(parent_keys, depth, len(CODING_ORDER), masks, writer, reader)
         return (known > 0).numpy()
 
     @torch.no_grad()

@@ -104,15 +104,22 @@ class LossyModel(nn.Module):
             raise AssertionError("analysis output does not cover the coarse scale")
         return latent.features[torch.from_numpy(order)]
 
-    def synthesize(self, context, latent, counts, top_bits, progress=None):
+    def synthesize(self, context, latent, counts, top_bits, progress=None, known=None,
+                   coarse_keys=None):
         """Regrow ``len(counts)`` levels keeping ``counts[i]`` voxels at level i; returns the
-        Morton-sorted batch keys of the finest level (scale ``top_bits``)."""
+        Morton-sorted batch keys of the finest level (scale ``top_bits``). ``known`` (P, 8),
+        +1/-1/0 per child of the ``coarse_keys`` voxels, forces the first level's choice
+        where it is nonzero (children sent exactly, see LossyCodec)."""
         x = self.start(context, latent)
         bits = top_bits - self.levels
         for level, count in enumerate(counts):
             candidates, logits = self.grow(x, level)
             bits += 1
             keys = row_keys(candidates, bits)
+            if level == 0 and known is not None:
+                forced = known[torch.from_numpy(np.searchsorted(coarse_keys, keys >> 3)),
+                               torch.from_numpy(keys & 7)]
+                logits = torch.where(forced == 0, logits, forced * math.inf)
             keep = top_k_mask(logits, keys, count)
             x = prune(relu(candidates), torch.from_numpy(keep))
             if progress:
@@ -162,12 +169,19 @@ def top_k_mask(logits, keys, count):
 
 class LossyCodec:
     """A lossy model, the lossless codec for its coarse scale, and a coder: one block's keys
-    <-> its sections (the base codec's, then the latent section)."""
+    <-> its sections (the base codec's, then the lossy section).
 
-    def __init__(self, model, base, coder):
+    ``refine_stages`` > 0 also sends, exactly, the children of the coarse voxels for that
+    many of the lossless codec's 8 coding stages (with its probabilities); the synthesis then
+    only chooses the others at its first level. This places rates between two depths: the
+    bits buy exact occupancy where the upsampler would guess.
+    """
+
+    def __init__(self, model, base, coder, refine_stages=0):
         self.model = model.eval()
         self.base = base
         self.coder = coder
+        self.refine_stages = refine_stages
 
     sections_per_block = 3
 
@@ -191,9 +205,13 @@ class LossyCodec:
         mean, scale = self.model.prior(context)
         q = gaussian.quantize(latent - mean)
         writer = binary_writer(self.coder)
+        known = None
+        if self.refine_stages:
+            known = self.base.code_stages(levels[0], coarse_bits, self.refine_stages, writer=writer,
+                                          masks=octree.child_masks(levels[0], levels[1]))
         gaussian.write(writer, q, scale)
         sections.append(varint.encode(counts) + writer.finish())
-        recon = self.model.synthesize(context, q + mean, counts, depth, progress)
+        recon = self.model.synthesize(context, q + mean, counts, depth, progress, known, levels[0])
         return sections, recon
 
     @torch.no_grad()
@@ -207,6 +225,9 @@ class LossyCodec:
         context = self.model.context(tensor_at(coarse_keys, coarse_bits, 2**self.model.levels))
         mean, scale = self.model.prior(context)
         reader = binary_reader(self.coder, sections[2][pos:])
+        known = None
+        if self.refine_stages:
+            known = self.base.code_stages(coarse_keys, coarse_bits, self.refine_stages, reader=reader)
         q = gaussian.read(reader, scale)
         reader.finish()
-        return self.model.synthesize(context, q + mean, counts, depth, progress)
+        return self.model.synthesize(context, q + mean, counts, depth, progress, known, coarse_keys)
