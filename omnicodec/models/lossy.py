@@ -177,13 +177,13 @@ class LossyCodec:
     bits buy exact occupancy where the upsampler would guess.
     """
 
+    sections_per_block = 3
+
     def __init__(self, model, base, coder, refine_stages=0):
         self.model = model.eval()
         self.base = base
         self.coder = coder
         self.refine_stages = refine_stages
-
-    sections_per_block = 3
 
     def _coarse_bits(self, depth):
         if depth < self.model.levels:
