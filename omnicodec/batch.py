@@ -3,6 +3,7 @@ folder, in worker processes, skipping outputs that are already complete and newe
 their input. A bad file is recorded as a failure; the others still run."""
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import multiprocessing
 import os
@@ -62,6 +63,24 @@ def up_to_date(kind, source, output):
     return True
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _environment(values):
+    """Set environment variables for the block (worker processes inherit them)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _init_worker(threads, engine_name):
     """A worker process: its share of the cores, and the parent's sparse engine."""
     import torch
@@ -113,11 +132,14 @@ def run(kind, pairs, jobs=1, force=False, options=None, on_done=None):
                 on_done(outcomes[source])
     elif todo:
         threads = max(1, (os.cpu_count() or 1) // jobs)
-        # spawn: forking a process whose torch thread pools already ran can deadlock.
+        # spawn: forking a process whose torch thread pools already ran can deadlock. The
+        # thread counts go through the environment too: MinkowskiEngine's OpenMP loops do
+        # not follow torch.set_num_threads, and oversubscribed cores would undo the jobs.
         context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(
-                max_workers=jobs, mp_context=context, initializer=_init_worker,
-                initargs=(threads, engine().NAME)) as pool:
+        with _environment({name: str(threads) for name in THREAD_VARIABLES}), \
+                concurrent.futures.ProcessPoolExecutor(
+                    max_workers=jobs, mp_context=context, initializer=_init_worker,
+                    initargs=(threads, engine().NAME)) as pool:
             futures = {pool.submit(_run_one, kind, source, output, options): source
                        for source, output in todo}
             for future in concurrent.futures.as_completed(futures):

@@ -34,19 +34,27 @@ class ModelCard:
 # Lossy networks, one per octree depth the decoder regrows: weight file, SHA-256, training
 # run of scripts/train_lossy.sh, steps. Several rates share a network.
 LOSSY_NETWORKS = {
-    3: ("lossy_d3.pt", "", "lossy-d3-l2", 2400),
-    2: ("lossy_d2.pt", "", "lossy-d2-l2", 2400),
-    1: ("lossy_d1.pt", "", "lossy-d1-l2", 1200),
+    3: ("lossy_d3.pt", "a2db23abd844cfa716e85643be2533718888decf0df40640f799a607bb11c656",
+        "lossy-d3-l2", 1500),
+    2: ("lossy_d2.pt", "9b31663878d0d0fd3fecbb1214388365dfa22cd6fab1feecb9c3b2c68ef75e9c",
+        "lossy-d2-l2", 2400),
+    1: ("lossy_d1.pt", "6bce52e63e422815a4547995375e4aee26db53777abab4d9ac022064f32e3780",
+        "lossy-d1-l2", 1200),
 }
 # The rates, fewest bits first: (network depth, refinement stages sent exactly at the first
-# level it regrows, what it measured on 8i soldier_vox10_0690_partial).
+# level it regrows, what it measured on 8i soldier_vox10_0690_partial). The rule: each depth
+# alone and with 2 and 4 of the 8 stages of its first regrown level; the finest also with 6.
 LOSSY_RATES = [
     (3, 0, ""),
-    (3, 5, ""),
+    (3, 2, ""),
+    (3, 4, ""),
     (2, 0, ""),
     (2, 2, ""),
+    (2, 4, ""),
     (1, 0, ""),
-    (1, 3, ""),
+    (1, 2, ""),
+    (1, 4, ""),
+    (1, 6, ""),
 ]
 _DATA = ("python -m datasets.prepare --data ../shared/data "
          "--out ~/.cache/omnicodec/train_blocks.h5 --seed 0")

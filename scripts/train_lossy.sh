@@ -17,5 +17,4 @@ train() {  # name levels lambda steps [init-run]
 train lossy-d3-l2 3 2 1500
 train lossy-d2-l2 2 2 1200
 train lossy-d1-l2 1 2 1200
-train lossy-d3-l2 3 2 2400
 train lossy-d2-l2 2 2 2400
