@@ -43,18 +43,11 @@ LOSSY_NETWORKS = {
 }
 # The rates, fewest bits first: (network depth, refinement stages sent exactly at the first
 # level it regrows, what it measured on 8i soldier_vox10_0690_partial). The rule: each depth
-# alone and with 2 and 4 of the 8 stages of its first regrown level; the finest also with 6.
+# alone and with 1, 2 and 4 of the 8 stages of its first regrown level; the finest also with 6.
 LOSSY_RATES = [
-    (3, 0, ""),
-    (3, 2, ""),
-    (3, 4, ""),
-    (2, 0, ""),
-    (2, 2, ""),
-    (2, 4, ""),
-    (1, 0, ""),
-    (1, 2, ""),
-    (1, 4, ""),
-    (1, 6, ""),
+    (3, 0, ""), (3, 1, ""), (3, 2, ""), (3, 4, ""),
+    (2, 0, ""), (2, 1, ""), (2, 2, ""), (2, 4, ""),
+    (1, 0, ""), (1, 1, ""), (1, 2, ""), (1, 4, ""), (1, 6, ""),
 ]
 _DATA = ("python -m datasets.prepare --data ../shared/data "
          "--out ~/.cache/omnicodec/train_blocks.h5 --seed 0")

@@ -157,7 +157,7 @@ def test_cli_eval_writes_table_csv_and_plot(tmp_path, capsys):
 
 def test_cli_eval_bad_input(tmp_path, capsys):
     cases = [
-        (["eval", SAMPLE, "--rates", "9"], "out of range"),
+        (["eval", SAMPLE, "--rates", "99"], "out of range"),
         (["eval", SAMPLE, "--rates", "x"], "rates must look like"),
         (["eval", SAMPLE, "--rates", "1", "--peak", "100"], "does not fit the data"),
         (["eval", SAMPLE, "--rates", "1", "--no-normal-estimation"], "needs reference normals"),

@@ -7,6 +7,8 @@ each occupied voxel in 8 batches, one per child position (models.occupancy). The
 runs exactly the decoder's computation, so both see the same probabilities.
 """
 
+import math
+
 import numpy as np
 import torch
 
@@ -31,7 +33,8 @@ class LosslessCodec:
     def code_stages(self, parent_keys, depth, stages, masks=None, writer=None, reader=None):
         """Encode (masks and writer given) or decode (reader given) the children of one scale
         for the first ``stages`` of the 8 coding stages; returns the (P, 8) known-children
-        map: +1 occupied, -1 empty, 0 for the children of the stages not coded."""
+        map (+1 occupied, -1 empty, 0 for the children of the stages not coded) and the
+        scale's context features."""
         coords = torch.from_numpy(morton.decode(parent_keys, depth))
         known = torch.zeros((len(coords), 8), dtype=torch.float32)
         context = self.model.context(coords)
@@ -43,11 +46,20 @@ class LosslessCodec:
             else:
                 bits = reader.read(freq)
             known[:, child] = bits.to(torch.float32) * 2 - 1
-        return known
+        return known, context
+
+    def predict_rest(self, context, known, stages):
+        """(P, 8) occupancy logits of the children of the stages after the first ``stages``,
+        given those (the stages' own conditioning, without the children in between);
+        +-inf for the known children."""
+        logits = known * math.inf
+        for stage in range(stages, len(CODING_ORDER)):
+            logits[:, CODING_ORDER[stage]] = self.model.stage_logits(context, known, stage)
+        return logits
 
     def _code_scale(self, parent_keys, depth, masks=None, writer=None, reader=None):
         """All 8 stages of one scale; returns the (P, 8) child masks."""
-        known = self.code_stages(parent_keys, depth, len(CODING_ORDER), masks, writer, reader)
+        known, _ = self.code_stages(parent_keys, depth, len(CODING_ORDER), masks, writer, reader)
         return (known > 0).numpy()
 
     @torch.no_grad()
