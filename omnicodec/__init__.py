@@ -2,7 +2,7 @@
 
     import omnicodec
     data = omnicodec.compress(points)          # (N, 3) array -> bytes, lossless
-    data = omnicodec.compress(points, rate=3)  # lossy, rate 1 (fewest bits) .. 10
+    data = omnicodec.compress(points, rate=3)  # lossy, rate 1 (fewest bits) .. 13
     points = omnicodec.decompress(data)        # bytes -> (M, 3) array
 """
 

@@ -151,7 +151,7 @@ def decompress_grid(data, progress=None):
 def compress(points, voxel_size=None, bits=None, model=DEFAULT_MODEL, progress=None, rate=None):
     """(N, 3) points -> bytes. Integer grids are coded as they are; other input is voxelized
     (``voxel_size`` or ``bits``, default: the bounding box in 2**10 voxels per axis).
-    Lossless on the voxel grid (duplicate points are merged), or lossy at ``rate`` 1..10
+    Lossless on the voxel grid (duplicate points are merged), or lossy at ``rate`` 1..13
     (``omnicodec models`` lists them)."""
     points = np.asarray(points)
     if rate is not None:
