@@ -11,7 +11,7 @@ import numpy as np
 
 from omnicodec import bitstream, varint, zoo
 from omnicodec.entropy import DEFAULT_CODER
-from omnicodec.errors import BitstreamError, InputError
+from omnicodec.errors import BitstreamError, InputError, OmnicodecError
 from omnicodec.geometry import blocks, devoxelize, morton, voxelize
 from omnicodec.io import read_ply, write_bytes_atomic, write_ply
 from omnicodec.models.lossless import LosslessCodec
@@ -84,6 +84,8 @@ def compress_grid(grid, model=DEFAULT_MODEL, coord_dtype="<f8", progress=None,
         try:
             block_sections, local = codec.compress_block(grid.keys[piece] & local_mask, block_bits,
                                                          progress)
+        except OmnicodecError:
+            raise
         except ValueError as exc:
             raise InputError(f"cannot code this cloud with model {model}: {exc}") from None
         sections += block_sections
@@ -105,18 +107,23 @@ def compress_grid_to_bpp(grid, target_bpp, coord_dtype="<f8", progress=None, cod
     cost one encode. Returns (bytes, number of blocks, model id)."""
     if not target_bpp > 0:
         raise InputError(f"target bits per point must be positive, not {target_bpp}")
-    low, high, best = 1, len(zoo.RATES), None
+    low, high, best, fewest = 1, len(zoo.RATES), None, None
     while low <= high:
         rate = (low + high) // 2
         model = rate_model(rate)
-        data, count = compress_grid(grid, model, coord_dtype, progress, coder=coder)
+        try:
+            data, count = compress_grid(grid, model, coord_dtype, progress, coder=coder)
+        except InputError:  # a cloud too small for this rate's depth: try higher rates
+            low = rate + 1
+            continue
         if 8 * len(data) <= target_bpp * grid.input_points:
             best, low = (data, count, model), rate + 1
         else:
             high = rate - 1
-            if rate == 1:
-                best = (data, count, model)
-    return best
+            fewest = (data, count, model)
+    if best is None and fewest is None:
+        raise InputError("the cloud is too small for every lossy rate: code it losslessly")
+    return best or fewest
 
 
 def decompress_grid(data, progress=None):
@@ -136,6 +143,8 @@ def decompress_grid(data, progress=None):
         chunk = sections[1 + i * per_block: 1 + (i + 1) * per_block]
         try:
             local = codec.decompress_block(chunk, block_bits, progress)
+        except OmnicodecError:
+            raise
         except ValueError as exc:
             raise BitstreamError(f"bitstream does not fit its model: {exc}") from None
         keys.append((int(block_key) << (3 * block_bits)) | local)

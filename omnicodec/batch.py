@@ -4,6 +4,7 @@ their input. A bad file is recorded as a failure; the others still run."""
 
 import concurrent.futures
 import contextlib
+from concurrent.futures.process import BrokenProcessPool
 import dataclasses
 import multiprocessing
 import os
@@ -48,17 +49,26 @@ def plan(kind, source_dir, output_dir):
     return sorted(pairs)
 
 
-def up_to_date(kind, source, output):
+def up_to_date(kind, source, output, options=None):
     """An output newer than its input that is complete: outputs are written atomically,
-    so one that exists is whole; a bitstream is also checked against its CRC."""
+    so one that exists is whole; a bitstream is also checked against its CRC and must have
+    been made with the model (or, for a target bpp, a lossy rate) and grid asked for."""
     if not os.path.exists(output) or os.path.getmtime(output) < os.path.getmtime(source):
         return False
     if kind == "compress":
-        from omnicodec import api
+        from omnicodec import api, zoo
 
         try:
-            api.info(api.read_bitstream(output))
+            header = api.info(api.read_bitstream(output))
         except OmnicodecError:
+            return False
+        options = options or {}
+        if options.get("target_bpp") is not None:
+            if header.model_id not in zoo.RATES:
+                return False
+        elif header.model_id != options.get("model", api.DEFAULT_MODEL):
+            return False
+        if options.get("bits") is not None and header.bits != options["bits"]:
             return False
     return True
 
@@ -92,7 +102,7 @@ def _init_worker(threads, engine_name):
 
 
 def _run_one(kind, source, output, options):
-    """Code one file; never raises for a bad input (the batch goes on)."""
+    """Code one file; never raises (a failure is recorded, the batch goes on)."""
     from omnicodec import api
 
     start = time.perf_counter()
@@ -102,7 +112,7 @@ def _run_one(kind, source, output, options):
             report = api.compress_file(source, output, **options)
         else:
             report = api.decompress_file(source, output)
-    except (OmnicodecError, OSError, MemoryError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure is this file's, not the batch's
         message = str(exc) if isinstance(exc, OmnicodecError) else f"{type(exc).__name__}: {exc}"
         return Outcome(source, output, "failed", seconds=time.perf_counter() - start, error=message)
     return Outcome(source, output, "done", points=report.input_points, bytes=report.bytes,
@@ -119,7 +129,7 @@ def run(kind, pairs, jobs=1, force=False, options=None, on_done=None):
     outcomes = {}
     todo = []
     for source, output in pairs:
-        if not force and up_to_date(kind, source, output):
+        if not force and up_to_date(kind, source, output, options):
             outcomes[source] = Outcome(source, output, "skipped")
             if on_done:
                 on_done(outcomes[source])
@@ -143,8 +153,14 @@ def run(kind, pairs, jobs=1, force=False, options=None, on_done=None):
             futures = {pool.submit(_run_one, kind, source, output, options): source
                        for source, output in todo}
             for future in concurrent.futures.as_completed(futures):
-                outcomes[futures[future]] = future.result()
+                source = futures[future]
+                try:
+                    outcomes[source] = future.result()
+                except BrokenProcessPool as exc:  # a worker died (killed, out of memory)
+                    output = dict(todo)[source]
+                    outcomes[source] = Outcome(source, output, "failed",
+                                               error=f"worker process died: {exc}")
                 if on_done:
-                    on_done(outcomes[futures[future]])
+                    on_done(outcomes[source])
     return [outcomes[source] for source, _ in pairs]
 

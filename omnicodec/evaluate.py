@@ -51,9 +51,12 @@ def parse_rates(text):
     for part in text.split(","):
         try:
             low, _, high = part.partition("-")
-            rates += list(range(int(low), int(high or low) + 1))
+            low, high = int(low), int(high or low)
         except ValueError:
             raise InputError(f"rates must look like 1,3,5 or 2-4, not {text!r}") from None
+        if high < low:
+            raise InputError(f"rates must look like 1,3,5 or 2-4, not {text!r}")
+        rates += list(range(low, high + 1))
     for rate in rates:
         api.rate_model(rate)
     return rates

@@ -13,7 +13,8 @@ def rd_plot(path, curves, peak, title):
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    metrics = [m for m in METRIC_LABELS if any(curve.get(m) for curve in curves.values())]
+    metrics = [m for m in METRIC_LABELS
+               if any(v is not None for curve in curves.values() for v in curve.get(m) or [])]
     figure, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.6), squeeze=False)
     for axis, metric in zip(axes[0], metrics):
         for label, curve in curves.items():

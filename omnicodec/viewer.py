@@ -7,7 +7,7 @@ titles, the D1/D2 PSNR and bits per point, and the colour bar of the error mode.
 
 Colours: the PLY's red/green/blue when it has them, else a colour map of the height
 along the up axis. Error mode: each reconstructed point coloured by the distance to its
-nearest original point (D1's per-point error, in voxels).
+nearest original point (D1's per-point error, in the cloud's units: voxels for integer clouds).
 """
 
 import dataclasses
@@ -292,6 +292,8 @@ def lightfield_picture(path, reference, degraded=None, title=""):
         return (image / 257).astype(np.uint8) if image.dtype == np.uint16 else image
 
     views = reference.views
+    if degraded is not None and degraded.views.shape != views.shape:
+        raise InputError(f"the light fields differ in shape: {views.shape} and {degraded.views.shape}")
     rows, cols, height, width, _ = views.shape
     centre = (rows // 2, cols // 2)
     panels = [("central view" + (" (original)" if degraded is not None else ""), as_8bit(views[centre]))]

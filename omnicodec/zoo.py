@@ -123,7 +123,8 @@ def file_sha256(path):
 
 @functools.lru_cache(maxsize=None)
 def load(model_id):
-    """(model in eval mode, 8-byte weight hash) of a shipped model, after checking its SHA-256."""
+    """(model in eval mode, 8-byte weight hash) of a shipped model, after checking its SHA-256.
+    The hash of a model with a base model also covers the base's."""
     from omnicodec.models.lossy import LossyModel
     from omnicodec.models.occupancy import OccupancyModel
 
@@ -138,7 +139,10 @@ def load(model_id):
     network = LossyModel if entry.kind == "pointcloud-lossy" else OccupancyModel
     model = network(**state["config"])
     model.load_state_dict(state["state_dict"])
-    return model.eval(), bytes.fromhex(digest)[:8]
+    stamp = bytes.fromhex(digest)
+    if entry.base:  # a lossy stream also depends on the lossless model of its coarse scale
+        stamp = hashlib.sha256(stamp + load(entry.base)[1]).digest()
+    return model.eval(), stamp[:8]
 
 
 def find(model_id, weights_hash):

@@ -56,6 +56,9 @@ def test_rerun_skips_complete_outputs_unless_forced(scans, tmp_path, capsys):
     assert [o["status"] for o in summary["outcomes"]] == ["done", "done", "skipped"]
     code, stdout, _ = run(["compress", scans, "-o", out, "--json", "-q", "--force"], capsys)
     assert json.loads(stdout)["done"] == 3
+    # Other settings make other outputs: nothing is skipped.
+    code, stdout, _ = run(["compress", scans, "-o", out, "--json", "-q", "--rate", "9"], capsys)
+    assert json.loads(stdout)["done"] == 3
 
 
 def test_summary_table(scans, tmp_path, capsys):

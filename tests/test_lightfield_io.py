@@ -80,6 +80,9 @@ def test_bad_light_fields(tmp_path):
     _write_folder(tmp_path / "deep", good, NAMINGS[0])
     Image.fromarray(np.zeros((16, 24), np.uint16)).save(tmp_path / "deep" / "input_Cam002.png")
     cases["deep"] = "16-bit"
+    _write_folder(tmp_path / "deep_rgb", good, NAMINGS[0])
+    _write_png_rgb16(tmp_path / "deep_rgb" / "input_Cam003.png", np.zeros((16, 24, 3), np.uint16))
+    cases["deep_rgb"] = "16-bit"
     (tmp_path / "empty").mkdir()
     cases["empty"] = "no PNG views"
     with h5py.File(tmp_path / "nodata.h5", "w") as f:
@@ -89,6 +92,21 @@ def test_bad_light_fields(tmp_path):
     for name, message in cases.items():
         with pytest.raises(InputError, match=message):
             read_lightfield(tmp_path / name)
+
+
+def _write_png_rgb16(path, image):
+    """A 16-bit RGB PNG by hand (Pillow cannot write one)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    height, width, _ = image.shape
+    raw = b"".join(b"\0" + image[y].astype(">u2").tobytes() for y in range(height))
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    path.write_bytes(png)
 
 
 def test_quality_metrics():
@@ -120,3 +138,7 @@ def test_lf_view_picture(tmp_path, capsys):
     assert code == 2 and "no such file" in err and not (tmp_path / "w.png").exists()
     code, _, err = run(["lf", "view", tmp_path / "lf", "--grid", "2x2", "-o", tmp_path / "w.png"], capsys)
     assert code == 2 and "outside" in err
+    np.save(tmp_path / "small.npy", views[:2, :2])
+    code, _, err = run(["lf", "view", tmp_path / "lf", tmp_path / "small.npy", "-o", tmp_path / "w.png"],
+                       capsys)
+    assert code == 2 and "differ in shape" in err and not (tmp_path / "w.png").exists()

@@ -106,6 +106,16 @@ def test_mode_must_match_the_model(coded):
         api.decompress(bitstream.pack(header, sections))
 
 
+def test_target_bpp_skips_rates_too_deep_for_a_small_cloud():
+    from omnicodec.geometry import voxelize
+
+    grid = voxelize(np.array([[0, 0, 0], [1, 2, 3], [3, 3, 1], [2, 0, 1]]))  # a 4x4x4 grid
+    with pytest.raises(InputError, match="higher rate"):
+        api.compress_grid(grid, api.rate_model(1))
+    data, _, model = api.compress_grid_to_bpp(grid, 100.0)
+    assert model in zoo.RATES and len(api.decompress(data)) == 4
+
+
 def test_rate_out_of_range():
     for rate in (0, len(zoo.RATES) + 1):
         with pytest.raises(InputError, match="out of range"):
@@ -159,6 +169,7 @@ def test_cli_eval_bad_input(tmp_path, capsys):
     cases = [
         (["eval", SAMPLE, "--rates", "99"], "out of range"),
         (["eval", SAMPLE, "--rates", "x"], "rates must look like"),
+        (["eval", SAMPLE, "--rates", "5-3"], "rates must look like"),
         (["eval", SAMPLE, "--rates", "1", "--peak", "100"], "does not fit the data"),
         (["eval", SAMPLE, "--rates", "1", "--no-normal-estimation"], "needs reference normals"),
         (["eval", tmp_path / "missing.ply"], "no such file"),

@@ -15,6 +15,8 @@ import dataclasses
 import math
 import os
 import re
+import shutil
+import tempfile
 
 import numpy as np
 
@@ -67,9 +69,20 @@ def _checked_views(views, source):
     return views
 
 
+def _png_bit_depth(path):
+    """Bits per sample from the PNG header (Pillow reads 16-bit RGB as 8-bit RGB)."""
+    with open(path, "rb") as handle:
+        head = handle.read(25)
+    if len(head) == 25 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        return head[24]
+    return None
+
+
 def _read_png(path):
     from PIL import Image
 
+    if (_png_bit_depth(path) or 8) > 8:
+        raise InputError(f"{path}: 16-bit PNG views are not supported (8-bit RGB only)")
     try:
         with Image.open(path) as image:
             mode = image.mode
@@ -192,7 +205,8 @@ def view_name(naming, row, col, columns):
 
 def write_lightfield(path, lightfield):
     """Write in the input's kind: PNG views named as it named them (in a new folder, made
-    whole before it takes the name), HDF5 or .npy (atomically)."""
+    whole before it takes the name and replaces any folder there), HDF5 or .npy
+    (atomically)."""
     from PIL import Image
 
     path = os.fspath(path)
@@ -201,19 +215,24 @@ def write_lightfield(path, lightfield):
         if views.dtype != np.uint8:
             raise InputError("PNG views are written as 8-bit RGB; this light field is 16-bit")
         parent = os.path.dirname(os.path.abspath(path))
-        staging = os.path.join(parent, f".{os.path.basename(path)}.partial")
-        os.makedirs(staging, exist_ok=True)
-        rows, cols = views.shape[:2]
-        for r in range(rows):
-            for c in range(cols):
-                with atomic_output(os.path.join(staging, view_name(naming, r, c, cols))) as handle:
-                    Image.fromarray(views[r, c]).save(handle, format="PNG")
-        if os.path.isdir(path):
-            for name in os.listdir(staging):
-                os.replace(os.path.join(staging, name), os.path.join(path, name))
-            os.rmdir(staging)
-        else:
-            os.replace(staging, path)
+        staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
+        try:
+            rows, cols = views.shape[:2]
+            for r in range(rows):
+                for c in range(cols):
+                    name = os.path.join(staging, view_name(naming, r, c, cols))
+                    Image.fromarray(views[r, c]).save(name, format="PNG")
+            os.chmod(staging, 0o755)
+            if os.path.isdir(path):  # the new folder takes the name, then the old one goes
+                old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old.", dir=parent)
+                os.replace(path, os.path.join(old, "views"))
+                os.replace(staging, path)
+                shutil.rmtree(old)
+            else:
+                os.replace(staging, path)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     elif naming.kind == "hdf5":
         import h5py
 

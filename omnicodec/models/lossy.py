@@ -188,7 +188,7 @@ class LossyCodec:
     def _coarse_bits(self, depth):
         if depth < self.model.levels:
             raise ValueError(f"the cloud spans 2^{depth} voxels per axis, and this rate regrows "
-                             f"{self.model.levels} octree levels (use a lower rate, or lossless)")
+                             f"{self.model.levels} octree levels (use a higher rate, or lossless)")
         return depth - self.model.levels
 
     @torch.no_grad()
