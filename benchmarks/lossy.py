@@ -30,7 +30,7 @@ import numpy as np
 
 from benchmarks.lossless import run_worker
 from omnicodec import zoo
-from omnicodec.evaluate import parse_rates
+from omnicodec.evaluate import curve, parse_rates, read_anchors
 from omnicodec.io import read_ply
 from omnicodec.metrics import check_peak, estimate_normals, point_metrics, reference_cloud
 from omnicodec.metrics.bjontegaard import METHODS, bd_psnr, bd_rate
@@ -102,22 +102,6 @@ def run_gpcc(path, scales, measure, folder):
     return rows
 
 
-def read_anchors(paths, name):
-    """{codec label: rows} of the anchor CSVs' rows for the file called ``name``."""
-    anchors = {}
-    for path in paths:
-        label = os.path.splitext(os.path.basename(path))[0]
-        with open(path) as handle:
-            lines = [line for line in handle if not line.startswith("#")]
-        for row in csv.DictReader(lines):
-            if row["file"] == name:
-                anchors.setdefault(label, []).append(
-                    {"codec": label, "setting": "given", "bytes": None, "bpp": float(row["bpp"]),
-                     "d1_psnr": float(row["d1_psnr"]), "d2_psnr": float(row["d2_psnr"]),
-                     "encode_s": None, "decode_s": None, "peak_mb": None})
-    return anchors
-
-
 class Measure:
     """D1/D2 of a reconstruction against one reference, with the reference normals fixed."""
 
@@ -131,18 +115,13 @@ class Measure:
         return point_metrics(self.points, decoded, self.peak, self.normals)
 
 
-def _curve(rows):
-    return {"bpp": [r["bpp"] for r in rows], "d1": [r["d1_psnr"] for r in rows],
-            "d2": [r["d2_psnr"] for r in rows]}
-
-
 def bd_rows(name, ours, others):
     rows = []
     for label, theirs in others.items():
         for method in METHODS:
             row = {"file": name, "anchor": label, "method": method}
             for metric in ("d1", "d2"):
-                a, t = _curve(theirs), _curve(ours)
+                a, t = curve(theirs), curve(ours)
                 try:
                     row[f"bd_rate_{metric}"] = bd_rate(a["bpp"], a[metric], t["bpp"], t[metric], method)
                     row[f"bd_psnr_{metric}"] = bd_psnr(a["bpp"], a[metric], t["bpp"], t[metric], method)
@@ -195,7 +174,7 @@ def main(argv=None):
         others.update(read_anchors(args.anchor, name))
         stem = os.path.join(args.out, "rd_" + os.path.splitext(name)[0])
         _write_csv(stem + ".csv", ours + [r for rows in others.values() for r in rows])
-        rd_plot(stem + ".png", {"omnicodec": _curve(ours), **{k: _curve(v) for k, v in others.items()}},
+        rd_plot(stem + ".png", {"omnicodec": curve(ours), **{k: curve(v) for k, v in others.items()}},
                 measure.peak, f"{name}: rate-distortion")
         print("\n| codec | setting | bpp | D1 dB | D2 dB | enc s | dec s | peak MB |\n" + "|---" * 8 + "|")
         for r in ours + [r for rows in others.values() for r in rows]:

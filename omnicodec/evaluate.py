@@ -39,8 +39,8 @@ class Evaluation:
     points: list
 
     def curve(self):
-        return {"bpp": [p.bits_per_point for p in self.points],
-                "d1": [p.d1_psnr for p in self.points], "d2": [p.d2_psnr for p in self.points]}
+        return curve([{"bpp": p.bits_per_point, "d1_psnr": p.d1_psnr, "d2_psnr": p.d2_psnr}
+                      for p in self.points])
 
 
 def parse_rates(text):
@@ -122,7 +122,38 @@ def _cell(value):
     return "" if value is None else value
 
 
+def read_anchors(paths, name):
+    """{label (the CSV's file stem): rows} of the RD points other codecs reached on the file
+    called ``name``, from CSVs with columns file, bpp, d1_psnr, d2_psnr ('#' lines are
+    comments), such as benchmarks/anchors/gpcc_v23_octree.csv."""
+    anchors = {}
+    for path in paths:
+        label = os.path.splitext(os.path.basename(path))[0]
+        try:
+            with open(path) as handle:
+                lines = [line for line in handle if not line.startswith("#")]
+            for row in csv.DictReader(lines):
+                if row["file"] == name:
+                    anchors.setdefault(label, []).append(
+                        {"codec": label, "setting": "given", "bytes": None,
+                         "bpp": float(row["bpp"]), "d1_psnr": float(row["d1_psnr"]),
+                         "d2_psnr": float(row["d2_psnr"]), "encode_s": None, "decode_s": None,
+                         "peak_mb": None})
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read the anchor file ({exc.strerror})") from None
+        except (KeyError, TypeError, ValueError):
+            raise InputError(f"{path}: an anchor file needs the columns file, bpp, d1_psnr, "
+                             "d2_psnr with numbers") from None
+    return anchors
+
+
+def curve(rows):
+    """{"bpp", "d1", "d2"} lists of RD rows (what :func:`rd_plot` draws)."""
+    return {"bpp": [r["bpp"] for r in rows], "d1": [r["d1_psnr"] for r in rows],
+            "d2": [r["d2_psnr"] for r in rows]}
+
+
 def write_plot(evaluation, path, anchors=None):
-    """RD plot of the evaluation, with optional anchor curves {label: {"bpp", "d1", "d2"}}."""
-    curves = {"omnicodec": evaluation.curve(), **(anchors or {})}
+    """RD plot of the evaluation, with optional anchor curves {label: rows}."""
+    curves = {"omnicodec": evaluation.curve(), **{k: curve(v) for k, v in (anchors or {}).items()}}
     rd_plot(path, curves, evaluation.peak, f"{os.path.basename(evaluation.path)}: rate-distortion")

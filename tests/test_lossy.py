@@ -153,8 +153,13 @@ def test_cli_rate_out_of_range_is_one_line(tmp_path, capsys, rate):
 
 
 def test_cli_eval_writes_table_csv_and_plot(tmp_path, capsys):
-    stem = tmp_path / "rd"
-    code, out, err = run(["eval", SAMPLE, "--rates", "1,2", "-o", stem], capsys)
+    stem, anchor = tmp_path / "rd", tmp_path / "other_codec.csv"
+    anchor.write_text("# points of another codec\nfile,bpp,d1_psnr,d2_psnr\n"
+                      "ricardo_vox8.ply,0.1,50,52\nricardo_vox8.ply,0.4,60,63\nelse.ply,1,1,1\n")
+    from omnicodec.evaluate import read_anchors
+
+    assert [r["bpp"] for r in read_anchors([anchor], "ricardo_vox8.ply")["other_codec"]] == [0.1, 0.4]
+    code, out, err = run(["eval", SAMPLE, "--rates", "1,2", "-o", stem, "--anchor", anchor], capsys)
     assert code == 0, err
     assert "D1 dB" in out and "lossy-r2" in out and "peak 255" in out
     with open(f"{stem}.csv") as handle:
@@ -173,6 +178,8 @@ def test_cli_eval_bad_input(tmp_path, capsys):
         (["eval", SAMPLE, "--rates", "1", "--peak", "100"], "does not fit the data"),
         (["eval", SAMPLE, "--rates", "1", "--no-normal-estimation"], "needs reference normals"),
         (["eval", tmp_path / "missing.ply"], "no such file"),
+        (["eval", SAMPLE, "--anchor", tmp_path / "none.csv"], "cannot read the anchor file"),
+        (["eval", SAMPLE, "--anchor", SAMPLE], "needs the columns"),
     ]
     for args, message in cases:
         code, out, err = run([*args, "-o", tmp_path / "never", "-q"], capsys)

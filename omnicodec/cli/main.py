@@ -213,6 +213,7 @@ def cmd_eval(args):
     from omnicodec import evaluate
 
     rates = evaluate.parse_rates(args.rates)
+    anchors = evaluate.read_anchors(args.anchor, os.path.basename(args.input))
     progress = Progress("eval", args.quiet)
     try:
         result = evaluate.evaluate(args.input, rates, peak=args.peak, normals_path=args.normals,
@@ -223,7 +224,7 @@ def cmd_eval(args):
         progress.close()
     stem = args.output or os.path.splitext(os.path.basename(args.input))[0] + "_rd"
     evaluate.write_csv(result, stem + ".csv")
-    evaluate.write_plot(result, stem + ".png")
+    evaluate.write_plot(result, stem + ".png", anchors)
     if args.json:
         print(json.dumps({"file": result.path, "peak": result.peak, "normals": result.normals,
                           "points": [dataclasses.asdict(p) for p in result.points],
@@ -405,6 +406,9 @@ def build_parser():
                    help="fail instead of estimating normals when the input has none")
     p.add_argument("-o", "--output", help="output path stem for STEM.csv and STEM.png "
                                           "(default: INPUT_rd in the current folder)")
+    p.add_argument("--anchor", action="append", default=[], metavar="CSV",
+                   help="also plot other codecs' points for this file (columns file, bpp, "
+                        "d1_psnr, d2_psnr), e.g. benchmarks/anchors/gpcc_v23_octree.csv")
     p.set_defaults(func=cmd_eval)
     return parser
 
