@@ -136,7 +136,8 @@ def main(argv=None):
     with h5py.File(tmp, "w") as f:
         for (rows, cols), parts in groups.items():
             data = np.concatenate(parts)
-            f.create_dataset(f"patches_{rows}x{cols}", data=data, chunks=(1, *data.shape[1:]))
+            f.create_dataset(f"patches_{rows}x{cols}", data=data, chunks=(1, *data.shape[1:]),
+                             compression="lzf")
             print(f"patches_{rows}x{cols}: {data.shape}", flush=True)
         f.attrs["seed"] = args.seed
     os.replace(tmp, args.out)
