@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from omnicodec.geometry import morton, octree
+from omnicodec.models.lightfield import LightFieldModel
 from omnicodec.models.lossy import LossyModel
 from omnicodec.models.occupancy import CODING_ORDER, OccupancyModel
 
@@ -65,6 +66,41 @@ def batch_loss(model, blocks, indices, rng):
     return nats / math.log(2) / targets.sum()
 
 
+class LightFieldPatches:
+    """Light-field patches of ``python -m datasets.lightfields`` (one dataset per grid size)."""
+
+    def __init__(self, path):
+        self.file = h5py.File(path, "r")
+        self.groups = [self.file[name] for name in sorted(self.file)]
+        sizes = [len(group) for group in self.groups]
+        self.offsets = np.cumsum([0] + sizes)
+        self.count = int(self.offsets[-1])
+
+    def batch(self, indices, rng):
+        """Views of the patches (all of the first one's grid size), as float in [0, 1],
+        with the same random transposition and joint flips (u with y, v with x)."""
+        group = int(np.searchsorted(self.offsets, indices[0], side="right") - 1)
+        start, stop = self.offsets[group], self.offsets[group + 1]
+        chosen = [int(i) for i in indices if start <= i < stop]
+        views = np.stack([self.groups[group][i - start] for i in chosen]).astype(np.float32) / 255
+        if rng.random() < 0.5:
+            views = views.transpose(0, 2, 1, 4, 3, 5)
+        if rng.random() < 0.5:
+            views = views[:, ::-1, :, ::-1]
+        if rng.random() < 0.5:
+            views = views[:, :, ::-1, :, ::-1]
+        return torch.from_numpy(np.ascontiguousarray(views))
+
+
+def lightfield_batch_loss(model, patches, indices, rng, lmbda):
+    """Bits per pixel + lmbda * MSE on the 8-bit scale; and the parts."""
+    views = patches.batch(indices, rng)
+    bits, mse = model.training_terms(views)
+    bpp = bits / (views.numel() / 3)
+    mse255 = mse * 255**2
+    return bpp + lmbda * mse255, {"bpp": bpp.item(), "psnr": 10 * math.log10(255**2 / max(mse255.item(), 1e-9))}
+
+
 def lossy_batch_loss(model, blocks, indices, rng, lmbda):
     """Rate + lmbda * occupancy code length, in bits per voxel of the blocks; and the parts."""
     keys = np.concatenate([(np.int64(b) << (3 * blocks.bits)) | blocks.keys(index, rng)
@@ -79,6 +115,8 @@ def step_loss(model, blocks, indices, rng, args):
     """(loss to minimize, figures to print) of one batch for the model being trained."""
     if args.kind == "lossy":
         return lossy_batch_loss(model, blocks, indices, rng, args.lmbda)
+    if args.kind == "lightfield":
+        return lightfield_batch_loss(model, blocks, indices, rng, args.lmbda)
     loss = batch_loss(model, blocks, indices, rng)
     return loss, {"bits/voxel": loss.item()}
 
@@ -86,6 +124,8 @@ def step_loss(model, blocks, indices, rng, args):
 def make_model(args):
     if args.kind == "lossy":
         return LossyModel(args.levels, args.channels, args.latent_channels)
+    if args.kind == "lightfield":
+        return LightFieldModel(args.channels, args.latent_channels)
     return OccupancyModel(args.channels, args.blocks, args.head_kernel)
 
 
@@ -115,7 +155,7 @@ def train(args):
         rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])
         print(f"resumed at step {step}", flush=True)
-    blocks = BlockSet(args.data)
+    blocks = LightFieldPatches(args.data) if args.kind == "lightfield" else BlockSet(args.data)
     held_out = np.arange(blocks.count)[:: 50]  # every 50th block never trains
     train_ids = np.setdiff1d(np.arange(blocks.count), held_out)
     last_save, running = time.time(), []
@@ -168,7 +208,7 @@ def main(argv=None):
     parser.add_argument("--channels", type=int, default=32)
     parser.add_argument("--blocks", type=int, default=2)
     parser.add_argument("--head-kernel", type=int, default=3)
-    parser.add_argument("--kind", choices=("lossless", "lossy"), default="lossless")
+    parser.add_argument("--kind", choices=("lossless", "lossy", "lightfield"), default="lossless")
     parser.add_argument("--levels", type=int, default=3, help="lossy: levels the decoder regrows")
     parser.add_argument("--latent-channels", type=int, default=8, help="lossy: latent channels")
     parser.add_argument("--lmbda", type=float, default=1.0,

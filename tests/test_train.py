@@ -36,6 +36,19 @@ def test_training_runs_resumes_and_exports(tmp_path, blocks, kind):
     assert exported["step"] == 3 and "state_dict" in exported
 
 
+def test_light_field_training_runs(tmp_path):
+    path = tmp_path / "patches.h5"
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("patches_3x3", data=rng.integers(0, 256, (4, 3, 3, 16, 16, 3), dtype=np.uint8))
+        f.create_dataset("patches_2x2", data=rng.integers(0, 256, (3, 2, 2, 16, 16, 3), dtype=np.uint8))
+    run = tmp_path / "run"
+    train.main(["--data", str(path), "--run", str(run), "--kind", "lightfield", "--batch", "2",
+                "--channels", "8", "--latent-channels", "4", "--threads", "1", "--steps", "2",
+                "--lmbda", "0.01"])
+    assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 2
+
+
 def test_lossy_training_bits_are_finite_and_differentiable():
     model = LossyModel(levels=2, channels=8, latent_channels=2)
     keys = np.sort(morton.encode(sphere_shell(radius=10, center=16, count=800), 5))
