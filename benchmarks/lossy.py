@@ -30,9 +30,8 @@ import numpy as np
 
 from benchmarks.lossless import run_worker
 from omnicodec import zoo
-from omnicodec.evaluate import curve, parse_rates, read_anchors
+from omnicodec.evaluate import Reference, curve, parse_rates, read_anchors
 from omnicodec.io import read_ply
-from omnicodec.metrics import check_peak, estimate_normals, point_metrics, reference_cloud
 from omnicodec.metrics.bjontegaard import METHODS, bd_psnr, bd_rate
 from omnicodec.plots import rd_plot
 
@@ -52,7 +51,7 @@ def run_omnicodec(path, rates, measure, folder):
         ocz, back = os.path.join(folder, "x.ocz"), os.path.join(folder, "back.ply")
         encode = run_worker("encode", path, ocz, model)
         decode = run_worker("decode", ocz, back)
-        rows.append(_row("omnicodec", model, os.path.getsize(ocz), measure.points_count,
+        rows.append(_row("omnicodec", model, os.path.getsize(ocz), len(measure.points),
                          measure(read_ply(back).points), encode["seconds"], decode["seconds"],
                          max(encode["peak_mb"], decode["peak_mb"])))
         print(f"  omnicodec {model}: {rows[-1]['bpp']:.4f} bpp, D1 {rows[-1]['d1_psnr']:.2f}, "
@@ -97,22 +96,9 @@ def run_gpcc(path, scales, measure, folder):
                        check=True, capture_output=True)
         finished = time.perf_counter()
         rows.append(_row("gpcc-tmc3", f"scale {scale}", os.path.getsize(stream),
-                         measure.points_count, measure(read_ply(back).points),
+                         len(measure.points), measure(read_ply(back).points),
                          encoded - start, finished - encoded))
     return rows
-
-
-class Measure:
-    """D1/D2 of a reconstruction against one reference, with the reference normals fixed."""
-
-    def __init__(self, path, normals_path, peak):
-        self.points, normals = reference_cloud(path, normals_path)
-        self.normals = estimate_normals(self.points) if normals is None else normals
-        self.peak = check_peak(peak, self.points)
-        self.points_count = len(self.points)
-
-    def __call__(self, decoded):
-        return point_metrics(self.points, decoded, self.peak, self.normals)
 
 
 def bd_rows(name, ours, others):
@@ -163,7 +149,7 @@ def main(argv=None):
     for i, path in enumerate(args.files):
         name = os.path.basename(path)
         print(f"{name}:", flush=True)
-        measure = Measure(path, args.normals[i] if i < len(args.normals) else None, args.peak)
+        measure = Reference(path, args.peak, args.normals[i] if i < len(args.normals) else None)
         with tempfile.TemporaryDirectory() as folder:
             ours = run_omnicodec(path, rates, measure, folder)
             others = {"draco": run_draco(measure.points, [int(b) for b in args.draco_bits.split(",")],

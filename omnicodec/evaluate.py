@@ -62,6 +62,38 @@ def parse_rates(text):
     return rates
 
 
+class Reference:
+    """The cloud reconstructions are measured against: its points, its voxel grid, the
+    checked PSNR peak (default 2**bits - 1 for a cloud on an integer grid) and D2's normals
+    (``normals_path``'s, else the file's own, else estimated once). Calling it measures a
+    reconstruction (omnicodec.metrics.point_metrics)."""
+
+    def __init__(self, path, peak=None, normals_path=None, point_to_plane=True,
+                 estimate_missing_normals=True, bits=None):
+        self.path = os.fspath(path)
+        self.point_to_plane = point_to_plane
+        self.points, self.normals = reference_cloud(path, normals_path if point_to_plane else None)
+        self.grid = voxelize(self.points, bits=bits)
+        if peak is None:
+            if not self.grid.integer_input:
+                raise InputError("the cloud is not on an integer grid: give the PSNR peak (--peak)")
+            peak = float(2**self.grid.bits - 1)
+        self.peak = check_peak(peak, self.points)
+        self.normals_source = "none (D1 only)"
+        if point_to_plane:
+            self.normals_source = normals_path or (self.path if self.normals is not None else "")
+            if self.normals is None:
+                if not estimate_missing_normals:
+                    raise InputError(f"{path}: D2 needs reference normals and the file has none "
+                                     "(give --normals, or allow estimating them)")
+                self.normals = estimate_normals(self.points)
+                self.normals_source = "estimated (plane fit to each point's nearest neighbours)"
+
+    def __call__(self, decoded):
+        return point_metrics(self.points, decoded, self.peak, self.normals,
+                             point_to_plane=self.point_to_plane)
+
+
 def evaluate(path, rates=None, peak=None, normals_path=None, point_to_plane=True,
              estimate_missing_normals=True, bits=None, progress=None):
     """Code ``path`` at each of ``rates`` (default: all) and measure each reconstruction.
@@ -71,40 +103,27 @@ def evaluate(path, rates=None, peak=None, normals_path=None, point_to_plane=True
     """
     rates = list(range(1, len(zoo.RATES) + 1)) if rates is None else rates
     models = [api.rate_model(rate) for rate in rates]
-    points, normals = reference_cloud(path, normals_path if point_to_plane else None)
-    grid = voxelize(points, bits=bits)
-    if peak is None:
-        if not grid.integer_input:
-            raise InputError("the cloud is not on an integer grid: give the PSNR peak (--peak)")
-        peak = float(2**grid.bits - 1)
-    peak = check_peak(peak, points)
-    source = "none (D1 only)"
-    if point_to_plane:
-        source = normals_path or (path if normals is not None else "")
-        if normals is None:
-            if not estimate_missing_normals:
-                raise InputError(f"{path}: D2 needs reference normals and the file has none "
-                                 "(give --normals, or allow estimating them)")
-            normals = estimate_normals(points)
-            source = "estimated (plane fit to each point's nearest neighbours)"
+    reference = Reference(path, peak, normals_path, point_to_plane, estimate_missing_normals, bits)
+    grid = reference.grid
     for model in models:
         zoo.load(model)  # load (and hash-check) before the clock starts
     results = []
     for rate, model in zip(rates, models):
         start = time.perf_counter()
-        data, _ = api.compress_grid(grid, model=model, coord_dtype=points.dtype, progress=progress)
+        data, _ = api.compress_grid(grid, model=model, coord_dtype=reference.points.dtype,
+                                    progress=progress)
         encoded = time.perf_counter()
         decoded = api.decompress(data, progress=progress)
         finished = time.perf_counter()
-        quality = point_metrics(points, decoded, peak, normals, point_to_plane=point_to_plane)
+        quality = reference(decoded)
         results.append(RatePoint(
             rate=rate, model=model, bytes=len(data),
             bits_per_point=8 * len(data) / grid.input_points,
             d1_psnr=quality.symmetric.d1_psnr, d2_psnr=quality.symmetric.d2_psnr,
             encode_seconds=encoded - start, decode_seconds=finished - encoded,
             decoded_points=len(decoded)))
-    return Evaluation(path=os.fspath(path), input_points=grid.input_points, peak=peak,
-                      normals=source, points=results)
+    return Evaluation(path=reference.path, input_points=grid.input_points, peak=reference.peak,
+                      normals=reference.normals_source, points=results)
 
 
 def write_csv(evaluation, path):

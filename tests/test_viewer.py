@@ -3,12 +3,10 @@
 import numpy as np
 import pytest
 
+from omnicodec import viewer
 from omnicodec.io import write_ply
 from tests.conftest import sphere_shell
 from tests.test_cli import run
-
-pytest.importorskip("open3d")
-from omnicodec import viewer  # noqa: E402
 
 SIZE = 160
 
