@@ -32,8 +32,8 @@ from benchmarks.lossless import run_worker
 from omnicodec import zoo
 from omnicodec.evaluate import Reference, curve, parse_rates, read_anchors
 from omnicodec.io import read_ply
-from omnicodec.metrics.bjontegaard import METHODS, bd_psnr, bd_rate
-from omnicodec.plots import rd_plot
+from omnicodec.metrics.bjontegaard import bd_table
+from omnicodec.plots import point_cloud_note, rd_plot
 
 DRACO_LEVEL = 7
 
@@ -101,23 +101,6 @@ def run_gpcc(path, scales, measure, folder):
     return rows
 
 
-def bd_rows(name, ours, others):
-    rows = []
-    for label, theirs in others.items():
-        for method in METHODS:
-            row = {"file": name, "anchor": label, "method": method}
-            for metric in ("d1", "d2"):
-                a, t = curve(theirs), curve(ours)
-                try:
-                    row[f"bd_rate_{metric}"] = bd_rate(a["bpp"], a[metric], t["bpp"], t[metric], method)
-                    row[f"bd_psnr_{metric}"] = bd_psnr(a["bpp"], a[metric], t["bpp"], t[metric], method)
-                except ValueError as exc:  # curves that do not overlap
-                    row[f"bd_rate_{metric}"] = row[f"bd_psnr_{metric}"] = None
-                    row["note"] = str(exc)
-            rows.append(row)
-    return rows
-
-
 def _write_csv(path, rows):
     fields = list(dict.fromkeys(k for row in rows for k in row))
     with open(path, "w", newline="") as handle:
@@ -161,13 +144,13 @@ def main(argv=None):
         stem = os.path.join(args.out, "rd_" + os.path.splitext(name)[0])
         _write_csv(stem + ".csv", ours + [r for rows in others.values() for r in rows])
         rd_plot(stem + ".png", {"omnicodec": curve(ours), **{k: curve(v) for k, v in others.items()}},
-                measure.peak, f"{name}: rate-distortion")
+                f"{name}: rate-distortion", note=point_cloud_note(measure.peak))
         print("\n| codec | setting | bpp | D1 dB | D2 dB | enc s | dec s | peak MB |\n" + "|---" * 8 + "|")
         for r in ours + [r for rows in others.values() for r in rows]:
             print(f"| {r['codec']} | {r['setting']} | {r['bpp']:.4f} | {_fmt(r['d1_psnr'])} | "
                   f"{_fmt(r['d2_psnr'])} | {_fmt(r['encode_s'], 1)} | {_fmt(r['decode_s'], 1)} | "
                   f"{_fmt(r['peak_mb'], 0)} |")
-        bd = bd_rows(name, ours, others)
+        bd = bd_table(name, curve(ours), {k: curve(v) for k, v in others.items()}, ("d1", "d2"))
         all_bd += bd
         print("\n| anchor | method | BD-rate D1 % | BD-rate D2 % | BD-PSNR D1 dB | BD-PSNR D2 dB |\n"
               + "|---" * 6 + "|")

@@ -14,6 +14,8 @@ from omnicodec.entropy import DEFAULT_CODER
 from omnicodec.errors import BitstreamError, InputError, OmnicodecError
 from omnicodec.geometry import blocks, devoxelize, morton, voxelize
 from omnicodec.io import read_ply, write_bytes_atomic, write_ply
+from omnicodec.io.lightfield import LightField, Naming, read_lightfield, write_lightfield
+from omnicodec.models.lightfield import LightFieldCodec
 from omnicodec.models.lossless import LosslessCodec
 from omnicodec.models.lossy import LossyCodec
 
@@ -129,6 +131,9 @@ def compress_grid_to_bpp(grid, target_bpp, coord_dtype="<f8", progress=None, cod
 def decompress_grid(data, progress=None):
     """Bytes -> (Header, Morton-sorted voxel keys), verifying the geometry checksum."""
     header, sections = bitstream.unpack(data)
+    if header.mode == bitstream.LIGHTFIELD_MODE:
+        raise InputError("this bitstream holds a light field, not a point cloud "
+                         "(use `omnicodec lf decompress`)")
     network = zoo.find(header.model_id, header.weights_hash)
     if zoo.card(header.model_id).kind != header.mode_name:
         raise BitstreamError(f"bitstream mode {header.mode_name} does not match its model "
@@ -226,3 +231,149 @@ def decompress_file(src, dst, progress=None):
                   duplicates_merged=header.input_points - len(keys), bytes=len(data),
                   seconds=time.perf_counter() - start, bits=header.bits,
                   integer_input=header.integer_input)
+
+
+# --- light fields -----------------------------------------------------------------------
+
+LIGHTFIELD_MODEL = "lightfield-v1"
+LIGHTFIELD_TILE = 128  # pixels: every tile (all views x 128 x 128) codes on its own
+
+
+@dataclasses.dataclass
+class LightFieldReport:
+    """What a light-field compression or decompression did."""
+
+    shape: tuple  # (U, V, H, W)
+    bytes: int
+    seconds: float
+    rate: float
+    tiles: int
+    model: str = LIGHTFIELD_MODEL
+
+    @property
+    def pixels(self):
+        u, v, h, w = self.shape
+        return u * v * h * w
+
+    @property
+    def bits_per_pixel(self):
+        return 8 * self.bytes / max(self.pixels, 1)
+
+
+def lightfield_rates():
+    """How many rates the shipped light-field model has (``--rate`` 1..N)."""
+    return zoo.load(LIGHTFIELD_MODEL)[0].rates
+
+
+def _lightfield_rate(rate):
+    """CLI rate 1..N (fractional values in between interpolate the gains) -> the gain index."""
+    count = lightfield_rates()
+    if not 1 <= rate <= count:
+        raise InputError(f"rate {rate} is out of range: light-field rates are 1 to {count}")
+    return float(np.float32(rate - 1))
+
+
+def _tiles(height, width, tile):
+    return [(y, x) for y in range(0, height, tile) for x in range(0, width, tile)]
+
+
+def _peak(sample_bits):
+    return float((1 << sample_bits) - 1)
+
+
+def compress_lightfield(lightfield, rate=1, tile=LIGHTFIELD_TILE, coder=DEFAULT_CODER, progress=None):
+    """A :class:`~omnicodec.io.lightfield.LightField` -> (bytes, decoded views as the
+    decoder will rebuild them). ``rate`` 1 (fewest bits) to :func:`lightfield_rates`;
+    ``progress(tiles done, tiles)`` after each tile."""
+    views = lightfield.views
+    if not 8 <= tile <= 4096 or tile % 16:
+        raise InputError(f"tile must be a multiple of 16 between 16 and 4096, not {tile}")
+    gain_index = _lightfield_rate(rate)
+    network, digest = zoo.load(LIGHTFIELD_MODEL)
+    codec = LightFieldCodec(network, coder)
+    sample_bits = 8 * views.dtype.itemsize
+    peak = _peak(sample_bits)
+    u, v, h, w, _ = views.shape
+    sections, decoded = [], np.zeros(views.shape, dtype=views.dtype)
+    places = _tiles(h, w, tile)
+    for i, (y, x) in enumerate(places):
+        piece = views[:, :, y:y + tile, x:x + tile].astype(np.float32) / peak
+        tile_sections, rebuilt = codec.compress_tile(piece, gain_index)
+        sections += tile_sections
+        decoded[:, :, y:y + tile, x:x + tile] = np.round(rebuilt * peak)
+        if progress:
+            progress(i + 1, len(places))
+    info = bitstream.LightFieldInfo(shape=(u, v, h, w), sample_bits=sample_bits, tile=tile,
+                                    rate=gain_index, naming=dataclasses.asdict(lightfield.naming),
+                                    views_checksum=bitstream.views_checksum(decoded))
+    header = bitstream.Header(mode=bitstream.LIGHTFIELD_MODE, model_id=LIGHTFIELD_MODEL,
+                              weights_hash=digest, coder=coder, lightfield=info)
+    return bitstream.pack(header, sections), decoded
+
+
+def decompress_lightfield(data, progress=None):
+    """Bytes -> :class:`~omnicodec.io.lightfield.LightField` (views named as the input's were),
+    verifying the views' checksum."""
+    header, sections = bitstream.unpack(data)
+    if header.mode != bitstream.LIGHTFIELD_MODE:
+        raise InputError("this bitstream holds a point cloud, not a light field "
+                         "(use `omnicodec decompress`)")
+    if zoo.card(header.model_id).kind != header.mode_name:
+        raise BitstreamError(f"bitstream mode {header.mode_name} does not match its model "
+                             f"{header.model_id}")
+    info = header.lightfield
+    network = zoo.find(header.model_id, header.weights_hash)
+    codec = LightFieldCodec(network, header.coder)
+    u, v, h, w = info.shape
+    if info.sample_bits not in (8, 16) or not 16 <= info.tile <= 4096 or not 0 <= info.rate < network.rates:
+        raise BitstreamError("light-field header is corrupted")
+    places = _tiles(h, w, info.tile)
+    if len(sections) != codec.sections_per_tile * len(places):
+        raise BitstreamError("bitstream section table does not match its light field's tiles")
+    peak = _peak(info.sample_bits)
+    views = np.zeros((u, v, h, w, 3), dtype=np.uint8 if info.sample_bits == 8 else np.uint16)
+    per_tile = codec.sections_per_tile
+    for i, (y, x) in enumerate(places):
+        shape = (u, v, min(info.tile, h - y), min(info.tile, w - x), 3)
+        try:
+            piece = codec.decompress_tile(sections[i * per_tile:(i + 1) * per_tile], shape, info.rate)
+        except OmnicodecError:
+            raise
+        except (ValueError, RuntimeError, IndexError) as exc:
+            raise BitstreamError(f"bitstream does not fit its model: {exc}") from None
+        views[:, :, y:y + info.tile, x:x + info.tile] = np.round(piece * peak)
+        if progress:
+            progress(i + 1, len(places))
+    if bitstream.views_checksum(views) != info.views_checksum:
+        raise BitstreamError("decoded views fail their checksum: the bitstream is damaged or "
+                             "this machine computed different probabilities than the encoder's")
+    try:
+        naming = Naming(**info.naming)
+    except TypeError:
+        raise BitstreamError("light-field header's view naming is corrupted") from None
+    return LightField(views, naming)
+
+
+def compress_lightfield_file(src, dst, rate=1, grid=None, dataset=None, tile=LIGHTFIELD_TILE,
+                             progress=None):
+    """Compress a light field (PNG folder, HDF5 or .npy) to ``dst`` (written atomically);
+    returns a :class:`LightFieldReport`."""
+    start = time.perf_counter()
+    lightfield = read_lightfield(src, grid=grid, dataset=dataset)
+    data, _ = compress_lightfield(lightfield, rate=rate, tile=tile, progress=progress)
+    write_bytes_atomic(dst, data)
+    u, v, h, w, _ = lightfield.views.shape
+    return LightFieldReport(shape=(u, v, h, w), bytes=len(data), seconds=time.perf_counter() - start,
+                            rate=rate, tiles=len(_tiles(h, w, tile)))
+
+
+def decompress_lightfield_file(src, dst, progress=None):
+    """Decompress ``src`` to a light field at ``dst`` in the input's kind and view names;
+    returns a :class:`LightFieldReport`."""
+    start = time.perf_counter()
+    data = read_bitstream(src)
+    lightfield = decompress_lightfield(data, progress)
+    write_lightfield(dst, lightfield)
+    info = bitstream.unpack(data)[0].lightfield
+    return LightFieldReport(shape=info.shape, bytes=len(data), seconds=time.perf_counter() - start,
+                            rate=info.rate + 1, tiles=len(_tiles(*info.shape[2:], info.tile)))

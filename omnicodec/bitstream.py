@@ -9,20 +9,31 @@ Layout (all integers little endian)::
     model id   u8 length + ASCII
     weights    8 bytes  first bytes of the model weights' SHA-256
     coder      u8 length + ASCII name of the entropy coder
+  point-cloud modes (1, 2):
     bits       u8       voxel grid depth (2**bits voxels per axis)
     dtype      u8 length + numpy dtype string of the input coordinates
     offset     3 x f64  | scale  f64   (point = offset + voxel * scale)
     points     u64      input points  | voxels u64 unique voxels coded
     geometry   8 bytes  first bytes of SHA-256 of the decoded voxels (Morton order, int32)
+  light-field mode (3):
+    shape      4 x u32  U, V (rows and columns of views), H, W (pixels of a view)
+    sample     u8       bits per sample of the input (8 or 16)
+    tile       u16      tile side in pixels (all views x tile x tile code independently)
+    rate       f32      the rate (gain index) the latent was coded at
+    naming     varint length + JSON of the input's view naming, so output matches it
+    views      8 bytes  first bytes of SHA-256 of the decoded views (uint, C order)
+  all modes:
     sections   varint count, then one varint length per section
     payload    the sections, back to back
     crc32      u32      CRC32 of every byte before it
 
-The container knows nothing of models: sections are opaque bytes.
+The container knows nothing of models: sections are opaque bytes. Version 2 added mode 3;
+version 1 streams (modes 1 and 2, same layout) still read.
 """
 
 import dataclasses
 import hashlib
+import json
 import struct
 import zlib
 
@@ -32,26 +43,49 @@ from omnicodec import varint
 from omnicodec.errors import BitstreamError
 
 MAGIC = b"OMNC"
-FORMAT_VERSION = 1
-MODES = {1: "pointcloud-lossless", 2: "pointcloud-lossy"}
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+MODES = {1: "pointcloud-lossless", 2: "pointcloud-lossy", 3: "lightfield"}
+LIGHTFIELD_MODE = 3
 MODE_OF_KIND = {kind: mode for mode, kind in MODES.items()}
 _FIXED = struct.Struct("<4sHBB")
 
 
 @dataclasses.dataclass
+class LightFieldInfo:
+    """What a light-field stream says about its content."""
+
+    shape: tuple  # (U, V, H, W)
+    sample_bits: int
+    tile: int
+    rate: float
+    naming: dict
+    views_checksum: bytes
+
+    @property
+    def pixels(self):
+        u, v, h, w = self.shape
+        return u * v * h * w
+
+
+@dataclasses.dataclass
 class Header:
+    """A stream's header: the common fields, then either the point-cloud fields or
+    ``lightfield``."""
+
     mode: int
     model_id: str
     weights_hash: bytes
     coder: str
-    bits: int
-    coord_dtype: str
-    offset: tuple
-    scale: float
-    input_points: int
-    voxels: int
-    geometry_checksum: bytes
+    bits: int = 0
+    coord_dtype: str = ""
+    offset: tuple = (0.0, 0.0, 0.0)
+    scale: float = 1.0
+    input_points: int = 0
+    voxels: int = 0
+    geometry_checksum: bytes = b""
     integer_input: bool = False
+    lightfield: LightFieldInfo = None
 
     @property
     def mode_name(self):
@@ -61,6 +95,13 @@ class Header:
 def geometry_checksum(coords):
     """8-byte digest of voxel coordinates in their canonical (Morton) order."""
     data = np.ascontiguousarray(np.asarray(coords, dtype="<i4"))
+    return hashlib.sha256(data.tobytes()).digest()[:8]
+
+
+def views_checksum(views):
+    """8-byte digest of decoded light-field views (little-endian samples, C order)."""
+    views = np.asarray(views)
+    data = np.ascontiguousarray(views.astype(views.dtype.newbyteorder("<"), copy=False))
     return hashlib.sha256(data.tobytes()).digest()[:8]
 
 
@@ -79,11 +120,18 @@ def pack(header, sections):
     out += _string(header.model_id)
     out += header.weights_hash[:8].ljust(8, b"\0")
     out += _string(header.coder)
-    out += bytes([header.bits])
-    out += _string(header.coord_dtype)
-    out += struct.pack("<4d", *header.offset, header.scale)
-    out += struct.pack("<QQ", header.input_points, header.voxels)
-    out += header.geometry_checksum[:8].ljust(8, b"\0")
+    if header.mode == LIGHTFIELD_MODE:
+        info = header.lightfield
+        out += struct.pack("<4IBHf", *info.shape, info.sample_bits, info.tile, info.rate)
+        naming = json.dumps(info.naming, sort_keys=True).encode("ascii")
+        out += varint.encode([len(naming)]) + naming
+        out += info.views_checksum[:8].ljust(8, b"\0")
+    else:
+        out += bytes([header.bits])
+        out += _string(header.coord_dtype)
+        out += struct.pack("<4d", *header.offset, header.scale)
+        out += struct.pack("<QQ", header.input_points, header.voxels)
+        out += header.geometry_checksum[:8].ljust(8, b"\0")
     out += varint.encode([len(sections), *[len(section) for section in sections]])
     for section in sections:
         out += section
@@ -112,6 +160,16 @@ class _Reader:
         except UnicodeDecodeError:
             raise BitstreamError("bitstream header is corrupted") from None
 
+    def json(self):
+        (length,) = self.varints(1)
+        try:
+            value = json.loads(self.take(length).decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            raise BitstreamError("bitstream header is corrupted") from None
+        if not isinstance(value, dict):
+            raise BitstreamError("bitstream header is corrupted")
+        return value
+
     def varints(self, count):
         values, self.pos = varint.decode(self.data, count, self.pos)
         return values
@@ -125,7 +183,7 @@ def unpack(data):
     magic, version, mode, flags = _FIXED.unpack_from(data)
     if magic != MAGIC:
         raise BitstreamError("not an omnicodec bitstream (wrong magic)")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         newer = "a newer" if version > FORMAT_VERSION else "an older"
         raise BitstreamError(
             f"bitstream format version {version} was written by {newer} omnicodec; "
@@ -139,11 +197,10 @@ def unpack(data):
         model_id = reader.string()
         weights_hash = reader.take(8)
         coder = reader.string()
-        bits = reader.take(1)[0]
-        coord_dtype = reader.string()
-        offset_scale = reader.unpack("<4d")
-        input_points, voxels = reader.unpack("<QQ")
-        checksum = reader.take(8)
+        if mode == LIGHTFIELD_MODE:
+            fields = {"lightfield": _read_lightfield_info(reader)}
+        else:
+            fields = _read_cloud_fields(reader)
         (count,) = reader.varints(1)
         if count > len(body):
             raise BitstreamError("bitstream header is corrupted")
@@ -159,11 +216,26 @@ def unpack(data):
     if mode not in MODES:
         raise BitstreamError(f"unknown codec mode {mode} in bitstream")
     sections = [reader.take(length) for length in lengths]
-    header = Header(mode=mode, model_id=model_id, weights_hash=weights_hash, coder=coder, bits=bits,
-                    coord_dtype=coord_dtype, offset=tuple(offset_scale[:3]), scale=offset_scale[3],
-                    input_points=input_points, voxels=voxels, geometry_checksum=checksum,
-                    integer_input=bool(flags & 1))
+    header = Header(mode=mode, model_id=model_id, weights_hash=weights_hash, coder=coder,
+                    integer_input=bool(flags & 1), **fields)
     return header, sections
+
+
+def _read_cloud_fields(reader):
+    bits = reader.take(1)[0]
+    coord_dtype = reader.string()
+    offset_scale = reader.unpack("<4d")
+    input_points, voxels = reader.unpack("<QQ")
+    return {"bits": bits, "coord_dtype": coord_dtype, "offset": tuple(offset_scale[:3]),
+            "scale": offset_scale[3], "input_points": input_points, "voxels": voxels,
+            "geometry_checksum": reader.take(8)}
+
+
+def _read_lightfield_info(reader):
+    *shape, sample_bits, tile, rate = reader.unpack("<4IBHf")
+    naming = reader.json()
+    return LightFieldInfo(shape=tuple(shape), sample_bits=sample_bits, tile=tile, rate=rate,
+                          naming=naming, views_checksum=reader.take(8))
 
 
 def _check_crc(body, crc):

@@ -1,6 +1,7 @@
-"""Rate-distortion evaluation of one cloud: code it at each lossy rate, decode, measure
-D1/D2 (the pc_error implementation of omnicodec.metrics), and write a CSV and an RD plot.
-``omnicodec eval`` and the benchmarks use it."""
+"""Rate-distortion evaluation of one cloud (or light field): code it at each lossy rate,
+decode, measure D1/D2 (the pc_error implementation of omnicodec.metrics; for light fields
+PSNR-Y, PSNR-YUV and SSIM-Y), and write a CSV and an RD plot. ``omnicodec eval``,
+``omnicodec lf eval`` and the benchmarks use it."""
 
 import csv
 import dataclasses
@@ -14,7 +15,9 @@ from omnicodec.errors import InputError
 from omnicodec.geometry import voxelize
 from omnicodec.io.atomic import atomic_output
 from omnicodec.metrics import check_peak, estimate_normals, point_metrics, reference_cloud
-from omnicodec.plots import rd_plot
+from omnicodec.io.lightfield import read_lightfield
+from omnicodec.metrics.lightfield import lightfield_quality
+from omnicodec.plots import LIGHT_FIELD_METRICS, LIGHT_FIELD_NOTE, point_cloud_note, rd_plot
 
 
 @dataclasses.dataclass
@@ -43,10 +46,12 @@ class Evaluation:
                       for p in self.points])
 
 
-def parse_rates(text):
-    """"1,3,5" or "2-4" or "all" -> list of rates, each checked."""
+def parse_rates(text, count=None):
+    """"1,3,5" or "2-4" or "all" -> list of rates, each checked against ``count`` rates
+    (default: the point-cloud rates)."""
+    count = len(zoo.RATES) if count is None else count
     if text in (None, "", "all"):
-        return list(range(1, len(zoo.RATES) + 1))
+        return list(range(1, count + 1))
     rates = []
     for part in text.split(","):
         try:
@@ -58,7 +63,8 @@ def parse_rates(text):
             raise InputError(f"rates must look like 1,3,5 or 2-4, not {text!r}")
         rates += list(range(low, high + 1))
     for rate in rates:
-        api.rate_model(rate)
+        if not 1 <= rate <= count:
+            raise InputError(f"rate {rate} is out of range: rates are 1 to {count}")
     return rates
 
 
@@ -127,12 +133,18 @@ def evaluate(path, rates=None, peak=None, normals_path=None, point_to_plane=True
 
 
 def write_csv(evaluation, path):
-    fields = [f.name for f in dataclasses.fields(RatePoint)]
+    """One row per rate point (RatePoint or LightFieldRatePoint columns)."""
+    write_rows([dataclasses.asdict(point) for point in evaluation.points], path)
+
+
+def write_rows(rows, path):
+    """Dicts with the same keys -> a CSV (atomically)."""
+    fields = list(rows[0]) if rows else []
     with atomic_output(path, "w") as handle:
         writer = csv.writer(handle)
         writer.writerow(fields)
-        for point in evaluation.points:
-            writer.writerow([_cell(getattr(point, name)) for name in fields])
+        for row in rows:
+            writer.writerow([_cell(row[name]) for name in fields])
 
 
 def _cell(value):
@@ -175,4 +187,92 @@ def curve(rows):
 def write_plot(evaluation, path, anchors=None):
     """RD plot of the evaluation, with optional anchor curves {label: rows}."""
     curves = {"omnicodec": evaluation.curve(), **{k: curve(v) for k, v in (anchors or {}).items()}}
-    rd_plot(path, curves, evaluation.peak, f"{os.path.basename(evaluation.path)}: rate-distortion")
+    rd_plot(path, curves, f"{os.path.basename(evaluation.path)}: rate-distortion",
+            note=point_cloud_note(evaluation.peak))
+
+
+@dataclasses.dataclass
+class LightFieldRatePoint:
+    rate: int
+    bytes: int
+    bits_per_pixel: float
+    psnr_y: float
+    psnr_yuv: float
+    ssim_y: float
+    encode_seconds: float
+    decode_seconds: float
+
+
+@dataclasses.dataclass
+class LightFieldEvaluation:
+    path: str
+    shape: tuple  # (U, V, H, W)
+    points: list
+    view_rows: list  # per rate and view: rate, row, column, psnr_y, psnr_yuv, ssim_y
+
+    def curve(self):
+        return lightfield_curve([dataclasses.asdict(p) | {"bpp": p.bits_per_pixel} for p in self.points])
+
+
+def lightfield_curve(rows):
+    """{"bpp", "psnr_yuv", "psnr_y", "ssim_y"} lists of light-field RD rows."""
+    return {key: [r[key] for r in rows] for key in ("bpp", "psnr_yuv", "psnr_y", "ssim_y")}
+
+
+def evaluate_lightfield(path, rates=None, grid=None, dataset=None, tile=api.LIGHTFIELD_TILE,
+                        progress=None):
+    """Code the light field at ``path`` at each of ``rates`` (default: all), decode the
+    stream, and measure PSNR-Y, PSNR-YUV and SSIM-Y over all views and per view."""
+    lightfield = read_lightfield(path, grid=grid, dataset=dataset)
+    rates = list(range(1, api.lightfield_rates() + 1)) if rates is None else rates
+    u, v, h, w, _ = lightfield.views.shape
+    points, view_rows = [], []
+    for rate in rates:
+        start = time.perf_counter()
+        data, _ = api.compress_lightfield(lightfield, rate=rate, tile=tile, progress=progress)
+        encoded = time.perf_counter()
+        decoded = api.decompress_lightfield(data, progress=progress).views
+        finished = time.perf_counter()
+        quality = lightfield_quality(lightfield.views, decoded)
+        points.append(LightFieldRatePoint(
+            rate=rate, bytes=len(data), bits_per_pixel=8 * len(data) / lightfield.pixels,
+            psnr_y=quality.psnr_y, psnr_yuv=quality.psnr_yuv, ssim_y=quality.ssim_y,
+            encode_seconds=encoded - start, decode_seconds=finished - encoded))
+        view_rows += [{"rate": rate, "row": r, "column": c,
+                       "psnr_y": float(quality.view_psnr_y[r, c]),
+                       "psnr_yuv": float(quality.view_psnr_yuv[r, c]),
+                       "ssim_y": float(quality.view_ssim_y[r, c])}
+                      for r in range(u) for c in range(v)]
+    return LightFieldEvaluation(path=os.fspath(path), shape=(u, v, h, w), points=points,
+                                view_rows=view_rows)
+
+
+def read_lightfield_anchors(paths, name):
+    """{codec: rows} of the light field called ``name`` from anchor CSVs with columns
+    lightfield, codec, bpp, psnr_y, psnr_yuv, ssim_y (what benchmarks.lightfield_anchors
+    writes)."""
+    anchors = {}
+    for path in paths:
+        try:
+            with open(path) as handle:
+                for row in csv.DictReader(line for line in handle if not line.startswith("#")):
+                    if row["lightfield"] == name:
+                        anchors.setdefault(row["codec"], []).append(
+                            {"bpp": float(row["bpp"]), "psnr_y": float(row["psnr_y"]),
+                             "psnr_yuv": float(row["psnr_yuv"]), "ssim_y": float(row["ssim_y"])})
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read the anchor file ({exc.strerror})") from None
+        except (KeyError, TypeError, ValueError):
+            raise InputError(f"{path}: a light-field anchor file needs the columns lightfield, "
+                             "codec, bpp, psnr_y, psnr_yuv, ssim_y with numbers") from None
+    return anchors
+
+
+def write_lightfield_plot(evaluation, path, anchors=None):
+    """RD plot (PSNR-YUV, PSNR-Y, SSIM-Y against bits per pixel), with optional anchor
+    curves {label: rows with bpp, psnr_yuv, psnr_y, ssim_y}."""
+    curves = {"omnicodec": evaluation.curve(),
+              **{k: lightfield_curve(v) for k, v in (anchors or {}).items()}}
+    name = os.path.basename(os.path.normpath(evaluation.path))
+    rd_plot(path, curves, f"{name}: rate-distortion", metrics=LIGHT_FIELD_METRICS,
+            x_label="bits per pixel", note=LIGHT_FIELD_NOTE)

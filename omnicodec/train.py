@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from omnicodec.geometry import morton, octree
-from omnicodec.models.lightfield import LightFieldModel
+from omnicodec.models.lightfield import LAMBDAS, LightFieldModel
 from omnicodec.models.lossy import LossyModel
 from omnicodec.models.occupancy import CODING_ORDER, OccupancyModel
 
@@ -76,13 +76,17 @@ class LightFieldPatches:
         self.offsets = np.cumsum([0] + sizes)
         self.count = int(self.offsets[-1])
 
-    def batch(self, indices, rng):
+    def batch(self, indices, rng, views_across=None):
         """Views of the patches (all of the first one's grid size), as float in [0, 1],
-        with the same random transposition and joint flips (u with y, v with x)."""
+        with the same random transposition and joint flips (u with y, v with x); with
+        ``views_across``, the same random sub-grid of that many views across of each."""
         group = int(np.searchsorted(self.offsets, indices[0], side="right") - 1)
         start, stop = self.offsets[group], self.offsets[group + 1]
         chosen = [int(i) for i in indices if start <= i < stop]
         views = np.stack([self.groups[group][i - start] for i in chosen]).astype(np.float32) / 255
+        if views_across and views.shape[1] > views_across:
+            u, v = rng.integers(views.shape[1] - views_across + 1, size=2)
+            views = views[:, u:u + views_across, v:v + views_across]
         if rng.random() < 0.5:
             views = views.transpose(0, 2, 1, 4, 3, 5)
         if rng.random() < 0.5:
@@ -92,13 +96,16 @@ class LightFieldPatches:
         return torch.from_numpy(np.ascontiguousarray(views))
 
 
-def lightfield_batch_loss(model, patches, indices, rng, lmbda):
-    """Bits per pixel + lmbda * MSE on the 8-bit scale; and the parts."""
-    views = patches.batch(indices, rng)
-    bits, mse = model.training_terms(views)
+def lightfield_batch_loss(model, patches, indices, rng, views_across, rate=None):
+    """Bits per pixel + lambda * MSE on the 8-bit scale at a random rate (or the given
+    one); and the parts."""
+    rate = int(rng.integers(model.rates)) if rate is None else rate
+    views = patches.batch(indices, rng, views_across)
+    bits, mse = model.training_terms(views, rate)
     bpp = bits / (views.numel() / 3)
     mse255 = mse * 255**2
-    return bpp + lmbda * mse255, {"bpp": bpp.item(), "psnr": 10 * math.log10(255**2 / max(mse255.item(), 1e-9))}
+    figures = {f"bpp{rate + 1}": bpp.item(), f"psnr{rate + 1}": 10 * math.log10(255**2 / max(mse255.item(), 1e-9))}
+    return bpp + LAMBDAS[rate] * mse255, figures
 
 
 def lossy_batch_loss(model, blocks, indices, rng, lmbda):
@@ -111,12 +118,13 @@ def lossy_batch_loss(model, blocks, indices, rng, lmbda):
     return loss, {"rate": rate.item() / len(keys), "occupancy": total.item() / len(keys)}
 
 
-def step_loss(model, blocks, indices, rng, args):
-    """(loss to minimize, figures to print) of one batch for the model being trained."""
+def step_loss(model, blocks, indices, rng, args, rate=None):
+    """(loss to minimize, figures to print) of one batch for the model being trained
+    (light fields: at a random rate, or the given one)."""
     if args.kind == "lossy":
         return lossy_batch_loss(model, blocks, indices, rng, args.lmbda)
     if args.kind == "lightfield":
-        return lightfield_batch_loss(model, blocks, indices, rng, args.lmbda)
+        return lightfield_batch_loss(model, blocks, indices, rng, args.views_across, rate)
     loss = batch_loss(model, blocks, indices, rng)
     return loss, {"bits/voxel": loss.item()}
 
@@ -180,20 +188,27 @@ def train(args):
                          "args": vars(args)}, checkpoint_path)
             with torch.no_grad():
                 check_rng = np.random.default_rng(0)
-                held = [step_loss(model, blocks, held_out[i:i + 8], check_rng, args)[1]
-                        for i in range(0, len(held_out), 8)]
+                rates = range(model.rates) if args.kind == "lightfield" else [None]
+                held = [step_loss(model, blocks, held_out[i:i + 8], check_rng, args, rate)[1]
+                        for rate in rates for i in range(0, len(held_out), 8)]
             print(f"checkpoint at step {step}; held-out " + _mean_figures(held), flush=True)
             last_save = time.time()
 
 
 def _mean_figures(figures):
-    return ", ".join(f"{name} {np.mean([f[name] for f in figures]):.4f}" for name in figures[0])
+    names = sorted({name for f in figures for name in f})
+    return ", ".join(f"{name} {np.mean([f[name] for f in figures if name in f]):.4f}" for name in names)
 
 
 def export(args):
-    """Write the checkpoint's weights (config + state dict) as a package weight file."""
+    """Write the checkpoint's weights (config + state dict) as a package weight file; light-field
+    weights are stored as float16 (half the size; they load back into float32 layers)."""
     state = torch.load(os.path.join(args.run, "checkpoint.pt"), weights_only=False)
-    save_atomic({"config": state["config"], "state_dict": state["model"], "step": state["step"],
+    weights = state["model"]
+    if state["args"].get("kind") == "lightfield":
+        weights = {name: value.half() if value.is_floating_point() else value
+                   for name, value in weights.items()}
+    save_atomic({"config": state["config"], "state_dict": weights, "step": state["step"],
                  "args": state["args"]}, args.export)
     print(f"wrote {args.export} (step {state['step']})")
 
@@ -213,6 +228,8 @@ def main(argv=None):
     parser.add_argument("--latent-channels", type=int, default=8, help="lossy: latent channels")
     parser.add_argument("--lmbda", type=float, default=1.0,
                         help="lossy: weight of the occupancy code length against the latent rate")
+    parser.add_argument("--views-across", type=int, default=5,
+                        help="lightfield: train on random sub-grids of this many views across")
     parser.add_argument("--init", help="start from this checkpoint's weights (e.g. another rate)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)

@@ -59,6 +59,8 @@ LOSSY_RATES = [
     (1, 4, "0.4484 bpp, D1 80.06 dB, D2 84.52 dB"),
     (1, 6, "0.5435 bpp, D1 83.89 dB, D2 88.54 dB"),
 ]
+# The light-field network (one network, one gain vector per rate): SHA-256, steps, results.
+LIGHTFIELD_WEIGHTS = ("", 0, "in training")
 _DATA = ("python -m datasets.prepare --data ../shared/data "
          "--out ~/.cache/omnicodec/train_blocks.h5 --seed 0")
 
@@ -98,6 +100,23 @@ MODELS = {
         )
         for rate, (depth, refine, result) in enumerate(LOSSY_RATES, start=1)
     ]
+    + [
+        ModelCard(
+            model_id="lightfield-v1",
+            file="lightfield_v1.pt",
+            sha256=LIGHTFIELD_WEIGHTS[0],
+            kind="lightfield",
+            data="python -m datasets.lightfields --data ../shared/data "
+                 "--out ~/.cache/omnicodec/lf_patches.h5 --seed 0",
+            command="python -m omnicodec.train --kind lightfield --data ~/.cache/omnicodec/lf_patches.h5 "
+                    "--run ~/.cache/omnicodec/runs/lf-vr --steps 5000 --batch 8 --channels 64 "
+                    "--latent-channels 64 --lr 1e-3 --seed 0 --resume, then: python -m omnicodec.train "
+                    "--run ~/.cache/omnicodec/runs/lf-vr --export omnicodec/weights/lightfield_v1.pt",
+            seed=0,
+            steps=LIGHTFIELD_WEIGHTS[1],
+            result=LIGHTFIELD_WEIGHTS[2],
+        ),
+    ]
 }
 
 
@@ -125,6 +144,7 @@ def file_sha256(path):
 def load(model_id):
     """(model in eval mode, 8-byte weight hash) of a shipped model, after checking its SHA-256.
     The hash of a model with a base model also covers the base's."""
+    from omnicodec.models.lightfield import LightFieldModel
     from omnicodec.models.lossy import LossyModel
     from omnicodec.models.occupancy import OccupancyModel
 
@@ -136,7 +156,7 @@ def load(model_id):
     if entry.sha256 and digest != entry.sha256:
         raise ModelError(f"weights of model {model_id!r} do not match their SHA-256 ({path})")
     state = torch.load(path, map_location="cpu", weights_only=True)
-    network = LossyModel if entry.kind == "pointcloud-lossy" else OccupancyModel
+    network = {"pointcloud-lossy": LossyModel, "lightfield": LightFieldModel}.get(entry.kind, OccupancyModel)
     model = network(**state["config"])
     model.load_state_dict(state["state_dict"])
     stamp = bytes.fromhex(digest)

@@ -34,7 +34,7 @@ def test_compress_decompress_info(tmp_path, capsys):
     assert code == 0 and fields["mode"] == "pointcloud-lossless" and fields["model"] == "occupancy-v1"
     from omnicodec.sparse import engine
 
-    assert fields["engine"] == engine().NAME and fields["format version"] == 1
+    assert fields["engine"] == engine().NAME and fields["format version"] == 2
 
 
 def test_json_report_and_voxelization_options(tmp_path, capsys):

@@ -117,7 +117,7 @@ def test_info_reads_the_header(sample_points):
     assert header.mode_name == "pointcloud-lossless"
     assert header.voxels == len(np.unique(sample_points, axis=0))
     assert header.bits == 8 and header.integer_input
-    assert bitstream.FORMAT_VERSION == 1
+    assert bitstream.FORMAT_VERSION == 2
 
 
 def test_unknown_coder_is_refused(sample_points):

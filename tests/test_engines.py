@@ -119,13 +119,36 @@ def test_four_dimensional_convolutions_match():
     conv = Conv(3, 2, kernel_size=3, dimension=4)
     down = Conv(3, 2, kernel_size=2, stride=2, dimension=4)
     up = Conv(2, 2, kernel_size=2, stride=2, dimension=4, transpose=True)
+    # Overlapping kernels (3, stride 2): a fine point gets from every coarse point within
+    # one fine step, as in MinkowskiEngine (the light-field codec's upsampler).
+    down3 = Conv(3, 2, kernel_size=3, stride=2, dimension=4)
+    up3 = Conv(2, 2, kernel_size=3, stride=2, dimension=4, transpose=True)
 
     def run():
         x = sparse_tensor(coords, feats)
-        return conv(x).features, up(down(x), out=x).features
+        return conv(x).features, up(down(x), out=x).features, up3(down3(x), out=x).features
 
-    (same_me, up_me), (same_torch, up_torch) = both(run)
-    assert close(same_me, same_torch) and close(up_me, up_torch)
+    (same_me, up_me, up3_me), (same_torch, up_torch, up3_torch) = both(run)
+    assert close(same_me, same_torch) and close(up_me, up_torch) and close(up3_me, up3_torch)
+
+
+def test_light_field_model_matches():
+    from omnicodec.models.lightfield import LightFieldModel, to_blocks
+
+    torch.manual_seed(5)
+    model = LightFieldModel(channels=16, latent_channels=8, hyper_channels=4)
+    views = torch.rand(1, 3, 3, 16, 24, 3, generator=torch.Generator().manual_seed(6))
+
+    def run():
+        coords, batch, pixels = to_blocks(views)
+        blocks = sparse_tensor(coords, pixels - 0.5, batch)
+        y = model.analysis(blocks, 1)
+        decoded = blocks.replace(model.synthesis(y, (blocks, y), 1))
+        return by_coordinates(y), by_coordinates(decoded)
+
+    (y_me, decoded_me), (y_torch, decoded_torch) = both(run)
+    assert torch.equal(y_me[0], y_torch[0]) and close(y_me[1], y_torch[1], 1e-4)
+    assert close(decoded_me[1], decoded_torch[1], 1e-4)
 
 
 

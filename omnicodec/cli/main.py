@@ -13,7 +13,7 @@ import sys
 import time
 
 from omnicodec import __version__
-from omnicodec.errors import OmnicodecError
+from omnicodec.errors import InputError, OmnicodecError
 
 
 class Progress:
@@ -111,9 +111,35 @@ def _run_batch(kind, args, options):
     return 1 if failed else 0
 
 
+def _is_lightfield_input(path):
+    """A light field rather than point clouds: .h5/.hdf5/.npy, or a folder of PNG views
+    with no .ply in it."""
+    if path.lower().endswith((".h5", ".hdf5", ".npy")):
+        return True
+    if os.path.isdir(path):
+        names = [name.lower() for name in os.listdir(path)]
+        return any(n.endswith(".png") for n in names) and not any(n.endswith(".ply") for n in names)
+    return False
+
+
+def _is_lightfield_stream(path):
+    from omnicodec import api, bitstream
+
+    if not os.path.isfile(path):
+        return False
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    return len(head) >= 7 and head[:4] == bitstream.MAGIC and head[6] == bitstream.LIGHTFIELD_MODE
+
+
 def cmd_compress(args):
     from omnicodec import api
 
+    if _is_lightfield_input(args.input):
+        if args.model != "occupancy-v1" or args.bpp is not None or args.voxel_size or args.bits:
+            raise InputError("this input is a light field: its options are --rate, --tile, "
+                             "--grid and --dataset (see `omnicodec lf compress -h`)")
+        return cmd_lf_compress(args)
     model = api.rate_model(args.rate) if args.rate is not None else args.model
     if os.path.isdir(args.input):
         return _run_batch("compress", args, {"voxel_size": args.voxel_size, "bits": args.bits,
@@ -135,6 +161,8 @@ def cmd_compress(args):
 def cmd_decompress(args):
     from omnicodec import api
 
+    if _is_lightfield_stream(args.input):
+        return cmd_lf_decompress(args)
     if os.path.isdir(args.input):
         return _run_batch("decompress", args, {})
     progress = Progress("decompress", args.quiet)
@@ -160,6 +188,24 @@ def cmd_info(args):
         "model": header.model_id,
         "model known": header.model_id in zoo.MODELS,
         "weights sha256 prefix": header.weights_hash.hex(),
+    }
+    if header.lightfield is not None:
+        info = header.lightfield
+        fields.update({
+            "views": f"{info.shape[0]}x{info.shape[1]}",
+            "view size": f"{info.shape[2]}x{info.shape[3]}",
+            "bits per sample": info.sample_bits,
+            "rate": round(info.rate + 1, 4),
+            "tile": info.tile,
+            "naming": info.naming,
+            "bits per pixel": round(8 * len(data) / info.pixels, 6),
+            "views checksum": info.views_checksum.hex(),
+            "engine": engine().NAME,
+            "entropy coder": header.coder,
+        })
+        _print_fields(fields, args.json)
+        return 0
+    fields.update({
         "grid bits": header.bits,
         "input coordinate type": header.coord_dtype,
         "integer input": header.integer_input,
@@ -171,7 +217,7 @@ def cmd_info(args):
         "geometry checksum": header.geometry_checksum.hex(),
         "engine": engine().NAME,
         "entropy coder": header.coder,
-    }
+    })
     _print_fields(fields, args.json)
     return 0
 
@@ -248,6 +294,8 @@ def cmd_models(args):
     rows = []
     for model_id, card in zoo.MODELS.items():
         rate = zoo.RATES.index(model_id) + 1 if model_id in zoo.RATES else None
+        if card.kind == "lightfield":
+            rate = f"1-{zoo.load(model_id)[0].rates}"
         rows.append({"model": model_id, "kind": card.kind, "rate": rate, "sha256": card.sha256,
                      "result": card.result, "command": card.command})
     if args.json:
@@ -255,7 +303,9 @@ def cmd_models(args):
         return 0
     for row in rows:
         rate = f"--rate {row['rate']}" if row["rate"] else "lossless"
-        print(f"{row['model']:<14} {rate:<9} {row['result']}")
+        if row["kind"] == "lightfield":
+            rate = f"lf --rate {row['rate']}"
+        print(f"{row['model']:<14} {rate:<14} {row['result']}")
     return 0
 
 
@@ -281,6 +331,98 @@ def _grid(text):
     raise argparse.ArgumentTypeError(f"a grid looks like 9x9, not {text!r}")
 
 
+def _print_lightfield_report(kind, report, args, output):
+    u, v, h, w = report.shape
+    fields = {"views": f"{u}x{v}", "view size": f"{h}x{w}", "pixels": report.pixels,
+              "bytes": report.bytes, "model": report.model, "rate": report.rate,
+              "bits per pixel": round(report.bits_per_pixel, 6), "tiles": report.tiles,
+              f"{kind} seconds": round(report.seconds, 2), "output": output}
+    if args.json or not args.quiet:
+        _print_fields(fields, args.json)
+
+
+class TileProgress:
+    """A tqdm bar over tiles, shown only when coding runs longer than a moment."""
+
+    def __init__(self, label, quiet):
+        self.bar = None
+        if not quiet:
+            from tqdm import tqdm
+
+            self.bar = tqdm(desc=label, unit=" tiles", delay=1.0, leave=False, file=sys.stderr)
+
+    def __call__(self, done, total):
+        if self.bar is not None:
+            if done == 1:  # a new pass (eval encodes and decodes every rate)
+                self.bar.reset(total)
+            self.bar.update(1)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_lf_compress(args):
+    from omnicodec import api
+
+    progress = TileProgress("compress", args.quiet)
+    try:
+        report = api.compress_lightfield_file(args.input, args.output, rate=args.rate or 1,
+                                              grid=args.grid, dataset=args.dataset,
+                                              tile=args.tile or api.LIGHTFIELD_TILE,
+                                              progress=progress)
+    finally:
+        progress.close()
+    _print_lightfield_report("encode", report, args, args.output)
+    return 0
+
+
+def cmd_lf_decompress(args):
+    from omnicodec import api
+
+    progress = TileProgress("decompress", args.quiet)
+    try:
+        report = api.decompress_lightfield_file(args.input, args.output, progress=progress)
+    finally:
+        progress.close()
+    _print_lightfield_report("decode", report, args, args.output)
+    return 0
+
+
+def cmd_lf_eval(args):
+    from omnicodec import api, evaluate
+
+    rates = evaluate.parse_rates(args.rates, api.lightfield_rates())
+    progress = TileProgress("eval", args.quiet)
+    try:
+        result = evaluate.evaluate_lightfield(args.input, rates, grid=args.grid,
+                                              dataset=args.dataset,
+                                              tile=args.tile or api.LIGHTFIELD_TILE,
+                                              progress=progress)
+    finally:
+        progress.close()
+    name = os.path.basename(os.path.normpath(args.input))
+    stem = args.output or os.path.splitext(name)[0] + "_rd"
+    evaluate.write_csv(result, stem + ".csv")
+    evaluate.write_rows(result.view_rows, stem + "_views.csv")
+    evaluate.write_lightfield_plot(result, stem + ".png", evaluate.read_lightfield_anchors(args.anchor, name))
+    if args.json:
+        print(json.dumps({"input": result.path, "shape": result.shape,
+                          "points": [dataclasses.asdict(p) for p in result.points],
+                          "csv": stem + ".csv", "views_csv": stem + "_views.csv",
+                          "plot": stem + ".png"}))
+        return 0
+    u, v, h, w = result.shape
+    print(f"{result.path}: {u}x{v} views of {h}x{w} pixels")
+    print(f"{'rate':>4} {'bytes':>9} {'bpp':>8} {'PSNR-Y':>7} {'PSNR-YUV':>8} {'SSIM-Y':>7} "
+          f"{'enc s':>6} {'dec s':>6}")
+    for p in result.points:
+        print(f"{p.rate:>4} {p.bytes:>9} {p.bits_per_pixel:>8.5f} {p.psnr_y:>7.2f} {p.psnr_yuv:>8.2f} "
+              f"{p.ssim_y:>7.4f} {p.encode_seconds:>6.1f} {p.decode_seconds:>6.1f}")
+    print(f"wrote {stem}.csv (per view: {stem}_views.csv) and {stem}.png")
+    return 0
+
+
 def cmd_lf_view(args):
     from omnicodec import viewer
     from omnicodec.io.lightfield import read_lightfield
@@ -303,7 +445,7 @@ def cmd_lf_view(args):
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="omnicodec", description="Learned point-cloud geometry codec.")
+        prog="omnicodec", description="Learned point-cloud geometry and 4D light-field codec.")
     parser.add_argument("--version", action=VersionAction, nargs=0,
                         help="print the version, bitstream format, engine and coder")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
@@ -323,9 +465,19 @@ def build_parser():
     batch.add_argument("--force", action="store_true",
                        help="folders: redo outputs that are already complete and newer")
 
-    p = sub.add_parser("compress", parents=[common, batch],
-                       help="compress a .ply point cloud (or a folder of them)")
-    p.add_argument("input", help="input .ply file, or a folder: every .ply below it")
+    lf_input = argparse.ArgumentParser(add_help=False)
+    lf_input.add_argument("--grid", type=_grid, help="views per column x row, e.g. 9x9 "
+                                                     "(default: from the view names)")
+    lf_input.add_argument("--dataset", help="HDF5 dataset name (default: the only "
+                                            "(U, V, H, W, 3) dataset)")
+    lf_coding = argparse.ArgumentParser(add_help=False)
+    lf_coding.add_argument("--tile", type=int,
+                           help="tile side in pixels: all views x TILE x TILE code on their own, "
+                                "which bounds memory (default 128)")
+    p = sub.add_parser("compress", parents=[common, batch, lf_input, lf_coding],
+                       help="compress a .ply point cloud (or a folder of them), or a light field")
+    p.add_argument("input", help="input .ply file, or a folder: every .ply below it; a light "
+                                 "field (.h5, .npy, a folder of PNG views) goes to `lf compress`")
     p.add_argument("-o", "--output", required=True, help="output .ocz file (or folder)")
     grid = p.add_mutually_exclusive_group()
     grid.add_argument("--voxel-size", type=float, help="voxel edge length for non-integer input")
@@ -342,7 +494,8 @@ def build_parser():
     p.set_defaults(func=cmd_compress)
 
     p = sub.add_parser("decompress", parents=[common, batch],
-                       help="decompress an .ocz file (or a folder of them) to .ply")
+                       help="decompress an .ocz file (or a folder of them) to .ply, or a "
+                            "light field as it was stored")
     p.add_argument("input", help="input .ocz file, or a folder: every .ocz below it")
     p.add_argument("-o", "--output", required=True, help="output .ply file (or folder)")
     p.set_defaults(func=cmd_decompress)
@@ -379,11 +532,30 @@ def build_parser():
     p.set_defaults(func=cmd_view)
 
     lf = sub.add_parser("lf", help="4D light fields").add_subparsers(dest="lf_command", required=True)
-    lf_input = argparse.ArgumentParser(add_help=False)
-    lf_input.add_argument("--grid", type=_grid, help="views per column x row, e.g. 9x9 "
-                                                     "(default: from the view names)")
-    lf_input.add_argument("--dataset", help="HDF5 dataset name (default: the only "
-                                            "(U, V, H, W, 3) dataset)")
+    p = lf.add_parser("compress", parents=[common, lf_input, lf_coding],
+                      help="compress a light field (folder of PNG views, .h5 or .npy)")
+    p.add_argument("input", help="light field: folder of PNG views, .h5/.hdf5 or .npy")
+    p.add_argument("-o", "--output", required=True, help="output .ocz file")
+    p.add_argument("--rate", type=int, default=1, help="rate N (1 = fewest bits; see "
+                                                       "'omnicodec models')")
+    p.set_defaults(func=cmd_lf_compress)
+    p = lf.add_parser("decompress", parents=[common],
+                      help="decompress an .ocz light field, written as the input was stored")
+    p.add_argument("input", help="input .ocz file")
+    p.add_argument("-o", "--output", required=True,
+                   help="output: a folder for PNG views, else the .h5 or .npy file")
+    p.set_defaults(func=cmd_lf_decompress)
+    p = lf.add_parser("eval", parents=[common, lf_input, lf_coding],
+                      help="code a light field at each rate: table, CSVs and RD plot")
+    p.add_argument("input", help="light field (the reference)")
+    p.add_argument("--rates", help="rates to run, e.g. 1,3 or 2-4 (default: all)")
+    p.add_argument("-o", "--output", help="output path stem for STEM.csv, STEM_views.csv and "
+                                          "STEM.png (default: INPUT_rd in the current folder)")
+    p.add_argument("--anchor", action="append", default=[], metavar="CSV",
+                   help="also plot other codecs' points for this light field (columns "
+                        "lightfield, codec, bpp, psnr_y, psnr_yuv, ssim_y), e.g. from "
+                        "benchmarks.lightfield_anchors")
+    p.set_defaults(func=cmd_lf_eval)
     p = lf.add_parser("view", parents=[common, lf_input],
                       help="PNG: central view, epipolar-plane image, per-view PSNR heat map")
     p.add_argument("first", help="light field: folder of PNG views, .h5 or .npy")

@@ -60,3 +60,25 @@ def bd_psnr(anchor_rates, anchor_psnrs, test_rates, test_psnrs, method="cubic"):
     log_ra, pa = _curve(anchor_rates, anchor_psnrs, "anchor")
     log_rt, pt = _curve(test_rates, test_psnrs, "test")
     return float(_average_gap(log_ra, pa, log_rt, pt, method))
+
+
+def bd_table(name, ours, anchors, metrics):
+    """BD-rate (%) and BD-PSNR (dB) of curve ``ours`` against each of ``anchors``
+    ({label: curve}), every method and metric; a curve is {"bpp": [...], metric: [...]}.
+    Rows: file, anchor, method, bd_rate_<metric>, bd_psnr_<metric> (None, with a note, where
+    the curves do not overlap)."""
+    rows = []
+    for label, theirs in anchors.items():
+        for method in METHODS:
+            row = {"file": name, "anchor": label, "method": method}
+            for metric in metrics:
+                try:
+                    row[f"bd_rate_{metric}"] = bd_rate(theirs["bpp"], theirs[metric], ours["bpp"],
+                                                       ours[metric], method)
+                    row[f"bd_psnr_{metric}"] = bd_psnr(theirs["bpp"], theirs[metric], ours["bpp"],
+                                                       ours[metric], method)
+                except ValueError as exc:
+                    row[f"bd_rate_{metric}"] = row[f"bd_psnr_{metric}"] = None
+                    row["note"] = str(exc)
+            rows.append(row)
+    return rows

@@ -167,17 +167,12 @@ def _kernel_map(op, source, target):
         return target.maps[key]
     pairs = []
     for offset in op.offsets:
-        if op.transpose:  # target is the finer tensor: its coarse source sits at offset 0
-            step = source.tensor_stride
-            base = target.C.clone()
-            base[:, 1:] = torch.div(base[:, 1:], step, rounding_mode="floor") * step
-            matches = ((target.C[:, 1:] - base[:, 1:]) == offset * target.tensor_stride).all(dim=1)
-            rows, found = lookup(source, base)
-            found &= matches
+        queries = target.C.clone()
+        if op.transpose:  # target is the finer tensor: it sits at source + offset (its stride)
+            queries[:, 1:] -= offset * target.tensor_stride
         else:
-            queries = target.C.clone()
             queries[:, 1:] += offset * source.tensor_stride
-            rows, found = lookup(source, queries)
+        rows, found = lookup(source, queries)
         pairs.append((rows[found], torch.nonzero(found).reshape(-1)))
     target.maps[key] = pairs
     return pairs

@@ -1,0 +1,183 @@
+"""The light-field codec mode: API round trips, rates, black views, the CLI verbs and
+bad input (each a one-line error, a non-zero exit and no output)."""
+
+import h5py
+import numpy as np
+import pytest
+
+from omnicodec import api, bitstream
+from omnicodec.errors import BitstreamError, InputError
+from omnicodec.io.lightfield import LightField, Naming, read_lightfield
+from omnicodec.models.lightfield import BLOCK, block_mask
+from tests.test_cli import run
+from tests.test_lightfield_io import NAMINGS, _write_folder
+
+
+def _scene(rows=3, cols=3, height=40, width=56, seed=0):
+    """A small textured light field: a smooth texture seen with a disparity of one pixel
+    per view, so neighbouring views are shifted copies (as in a real capture)."""
+    rng = np.random.default_rng(seed)
+    texture = rng.random((height + 2 * rows, width + 2 * cols, 3))
+    for _ in range(3):  # smooth a little, like a natural image
+        texture = (texture + np.roll(texture, 1, 0) + np.roll(texture, 1, 1)) / 3
+    views = np.stack([np.stack([texture[r:r + height, c:c + width] for c in range(cols)])
+                      for r in range(rows)])
+    return np.round(views * 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return LightField(_scene(), Naming("npy"))
+
+
+def test_round_trip_is_what_the_encoder_saw(scene):
+    data, encoder_views = api.compress_lightfield(scene, rate=2, tile=32)
+    decoded = api.decompress_lightfield(data)
+    assert decoded.views.dtype == np.uint8 and decoded.views.shape == scene.views.shape
+    assert np.array_equal(decoded.views, encoder_views)
+    assert decoded.naming == scene.naming
+    header = api.info(data)
+    assert header.mode_name == "lightfield" and header.lightfield.shape == (3, 3, 40, 56)
+    assert header.lightfield.tile == 32 and header.lightfield.rate == 1.0
+    # Not a copy of the input, and not garbage either.
+    error = np.abs(decoded.views.astype(int) - scene.views).mean()
+    assert 0 < error < 60
+
+
+def test_higher_rates_spend_more_bits(scene):
+    sizes = [len(api.compress_lightfield(scene, rate=rate)[0]) for rate in (1, api.lightfield_rates())]
+    assert sizes[0] < sizes[1]
+
+
+def test_black_views_cost_almost_nothing_and_stay_black(scene):
+    views = scene.views.copy()
+    views[0] = 0  # a whole row of views carries no signal, as vignetted Lytro corners
+    views[1, 1, :BLOCK, :] = 0
+    full, _ = api.compress_lightfield(scene, rate=3)
+    partly, _ = api.compress_lightfield(LightField(views, scene.naming), rate=3)
+    decoded = api.decompress_lightfield(partly).views
+    assert not decoded[0].any() and not decoded[1, 1, :BLOCK].any()
+    assert len(partly) < 0.85 * len(full)
+    black, _ = api.compress_lightfield(LightField(np.zeros_like(views), scene.naming), rate=3)
+    assert len(black) < 200 and not api.decompress_lightfield(black).views.any()
+
+
+def test_block_mask_marks_blocks_with_any_signal():
+    views = np.zeros((1, 2, 10, 17, 3), np.uint8)
+    views[0, 1, 9, 16, 2] = 1
+    mask = block_mask(views)
+    assert mask.shape == (1, 2, 2, 3) and mask.sum() == 1 and mask[0, 1, 1, 2]
+
+
+def test_sixteen_bit_hdf5_round_trips_as_sixteen_bit(tmp_path, scene, capsys):
+    deep = scene.views.astype(np.uint16) * 257
+    with h5py.File(tmp_path / "lf.h5", "w") as f:
+        f.create_dataset("data/lf", data=deep)
+    code, out, err = run(["lf", "compress", tmp_path / "lf.h5", "-o", tmp_path / "lf.ocz", "--rate", "4"], capsys)
+    assert code == 0, err
+    code, out, err = run(["lf", "decompress", tmp_path / "lf.ocz", "-o", tmp_path / "back.h5"], capsys)
+    assert code == 0, err
+    back = read_lightfield(tmp_path / "back.h5")
+    assert back.views.dtype == np.uint16 and back.naming.dataset == "data/lf"
+    assert np.abs(back.views.astype(float) / 257 - scene.views).mean() < 60
+
+
+@pytest.mark.parametrize("naming", NAMINGS[:2], ids=["hci", "lytro"])
+def test_cli_folder_round_trip_keeps_view_names_and_reports(tmp_path, naming, capsys):
+    _write_folder(tmp_path / "in", _scene(), naming)
+    code, out, err = run(["lf", "compress", tmp_path / "in", "-o", tmp_path / "lf.ocz", "--rate", "2",
+                          "--json"], capsys)
+    assert code == 0, err
+    import json
+
+    report = json.loads(out)
+    assert report["views"] == "3x3" and report["pixels"] == 9 * 40 * 56
+    assert report["bits per pixel"] == pytest.approx(8 * (tmp_path / "lf.ocz").stat().st_size / report["pixels"], rel=1e-3)
+    # The plain verbs detect a light field too.
+    code, out, err = run(["decompress", tmp_path / "lf.ocz", "-o", tmp_path / "out"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in (tmp_path / "in").iterdir())
+    code, out, err = run(["compress", tmp_path / "in", "-o", tmp_path / "again.ocz", "--rate", "2"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "again.ocz").read_bytes() == (tmp_path / "lf.ocz").read_bytes()
+    code, out, err = run(["info", tmp_path / "lf.ocz", "--json"], capsys)
+    assert code == 0 and json.loads(out)["mode"] == "lightfield"
+
+
+def test_lf_eval_writes_table_csvs_and_plot(tmp_path, capsys):
+    np.save(tmp_path / "lf.npy", _scene())
+    anchors = tmp_path / "anchors.csv"
+    anchors.write_text("lightfield,codec,setting,bytes,bpp,psnr_y,psnr_yuv,ssim_y\n"
+                       "lf.npy,x265,qp 30,100,0.5,30,31,0.9\nlf.npy,x265,qp 40,50,0.25,25,26,0.8\n")
+    code, out, err = run(["lf", "eval", tmp_path / "lf.npy", "--rates", "1,4", "-o", tmp_path / "rd",
+                          "--anchor", anchors], capsys)
+    assert code == 0, err
+    assert "PSNR-YUV" in out
+    rows = (tmp_path / "rd.csv").read_text().splitlines()
+    assert rows[0].startswith("rate,bytes,bits_per_pixel,psnr_y,psnr_yuv,ssim_y") and len(rows) == 3
+    assert len((tmp_path / "rd_views.csv").read_text().splitlines()) == 1 + 2 * 9
+    assert (tmp_path / "rd.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _stream(tmp_path, scene, capsys):
+    np.save(tmp_path / "lf.npy", scene.views)
+    code, _, err = run(["lf", "compress", tmp_path / "lf.npy", "-o", tmp_path / "lf.ocz"], capsys)
+    assert code == 0, err
+    return (tmp_path / "lf.ocz").read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "cut in half"])
+def test_damaged_streams_fail_cleanly_and_write_nothing(tmp_path, scene, damage, capsys):
+    data = bytearray(_stream(tmp_path, scene, capsys))
+    if damage == "truncated":
+        data = data[:-7]
+    elif damage == "flipped":
+        data[len(data) // 2] ^= 0x10
+    else:
+        data = data[:len(data) // 2]
+    (tmp_path / "bad.ocz").write_bytes(bytes(data))
+    code, out, err = run(["lf", "decompress", tmp_path / "bad.ocz", "-o", tmp_path / "out.npy"], capsys)
+    assert code != 0 and err.count("\n") == 1 and "error:" in err and "Traceback" not in err
+    assert not (tmp_path / "out.npy").exists()
+
+
+def test_wrong_kind_of_stream_and_bad_options(tmp_path, scene, capsys):
+    data = _stream(tmp_path, scene, capsys)
+    with pytest.raises(InputError, match="holds a light field"):
+        api.decompress(data)
+    cases = [
+        (["lf", "compress", tmp_path / "lf.npy", "-o", tmp_path / "x.ocz", "--rate", "9"], "out of range"),
+        (["lf", "compress", tmp_path / "lf.npy", "-o", tmp_path / "x.ocz", "--tile", "20"], "multiple of 16"),
+        (["lf", "compress", tmp_path / "nothing", "-o", tmp_path / "x.ocz"], "no such file"),
+        (["lf", "compress", tmp_path / "lf.ocz", "-o", tmp_path / "x.ocz"], "not a light field"),
+        (["compress", tmp_path / "lf.npy", "-o", tmp_path / "x.ocz", "--bits", "8"], "is a light field"),
+    ]
+    for argv, message in cases:
+        code, out, err = run(argv, capsys)
+        assert code != 0 and message in err and err.count("\n") == 1, (argv, err)
+        assert not (tmp_path / "x.ocz").exists()
+
+
+def test_bad_light_field_folders_fail_on_the_command_line(tmp_path, capsys):
+    good = _scene()
+    _write_folder(tmp_path / "missing", good, NAMINGS[1])
+    (tmp_path / "missing" / "2067_02_02.png").unlink()
+    (tmp_path / "empty").mkdir()
+    with h5py.File(tmp_path / "nodata.h5", "w") as f:
+        f.create_dataset("image", data=np.zeros((4, 4, 3), np.uint8))
+    for name, message in [("missing", "views are missing"), ("empty", "no PNG views"),
+                          ("nodata.h5", "no single")]:
+        code, out, err = run(["lf", "compress", tmp_path / name, "-o", tmp_path / "x.ocz"], capsys)
+        assert code != 0 and message in err and err.count("\n") == 1, (name, err)
+        assert not (tmp_path / "x.ocz").exists()
+
+
+def test_header_round_trip_and_corrupt_naming():
+    info = bitstream.LightFieldInfo(shape=(9, 9, 512, 512), sample_bits=8, tile=128, rate=2.5,
+                                    naming={"kind": "hci", "digits": 3}, views_checksum=b"12345678")
+    header = bitstream.Header(mode=bitstream.LIGHTFIELD_MODE, model_id="m", weights_hash=b"w" * 8,
+                              coder="rans", lightfield=info)
+    back, sections = bitstream.unpack(bitstream.pack(header, [b"abc"]))
+    assert back.lightfield == info and sections == [b"abc"]
+    with pytest.raises(BitstreamError):
+        bitstream.unpack(bitstream.pack(header, [b"abc"])[:-1])
