@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from omnicodec.geometry import morton, octree
-from omnicodec.models.lightfield import LAMBDAS, LightFieldModel
+from omnicodec.models.lightfield import CHANNEL_WEIGHTS, LAMBDAS, LightFieldModel
 from omnicodec.models.lossy import LossyModel
 from omnicodec.models.occupancy import CODING_ORDER, OccupancyModel
 
@@ -101,11 +101,13 @@ def lightfield_batch_loss(model, patches, indices, rng, views_across, rate=None)
     one); and the parts."""
     rate = int(rng.integers(model.rates)) if rate is None else rate
     views = patches.batch(indices, rng, views_across)
-    bits, mse = model.training_terms(views, rate)
+    bits, channel_mse = model.training_terms(views, rate)
     bpp = bits / (views.numel() / 3)
-    mse255 = mse * 255**2
-    figures = {f"bpp{rate + 1}": bpp.item(), f"psnr{rate + 1}": 10 * math.log10(255**2 / max(mse255.item(), 1e-9))}
-    return bpp + LAMBDAS[rate] * mse255, figures
+    mse = sum(w * m for w, m in zip(CHANNEL_WEIGHTS, channel_mse))
+    psnr_yuv = sum(w * 10 * math.log10(255**2 / max(m.item(), 1e-9))
+                   for w, m in zip(CHANNEL_WEIGHTS, channel_mse))
+    figures = {f"bpp{rate + 1}": bpp.item(), f"psnr_yuv{rate + 1}": psnr_yuv}
+    return bpp + LAMBDAS[rate] * mse, figures
 
 
 def lossy_batch_loss(model, blocks, indices, rng, lmbda):
@@ -133,7 +135,7 @@ def make_model(args):
     if args.kind == "lossy":
         return LossyModel(args.levels, args.channels, args.latent_channels)
     if args.kind == "lightfield":
-        return LightFieldModel(args.channels, args.latent_channels)
+        return LightFieldModel(args.channels)
     return OccupancyModel(args.channels, args.blocks, args.head_kernel)
 
 
@@ -150,7 +152,9 @@ def train(args):
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     model = make_model(args)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    groups = (model.parameter_groups(args.lr) if hasattr(model, "parameter_groups")
+              else [{"params": list(model.parameters()), "base_lr": args.lr}])
+    optimizer = torch.optim.Adam(groups, lr=args.lr)
     step = 0
     if args.init and not (args.resume and os.path.exists(checkpoint_path)):
         model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
@@ -168,9 +172,10 @@ def train(args):
     train_ids = np.setdiff1d(np.arange(blocks.count), held_out)
     last_save, running = time.time(), []
     while step < args.steps:
-        lr = args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
+        factor = 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / args.steps))
+        lr = args.lr * factor
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = group["base_lr"] * factor
         loss, figures = step_loss(model, blocks, rng.choice(train_ids, args.batch), rng, args)
         optimizer.zero_grad()
         loss.backward()
@@ -228,8 +233,9 @@ def main(argv=None):
     parser.add_argument("--latent-channels", type=int, default=8, help="lossy: latent channels")
     parser.add_argument("--lmbda", type=float, default=1.0,
                         help="lossy: weight of the occupancy code length against the latent rate")
-    parser.add_argument("--views-across", type=int, default=5,
-                        help="lightfield: train on random sub-grids of this many views across")
+    parser.add_argument("--views-across", type=int,
+                        help="lightfield: train on random sub-grids of this many views across "
+                             "(default: all views)")
     parser.add_argument("--init", help="start from this checkpoint's weights (e.g. another rate)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)

@@ -109,9 +109,9 @@ MODELS = {
             data="python -m datasets.lightfields --data ../shared/data "
                  "--out ~/.cache/omnicodec/lf_patches.h5 --seed 0",
             command="python -m omnicodec.train --kind lightfield --data ~/.cache/omnicodec/lf_patches.h5 "
-                    "--run ~/.cache/omnicodec/runs/lf-vr --steps 5000 --batch 8 --channels 64 "
-                    "--latent-channels 64 --lr 1e-3 --seed 0 --resume, then: python -m omnicodec.train "
-                    "--run ~/.cache/omnicodec/runs/lf-vr --export omnicodec/weights/lightfield_v1.pt",
+                    "--run ~/.cache/omnicodec/runs/lf-dct --steps 2500 --batch 8 --channels 128 "
+                    "--lr 1e-3 --seed 0 --resume, then: python -m omnicodec.train "
+                    "--run ~/.cache/omnicodec/runs/lf-dct --export omnicodec/weights/lightfield_v1.pt",
             seed=0,
             steps=LIGHTFIELD_WEIGHTS[1],
             result=LIGHTFIELD_WEIGHTS[2],
@@ -157,8 +157,12 @@ def load(model_id):
         raise ModelError(f"weights of model {model_id!r} do not match their SHA-256 ({path})")
     state = torch.load(path, map_location="cpu", weights_only=True)
     network = {"pointcloud-lossy": LossyModel, "lightfield": LightFieldModel}.get(entry.kind, OccupancyModel)
-    model = network(**state["config"])
-    model.load_state_dict(state["state_dict"])
+    try:
+        model = network(**state["config"])
+        model.load_state_dict(state["state_dict"])
+    except (TypeError, RuntimeError) as exc:
+        raise ModelError(f"weights of model {model_id!r} do not fit this omnicodec's network "
+                         f"({str(exc).splitlines()[0]})") from None
     stamp = bytes.fromhex(digest)
     if entry.base:  # a lossy stream also depends on the lossless model of its coarse scale
         stamp = hashlib.sha256(stamp + load(entry.base)[1]).digest()

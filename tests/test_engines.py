@@ -136,20 +136,28 @@ def test_light_field_model_matches():
     from omnicodec.models.lightfield import LightFieldModel, to_blocks
 
     torch.manual_seed(5)
-    model = LightFieldModel(channels=16, latent_channels=8, hyper_channels=4)
-    views = torch.rand(1, 3, 3, 16, 24, 3, generator=torch.Generator().manual_seed(6))
+    model = LightFieldModel(channels=16, hyper_channels=4)
+    views = torch.rand(1, 9, 9, 32, 40, 3, generator=torch.Generator().manual_seed(6))
+    blocks = to_blocks(views * 255)[0][0, 0, 0].reshape(-1, 9, 9, 8, 8, 3)
+    cells = torch.from_numpy(np.argwhere(np.ones((1, 1, 4, 5), dtype=bool)))
+    scaled = model.coefficients(blocks) / model.steps(1)
 
     def run():
-        coords, batch, pixels = to_blocks(views)
-        blocks = sparse_tensor(coords, pixels - 0.5, batch)
-        y = model.analysis(blocks, 1)
-        decoded = blocks.replace(model.synthesis(y, (blocks, y), 1))
-        return by_coordinates(y), by_coordinates(decoded)
+        grid = sparse_tensor(cells, torch.zeros(len(cells), 1))
+        order = torch.argsort(by_coordinates_keys(grid))
+        z = model.hyper_analysis(grid, scaled[by_coordinates_keys(grid)])
+        scale, mean = model.hyper_synthesis(z.replace(torch.round(z.features)), grid)
+        return by_coordinates(z), scale[order], mean[order]
 
-    (y_me, decoded_me), (y_torch, decoded_torch) = both(run)
-    assert torch.equal(y_me[0], y_torch[0]) and close(y_me[1], y_torch[1], 1e-4)
-    assert close(decoded_me[1], decoded_torch[1], 1e-4)
+    (z_me, scale_me, mean_me), (z_torch, scale_torch, mean_torch) = both(run)
+    assert torch.equal(z_me[0], z_torch[0]) and close(z_me[1], z_torch[1], 1e-4)
+    assert close(scale_me, scale_torch, 1e-4) and close(mean_me, mean_torch, 1e-4)
 
+
+def by_coordinates_keys(grid):
+    """Row i of a (1, 1, 4, 5) block grid -> its cell's index in row-major order."""
+    c = grid.coordinates.to(torch.int64)
+    return c[:, 3] * 5 + c[:, 4]
 
 
 @pytest.mark.parametrize("mode", ["max", "avg", "sum"])

@@ -51,13 +51,14 @@ def _continue_prob(magnitude, sigma):
 _HALF = binary_frequencies(torch.tensor([0.5]))
 
 
-def quantize(values):
-    """Centred values -> the integers that are coded."""
-    return torch.round(values).clamp(-MAX_MAGNITUDE, MAX_MAGNITUDE).to(torch.int64)
+def quantize(values, limit=MAX_MAGNITUDE):
+    """Centred values -> the integers that are coded (magnitudes up to ``limit``)."""
+    return torch.round(values).clamp(-limit, limit).to(torch.int64)
 
 
-def write(writer, q, sigma):
-    """Integers ``q`` (from :func:`quantize`) with their scales -> batches of ``writer``."""
+def write(writer, q, sigma, limit=MAX_MAGNITUDE):
+    """Integers ``q`` (from :func:`quantize`, same ``limit``) with their scales -> batches
+    of ``writer``."""
     q, sigma = q.reshape(-1), clamp_scale(sigma.reshape(-1).to(torch.float32))
     nonzero = q != 0
     writer.write(binary_frequencies(_nonzero_prob(sigma)), nonzero)
@@ -65,14 +66,14 @@ def write(writer, q, sigma):
     writer.write(_HALF.expand(len(signs)), signs)
     magnitude, scale = q[nonzero].abs(), sigma[nonzero]
     m = 1
-    while len(magnitude) and m < MAX_MAGNITUDE:
+    while len(magnitude) and m < limit:
         more = magnitude > m
         writer.write(binary_frequencies(_continue_prob(m, scale)), more)
         magnitude, scale = magnitude[more], scale[more]
         m += 1
 
 
-def read(reader, sigma):
+def read(reader, sigma, limit=MAX_MAGNITUDE):
     """Inverse of :func:`write`: the int64 integers, shaped like ``sigma``."""
     shape, sigma = sigma.shape, clamp_scale(sigma.reshape(-1).to(torch.float32))
     nonzero = reader.read(binary_frequencies(_nonzero_prob(sigma)))
@@ -81,7 +82,7 @@ def read(reader, sigma):
     magnitude = torch.ones(len(where), dtype=torch.int64)
     alive = torch.arange(len(where))
     m = 1
-    while len(alive) and m < MAX_MAGNITUDE:
+    while len(alive) and m < limit:
         more = reader.read(binary_frequencies(_continue_prob(m, sigma[where[alive]])))
         alive = alive[more]
         magnitude[alive] += 1

@@ -1,25 +1,32 @@
-"""4D light-field autoencoder with a hyperprior and one gain vector per rate.
+"""4D light-field codec: a learned separable 4D block transform with a sparse 4D hyperprior.
 
-A light field (U, V, H, W, 3) becomes a sparse 4D tensor: every view is cut into 4x4 pixel
-blocks (space to depth, 48 features per block) at coordinates (u, v, y, x) in block units.
-Blocks that are exactly black are left out, so views or regions that carry no signal cost
-nothing but their place in the block mask.
+A light field (U, V, H, W, 3) is cut into 4D blocks: all views of an angular tile
+(ANGULAR x ANGULAR views; smaller grids are padded by repeating their edge views) times
+BLOCK x BLOCK pixels. Each 4D block is one point of a sparse 4D tensor at (u tile, v tile,
+y block, x block).
 
-- Analysis: per-block embedding and GDN, then two stride-2 4D convolutions (kernel 3, so
-  neighbouring outputs overlap) over all four axes, with a 4D residual block between them, give the latent y on a grid 4x coarser in
-  angle and 16x coarser in pixels.
-- Rates: y is multiplied by a learned per-channel gain of the chosen rate before rounding
-  and divided by it after (Cui et al.'s gain units), so one network serves every rate.
-- Hyperprior: one more stride-2 stage gives z, coded with a zero-mean Gaussian with one
-  learned scale per channel; the hyper-synthesis predicts a mean and scale for every
-  value of y, coded as in :mod:`omnicodec.entropy.gaussian`.
-- Synthesis: overlapping transposed convolutions regrow the grid onto the block
-  coordinates the decoder knows from the mask (the generative upsampler); a linear layer
-  per block gives the pixels back. Every 4D convolution runs on the coarse grids, where
-  there are 16 or 256 times fewer points than blocks: that keeps training and coding
-  affordable on a CPU.
+- Analysis: a separable linear transform of each 4D block, one matrix per axis (colour,
+  u, v, y, x; a 4D convolution whose kernel and stride are the block), initialized at
+  BT.709 Y'CbCr and the orthonormal DCT-II and trained with the rest. The angular axes are
+  where a light field's redundancy lies: neighbouring views are nearly the same picture,
+  so most of a block's energy lands in a few low angular frequencies.
+- Quantization: every coefficient has a learned step per rate (so one network serves all
+  rates; fractional rates interpolate the log steps); the decoder puts a nonzero value
+  slightly towards zero (a learned offset per coefficient), as the coefficients are peaked.
+- Hyperprior: sparse 4D convolutions over the block grid (and one stride-2 level) give the
+  hyper-latent z, coded with a zero-mean Gaussian with a learned scale per channel; the
+  hyper-synthesis (a transposed convolution back onto the block grid the decoder knows,
+  then 4D convolutions) predicts the scale of every coefficient and the mean of the
+  three DC coefficients. Integers are coded as in :mod:`omnicodec.entropy.gaussian`.
+- Synthesis: the inverse of each axis's matrix regrows all views and pixels of each block.
+
+Blocks of a view that are exactly black (vignetted Lytro corners, views that are absent)
+are left out: a block mask is sent, their pixels are filled with the mean of the other
+views before the transform (so they add no angular energy) and the decoder blacks them
+out again. A 4D block whose views are all black is not coded at all.
 """
 
+import math
 import zlib
 
 import numpy as np
@@ -31,146 +38,202 @@ from omnicodec.errors import BitstreamError
 from omnicodec.sparse import Conv, Pool, relu, sparse_tensor
 
 BLOCK = 8
+ANGULAR = 9
 DIMENSION = 4
-# Rate-distortion weights the gain vectors were trained for: loss = bpp + lambda * MSE (8-bit scale).
-LAMBDAS = (0.003, 0.008, 0.02, 0.05)
+COEFFICIENTS = 3 * ANGULAR * ANGULAR * BLOCK * BLOCK
+LIMIT = 4095  # largest coded magnitude (a DC coefficient at a fine step can reach ~2000)
+# Rate-distortion weights of the rates (loss = bpp + lambda * (6 MSE_Y + MSE_Cb + MSE_Cr) / 8,
+# 8-bit scale) and the quantization steps the rates start training from: lambda = 26 / step^2,
+# where a step's rate and distortion balance for an orthonormal transform at high rate.
+LAMBDAS = (0.00016, 0.0012, 0.0083, 0.065)
+INITIAL_STEPS = (400.0, 150.0, 56.0, 20.0)
+CHANNEL_WEIGHTS = (6 / 8, 1 / 8, 1 / 8)  # of PSNR-YUV
+# BT.709 R'G'B' -> Y'CbCr (full range, 8-bit scale; Cb and Cr centred on 0 here).
+RGB_TO_YCBCR = ((0.2126, 0.7152, 0.0722), (-0.1146, -0.3854, 0.5), (0.5, -0.4542, -0.0458))
+
+
+def dct_matrix(n):
+    """The orthonormal DCT-II: row k is the k-th basis vector."""
+    k = torch.arange(n, dtype=torch.float64)[:, None]
+    i = torch.arange(n, dtype=torch.float64)[None, :]
+    matrix = torch.cos(math.pi * (2 * i + 1) * k / (2 * n)) * math.sqrt(2.0 / n)
+    matrix[0] /= math.sqrt(2.0)
+    return matrix.to(torch.float32)
 
 
 def to_blocks(views):
-    """(N, U, V, H, W, 3) float views (H, W multiples of BLOCK) -> (coordinates (M, 4),
-    batch ids (M,), features (M, 3 BLOCK^2)) of every block."""
+    """(N, U, V, H, W, 3) float views -> ((N, U', V', H', W', ANGULAR, ANGULAR, BLOCK, BLOCK, 3)
+    4D blocks, (N, U', V', H', W', ANGULAR, ANGULAR) bool "view block is black"). U, V are
+    padded to multiples of ANGULAR and H, W to multiples of BLOCK by repeating the edge.
+    Black view blocks are filled with the mean of the other views of their 4D block."""
     n, u, v, h, w, c = views.shape
-    blocks = views.reshape(n, u, v, h // BLOCK, BLOCK, w // BLOCK, BLOCK, c)
-    blocks = blocks.permute(0, 1, 2, 3, 5, 4, 6, 7).reshape(n, u, v, h // BLOCK, w // BLOCK, -1)
-    grid = torch.stack(torch.meshgrid(*(torch.arange(s) for s in blocks.shape[:5]), indexing="ij"), -1)
-    grid = grid.reshape(-1, 5)
-    return grid[:, 1:], grid[:, 0], blocks.reshape(-1, BLOCK * BLOCK * c)
+    pad = (0, 0, 0, -w % BLOCK, 0, -h % BLOCK, 0, -v % ANGULAR, 0, -u % ANGULAR)
+    padded = views
+    if any(pad):  # replicate-padding works on the trailing dims of a 5D+ input: fold them
+        flat = views.permute(0, 5, 1, 2, 3, 4).reshape(n * c, 1, u, v, h * w)
+        flat = torch.nn.functional.pad(flat, (0, 0, 0, -v % ANGULAR, 0, -u % ANGULAR), mode="replicate")
+        u2, v2 = flat.shape[2:4]
+        flat = flat.reshape(n * c, u2 * v2, h, w)
+        flat = torch.nn.functional.pad(flat, (0, -w % BLOCK, 0, -h % BLOCK), mode="replicate")
+        padded = flat.reshape(n, c, u2, v2, flat.shape[2], flat.shape[3]).permute(0, 2, 3, 4, 5, 1)
+    _, u2, v2, h2, w2, _ = padded.shape
+    blocks = padded.reshape(n, u2 // ANGULAR, ANGULAR, v2 // ANGULAR, ANGULAR,
+                            h2 // BLOCK, BLOCK, w2 // BLOCK, BLOCK, c)
+    blocks = blocks.permute(0, 1, 3, 5, 7, 2, 4, 6, 8, 9)
+    black = (blocks == 0).all(dim=-1).all(dim=-1).all(dim=-1)
+    present = (~black).to(blocks.dtype)[..., None, None, None]
+    count = present.sum(dim=(5, 6), keepdim=True).clamp(min=1)
+    mean = (blocks * present).sum(dim=(5, 6), keepdim=True) / count
+    return torch.where(black[..., None, None, None], mean, blocks), black
 
 
-class GDN(nn.Module):
-    """Generalized divisive normalization over the channels of each row (Balle et al.);
-    ``inverse`` multiplies instead of dividing (the synthesis side)."""
+def from_blocks(blocks, shape):
+    """Inverse of :func:`to_blocks`' layout: -> (N, U, V, H, W, 3) cropped to ``shape``."""
+    n, bu, bv, bh, bw = blocks.shape[:5]
+    views = blocks.permute(0, 1, 5, 2, 6, 3, 7, 4, 8, 9).reshape(
+        n, bu * ANGULAR, bv * ANGULAR, bh * BLOCK, bw * BLOCK, 3)
+    _, u, v, h, w, _ = shape
+    return views[:, :u, :v, :h, :w]
 
-    def __init__(self, channels, inverse=False):
+
+class BlockTransform(nn.Module):
+    """Separable linear transform of 4D blocks: colour, u, v, y and x matrices."""
+
+    def __init__(self):
         super().__init__()
-        self.inverse = inverse
-        self.beta = nn.Parameter(torch.ones(channels))
-        self.gamma = nn.Parameter(0.1 * torch.eye(channels))
+        self.colour = nn.Parameter(torch.tensor(RGB_TO_YCBCR))
+        self.u = nn.Parameter(dct_matrix(ANGULAR))
+        self.v = nn.Parameter(dct_matrix(ANGULAR))
+        self.y = nn.Parameter(dct_matrix(BLOCK))
+        self.x = nn.Parameter(dct_matrix(BLOCK))
 
-    def forward(self, x):
-        f = x.features
-        norm = torch.sqrt(self.beta.abs() + 1e-6 + (f * f) @ self.gamma.abs().t())
-        return x.replace(f * norm if self.inverse else f / norm)
+    def forward(self, blocks):
+        """(..., A, A, B, B, 3) samples centred on 0 -> (..., COEFFICIENTS) coefficients,
+        ordered (colour, fu, fv, fy, fx)."""
+        out = torch.einsum("...uvyxc,ac,pu,qv,ry,sx->...apqrs", blocks, self.colour, self.u,
+                           self.v, self.y, self.x)
+        return out.reshape(*blocks.shape[:-5], COEFFICIENTS)
 
+    def inverse(self, coefficients):
+        shape = (*coefficients.shape[:-1], 3, ANGULAR, ANGULAR, BLOCK, BLOCK)
+        inv = [torch.linalg.inv(m) for m in (self.colour, self.u, self.v, self.y, self.x)]
+        return torch.einsum("...apqrs,ca,up,vq,yr,xs->...uvyxc", coefficients.reshape(shape), *inv)
 
-class RowResBlock(nn.Module):
-    """Two linear layers on each row's features, with a skip connection."""
-
-    def __init__(self, channels):
-        super().__init__()
-        self.first = nn.Linear(channels, channels)
-        self.second = nn.Linear(channels, channels)
-
-    def forward(self, x):
-        return x.replace(x.features + self.second(torch.relu(self.first(x.features))))
+    def channel_mse(self, error):
+        """Mean squared error per Y'CbCr channel of a (..., A, A, B, B, 3) RGB error."""
+        ycbcr = error @ torch.tensor(RGB_TO_YCBCR, dtype=error.dtype).t()
+        return (ycbcr**2).reshape(-1, 3).mean(dim=0)
 
 
 class LightFieldModel(nn.Module):
-    def __init__(self, channels=96, latent_channels=128, hyper_channels=64, rates=len(LAMBDAS)):
+    def __init__(self, channels=128, hyper_channels=64, rates=len(LAMBDAS)):
         super().__init__()
-        c, k, h = channels, latent_channels, hyper_channels
-        self.config = {"channels": channels, "latent_channels": latent_channels,
-                       "hyper_channels": hyper_channels, "rates": rates}
-        d, pixels = DIMENSION, BLOCK * BLOCK * 3
-        self.embed = nn.Sequential(nn.Linear(pixels, c), nn.ReLU(), nn.Linear(c, c))
-        self.analysis_gdn = GDN(c)
-        self.analysis_down = Conv(c, c, 3, stride=2, dimension=d)
-        self.analysis_block = RowResBlock(c)
-        self.analysis_latent = nn.Linear(c, k)
-        # Larger gains at higher rates; training moves them.
-        self.log_gains = nn.Parameter(torch.log(torch.tensor([2.0 * 1.6**r for r in range(rates)]))[:, None]
-                                      .repeat(1, k))
-        self.hyper_analysis = Conv(k, c, 3, stride=2, dimension=d)
+        c, h = channels, hyper_channels
+        self.config = {"channels": channels, "hyper_channels": hyper_channels, "rates": rates}
+        d = DIMENSION
+        self.transform = BlockTransform()
+        steps = torch.tensor(INITIAL_STEPS[:rates] + INITIAL_STEPS[-1:] * max(0, rates - len(INITIAL_STEPS)))
+        self.log_steps = nn.Parameter(torch.log(steps)[:, None].repeat(1, COEFFICIENTS))
+        self.offset_logits = nn.Parameter(torch.full((COEFFICIENTS,), -2.0))
+        self.hyper_in = nn.Linear(COEFFICIENTS, c)
+        self.hyper_conv = Conv(c, c, 3, dimension=d)
         self.hyper_down = Conv(c, h, 3, stride=2, dimension=d)
         self.hyper_log_scale = nn.Parameter(torch.zeros(h))
         self.hyper_up = Conv(h, c, 3, stride=2, transpose=True, dimension=d)
-        self.hyper_up2 = Conv(c, c, 3, stride=2, transpose=True, dimension=d)
-        self.hyper_synthesis = Conv(c, 2 * k, 3, dimension=d)
-        self.synthesis_latent = nn.Linear(k, c)
-        self.synthesis_block = RowResBlock(c)
-        self.synthesis_igdn = GDN(c, inverse=True)
-        self.synthesis_up = Conv(c, c, 3, stride=2, transpose=True, dimension=d)
-        self.to_pixels = nn.Sequential(nn.Linear(c, c), nn.ReLU(), nn.Linear(c, pixels))
+        self.hyper_conv2 = Conv(c, c, 3, dimension=d)
+        self.hyper_out = nn.Linear(c, COEFFICIENTS + 3)
 
     @property
     def rates(self):
         return self.config["rates"]
 
-    def gain(self, rate):
-        """Per-channel latent gain of a rate index; fractional indices interpolate the log gains."""
+    def parameter_groups(self, lr):
+        """Optimizer groups: the transform's matrices (which start at a good transform) and
+        the hyperprior's input layer (whose every output sums all COEFFICIENTS inputs, so
+        Adam's per-weight steps add up) move 50 times slower than the rest."""
+        slow_names = ("transform.", "hyper_in.")
+        slow = [p for name, p in self.named_parameters() if name.startswith(slow_names)]
+        rest = [p for name, p in self.named_parameters() if not name.startswith(slow_names)]
+        return [{"params": rest, "lr": lr, "base_lr": lr}, {"params": slow, "lr": lr / 50, "base_lr": lr / 50}]
+
+    def steps(self, rate):
+        """Quantization step of every coefficient at a rate index (fractional: interpolated)."""
         low = min(int(rate), self.rates - 1)
         high = min(low + 1, self.rates - 1)
         t = rate - low
-        return torch.exp((1 - t) * self.log_gains[low] + t * self.log_gains[high])
+        return torch.exp((1 - t) * self.log_steps[low] + t * self.log_steps[high])
 
-    def analysis(self, blocks, rate):
-        """Block tensor (features = pixels - 0.5) -> gained latent y (stride 2)."""
-        x = self.analysis_gdn(blocks.replace(self.embed(blocks.features)))
-        x = self.analysis_block(self.analysis_down(x))
-        return x.replace(self.analysis_latent(x.features) * self.gain(rate))
+    def coefficients(self, blocks):
+        """4D blocks of samples in [0, 255] -> coefficients."""
+        return self.transform(blocks - 128.0)
 
-    def hyper_analysis_z(self, y):
-        return self.hyper_down(relu(self.hyper_analysis(y)))
+    def samples(self, coefficients):
+        return self.transform.inverse(coefficients) + 128.0
 
-    def latent_parameters(self, z_hat, grids):
-        """Mean and scale of every latent value (rows of ``grids[1]``) from the rounded
-        hyper-latent ``z_hat`` (rows of ``grids[3]``)."""
-        up = relu(self.hyper_up(z_hat, out=grids[2]))
-        params = self.hyper_synthesis(relu(self.hyper_up2(up, out=grids[1]))).features
-        mean, log_scale = params.chunk(2, dim=1)
-        return mean, torch.exp(log_scale.clamp(-4.0, 6.0))
+    def dequantize(self, q, rate):
+        """Integers -> coefficients, nonzero values moved towards zero by the learned offset."""
+        offset = 0.5 * torch.sigmoid(self.offset_logits)
+        return (q - torch.sign(q) * offset) * self.steps(rate)
+
+    def hyper_analysis(self, grid, scaled):
+        """Coefficients / steps on the block grid -> hyper-latent z (stride 2)."""
+        x = relu(grid.replace(self.hyper_in(torch.log1p(scaled.abs()))))
+        return self.hyper_down(relu(self.hyper_conv(x)))
+
+    def hyper_synthesis(self, z_hat, grid):
+        """Rounded z -> (scale of every coefficient, mean of every coefficient: nonzero
+        only for the three DC terms), in units of the steps, on ``grid``'s rows."""
+        x = relu(self.hyper_conv2(relu(self.hyper_up(z_hat, out=grid))))
+        out = self.hyper_out(x.features)
+        scale = torch.exp(out[:, :COEFFICIENTS].clamp(-4.0, 9.0))
+        mean = torch.zeros_like(scale)
+        dc = torch.arange(3) * (COEFFICIENTS // 3)
+        mean[:, dc] = 64.0 * out[:, COEFFICIENTS:]
+        return scale, mean
 
     def hyper_scale(self):
         return torch.exp(self.hyper_log_scale)
 
-    def synthesis(self, y_hat, grids, rate):
-        """Rounded gained latent (rows of ``grids[1]``) -> block pixels (in [0, 1],
-        unclamped) on the rows of ``grids[0]``."""
-        y = y_hat.replace(torch.relu(self.synthesis_latent(y_hat.features / self.gain(rate))))
-        up = self.synthesis_igdn(self.synthesis_block(y))
-        up = self.synthesis_up(up, out=grids[0])
-        return self.to_pixels(up.features) + 0.5
-
     def training_terms(self, views, rate):
-        """Teacher pass over (N, U, V, H, W, 3) views in [0, 1]: (bits of y and z under
-        uniform quantization noise, mean squared error of the reconstruction)."""
-        coords, batch, pixels = to_blocks(views)
-        # Rows may be reordered by the engine: the target is the tensor's own features.
-        blocks = sparse_tensor(coords, pixels - 0.5, batch)
-        target = blocks.features + 0.5
-        y = self.analysis(blocks, rate)
-        x4 = self.hyper_analysis(y)  # the stride-4 grid between y and z
-        z = self.hyper_down(relu(x4))
+        """Teacher pass over (N, U, V, H, W, 3) views in [0, 1]: (bits of the coefficients
+        under uniform quantization noise and of z, per-channel Y'CbCr MSE of the
+        reconstruction at rounding, over the pixels that are not black)."""
+        blocks, black = to_blocks(views * 255.0)
+        shape = blocks.shape[:5]
+        grid_coords = torch.from_numpy(np.argwhere(np.ones(tuple(shape), dtype=bool)))
+        grid = sparse_tensor(grid_coords[:, 1:], torch.zeros(len(grid_coords), 1), grid_coords[:, 0])
+        rows = _grid_rows(grid, shape)  # engine row -> flat block index
+        coefficients = self.coefficients(blocks).reshape(-1, COEFFICIENTS)[rows]
+        steps = self.steps(rate)
+        scaled = coefficients / steps
+        z = self.hyper_analysis(grid, scaled)
+        # z with uniform noise both for its bits and as the hyper-synthesis input (as
+        # CompressAI's entropy bottleneck): rounded, a small z would be all zeros at first
+        # and no gradient would reach the hyper-synthesis.
         z_noisy = z.features + torch.empty_like(z.features).uniform_(-0.5, 0.5)
         z_bits = gaussian.likelihood_bits(z_noisy, self.hyper_scale()).sum()
-        z_hat = z.replace(z.features + (torch.round(z.features) - z.features).detach())
-        mean, scale = self.latent_parameters(z_hat, (blocks, y, x4, z))
-        centred = y.features - mean
-        y_bits = gaussian.likelihood_bits(centred + torch.empty_like(centred).uniform_(-0.5, 0.5), scale).sum()
-        y_hat = y.replace(mean + centred + (torch.round(centred) - centred).detach())
-        decoded = self.synthesis(y_hat, (blocks, y), rate)
-        return y_bits + z_bits, torch.mean((decoded - target) ** 2)
+        scale, mean = self.hyper_synthesis(z.replace(z_noisy), grid)
+        centred = scaled - mean
+        noisy = centred + torch.empty_like(centred).uniform_(-0.5, 0.5)
+        y_bits = gaussian.likelihood_bits(noisy, scale).sum()
+        q = mean + centred + (torch.round(centred) - centred).detach()
+        decoded = torch.empty_like(coefficients)
+        decoded[rows] = self.dequantize(q - mean, rate) + mean * steps
+        samples = self.samples(decoded.reshape(*shape, COEFFICIENTS))
+        keep = (~black)[..., None, None, None]
+        error = torch.where(keep, samples - blocks, torch.zeros_like(samples))
+        mse = self.transform.channel_mse(error) * error.numel() / max(int(keep.sum()) * BLOCK * BLOCK * 3, 1)
+        return y_bits + z_bits, mse
 
 
-def block_grids(coordinates):
-    """The decoder's view of the structure: from the (M, 4) block coordinates (batch 0),
-    featureless tensors at the block grid and at strides 2 (the latent), 4 and 8 (the
-    hyper-latent), made by pooling so their coordinates match what the analysis produces."""
-    pool = Pool("max", 2, 2, DIMENSION)
-    grids = [sparse_tensor(coordinates, torch.zeros(len(coordinates), 1))]
-    for _ in range(3):
-        grids.append(pool(grids[-1]))
-    return grids
+def _grid_rows(grid, shape):
+    """For each row of ``grid`` (a tensor on every cell of ``shape`` = (N, U', V', H', W')),
+    the flat index of its cell."""
+    c = grid.coordinates.to(torch.int64)
+    index = c[:, 0]
+    for axis in range(1, 5):
+        index = index * shape[axis] + c[:, axis]
+    return index
 
 
 def _row_keys(x):
@@ -196,29 +259,24 @@ def coding_order(x):
     return torch.argsort(_row_keys(x))
 
 
-def block_mask(views):
-    """(U, V, h, w, 3) samples -> (U, V, ceil(h/BLOCK), ceil(w/BLOCK)) bool: the blocks with
-    any nonzero sample (the only ones coded)."""
-    u, v, h, w, _ = views.shape
-    padded = np.zeros((u, v, -(-h // BLOCK) * BLOCK, -(-w // BLOCK) * BLOCK), dtype=bool)
-    padded[:, :, :h, :w] = views.any(axis=-1)
-    return padded.reshape(u, v, padded.shape[2] // BLOCK, BLOCK, -1, BLOCK).any(axis=(3, 5))
+def _cell_rows(grid, cells):
+    """For each row of ``grid``, its index among ``cells`` ((M, 4) coordinates, sorted)."""
+    keys = _cell_keys(grid.coordinates[:, 1:])
+    return torch.searchsorted(_cell_keys(cells), keys)
 
 
-def _padded(views):
-    """Float views with h, w padded to multiples of BLOCK by repeating the last row/column."""
-    h, w = views.shape[2:4]
-    pad = [(0, 0), (0, 0), (0, -h % BLOCK), (0, -w % BLOCK), (0, 0)]
-    return np.pad(views, pad, mode="edge")
+def _cell_keys(coords):
+    c = coords.to(torch.int64)
+    return ((c[:, 0] * (1 << 14) + c[:, 1]) * (1 << 14) + c[:, 2]) * (1 << 14) + c[:, 3]
 
 
 class LightFieldCodec:
     """A light-field model and a coder: a tile (all views x up to tile x tile pixels)
-    <-> its sections: block mask, hyper-latent, latent.
+    <-> its sections: view-block mask, hyper-latent, coefficients.
 
-    The encoder runs the decoder's own path (structure pooled from the block mask, values
-    in coordinate order) to get the probabilities and its reconstruction, so both sides
-    compute them from the same inputs in the same way.
+    The encoder runs the decoder's own path (the block grid and its pooled coarse grid made
+    from the mask, values in coordinate order) to get the probabilities and its
+    reconstruction, so both sides compute them from the same inputs in the same way.
     """
 
     sections_per_tile = 3
@@ -231,68 +289,77 @@ class LightFieldCodec:
     def compress_tile(self, views, rate):
         """Float views (U, V, h, w, 3) in [0, 1] (exact zeros where black) -> (sections,
         reconstruction of the same shape)."""
-        mask = block_mask(views)
-        sections = [zlib.compress(np.packbits(mask).tobytes(), 9)]
-        coords = torch.from_numpy(np.argwhere(mask))
-        if not len(coords):
+        blocks, black = to_blocks(torch.from_numpy(np.ascontiguousarray(views, dtype=np.float32))[None] * 255.0)
+        present = ~black[0].numpy()
+        sections = [zlib.compress(np.packbits(present).tobytes(), 9)]
+        cells = torch.from_numpy(np.argwhere(present.any(axis=(4, 5))))
+        if not len(cells):
             return sections + [b"", b""], np.zeros_like(views)
-        padded = torch.from_numpy(_padded(views).astype(np.float32))
-        pixels = to_blocks(padded[None])[2].reshape(*mask.shape, -1)[tuple(coords.T)]
-        y = self.model.analysis(sparse_tensor(coords, pixels - 0.5), rate)
-        z = self.model.hyper_analysis_z(y)
-        grids = block_grids(coords)
-        y_grid, z_grid = grids[1], grids[3]
+        coefficients = self.model.coefficients(blocks[0][tuple(cells.T)])
+        grid, z_grid = self._grids(cells)
+        scaled = coefficients[_cell_rows(grid, cells)] / self.model.steps(rate)
+        z = self.model.hyper_analysis(grid, scaled)
         z_q = gaussian.quantize(z.features[rows_of(z_grid, z)])
         writer = binary_writer(self.coder)
         gaussian.write(writer, z_q[coding_order(z_grid)], self._hyper_scales(len(z_grid)))
         sections.append(writer.finish())
-        mean, scale = self.model.latent_parameters(z_grid.replace(z_q.to(torch.float32)), grids)
-        y_q = gaussian.quantize(y.features[rows_of(y_grid, y)] - mean)
-        order = coding_order(y_grid)
+        scale, mean = self.model.hyper_synthesis(z_grid.replace(z_q.to(torch.float32)), grid)
+        q = gaussian.quantize(scaled - mean, LIMIT)
+        order = coding_order(grid)
         writer = binary_writer(self.coder)
-        gaussian.write(writer, y_q[order], scale[order])
+        gaussian.write(writer, q[order], scale[order], LIMIT)
         sections.append(writer.finish())
-        decoded = self.model.synthesis(y_grid.replace(y_q + mean), grids, rate)
-        return sections, self._views(decoded, grids[0], mask, views.shape)
+        return sections, self._views(q, scale, mean, grid, cells, present, views.shape, rate)
 
     @torch.no_grad()
     def decompress_tile(self, sections, shape, rate):
         """Inverse of :meth:`compress_tile` for a tile of ``shape`` (U, V, h, w, 3)."""
-        u, v, h, w, _ = shape
-        mask_shape = (u, v, -(-h // BLOCK), -(-w // BLOCK))
-        mask = _read_mask(sections[0], mask_shape)
-        coords = torch.from_numpy(np.argwhere(mask))
-        if not len(coords):
+        present = _read_mask(sections[0], _mask_shape(shape))
+        cells = torch.from_numpy(np.argwhere(present.any(axis=(4, 5))))
+        if not len(cells):
             if sections[1] or sections[2]:
-                raise BitstreamError("light-field tile without blocks carries latents")
+                raise BitstreamError("light-field tile without blocks carries coefficients")
             return np.zeros(shape, dtype=np.float32)
-        grids = block_grids(coords)
-        y_grid, z_grid = grids[1], grids[3]
+        grid, z_grid = self._grids(cells)
         z_q = torch.empty(len(z_grid), self.model.config["hyper_channels"], dtype=torch.int64)
         reader = binary_reader(self.coder, sections[1])
         z_q[coding_order(z_grid)] = gaussian.read(reader, self._hyper_scales(len(z_grid)))
         reader.finish()
-        mean, scale = self.model.latent_parameters(z_grid.replace(z_q.to(torch.float32)), grids)
-        order = coding_order(y_grid)
-        y_q = torch.empty(mean.shape, dtype=torch.int64)
+        scale, mean = self.model.hyper_synthesis(z_grid.replace(z_q.to(torch.float32)), grid)
+        order = coding_order(grid)
+        q = torch.empty(scale.shape, dtype=torch.int64)
         reader = binary_reader(self.coder, sections[2])
-        y_q[order] = gaussian.read(reader, scale[order])
+        q[order] = gaussian.read(reader, scale[order], LIMIT)
         reader.finish()
-        decoded = self.model.synthesis(y_grid.replace(y_q + mean), grids, rate)
-        return self._views(decoded, grids[0], mask, shape)
+        return self._views(q, scale, mean, grid, cells, present, shape, rate)
+
+    @staticmethod
+    def _grids(cells):
+        """The block grid of the coded 4D blocks and its stride-2 grid (by pooling)."""
+        grid = sparse_tensor(cells, torch.zeros(len(cells), 1))
+        return grid, Pool("max", 2, 2, DIMENSION)(grid)
 
     def _hyper_scales(self, count):
         return self.model.hyper_scale().expand(count, -1)
 
-    @staticmethod
-    def _views(decoded, x0, mask, shape):
-        """Block pixels on ``x0``'s rows -> (U, V, h, w, 3) float views, black where no block."""
-        u, v, h, w, c = shape
-        blocks = torch.zeros(*mask.shape, BLOCK, BLOCK, c)
-        where = x0.coordinates[:, 1:].to(torch.int64)
-        blocks[tuple(where.T)] = decoded.clamp(0, 1).reshape(-1, BLOCK, BLOCK, c)
-        views = blocks.permute(0, 1, 2, 4, 3, 5, 6).reshape(u, v, mask.shape[2] * BLOCK, mask.shape[3] * BLOCK, c)
-        return views[:, :, :h, :w].numpy()
+    def _views(self, q, scale, mean, grid, cells, present, shape, rate):
+        """Integers on ``grid``'s rows -> (U, V, h, w, 3) float views in [0, 1], black
+        where the mask says so."""
+        decoded = self.model.dequantize(q.to(torch.float32), rate) + mean * self.model.steps(rate)
+        coefficients = torch.empty_like(decoded)
+        coefficients[_cell_rows(grid, cells)] = decoded
+        samples = self.model.samples(coefficients)
+        blocks = torch.zeros(*present.shape, BLOCK, BLOCK, 3)
+        blocks[tuple(cells.T)] = samples
+        blocks[torch.from_numpy(~present)] = 0.0
+        views = from_blocks(blocks[None], (1, *shape))[0]
+        return (views / 255.0).clamp(0, 1).numpy()
+
+
+def _mask_shape(shape):
+    """Shape of a tile's view-block mask: (U', V', H', W', ANGULAR, ANGULAR)."""
+    u, v, h, w, _ = shape
+    return (-(-u // ANGULAR), -(-v // ANGULAR), -(-h // BLOCK), -(-w // BLOCK), ANGULAR, ANGULAR)
 
 
 def _read_mask(section, shape):
