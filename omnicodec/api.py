@@ -286,7 +286,7 @@ def compress_lightfield(lightfield, rate=1, tile=LIGHTFIELD_TILE, coder=DEFAULT_
     decoder will rebuild them). ``rate`` 1 (fewest bits) to :func:`lightfield_rates`;
     ``progress(tiles done, tiles)`` after each tile."""
     views = lightfield.views
-    if not 8 <= tile <= 4096 or tile % 16:
+    if not 16 <= tile <= 4096 or tile % 16:
         raise InputError(f"tile must be a multiple of 16 between 16 and 4096, not {tile}")
     gain_index = _lightfield_rate(rate)
     network, digest = zoo.load(LIGHTFIELD_MODEL)
