@@ -17,19 +17,16 @@ bd.csv to ``--out`` and prints markdown tables.
 """
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 
-from benchmarks.lightfield_anchors import jpeg_views, x265_pseudo_sequence
+from benchmarks.lightfield_anchors import add_anchor_arguments, anchor_rows, quality_row
+from benchmarks.lossless import run_script
 from omnicodec import api
 from omnicodec.evaluate import lightfield_curve, parse_rates, read_lightfield_anchors, write_rows
 from omnicodec.io.lightfield import read_lightfield
 from omnicodec.metrics.bjontegaard import bd_table
-from omnicodec.metrics.lightfield import lightfield_quality
 from omnicodec.plots import LIGHT_FIELD_METRICS, LIGHT_FIELD_NOTE, rd_plot
 
 _WORKER = """
@@ -48,18 +45,7 @@ print(json.dumps({"seconds": time.perf_counter() - start,
 
 def run_worker(mode, src, dst, rate=1):
     """Encode or decode in a fresh process: its seconds and peak RSS in MB."""
-    result = subprocess.run([sys.executable, "-c", _WORKER, mode, src, dst, str(rate)],
-                            capture_output=True, text=True)
-    if result.returncode:
-        raise RuntimeError(f"omnicodec {mode} failed: {result.stderr.strip().splitlines()[-1:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def _row(codec, setting, size, lightfield, decoded, encode_s=None, decode_s=None, peak_mb=None):
-    quality = lightfield_quality(lightfield.views, decoded)
-    return {"codec": codec, "setting": setting, "bytes": size, "bpp": 8 * size / lightfield.pixels,
-            "psnr_y": quality.psnr_y, "psnr_yuv": quality.psnr_yuv, "ssim_y": quality.ssim_y,
-            "encode_s": encode_s, "decode_s": decode_s, "peak_mb": peak_mb}
+    return run_script(_WORKER, mode, src, dst, rate)
 
 
 def run_omnicodec(path, lightfield, rates, folder):
@@ -70,27 +56,13 @@ def run_omnicodec(path, lightfield, rates, folder):
         decode = run_worker("decode", stream, back)
         # Written in the input's kind: a folder of PNGs for a PNG input, else back.npy / .h5.
         decoded = read_lightfield(back, grid=lightfield.grid).views
-        rows.append(_row("omnicodec", f"rate {rate}", os.path.getsize(stream), lightfield, decoded,
-                         encode["seconds"], decode["seconds"],
-                         max(encode["peak_mb"], decode["peak_mb"])))
+        rows.append({**quality_row("omnicodec", f"rate {rate}", os.path.getsize(stream), lightfield,
+                                   decoded),
+                     "encode_s": encode["seconds"], "decode_s": decode["seconds"],
+                     "peak_mb": max(encode["peak_mb"], decode["peak_mb"])})
         print(f"  omnicodec rate {rate}: {rows[-1]['bpp']:.5f} bpp, PSNR-YUV {rows[-1]['psnr_yuv']:.2f} dB, "
               f"enc {encode['seconds']:.1f} s, dec {decode['seconds']:.1f} s, "
               f"peak {rows[-1]['peak_mb']:.0f} MB", flush=True)
-    return rows
-
-
-def run_anchors(lightfield, qps, preset, qualities):
-    rows = {"x265": [], "jpeg": []}
-    for qp in qps:
-        start = time.perf_counter()
-        size, decoded = x265_pseudo_sequence(lightfield.views, qp, preset)
-        rows["x265"].append(_row("x265", f"qp {qp} preset {preset}", size, lightfield, decoded,
-                                 time.perf_counter() - start))
-    for quality in qualities:
-        start = time.perf_counter()
-        size, decoded = jpeg_views(lightfield.views, quality)
-        rows["jpeg"].append(_row("jpeg", f"quality {quality}", size, lightfield, decoded,
-                                 time.perf_counter() - start))
     return rows
 
 
@@ -102,9 +74,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("lightfields", nargs="+")
     parser.add_argument("--rates", default="all")
-    parser.add_argument("--qps", default="22,27,32,37,42")
-    parser.add_argument("--preset", default="medium")
-    parser.add_argument("--jpeg-qualities", default="30,50,70,85,95")
+    add_anchor_arguments(parser)
     parser.add_argument("--anchor", action="append", default=[],
                         help="stored anchor rows (CSV of benchmarks.lightfield_anchors) instead "
                              "of running x265 and JPEG")
@@ -125,9 +95,10 @@ def main(argv=None):
             others = {codec: [dict(r, codec=codec, setting="stored", bytes=None, encode_s=None,
                                    decode_s=None, peak_mb=None) for r in rows]
                       for codec, rows in others.items()}
-        else:
-            others = run_anchors(lightfield, [int(q) for q in args.qps.split(",")], args.preset,
-                                 [int(q) for q in args.jpeg_qualities.split(",")])
+        else:  # the codecs' own seconds (code and decode together) in the encode column
+            others = {codec: [{**r, "encode_s": r.pop("seconds"), "decode_s": None, "peak_mb": None}
+                              for r in rows]
+                      for codec, rows in anchor_rows(lightfield, args, name).items()}
         stem = os.path.join(args.out, "rd_" + name)
         rows = ours + [r for rows in others.values() for r in rows]
         write_rows([{"lightfield": name, **r} for r in rows], stem + ".csv")

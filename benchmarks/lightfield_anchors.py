@@ -9,20 +9,21 @@
   chooses (keyint = number of views). The raw HEVC stream's size is the rate.
 - JPEG: every view on its own, Pillow's libjpeg at ``--jpeg-qualities``, 4:4:4.
 Rates are bits per pixel (bits / (U V H W)); quality PSNR-Y, PSNR-YUV and SSIM-Y over all
-views (omnicodec.metrics.lightfield). Writes anchors_<name>.csv.
+views (omnicodec.metrics.lightfield), and the seconds each took. Writes anchors_<name>.csv.
 """
 
 import argparse
-import csv
 import io
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 
+from omnicodec.evaluate import write_rows
 from omnicodec.io.lightfield import read_lightfield
 from omnicodec.metrics.lightfield import lightfield_quality
 
@@ -76,35 +77,50 @@ def jpeg_views(views, quality):
     return size, out
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("lightfields", nargs="+")
+def quality_row(codec, setting, size, lightfield, decoded):
+    """One RD row: bytes, bits per pixel and quality of ``decoded`` against the light field."""
+    quality = lightfield_quality(lightfield.views, decoded)
+    return {"codec": codec, "setting": setting, "bytes": size, "bpp": 8 * size / lightfield.pixels,
+            "psnr_y": quality.psnr_y, "psnr_yuv": quality.psnr_yuv, "ssim_y": quality.ssim_y}
+
+
+def add_anchor_arguments(parser):
     parser.add_argument("--qps", default="22,27,32,37,42")
     parser.add_argument("--preset", default="medium")
     parser.add_argument("--jpeg-qualities", default="30,50,70,85,95")
+
+
+def anchor_rows(lightfield, args, name=""):
+    """{"x265": rows, "jpeg": rows} at the QPs and qualities of ``args`` (add_anchor_arguments);
+    each row also has the seconds the codec took to code and decode."""
+    views = lightfield.views
+    runs = [("x265", f"qp {qp}",
+             lambda qp=int(qp): x265_pseudo_sequence(views, qp, args.preset)) for qp in args.qps.split(",")]
+    runs += [("jpeg", f"quality {q}", lambda q=int(q): jpeg_views(views, q))
+             for q in args.jpeg_qualities.split(",")]
+    rows = {"x265": [], "jpeg": []}
+    for codec, setting, run in runs:
+        start = time.perf_counter()
+        size, decoded = run()
+        row = quality_row(codec, setting, size, lightfield, decoded)
+        rows[codec].append({**row, "seconds": time.perf_counter() - start})
+        print(f"{name} {codec} {setting}: {row['bpp']:.4f} bpp, PSNR-YUV {row['psnr_yuv']:.2f} dB, "
+              f"SSIM-Y {row['ssim_y']:.4f}", flush=True)
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("lightfields", nargs="+")
+    add_anchor_arguments(parser)
     parser.add_argument("--out", default="results/lf")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     for path in args.lightfields:
-        lightfield = read_lightfield(path)
-        views, name = lightfield.views, os.path.basename(os.path.normpath(path))
-        rows = []
-        runs = [("x265", f"qp {qp}", lambda qp=qp: x265_pseudo_sequence(views, qp, args.preset))
-                for qp in args.qps.split(",")]
-        runs += [("jpeg", f"quality {q}", lambda q=q: jpeg_views(views, int(q)))
-                 for q in args.jpeg_qualities.split(",")]
-        for codec, setting, run in runs:
-            size, decoded = run()
-            quality = lightfield_quality(views, decoded)
-            rows.append({"lightfield": name, "codec": codec, "setting": setting, "bytes": size,
-                         "bpp": 8 * size / lightfield.pixels, "psnr_y": quality.psnr_y,
-                         "psnr_yuv": quality.psnr_yuv, "ssim_y": quality.ssim_y})
-            print(f"{name} {codec} {setting}: {rows[-1]['bpp']:.4f} bpp, PSNR-YUV "
-                  f"{quality.psnr_yuv:.2f} dB, SSIM-Y {quality.ssim_y:.4f}", flush=True)
-        with open(os.path.join(args.out, f"anchors_{name}.csv"), "w", newline="") as handle:
-            writer = csv.DictWriter(handle, list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        name = os.path.basename(os.path.normpath(path))
+        rows = anchor_rows(read_lightfield(path), args, name)
+        write_rows([{"lightfield": name, **row} for codec_rows in rows.values() for row in codec_rows],
+                   os.path.join(args.out, f"anchors_{name}.csv"))
     return 0
 
 

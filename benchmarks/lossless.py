@@ -38,9 +38,16 @@ print(json.dumps({"seconds": time.perf_counter() - start,
 def run_worker(mode, src, dst, model=""):
     """Encode (with ``model``, default the lossless one) or decode in a fresh process:
     its seconds, peak RSS in MB, blocks, and wall time including start-up."""
+    return run_script(_WORKER, mode, src, dst, model)
+
+
+def run_script(code, *args):
+    """Run ``code`` in a fresh Python process with ``args``: the JSON object its last line of
+    output prints, plus "wall" (seconds, start-up included). RuntimeError when it fails."""
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", _WORKER, mode, src, dst, model],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"benchmark worker failed: {result.stderr.strip().splitlines()[-1:]}")
     stats = json.loads(result.stdout.strip().splitlines()[-1])
     stats["wall"] = time.perf_counter() - start
     return stats

@@ -314,6 +314,11 @@ def compress_lightfield(lightfield, rate=1, tile=LIGHTFIELD_TILE, coder=DEFAULT_
 def decompress_lightfield(data, progress=None):
     """Bytes -> :class:`~omnicodec.io.lightfield.LightField` (views named as the input's were),
     verifying the views' checksum."""
+    return _decode_lightfield(data, progress)[1]
+
+
+def _decode_lightfield(data, progress):
+    """(the header's LightFieldInfo, the decoded LightField)."""
     header, sections = bitstream.unpack(data)
     if header.mode != bitstream.LIGHTFIELD_MODE:
         raise InputError("this bitstream holds a point cloud, not a light field "
@@ -351,7 +356,7 @@ def decompress_lightfield(data, progress=None):
         naming = Naming(**info.naming)
     except TypeError:
         raise BitstreamError("light-field header's view naming is corrupted") from None
-    return LightField(views, naming)
+    return info, LightField(views, naming)
 
 
 def compress_lightfield_file(src, dst, rate=1, grid=None, dataset=None, tile=LIGHTFIELD_TILE,
@@ -372,8 +377,7 @@ def decompress_lightfield_file(src, dst, progress=None):
     returns a :class:`LightFieldReport`."""
     start = time.perf_counter()
     data = read_bitstream(src)
-    lightfield = decompress_lightfield(data, progress)
+    info, lightfield = _decode_lightfield(data, progress)
     write_lightfield(dst, lightfield)
-    info = bitstream.unpack(data)[0].lightfield
     return LightFieldReport(shape=info.shape, bytes=len(data), seconds=time.perf_counter() - start,
                             rate=info.rate + 1, tiles=len(_tiles(*info.shape[2:], info.tile)))

@@ -153,28 +153,46 @@ def _cell(value):
     return "" if value is None else value
 
 
+def _anchor_rows(path, columns):
+    """The rows of an anchor CSV ('#' lines are comments) as dicts, after checking that it
+    has ``columns``; a one-line InputError when it cannot be read or lacks them."""
+    try:
+        with open(path) as handle:
+            rows = list(csv.DictReader(line for line in handle if not line.startswith("#")))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the anchor file ({exc.strerror})") from None
+    except ValueError:  # not text
+        raise _bad_anchor_file(path, columns) from None
+    if rows and not set(columns) <= set(rows[0]):
+        raise _bad_anchor_file(path, columns)
+    return rows
+
+
+def _bad_anchor_file(path, columns):
+    return InputError(f"{path}: an anchor file needs the columns {', '.join(columns)} with numbers")
+
+
+def _numbers(path, columns, row, names):
+    try:
+        return {name: float(row[name]) for name in names}
+    except (TypeError, ValueError):
+        raise _bad_anchor_file(path, columns) from None
+
+
 def read_anchors(paths, name):
     """{label (the CSV's file stem): rows} of the RD points other codecs reached on the file
     called ``name``, from CSVs with columns file, bpp, d1_psnr, d2_psnr ('#' lines are
     comments), such as benchmarks/anchors/gpcc_v23_octree.csv."""
+    columns = ("file", "bpp", "d1_psnr", "d2_psnr")
     anchors = {}
     for path in paths:
         label = os.path.splitext(os.path.basename(path))[0]
-        try:
-            with open(path) as handle:
-                lines = [line for line in handle if not line.startswith("#")]
-            for row in csv.DictReader(lines):
-                if row["file"] == name:
-                    anchors.setdefault(label, []).append(
-                        {"codec": label, "setting": "given", "bytes": None,
-                         "bpp": float(row["bpp"]), "d1_psnr": float(row["d1_psnr"]),
-                         "d2_psnr": float(row["d2_psnr"]), "encode_s": None, "decode_s": None,
-                         "peak_mb": None})
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read the anchor file ({exc.strerror})") from None
-        except (KeyError, TypeError, ValueError):
-            raise InputError(f"{path}: an anchor file needs the columns file, bpp, d1_psnr, "
-                             "d2_psnr with numbers") from None
+        for row in _anchor_rows(path, columns):
+            if row["file"] == name:
+                anchors.setdefault(label, []).append(
+                    {"codec": label, "setting": "given", "bytes": None,
+                     **_numbers(path, columns, row, columns[1:]),
+                     "encode_s": None, "decode_s": None, "peak_mb": None})
     return anchors
 
 
@@ -251,20 +269,12 @@ def read_lightfield_anchors(paths, name):
     """{codec: rows} of the light field called ``name`` from anchor CSVs with columns
     lightfield, codec, bpp, psnr_y, psnr_yuv, ssim_y (what benchmarks.lightfield_anchors
     writes)."""
+    columns = ("lightfield", "codec", "bpp", "psnr_y", "psnr_yuv", "ssim_y")
     anchors = {}
     for path in paths:
-        try:
-            with open(path) as handle:
-                for row in csv.DictReader(line for line in handle if not line.startswith("#")):
-                    if row["lightfield"] == name:
-                        anchors.setdefault(row["codec"], []).append(
-                            {"bpp": float(row["bpp"]), "psnr_y": float(row["psnr_y"]),
-                             "psnr_yuv": float(row["psnr_yuv"]), "ssim_y": float(row["ssim_y"])})
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read the anchor file ({exc.strerror})") from None
-        except (KeyError, TypeError, ValueError):
-            raise InputError(f"{path}: a light-field anchor file needs the columns lightfield, "
-                             "codec, bpp, psnr_y, psnr_yuv, ssim_y with numbers") from None
+        for row in _anchor_rows(path, columns):
+            if row["lightfield"] == name:
+                anchors.setdefault(row["codec"], []).append(_numbers(path, columns, row, columns[2:]))
     return anchors
 
 

@@ -19,12 +19,14 @@ from omnicodec.errors import InputError, OmnicodecError
 class Progress:
     """A tqdm bar over voxels coded, shown only when work runs longer than a moment."""
 
+    unit = " voxels (all scales)"
+
     def __init__(self, label, quiet):
         self.bar = None
         if not quiet:
             from tqdm import tqdm
 
-            self.bar = tqdm(desc=label, unit=" voxels (all scales)", unit_scale=True, delay=1.0,
+            self.bar = tqdm(desc=label, unit=self.unit, unit_scale=True, delay=1.0,
                             leave=False, file=sys.stderr)
 
     def __call__(self, count):
@@ -123,7 +125,7 @@ def _is_lightfield_input(path):
 
 
 def _is_lightfield_stream(path):
-    from omnicodec import api, bitstream
+    from omnicodec import bitstream
 
     if not os.path.isfile(path):
         return False
@@ -341,25 +343,16 @@ def _print_lightfield_report(kind, report, args, output):
         _print_fields(fields, args.json)
 
 
-class TileProgress:
-    """A tqdm bar over tiles, shown only when coding runs longer than a moment."""
+class TileProgress(Progress):
+    """The bar over the tiles of a light field: called with (tiles done, tiles)."""
 
-    def __init__(self, label, quiet):
-        self.bar = None
-        if not quiet:
-            from tqdm import tqdm
-
-            self.bar = tqdm(desc=label, unit=" tiles", delay=1.0, leave=False, file=sys.stderr)
+    unit = " tiles"
 
     def __call__(self, done, total):
         if self.bar is not None:
             if done == 1:  # a new pass (eval encodes and decodes every rate)
                 self.bar.reset(total)
             self.bar.update(1)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
 
 
 def cmd_lf_compress(args):

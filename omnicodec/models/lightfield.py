@@ -202,7 +202,7 @@ class LightFieldModel(nn.Module):
         shape = blocks.shape[:5]
         grid_coords = torch.from_numpy(np.argwhere(np.ones(tuple(shape), dtype=bool)))
         grid = sparse_tensor(grid_coords[:, 1:], torch.zeros(len(grid_coords), 1), grid_coords[:, 0])
-        rows = _grid_rows(grid, shape)  # engine row -> flat block index
+        rows = _cell_rows(grid, grid_coords)  # engine row -> flat block index
         coefficients = self.coefficients(blocks).reshape(-1, COEFFICIENTS)[rows]
         steps = self.steps(rate)
         scaled = coefficients / steps
@@ -226,23 +226,18 @@ class LightFieldModel(nn.Module):
         return y_bits + z_bits, mse
 
 
-def _grid_rows(grid, shape):
-    """For each row of ``grid`` (a tensor on every cell of ``shape`` = (N, U', V', H', W')),
-    the flat index of its cell."""
-    c = grid.coordinates.to(torch.int64)
-    index = c[:, 0]
-    for axis in range(1, 5):
-        index = index * shape[axis] + c[:, axis]
-    return index
-
-
-def _row_keys(x):
-    """One int64 per row of a tensor, from its (batch, u, v, y, x) coordinates."""
-    c = x.coordinates.to(torch.int64)
+def _keys(coordinates):
+    """One int64 per row of (N, 1 + D) integer coordinates (batch first; 14 bits a column),
+    ordered as the coordinates are lexicographically."""
+    c = coordinates.to(torch.int64)
     key = c[:, 0]
     for axis in range(1, c.shape[1]):
         key = key * (1 << 14) + c[:, axis]
     return key
+
+
+def _row_keys(x):
+    return _keys(x.coordinates)
 
 
 def rows_of(target, source):
@@ -260,14 +255,9 @@ def coding_order(x):
 
 
 def _cell_rows(grid, cells):
-    """For each row of ``grid``, its index among ``cells`` ((M, 4) coordinates, sorted)."""
-    keys = _cell_keys(grid.coordinates[:, 1:])
-    return torch.searchsorted(_cell_keys(cells), keys)
-
-
-def _cell_keys(coords):
-    c = coords.to(torch.int64)
-    return ((c[:, 0] * (1 << 14) + c[:, 1]) * (1 << 14) + c[:, 2]) * (1 << 14) + c[:, 3]
+    """For each row of ``grid``, its index among ``cells`` ((M, 1 + D) coordinates, batch
+    first, in lexicographic order as np.argwhere gives them)."""
+    return torch.searchsorted(_keys(cells), _row_keys(grid))
 
 
 class LightFieldCodec:
@@ -297,7 +287,7 @@ class LightFieldCodec:
             return sections + [b"", b""], np.zeros_like(views)
         coefficients = self.model.coefficients(blocks[0][tuple(cells.T)])
         grid, z_grid = self._grids(cells)
-        scaled = coefficients[_cell_rows(grid, cells)] / self.model.steps(rate)
+        scaled = coefficients[_cell_rows(grid, _batch_zero(cells))] / self.model.steps(rate)
         z = self.model.hyper_analysis(grid, scaled)
         z_q = gaussian.quantize(z.features[rows_of(z_grid, z)])
         writer = binary_writer(self.coder)
@@ -347,13 +337,17 @@ class LightFieldCodec:
         where the mask says so."""
         decoded = self.model.dequantize(q.to(torch.float32), rate) + mean * self.model.steps(rate)
         coefficients = torch.empty_like(decoded)
-        coefficients[_cell_rows(grid, cells)] = decoded
+        coefficients[_cell_rows(grid, _batch_zero(cells))] = decoded
         samples = self.model.samples(coefficients)
         blocks = torch.zeros(*present.shape, BLOCK, BLOCK, 3)
         blocks[tuple(cells.T)] = samples
         blocks[torch.from_numpy(~present)] = 0.0
         views = from_blocks(blocks[None], (1, *shape))[0]
         return (views / 255.0).clamp(0, 1).numpy()
+
+
+def _batch_zero(cells):
+    return torch.nn.functional.pad(cells, (1, 0))
 
 
 def _mask_shape(shape):
