@@ -18,6 +18,12 @@ from omnicodec.errors import InputError
 
 PEAK = 255.0
 _KR, _KB = 0.2126, 0.0722  # BT.709
+_KG = 1.0 - _KR - _KB
+# R'G'B' -> Y'CbCr rows (Cb and Cr centred on 0; full range): Y = KR R + KG G + KB B,
+# Cb = (B - Y) / (2 (1 - KB)), Cr = (R - Y) / (2 (1 - KR)).
+YCBCR_FROM_RGB = np.array([[_KR, _KG, _KB],
+                           [-_KR / (2 * (1 - _KB)), -_KG / (2 * (1 - _KB)), 0.5],
+                           [0.5, -_KG / (2 * (1 - _KR)), -_KB / (2 * (1 - _KR))]])
 
 
 def ycbcr(views):
@@ -25,11 +31,7 @@ def ycbcr(views):
     rgb = views.astype(np.float64)
     if views.dtype == np.uint16:
         rgb /= 257.0
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    y = _KR * r + (1.0 - _KR - _KB) * g + _KB * b
-    cb = (b - y) / (2.0 * (1.0 - _KB)) + 128.0
-    cr = (r - y) / (2.0 * (1.0 - _KR)) + 128.0
-    return np.stack([y, cb, cr], axis=-1)
+    return rgb @ YCBCR_FROM_RGB.T + np.array([0.0, 128.0, 128.0])
 
 
 def psnr(mse):

@@ -35,6 +35,7 @@ from torch import nn
 
 from omnicodec.entropy import binary_reader, binary_writer, gaussian
 from omnicodec.errors import BitstreamError
+from omnicodec.metrics.lightfield import YCBCR_FROM_RGB
 from omnicodec.sparse import Conv, Pool, relu, sparse_tensor
 
 BLOCK = 8
@@ -48,8 +49,6 @@ LIMIT = 4095  # largest coded magnitude (a DC coefficient at a fine step can rea
 LAMBDAS = (0.00016, 0.0012, 0.0083, 0.065)
 INITIAL_STEPS = (400.0, 150.0, 56.0, 20.0)
 CHANNEL_WEIGHTS = (6 / 8, 1 / 8, 1 / 8)  # of PSNR-YUV
-# BT.709 R'G'B' -> Y'CbCr (full range, 8-bit scale; Cb and Cr centred on 0 here).
-RGB_TO_YCBCR = ((0.2126, 0.7152, 0.0722), (-0.1146, -0.3854, 0.5), (0.5, -0.4542, -0.0458))
 
 
 def dct_matrix(n):
@@ -101,7 +100,7 @@ class BlockTransform(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.colour = nn.Parameter(torch.tensor(RGB_TO_YCBCR))
+        self.colour = nn.Parameter(torch.tensor(YCBCR_FROM_RGB, dtype=torch.float32))
         self.u = nn.Parameter(dct_matrix(ANGULAR))
         self.v = nn.Parameter(dct_matrix(ANGULAR))
         self.y = nn.Parameter(dct_matrix(BLOCK))
@@ -121,7 +120,7 @@ class BlockTransform(nn.Module):
 
     def channel_mse(self, error):
         """Mean squared error per Y'CbCr channel of a (..., A, A, B, B, 3) RGB error."""
-        ycbcr = error @ torch.tensor(RGB_TO_YCBCR, dtype=error.dtype).t()
+        ycbcr = error @ torch.tensor(YCBCR_FROM_RGB, dtype=error.dtype).t()
         return (ycbcr**2).reshape(-1, 3).mean(dim=0)
 
 
