@@ -35,8 +35,8 @@ def main(argv=None):
                         default="../shared/data/pointclouds/soldier_vox10_0690_partial.ply")
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args(argv)
-    model, _ = zoo.load("occupancy-v1")
-    grid = voxelize(read_ply(args.cloud).points)
+    model = zoo.load(zoo.resolve("pointcloud").model_id)
+    grid = voxelize(read_ply(args.cloud).positions)
     parents = octree.scales(grid.keys, grid.bits, grid.bits - 1)[0]
     coords = torch.from_numpy(morton.decode(parents, grid.bits - 1))
     times = {}

@@ -23,7 +23,6 @@ import tempfile
 
 from benchmarks.lightfield_anchors import add_anchor_arguments, anchor_rows, quality_row
 from benchmarks.lossless import run_script
-from omnicodec import api
 from omnicodec.evaluate import lightfield_curve, parse_rates, read_lightfield_anchors, write_rows
 from omnicodec.io.lightfield import read_lightfield
 from omnicodec.metrics.bjontegaard import bd_table
@@ -35,9 +34,9 @@ from omnicodec import api
 mode, src, dst, rate = sys.argv[1:5]
 start = time.perf_counter()
 if mode == "encode":
-    api.compress_lightfield_file(src, dst, rate=float(rate))
+    api.compress_file(src, dst, rate=float(rate))
 else:
-    api.decompress_lightfield_file(src, dst)
+    api.decompress_file(src, dst)
 print(json.dumps({"seconds": time.perf_counter() - start,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -54,7 +53,7 @@ def run_omnicodec(path, lightfield, rates, folder):
         stream, back = os.path.join(folder, "lf.ocz"), os.path.join(folder, "back.npy")
         encode = run_worker("encode", path, stream, rate)
         decode = run_worker("decode", stream, back)
-        # Written in the input's kind: a folder of PNGs for a PNG input, else back.npy / .h5.
+        # Written as its extension says: an .npy, whatever the input was.
         decoded = read_lightfield(back, grid=lightfield.grid).views
         rows.append({**quality_row("omnicodec", f"rate {rate}", os.path.getsize(stream), lightfield,
                                    decoded),
@@ -81,7 +80,7 @@ def main(argv=None):
     parser.add_argument("--out", default="results/lf")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
-    rates = parse_rates(args.rates, api.lightfield_rates())
+    rates = parse_rates(args.rates, "lightfield")
     all_bd = []
     for path in args.lightfields:
         name = os.path.basename(os.path.normpath(path))

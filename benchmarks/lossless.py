@@ -26,12 +26,12 @@ from omnicodec import api
 mode, src, dst, model = sys.argv[1:5]
 start = time.perf_counter()
 if mode == "encode":
-    report = api.compress_file(src, dst, model=model or api.DEFAULT_MODEL)
+    report = api.compress_file(src, dst, model=model or None)
 else:
     report = api.decompress_file(src, dst)
 print(json.dumps({"seconds": time.perf_counter() - start,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "blocks": report.blocks}))
+                  "blocks": report.details.get("blocks")}))
 """
 
 
@@ -75,7 +75,7 @@ def benchmark(path, folder):
     ocz, back = os.path.join(folder, "x.ocz"), os.path.join(folder, "back.ply")
     encode = run_worker("encode", path, ocz)
     decode = run_worker("decode", ocz, back)
-    original, decoded = read_ply(path).points, read_ply(back).points
+    original, decoded = read_ply(path).positions, read_ply(back).positions
     # Lossless means lossless on the voxel grid: for integer input, the input itself.
     expected = voxelize(original).to_points(original.dtype)
     exact = np.array_equal(np.unique(expected, axis=0), np.unique(decoded, axis=0))

@@ -47,12 +47,12 @@ def _row(codec, setting, size, points, quality, encode_s=None, decode_s=None, pe
 def run_omnicodec(path, rates, measure, folder):
     rows = []
     for rate in rates:
-        model = zoo.RATES[rate - 1]
+        model = zoo.resolve("pointcloud", rate=rate).model_id
         ocz, back = os.path.join(folder, "x.ocz"), os.path.join(folder, "back.ply")
         encode = run_worker("encode", path, ocz, model)
         decode = run_worker("decode", ocz, back)
         rows.append(_row("omnicodec", model, os.path.getsize(ocz), len(measure.points),
-                         measure(read_ply(back).points), encode["seconds"], decode["seconds"],
+                         measure(read_ply(back).positions), encode["seconds"], decode["seconds"],
                          max(encode["peak_mb"], decode["peak_mb"])))
         print(f"  omnicodec {model}: {rows[-1]['bpp']:.4f} bpp, D1 {rows[-1]['d1_psnr']:.2f}, "
               f"D2 {rows[-1]['d2_psnr']:.2f}, enc {encode['seconds']:.1f} s, "
@@ -96,7 +96,7 @@ def run_gpcc(path, scales, measure, folder):
                        check=True, capture_output=True)
         finished = time.perf_counter()
         rows.append(_row("gpcc-tmc3", f"scale {scale}", os.path.getsize(stream),
-                         len(measure.points), measure(read_ply(back).points),
+                         len(measure.points), measure(read_ply(back).positions),
                          encoded - start, finished - encoded))
     return rows
 

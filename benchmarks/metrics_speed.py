@@ -54,14 +54,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     carrier = read_ply(args.normals)
-    degraded = degraded_copy(carrier.points)
+    degraded = degraded_copy(carrier.positions)
     with tempfile.TemporaryDirectory() as folder:
         degraded_path = os.path.join(folder, "degraded.ply")
         write_ply(degraded_path, degraded.astype(np.float32))
         _, file_seconds = best_time(
             lambda: file_metrics(args.reference, degraded_path, args.peak, args.normals), args.repeat)
     metrics, array_seconds = best_time(
-        lambda: point_metrics(carrier.points, degraded, args.peak, carrier.normals), args.repeat)
+        lambda: point_metrics(carrier.positions, degraded, args.peak, carrier.normals), args.repeat)
 
     row = {"reference_points": metrics.reference_points, "degraded_points": metrics.degraded_points,
            "d1_psnr": metrics.symmetric.d1_psnr, "d2_psnr": metrics.symmetric.d2_psnr,

@@ -17,7 +17,7 @@ def read_mesh(path):
         return _read_obj(path)
     cloud = read_ply(path, with_faces=True)
     faces = cloud.faces if cloud.faces is not None and len(cloud.faces) else None
-    return cloud.points.astype(np.float64), faces
+    return cloud.positions.astype(np.float64), faces
 
 
 def _read_obj(path):

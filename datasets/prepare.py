@@ -71,7 +71,7 @@ def object_instances(data, rotations, rng):
                 yield f"{path.name}/r{r}/b{bits}", voxelize_unique(points, bits)
     for path in sorted((data / "pointclouds" / "mvub").glob("*.ply")):
         bits = 9 if "cwi9" in path.name else 8
-        coords = decoder_grid(read_ply(path).points.astype(np.float64), bits)
+        coords = decoder_grid(read_ply(path).positions.astype(np.float64), bits)
         yield f"{path.name}/b{bits}", coords
         if bits == 9:
             yield f"{path.name}/b8", voxelize_unique(coords >> 1, 9)

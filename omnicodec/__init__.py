@@ -1,27 +1,28 @@
-"""omnicodec: learned sparse-convolution compression of point-cloud geometry.
+"""omnicodec: learned sparse-convolution compression of point clouds and 4D light fields.
 
     import omnicodec
-    data = omnicodec.compress(points)          # (N, 3) array -> bytes, lossless
+    data = omnicodec.compress(points)          # (N, 3) array or PointCloud -> bytes, lossless
     data = omnicodec.compress(points, rate=3)  # lossy, rate 1 (fewest bits) .. 13
-    points = omnicodec.decompress(data)        # bytes -> (M, 3) array
+    cloud = omnicodec.decompress(data)         # bytes -> PointCloud (cloud.positions)
+
+Importing omnicodec imports neither torch nor a sparse engine: they load when a codec
+first runs (see omnicodec.runtime for what is set then).
 """
+
+import importlib
 
 __version__ = "0.1.0"
 
-import os  # noqa: E402
+_API = ("Report", "compress", "compress_file", "decompress", "decompress_file", "describe", "info")
+_ERRORS = ("BitstreamError", "InputError", "ModelError", "OmnicodecError")
+_DATA = ("LightField", "PointCloud")
+__all__ = [*_API, *_ERRORS, *_DATA]
 
-# Intel MKL (torch's CPU BLAS) may round differently for the same inputs depending on
-# memory alignment; an encoder and a decoder that round differently disagree on a
-# probability and the stream does not decode. STRICT makes MKL's results reproducible.
-# It must be set before MKL starts, hence here, before torch is imported by anything of ours.
-os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
-from omnicodec.api import (  # noqa: E402
-    Report, compress, compress_file, decompress, decompress_file, info, rate_model,
-)
-from omnicodec.errors import BitstreamError, InputError, ModelError, OmnicodecError  # noqa: E402
-
-__all__ = [
-    "BitstreamError", "InputError", "ModelError", "OmnicodecError", "Report", "compress",
-    "compress_file", "decompress", "decompress_file", "info", "rate_model",
-]
+def __getattr__(name):
+    """The public names, imported on first use."""
+    for module, names in (("omnicodec.api", _API), ("omnicodec.errors", _ERRORS),
+                          ("omnicodec.data", _DATA)):
+        if name in names:
+            return getattr(importlib.import_module(module), name)
+    raise AttributeError(f"module 'omnicodec' has no attribute {name!r}")

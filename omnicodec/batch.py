@@ -56,19 +56,22 @@ def up_to_date(kind, source, output, options=None):
     if not os.path.exists(output) or os.path.getmtime(output) < os.path.getmtime(source):
         return False
     if kind == "compress":
-        from omnicodec import api, zoo
+        from omnicodec import api, codec, zoo
+        from omnicodec.io import file_kind
 
+        options = dict(options or {})
         try:
             header = api.info(api.read_bitstream(output))
+            data_kind = file_kind(source)
+            model, rate = options.pop("model", None), options.pop("rate", None)
+            if options.pop("target_bpp", None) is not None:
+                wanted = [card.model_id for card in zoo.MODELS.values()
+                          if card.data_kind == data_kind and card.rates]
+            else:
+                wanted = [zoo.resolve(data_kind, model, rate).model_id]
+            return header.model_id in wanted and codec.codec_class(header.codec).made_with(
+                header.codec_header, options)
         except OmnicodecError:
-            return False
-        options = options or {}
-        if options.get("target_bpp") is not None:
-            if header.model_id not in zoo.RATES:
-                return False
-        elif header.model_id != options.get("model", api.DEFAULT_MODEL):
-            return False
-        if options.get("bits") is not None and header.bits != options["bits"]:
             return False
     return True
 
@@ -115,7 +118,7 @@ def _run_one(kind, source, output, options):
     except Exception as exc:  # noqa: BLE001 - any failure is this file's, not the batch's
         message = str(exc) if isinstance(exc, OmnicodecError) else f"{type(exc).__name__}: {exc}"
         return Outcome(source, output, "failed", seconds=time.perf_counter() - start, error=message)
-    return Outcome(source, output, "done", points=report.input_points, bytes=report.bytes,
+    return Outcome(source, output, "done", points=report.units, bytes=report.bytes,
                    seconds=report.seconds)
 
 

@@ -1,39 +1,25 @@
 """The one bitstream container of omnicodec (``.ocz`` files).
 
-Layout (all integers little endian)::
+Layout of format version 3 (all integers little endian)::
 
-    magic      4 bytes  b"OMNC"
-    version    u16      FORMAT_VERSION
-    mode       u8       codec mode (MODES)
-    flags      u8       bit 0: the input was on an integer grid
-    model id   u8 length + ASCII
-    weights    8 bytes  first bytes of the model weights' SHA-256
-    coder      u8 length + ASCII name of the entropy coder
-  point-cloud modes (1, 2):
-    bits       u8       voxel grid depth (2**bits voxels per axis)
-    dtype      u8 length + numpy dtype string of the input coordinates
-    offset     3 x f64  | scale  f64   (point = offset + voxel * scale)
-    points     u64      input points  | voxels u64 unique voxels coded
-    geometry   8 bytes  first bytes of SHA-256 of the decoded voxels (Morton order, int32)
-  light-field mode (3):
-    shape      4 x u32  U, V (rows and columns of views), H, W (pixels of a view)
-    sample     u8       bits per sample of the input (8 or 16)
-    tile       u16      tile side in pixels (all views x tile x tile code independently)
-    rate       f32      the rate (gain index) the latent was coded at
-    naming     varint length + JSON of the input's view naming, so output matches it
-    views      8 bytes  first bytes of SHA-256 of the decoded views (uint, C order)
-  all modes:
-    sections   varint count, then one varint length per section
-    payload    the sections, back to back
-    crc32      u32      CRC32 of every byte before it
+    magic         4 bytes  b"OMNC"
+    version       u16      FORMAT_VERSION
+    codec         u8 length + ASCII id of the codec (omnicodec.codec.CODECS)
+    model         u8 length + ASCII id of the model (omnicodec.zoo)
+    weights       8 bytes  first bytes of the model weights' SHA-256
+    coder         u8 length + ASCII name of the entropy coder
+    checksum      8 bytes  the codec's digest of the decoded data
+    codec header  varint length + bytes that only the codec reads
+    sections      varint count, then one varint length per section
+    payload       the sections, back to back
+    crc32         u32      CRC32 of every byte before it
 
-The container knows nothing of models: sections are opaque bytes. Version 2 added mode 3;
-version 1 streams (modes 1 and 2, same layout) still read.
+The container knows nothing of models or codecs: the codec header and the sections are
+opaque bytes. Versions 1 and 2 (omnicodec 0.1.0) still read: see :func:`_read_legacy`.
 """
 
 import dataclasses
 import hashlib
-import json
 import struct
 import zlib
 
@@ -43,95 +29,54 @@ from omnicodec import varint
 from omnicodec.errors import BitstreamError
 
 MAGIC = b"OMNC"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
-MODES = {1: "pointcloud-lossless", 2: "pointcloud-lossy", 3: "lightfield"}
-LIGHTFIELD_MODE = 3
-MODE_OF_KIND = {kind: mode for mode, kind in MODES.items()}
-_FIXED = struct.Struct("<4sHBB")
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+CHECKSUM_BYTES = 8
+_FIXED = struct.Struct("<4sH")
 
 
-@dataclasses.dataclass
-class LightFieldInfo:
-    """What a light-field stream says about its content."""
-
-    shape: tuple  # (U, V, H, W)
-    sample_bits: int
-    tile: int
-    rate: float
-    naming: dict
-    views_checksum: bytes
-
-    @property
-    def pixels(self):
-        u, v, h, w = self.shape
-        return u * v * h * w
-
-
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Header:
-    """A stream's header: the common fields, then either the point-cloud fields or
-    ``lightfield``."""
+    """What every stream says about itself; ``codec_header`` is the codec's own."""
 
-    mode: int
+    codec: str
     model_id: str
     weights_hash: bytes
     coder: str
-    bits: int = 0
-    coord_dtype: str = ""
-    offset: tuple = (0.0, 0.0, 0.0)
-    scale: float = 1.0
-    input_points: int = 0
-    voxels: int = 0
-    geometry_checksum: bytes = b""
-    integer_input: bool = False
-    lightfield: LightFieldInfo = None
-
-    @property
-    def mode_name(self):
-        return MODES.get(self.mode, f"unknown ({self.mode})")
+    checksum: bytes
+    codec_header: bytes
+    version: int = FORMAT_VERSION
 
 
-def geometry_checksum(coords):
-    """8-byte digest of voxel coordinates in their canonical (Morton) order."""
-    data = np.ascontiguousarray(np.asarray(coords, dtype="<i4"))
-    return hashlib.sha256(data.tobytes()).digest()[:8]
+def checksum(array):
+    """The 8-byte digest a codec records of its decoded data: SHA-256 of the array's
+    little-endian values in C order."""
+    array = np.asarray(array)
+    data = np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"), copy=False))
+    return hashlib.sha256(data.tobytes()).digest()[:CHECKSUM_BYTES]
 
 
-def views_checksum(views):
-    """8-byte digest of decoded light-field views (little-endian samples, C order)."""
-    views = np.asarray(views)
-    data = np.ascontiguousarray(views.astype(views.dtype.newbyteorder("<"), copy=False))
-    return hashlib.sha256(data.tobytes()).digest()[:8]
-
-
-def _string(text):
+def ascii_field(text):
+    """A short ASCII string as stored in headers: u8 length, then the bytes."""
     raw = text.encode("ascii")
     if len(raw) > 255:
         raise ValueError("header strings are at most 255 bytes")
     return bytes([len(raw)]) + raw
 
 
+def _digest(value):
+    return bytes(value[:CHECKSUM_BYTES]).ljust(CHECKSUM_BYTES, b"\0")
+
+
 def pack(header, sections):
-    """Header + sections -> the bytes of a complete file."""
-    if header.mode not in MODES:
-        raise ValueError(f"unknown codec mode {header.mode}")
-    out = bytearray(_FIXED.pack(MAGIC, FORMAT_VERSION, header.mode, int(header.integer_input)))
-    out += _string(header.model_id)
-    out += header.weights_hash[:8].ljust(8, b"\0")
-    out += _string(header.coder)
-    if header.mode == LIGHTFIELD_MODE:
-        info = header.lightfield
-        out += struct.pack("<4IBHf", *info.shape, info.sample_bits, info.tile, info.rate)
-        naming = json.dumps(info.naming, sort_keys=True).encode("ascii")
-        out += varint.encode([len(naming)]) + naming
-        out += info.views_checksum[:8].ljust(8, b"\0")
-    else:
-        out += bytes([header.bits])
-        out += _string(header.coord_dtype)
-        out += struct.pack("<4d", *header.offset, header.scale)
-        out += struct.pack("<QQ", header.input_points, header.voxels)
-        out += header.geometry_checksum[:8].ljust(8, b"\0")
+    """Header + sections -> the bytes of a complete file (always the current version)."""
+    out = bytearray(_FIXED.pack(MAGIC, FORMAT_VERSION))
+    for text in (header.codec, header.model_id):
+        out += ascii_field(text)
+    out += _digest(header.weights_hash)
+    out += ascii_field(header.coder)
+    out += _digest(header.checksum)
+    out += varint.encode([len(header.codec_header)]) + header.codec_header
     out += varint.encode([len(sections), *[len(section) for section in sections]])
     for section in sections:
         out += section
@@ -140,8 +85,8 @@ def pack(header, sections):
 
 
 class _Reader:
-    def __init__(self, data):
-        self.data, self.pos = data, 0
+    def __init__(self, data, pos):
+        self.data, self.pos = data, pos
 
     def take(self, size):
         if self.pos + size > len(self.data):
@@ -150,9 +95,6 @@ class _Reader:
         self.pos += size
         return chunk
 
-    def unpack(self, fmt):
-        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))
-
     def string(self):
         raw = self.take(self.take(1)[0])
         try:
@@ -160,19 +102,20 @@ class _Reader:
         except UnicodeDecodeError:
             raise BitstreamError("bitstream header is corrupted") from None
 
-    def json(self):
-        (length,) = self.varints(1)
-        try:
-            value = json.loads(self.take(length).decode("ascii"))
-        except (UnicodeDecodeError, ValueError):
-            raise BitstreamError("bitstream header is corrupted") from None
-        if not isinstance(value, dict):
-            raise BitstreamError("bitstream header is corrupted")
-        return value
-
     def varints(self, count):
         values, self.pos = varint.decode(self.data, count, self.pos)
         return values
+
+    def counted(self):
+        """A varint count, checked against what is left, then that many varints."""
+        (count,) = self.varints(1)
+        if count > len(self.data) - self.pos:
+            raise BitstreamError("bitstream header is corrupted")
+        return self.varints(count)
+
+    def blob(self):
+        (length,) = self.varints(1)
+        return self.take(length)
 
 
 def unpack(data):
@@ -180,31 +123,21 @@ def unpack(data):
     data = bytes(data)
     if len(data) < _FIXED.size:
         raise BitstreamError("not an omnicodec bitstream (file too short)")
-    magic, version, mode, flags = _FIXED.unpack_from(data)
+    magic, version = _FIXED.unpack_from(data)
     if magic != MAGIC:
         raise BitstreamError("not an omnicodec bitstream (wrong magic)")
     if version not in READABLE_VERSIONS:
         newer = "a newer" if version > FORMAT_VERSION else "an older"
         raise BitstreamError(
             f"bitstream format version {version} was written by {newer} omnicodec; "
-            f"this one reads version {FORMAT_VERSION}")
+            f"this one reads versions {', '.join(map(str, READABLE_VERSIONS))}")
     if len(data) < _FIXED.size + 4:
         raise BitstreamError("bitstream is truncated")
     body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
-    reader = _Reader(body)
-    reader.pos = _FIXED.size
+    reader = _Reader(body, _FIXED.size)
     try:
-        model_id = reader.string()
-        weights_hash = reader.take(8)
-        coder = reader.string()
-        if mode == LIGHTFIELD_MODE:
-            fields = {"lightfield": _read_lightfield_info(reader)}
-        else:
-            fields = _read_cloud_fields(reader)
-        (count,) = reader.varints(1)
-        if count > len(body):
-            raise BitstreamError("bitstream header is corrupted")
-        lengths = reader.varints(count)
+        header = _read_current(reader) if version == FORMAT_VERSION else _read_legacy(reader, version)
+        lengths = reader.counted()
     except BitstreamError:
         _check_crc(body, crc)  # a damaged header is reported as such when the CRC says so
         raise
@@ -213,29 +146,48 @@ def unpack(data):
         raise BitstreamError("bitstream is truncated" if reader.pos + sum(lengths) > len(body)
                              else "bitstream has trailing data")
     _check_crc(body, crc)
-    if mode not in MODES:
-        raise BitstreamError(f"unknown codec mode {mode} in bitstream")
-    sections = [reader.take(length) for length in lengths]
-    header = Header(mode=mode, model_id=model_id, weights_hash=weights_hash, coder=coder,
-                    integer_input=bool(flags & 1), **fields)
-    return header, sections
+    return header, [reader.take(length) for length in lengths]
 
 
-def _read_cloud_fields(reader):
-    bits = reader.take(1)[0]
-    coord_dtype = reader.string()
-    offset_scale = reader.unpack("<4d")
-    input_points, voxels = reader.unpack("<QQ")
-    return {"bits": bits, "coord_dtype": coord_dtype, "offset": tuple(offset_scale[:3]),
-            "scale": offset_scale[3], "input_points": input_points, "voxels": voxels,
-            "geometry_checksum": reader.take(8)}
+def _read_current(reader):
+    codec, model_id = reader.string(), reader.string()
+    weights_hash, coder = reader.take(8), reader.string()
+    checksum = reader.take(CHECKSUM_BYTES)
+    return Header(codec=codec, model_id=model_id, weights_hash=weights_hash, coder=coder,
+                  checksum=checksum, codec_header=reader.blob())
 
 
-def _read_lightfield_info(reader):
-    *shape, sample_bits, tile, rate = reader.unpack("<4IBHf")
-    naming = reader.json()
-    return LightFieldInfo(shape=tuple(shape), sample_bits=sample_bits, tile=tile, rate=rate,
-                          naming=naming, views_checksum=reader.take(8))
+# Versions 1 and 2 (omnicodec 0.1.0) named the codec by a mode number and kept its fields
+# inline: point clouds (modes 1, 2): bits u8, coordinate dtype (u8 length + ASCII),
+# offset 3 x f64, scale f64, input points u64, voxels u64, geometry checksum 8 bytes, with
+# "integer input" in bit 0 of a flags byte after the mode; light fields (mode 3): U, V, H,
+# W u32, sample bits u8, tile u16, rate f32, naming (varint length + JSON), views checksum.
+# Their fields are exactly today's codec headers of those codecs, less the checksum, which
+# moved into the common header, and, for point clouds, with the flags byte in front.
+LEGACY_CODECS = {1: "pointcloud-lossless", 2: "pointcloud-lossy", 3: "lightfield"}
+_LEGACY_CLOUD = struct.Struct("<B")
+_LEGACY_CLOUD_NUMBERS = struct.Struct("<4dQQ")
+_LEGACY_LIGHTFIELD = struct.Struct("<4IBHf")
+
+
+def _read_legacy(reader, version):
+    mode, flags = reader.take(2)
+    if mode not in LEGACY_CODECS:
+        raise BitstreamError(f"unknown codec mode {mode} in a version {version} bitstream")
+    model_id, weights_hash, coder = reader.string(), reader.take(8), reader.string()
+    start = reader.pos
+    if mode == 3:
+        reader.take(_LEGACY_LIGHTFIELD.size)
+        reader.blob()
+        codec_header = reader.data[start:reader.pos]
+    else:
+        reader.take(_LEGACY_CLOUD.size)
+        reader.string()
+        reader.take(_LEGACY_CLOUD_NUMBERS.size)
+        codec_header = bytes([flags & 1]) + reader.data[start:reader.pos]
+    return Header(codec=LEGACY_CODECS[mode], model_id=model_id, weights_hash=weights_hash,
+                  coder=coder, checksum=reader.take(CHECKSUM_BYTES), codec_header=codec_header,
+                  version=version)
 
 
 def _check_crc(body, crc):

@@ -22,7 +22,7 @@ from omnicodec.plots import LIGHT_FIELD_METRICS, LIGHT_FIELD_NOTE, point_cloud_n
 
 @dataclasses.dataclass
 class RatePoint:
-    rate: int
+    rate: int | None  # None: a model without rates (lossless)
     model: str
     bytes: int
     bits_per_point: float
@@ -46,10 +46,9 @@ class Evaluation:
                       for p in self.points])
 
 
-def parse_rates(text, count=None):
-    """"1,3,5" or "2-4" or "all" -> list of rates, each checked against ``count`` rates
-    (default: the point-cloud rates)."""
-    count = len(zoo.RATES) if count is None else count
+def parse_rates(text, kind="pointcloud"):
+    """"1,3,5" or "2-4" or "all" -> list of rates, each checked against the data kind's."""
+    count = len(zoo.rates(kind))
     if text in (None, "", "all"):
         return list(range(1, count + 1))
     rates = []
@@ -100,35 +99,43 @@ class Reference:
                              point_to_plane=self.point_to_plane)
 
 
+def rate_codecs(kind, rates=None, model=None):
+    """[(rate or None, codec)] to evaluate: ``model`` at each of ``rates`` it serves (once,
+    rate None, if it has none), or the data kind's models at ``rates`` (default: all)."""
+    if model is not None and not zoo.card(model).rates:
+        return [(None, api.select_codec(kind, model))]
+    if rates is None:
+        rates = list(zoo.card(model).rates if model is not None else zoo.rates(kind))
+    return [(rate, api.select_codec(kind, model, rate)) for rate in rates]
+
+
 def evaluate(path, rates=None, peak=None, normals_path=None, point_to_plane=True,
-             estimate_missing_normals=True, bits=None, progress=None):
-    """Code ``path`` at each of ``rates`` (default: all) and measure each reconstruction.
+             estimate_missing_normals=True, bits=None, progress=None, model=None):
+    """Code ``path`` at each of ``rates`` (default: all; with ``model``, that model) and
+    measure each reconstruction.
 
     ``peak`` defaults to 2**bits - 1 for clouds on an integer grid (1023 for vox10); D2 uses
     the reference normals of ``normals_path`` or of the file, else estimated ones.
     """
-    rates = list(range(1, len(zoo.RATES) + 1)) if rates is None else rates
-    models = [api.rate_model(rate) for rate in rates]
     reference = Reference(path, peak, normals_path, point_to_plane, estimate_missing_normals, bits)
-    grid = reference.grid
-    for model in models:
-        zoo.load(model)  # load (and hash-check) before the clock starts
+    runs = rate_codecs("pointcloud", rates, model)
+    prepared = runs[0][1].prepare(reference.points, bits=bits)  # one voxel grid for all
+    input_points = reference.grid.input_points
     results = []
-    for rate, model in zip(rates, models):
+    for rate, codec in runs:
         start = time.perf_counter()
-        data, _ = api.compress_grid(grid, model=model, coord_dtype=reference.points.dtype,
-                                    progress=progress)
+        data, _ = api.encode(codec, prepared, rate, progress)
         encoded = time.perf_counter()
-        decoded = api.decompress(data, progress=progress)
+        decoded = api.decompress(data, progress=progress).positions
         finished = time.perf_counter()
         quality = reference(decoded)
         results.append(RatePoint(
-            rate=rate, model=model, bytes=len(data),
-            bits_per_point=8 * len(data) / grid.input_points,
+            rate=rate, model=codec.card.model_id, bytes=len(data),
+            bits_per_point=8 * len(data) / input_points,
             d1_psnr=quality.symmetric.d1_psnr, d2_psnr=quality.symmetric.d2_psnr,
             encode_seconds=encoded - start, decode_seconds=finished - encoded,
             decoded_points=len(decoded)))
-    return Evaluation(path=reference.path, input_points=grid.input_points, peak=reference.peak,
+    return Evaluation(path=reference.path, input_points=input_points, peak=reference.peak,
                       normals=reference.normals_source, points=results)
 
 
@@ -237,19 +244,21 @@ def lightfield_curve(rows):
     return {key: [r[key] for r in rows] for key in ("bpp", "psnr_yuv", "psnr_y", "ssim_y")}
 
 
-def evaluate_lightfield(path, rates=None, grid=None, dataset=None, tile=api.LIGHTFIELD_TILE,
-                        progress=None):
-    """Code the light field at ``path`` at each of ``rates`` (default: all), decode the
-    stream, and measure PSNR-Y, PSNR-YUV and SSIM-Y over all views and per view."""
+def evaluate_lightfield(path, rates=None, grid=None, dataset=None, tile=None, progress=None,
+                        model=None):
+    """Code the light field at ``path`` at each of ``rates`` (default: all; with ``model``,
+    that model), decode the stream, and measure PSNR-Y, PSNR-YUV and SSIM-Y over all views
+    and per view."""
     lightfield = read_lightfield(path, grid=grid, dataset=dataset)
-    rates = list(range(1, api.lightfield_rates() + 1)) if rates is None else rates
+    runs = rate_codecs("lightfield", rates, model)
+    prepared = runs[0][1].prepare(lightfield, tile=tile)
     u, v, h, w, _ = lightfield.views.shape
     points, view_rows = [], []
-    for rate in rates:
+    for rate, codec in runs:
         start = time.perf_counter()
-        data, _ = api.compress_lightfield(lightfield, rate=rate, tile=tile, progress=progress)
+        data, _ = api.encode(codec, prepared, rate, progress)
         encoded = time.perf_counter()
-        decoded = api.decompress_lightfield(data, progress=progress).views
+        decoded = api.decompress(data, progress=progress).views
         finished = time.perf_counter()
         quality = lightfield_quality(lightfield.views, decoded)
         points.append(LightFieldRatePoint(

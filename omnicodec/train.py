@@ -1,14 +1,19 @@
-"""Train the lossless occupancy model on blocks prepared by ``python -m datasets.prepare``.
+"""Train omnicodec's models (``--kind``): the lossless occupancy model (the default) and the
+lossy autoencoder on blocks prepared by ``python -m datasets.prepare``, the light-field model
+on patches of ``python -m datasets.lightfields``.
 
     python -m omnicodec.train --data ~/.cache/omnicodec/train_blocks.h5 \
         --run ~/.cache/omnicodec/runs/lossless --steps 9000 --seed 0 [--resume]
     python -m omnicodec.train --run ~/.cache/omnicodec/runs/lossless --export omnicodec/weights/occupancy_v1.pt
 
-Each step draws --batch random blocks, applies a random axis permutation and flips, and
-minimizes the code length (binary cross-entropy, in bits) of every block's finest scale
-given the next coarser one, over all 8 coding stages with the true earlier children known.
-A checkpoint (model, optimizer, step, random state) is written atomically every
---checkpoint-minutes, so ``--resume`` continues an interrupted run exactly where it stopped.
+Lossless: each step draws --batch random blocks, applies a random axis permutation and
+flips, and minimizes the code length (binary cross-entropy, in bits) of every block's finest
+scale given the next coarser one, over all 8 coding stages with the true earlier children
+known. Light fields: each step draws --batch patches of one angular grid size.
+An option the chosen kind does not use is an error; --data and --run default per kind
+(``~/.cache/omnicodec/runs/<kind>``). A checkpoint (model, optimizer, step, random state)
+is written atomically every --checkpoint-minutes, so ``--resume`` continues an interrupted
+run exactly where it stopped.
 """
 
 import argparse
@@ -21,9 +26,25 @@ import numpy as np
 import torch
 
 from omnicodec.geometry import morton, octree
+from omnicodec.io.atomic import atomic_output
 from omnicodec.models.lightfield import CHANNEL_WEIGHTS, LAMBDAS, LightFieldModel
 from omnicodec.models.lossy import LossyModel
 from omnicodec.models.occupancy import CODING_ORDER, OccupancyModel
+
+# Options only one kind uses: that kind, and their default for it.
+KIND_OPTIONS = {
+    "blocks": ("lossless", 2),
+    "head_kernel": ("lossless", 3),
+    "levels": ("lossy", 3),
+    "latent_channels": ("lossy", 8),
+    "lmbda": ("lossy", 1.0),
+    "views_across": ("lightfield", None),
+}
+DATA_FILES = {"lossless": "train_blocks.h5", "lossy": "train_blocks.h5", "lightfield": "lf_patches.h5"}
+
+
+def _chunks(ids, size):
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
 
 
 class BlockSet:
@@ -35,6 +56,12 @@ class BlockSet:
             self.offsets = f["offsets"][:]
             self.bits = int(f.attrs["block_bits"])
         self.count = len(self.offsets) - 1
+
+    def draw(self, rng, ids, size):
+        return rng.choice(ids, size)
+
+    def chunks(self, ids, size):
+        return _chunks(ids, size)
 
     def keys(self, index, rng):
         """Morton-sorted keys of a block under a random axis permutation and flips."""
@@ -76,14 +103,31 @@ class LightFieldPatches:
         self.offsets = np.cumsum([0] + sizes)
         self.count = int(self.offsets[-1])
 
+    def group_of(self, indices):
+        """The grid-size dataset of every index."""
+        return np.searchsorted(self.offsets, indices, side="right") - 1
+
+    def draw(self, rng, ids, size):
+        """``size`` random ``ids`` of one grid size: the first one's, drawn among all."""
+        first = rng.choice(ids)
+        same = ids[self.group_of(ids) == self.group_of(first)]
+        return np.concatenate([[first], rng.choice(same, size - 1)])
+
+    def chunks(self, ids, size):
+        """``ids`` in pieces of at most ``size``, each of one grid size."""
+        groups = self.group_of(ids)
+        return [chunk for group in np.unique(groups) for chunk in _chunks(ids[groups == group], size)]
+
     def batch(self, indices, rng, views_across=None):
-        """Views of the patches (all of the first one's grid size), as float in [0, 1],
-        with the same random transposition and joint flips (u with y, v with x); with
-        ``views_across``, the same random sub-grid of that many views across of each."""
-        group = int(np.searchsorted(self.offsets, indices[0], side="right") - 1)
-        start, stop = self.offsets[group], self.offsets[group + 1]
-        chosen = [int(i) for i in indices if start <= i < stop]
-        views = np.stack([self.groups[group][i - start] for i in chosen]).astype(np.float32) / 255
+        """Views of the patches (all of one grid size), as float in [0, 1], with the same
+        random transposition and joint flips (u with y, v with x); with ``views_across``,
+        the same random sub-grid of that many views across of each."""
+        groups = np.unique(self.group_of(indices))
+        if len(groups) != 1:
+            raise ValueError(f"a batch needs patches of one grid size, got datasets {groups.tolist()}")
+        group = int(groups[0])
+        start = self.offsets[group]
+        views = np.stack([self.groups[group][int(i) - start] for i in indices]).astype(np.float32) / 255
         if views_across and views.shape[1] > views_across:
             u, v = rng.integers(views.shape[1] - views_across + 1, size=2)
             views = views[:, u:u + views_across, v:v + views_across]
@@ -139,12 +183,6 @@ def make_model(args):
     return OccupancyModel(args.channels, args.blocks, args.head_kernel)
 
 
-def save_atomic(obj, path):
-    tmp = path + ".tmp"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def train(args):
     torch.set_num_threads(args.threads)
     os.makedirs(args.run, exist_ok=True)
@@ -176,7 +214,7 @@ def train(args):
         lr = args.lr * factor
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
-        loss, figures = step_loss(model, blocks, rng.choice(train_ids, args.batch), rng, args)
+        loss, figures = step_loss(model, blocks, blocks.draw(rng, train_ids, args.batch), rng, args)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -187,15 +225,16 @@ def train(args):
             print(f"step {step} lr {lr:.2e} train " + _mean_figures(running), flush=True)
             running = []
         if time.time() - last_save > args.checkpoint_minutes * 60 or step == args.steps:
-            save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "step": step, "numpy_rng": rng.bit_generator.state,
-                         "torch_rng": torch.get_rng_state(), "config": model.config,
-                         "args": vars(args)}, checkpoint_path)
+            with atomic_output(checkpoint_path) as handle:
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                            "step": step, "numpy_rng": rng.bit_generator.state,
+                            "torch_rng": torch.get_rng_state(), "config": model.config,
+                            "args": vars(args)}, handle)
             with torch.no_grad():
                 check_rng = np.random.default_rng(0)
                 rates = range(model.rates) if args.kind == "lightfield" else [None]
-                held = [step_loss(model, blocks, held_out[i:i + 8], check_rng, args, rate)[1]
-                        for rate in rates for i in range(0, len(held_out), 8)]
+                held = [step_loss(model, blocks, chunk, check_rng, args, rate)[1]
+                        for rate in rates for chunk in blocks.chunks(held_out, 8)]
             print(f"checkpoint at step {step}; held-out " + _mean_figures(held), flush=True)
             last_save = time.time()
 
@@ -213,25 +252,30 @@ def export(args):
     if state["args"].get("kind") == "lightfield":
         weights = {name: value.half() if value.is_floating_point() else value
                    for name, value in weights.items()}
-    save_atomic({"config": state["config"], "state_dict": weights, "step": state["step"],
-                 "args": state["args"]}, args.export)
+    with atomic_output(args.export) as handle:
+        torch.save({"config": state["config"], "state_dict": weights, "step": state["step"],
+                    "args": state["args"]}, handle)
     print(f"wrote {args.export} (step {state['step']})")
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Train omnicodec's models (lossless occupancy or lossy autoencoder).")
-    parser.add_argument("--data", default=os.path.expanduser("~/.cache/omnicodec/train_blocks.h5"))
-    parser.add_argument("--run", default=os.path.expanduser("~/.cache/omnicodec/runs/lossless"))
+def parse_args(argv=None):
+    """Arguments, with the defaults of the chosen --kind filled in; an option that kind does
+    not use is an error rather than silently ignored."""
+    parser = argparse.ArgumentParser(
+        description="Train omnicodec's models (lossless occupancy, lossy autoencoder or light field).")
+    parser.add_argument("--data", help="training file (default: ~/.cache/omnicodec/train_blocks.h5, "
+                                       "light fields: ~/.cache/omnicodec/lf_patches.h5)")
+    parser.add_argument("--run", help="run folder (default: ~/.cache/omnicodec/runs/KIND)")
     parser.add_argument("--steps", type=int, default=9000)
     parser.add_argument("--batch", type=int, default=6)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--channels", type=int, default=32)
-    parser.add_argument("--blocks", type=int, default=2)
-    parser.add_argument("--head-kernel", type=int, default=3)
+    parser.add_argument("--blocks", type=int, help="lossless: residual blocks per scale")
+    parser.add_argument("--head-kernel", type=int, help="lossless: kernel size of the output head")
     parser.add_argument("--kind", choices=("lossless", "lossy", "lightfield"), default="lossless")
-    parser.add_argument("--levels", type=int, default=3, help="lossy: levels the decoder regrows")
-    parser.add_argument("--latent-channels", type=int, default=8, help="lossy: latent channels")
-    parser.add_argument("--lmbda", type=float, default=1.0,
+    parser.add_argument("--levels", type=int, help="lossy: levels the decoder regrows")
+    parser.add_argument("--latent-channels", type=int, help="lossy: latent channels")
+    parser.add_argument("--lmbda", type=float,
                         help="lossy: weight of the occupancy code length against the latent rate")
     parser.add_argument("--views-across", type=int,
                         help="lightfield: train on random sub-grids of this many views across "
@@ -243,6 +287,20 @@ def main(argv=None):
     parser.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
     parser.add_argument("--export", help="write the run's weights to this file and exit")
     args = parser.parse_args(argv)
+    unused = [f"--{name.replace('_', '-')} ({kind} only)" for name, (kind, _) in KIND_OPTIONS.items()
+              if kind != args.kind and getattr(args, name) is not None]
+    if unused:
+        parser.error(f"not used by --kind {args.kind}: {', '.join(unused)}")
+    for name, (kind, default) in KIND_OPTIONS.items():
+        if kind == args.kind and getattr(args, name) is None:
+            setattr(args, name, default)
+    args.data = args.data or os.path.expanduser(f"~/.cache/omnicodec/{DATA_FILES[args.kind]}")
+    args.run = args.run or os.path.expanduser(f"~/.cache/omnicodec/runs/{args.kind}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
     if args.export:
         export(args)
     else:

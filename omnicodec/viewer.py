@@ -53,12 +53,11 @@ def _colormap(name, values, low, high):
 
 def cloud_colors(cloud, up="y"):
     """RGB in [0, 1] per point: the PLY's colours, else its height coloured by HEIGHT_MAP."""
-    props = cloud.properties
-    if all(name in props for name in ("red", "green", "blue")):
-        rgb = np.stack([props[name] for name in ("red", "green", "blue")], axis=1).astype(np.float64)
+    if "rgb" in cloud.attributes:
+        rgb = np.asarray(cloud.attributes["rgb"], dtype=np.float64)
         top = 65535.0 if rgb.max(initial=0) > 255 else 255.0
         return np.clip(rgb / top, 0.0, 1.0)
-    height = cloud.points[:, UP_AXES[up]].astype(np.float64)
+    height = cloud.positions[:, UP_AXES[up]].astype(np.float64)
     return _colormap(HEIGHT_MAP, height, height.min(initial=0), height.max(initial=1))
 
 
@@ -211,15 +210,16 @@ def show(layers, title, up="y"):
 
 
 def load(path):
-    """(Cloud, bits per point or None) of a .ply, or of an .ocz decoded on the fly."""
+    """(PointCloud, bits per point or None) of a .ply, or of an .ocz decoded on the fly."""
     from omnicodec import api
-    from omnicodec.io import Cloud, read_ply
+    from omnicodec.codec import codec_class
+    from omnicodec.io import read_ply
 
     if os.fspath(path).lower().endswith(".ocz"):
         data = api.read_bitstream(path)
-        points = api.decompress(data)
-        header = api.info(data)
-        return Cloud(points=points, properties={}), 8 * len(data) / max(header.input_points, 1)
+        header, decoded = api.decode(data)
+        points = codec_class(header.codec).input_units(header.codec_header)
+        return decoded.data, 8 * len(data) / max(points, 1)
     return read_ply(path), None
 
 
@@ -244,26 +244,26 @@ def view(first, second=None, error=False, screenshot=None, views=DEFAULT_VIEWS, 
     if error and second is None:
         raise InputError("the error mode needs two clouds: an original and a reconstruction")
     cloud_a, _ = load(first)
-    layers = [Layer(cloud_a.points, cloud_colors(cloud_a, up), os.path.basename(first))]
+    layers = [Layer(cloud_a.positions, cloud_colors(cloud_a, up), os.path.basename(first))]
     title, colorbar = os.path.basename(first), None
     if second is not None:
         cloud_b, bpp = load(second)
-        peak = peak if peak is not None else default_peak(cloud_a.points)
+        peak = peak if peak is not None else default_peak(cloud_a.positions)
         facts = []
         if bpp is not None:
             facts.append(f"{bpp:.4f} bpp")
         if peak is not None:
-            quality = point_metrics(cloud_a.points, cloud_b.points, peak, cloud_a.normals)
+            quality = point_metrics(cloud_a.positions, cloud_b.positions, peak, cloud_a.normals)
             facts.append(f"D1 {quality.symmetric.d1_psnr:.2f} dB, D2 {quality.symmetric.d2_psnr:.2f} dB "
                          f"(peak {peak:g})")
         label = os.path.basename(second)
         if error:
-            colors, scale = error_colors(point_errors(cloud_a.points, cloud_b.points))
+            colors, scale = error_colors(point_errors(cloud_a.positions, cloud_b.positions))
             colorbar = ("distance to the nearest original point (D1 error)", scale)
             label += ": D1 error"
         else:
             colors = cloud_colors(cloud_b, up)
-        layers.append(Layer(cloud_b.points, colors, label))
+        layers.append(Layer(cloud_b.positions, colors, label))
         title = f"{os.path.basename(first)} vs {os.path.basename(second)}" + \
             (f": {', '.join(facts)}" if facts else "")
     if screenshot is None:

@@ -8,27 +8,41 @@ import dataclasses
 import functools
 import hashlib
 import os
+import types
 
-import torch
-
-from omnicodec.errors import ModelError
+from omnicodec.errors import InputError, ModelError
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(__file__), "weights")
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelCard:
+    """A shipped model: its codec (omnicodec.codec.CODECS), weights and how they were made.
+
+    ``rates``: the ``--rate`` numbers it serves (a rate picks the one card of its data kind
+    that lists it); ``default``: the data kind's model when neither a model nor a rate is
+    asked for; ``base``: a model whose weights its streams also depend on; ``settings``:
+    what its codec needs beyond the weights."""
+
     model_id: str
     file: str
     sha256: str
-    kind: str
+    codec: str
     data: str
     command: str
     seed: int
     steps: int
     result: str
-    base: str = ""  # lossy models: the lossless model that codes their coarse scale
-    refine_stages: int = 0  # lossy models: coding stages of the first regrown level sent exactly
+    rates: tuple = ()
+    default: bool = False
+    base: str = ""
+    settings: types.MappingProxyType = dataclasses.field(default_factory=lambda: types.MappingProxyType({}))
+
+    @property
+    def data_kind(self):
+        from omnicodec.codec import CODECS
+
+        return CODECS[self.codec].data_kind
 
 
 # Lossy networks, one per octree depth the decoder regrows: weight file, SHA-256, training
@@ -76,7 +90,8 @@ MODELS = {
             model_id="occupancy-v1",
             file="occupancy_v1.pt",
             sha256="410caf124ebd35c1a21a8ad1eb0cc5a3eeeb931a52263f45da4b51e8619140e9",
-            kind="pointcloud-lossless",
+            codec="pointcloud-lossless",
+            default=True,
             data=_DATA,
             command="python -m omnicodec.train --data ~/.cache/omnicodec/train_blocks.h5 "
                     "--run ~/.cache/omnicodec/runs/lossless --steps 9000 --seed 0",
@@ -92,9 +107,11 @@ MODELS = {
             model_id=f"lossy-r{rate}",
             file=LOSSY_NETWORKS[depth][0],
             sha256=LOSSY_NETWORKS[depth][1],
-            kind="pointcloud-lossy",
+            codec="pointcloud-lossy",
+            rates=(rate,),
             base="occupancy-v1",
-            refine_stages=refine,
+            # the lossless model's coding stages of the first regrown level sent exactly
+            settings=types.MappingProxyType({"refine_stages": refine}),
             data=_DATA,
             command=f"bash scripts/train_lossy.sh (its run {LOSSY_NETWORKS[depth][2]}), then: "
                     f"python -m omnicodec.train --run ~/.cache/omnicodec/runs/"
@@ -110,7 +127,9 @@ MODELS = {
             model_id="lightfield-v1",
             file="lightfield_v1.pt",
             sha256=LIGHTFIELD_WEIGHTS[0],
-            kind="lightfield",
+            codec="lightfield",
+            rates=(1, 2, 3, 4),
+            default=True,
             data="python -m datasets.lightfields --data ../shared/data "
                  "--out ~/.cache/omnicodec/lf_patches.h5 --seed 0",
             command="python -m omnicodec.train --kind lightfield --data ~/.cache/omnicodec/lf_patches.h5 "
@@ -125,15 +144,51 @@ MODELS = {
 }
 
 
-# Lossy models, fewest bits first: ``--rate N`` is RATES[N - 1].
-RATES = tuple(model_id for model_id, entry in MODELS.items() if entry.kind == "pointcloud-lossy")
-
-
 def card(model_id):
     try:
         return MODELS[model_id]
     except KeyError:
         raise ModelError(f"unknown model {model_id!r}; known: {', '.join(MODELS)}") from None
+
+
+def stream_card(model_id):
+    """The card of the model a bitstream names."""
+    if model_id not in MODELS:
+        raise ModelError(f"bitstream needs model {model_id!r}, which this omnicodec does not ship")
+    return MODELS[model_id]
+
+
+def rates(data_kind):
+    """The ``--rate`` numbers of a data kind, lowest (fewest bits) first."""
+    return sorted(r for entry in MODELS.values() if entry.data_kind == data_kind for r in entry.rates)
+
+
+def resolve(data_kind, model=None, rate=None):
+    """The card that codes ``data_kind`` with ``model``, or at ``rate``, or by default."""
+    if model is not None:
+        entry = card(model)
+        if entry.data_kind != data_kind:
+            raise InputError(f"model {model} codes {entry.data_kind} data, and this input is a {data_kind}")
+        if rate is not None and not entry.rates:
+            raise InputError(f"model {model} has no rates; leave out --rate")
+        if rate is not None and not _serves(entry, rate):
+            raise InputError(f"rate {rate} is out of range: model {model} has rates "
+                             f"{entry.rates[0]} to {entry.rates[-1]}")
+        return entry
+    if rate is None:
+        return next(e for e in MODELS.values() if e.data_kind == data_kind and e.default)
+    for entry in MODELS.values():
+        if entry.data_kind == data_kind and _serves(entry, rate):
+            return entry
+    available = rates(data_kind)
+    if not available:
+        raise InputError(f"there are no {data_kind} rates")
+    raise InputError(f"rate {rate} is out of range: {data_kind} rates are {available[0]} to {available[-1]}")
+
+
+def _serves(entry, rate):
+    """A card serves its own rates; a card of several rates also those between them."""
+    return rate in entry.rates or (len(entry.rates) > 1 and entry.rates[0] <= rate <= entry.rates[-1])
 
 
 def weights_path(model_id):
@@ -146,12 +201,9 @@ def file_sha256(path):
 
 
 @functools.lru_cache(maxsize=None)
-def load(model_id):
-    """(model in eval mode, 8-byte weight hash) of a shipped model, after checking its SHA-256.
-    The hash of a model with a base model also covers the base's."""
-    from omnicodec.models.lightfield import LightFieldModel
-    from omnicodec.models.lossy import LossyModel
-    from omnicodec.models.occupancy import OccupancyModel
+def _verified_state(model_id):
+    """(the weight file's contents, its SHA-256 digest), read and checked once."""
+    import torch
 
     entry = card(model_id)
     path = weights_path(model_id)
@@ -160,27 +212,29 @@ def load(model_id):
     digest = file_sha256(path)
     if entry.sha256 and digest != entry.sha256:
         raise ModelError(f"weights of model {model_id!r} do not match their SHA-256 ({path})")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    network = {"pointcloud-lossy": LossyModel, "lightfield": LightFieldModel}.get(entry.kind, OccupancyModel)
+    return torch.load(path, map_location="cpu", weights_only=True), bytes.fromhex(digest)
+
+
+def weights_hash(model_id):
+    """The 8-byte stamp streams record of a model's weights; a model with a base model's
+    stamp also covers the base's."""
+    stamp = _verified_state(model_id)[1]
+    base = card(model_id).base
+    if base:
+        stamp = hashlib.sha256(stamp + weights_hash(base)).digest()
+    return stamp[:8]
+
+
+def load(model_id):
+    """A new instance of a shipped model's network, in eval mode, with its checked weights
+    (each call builds its own, so no caller can change another's)."""
+    from omnicodec.codec import codec_class
+
+    state = _verified_state(model_id)[0]
     try:
-        model = network(**state["config"])
+        model = codec_class(card(model_id).codec).network(**state["config"])
         model.load_state_dict(state["state_dict"])
     except (TypeError, RuntimeError) as exc:
         raise ModelError(f"weights of model {model_id!r} do not fit this omnicodec's network "
                          f"({str(exc).splitlines()[0]})") from None
-    stamp = bytes.fromhex(digest)
-    if entry.base:  # a lossy stream also depends on the lossless model of its coarse scale
-        stamp = hashlib.sha256(stamp + load(entry.base)[1]).digest()
-    return model.eval(), stamp[:8]
-
-
-def find(model_id, weights_hash):
-    """The shipped model a bitstream names, refusing one whose weights differ."""
-    if model_id not in MODELS:
-        raise ModelError(f"bitstream needs model {model_id!r}, which this omnicodec does not ship")
-    model, digest = load(model_id)
-    if digest != weights_hash:
-        raise ModelError(f"bitstream was made with other weights of model {model_id!r} "
-                         f"({weights_hash.hex()}, these are {digest.hex()})")
-    return model
-
+    return model.eval()

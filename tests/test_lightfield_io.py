@@ -1,12 +1,14 @@
 """Light-field input/output in every layout, quality metrics and the lf view picture."""
 
+import os
+
 import h5py
 import numpy as np
 import pytest
 from PIL import Image
 
 from omnicodec.errors import InputError
-from omnicodec.io.lightfield import Naming, read_lightfield, view_name, write_lightfield
+from omnicodec.io.lightfield import LightField, Naming, read_lightfield, view_name, write_lightfield
 from omnicodec.metrics.lightfield import lightfield_quality, ssim, ycbcr
 from tests.test_cli import run
 
@@ -63,6 +65,83 @@ def test_hdf5_and_npy_round_trip(tmp_path, dtype):
     lf = read_lightfield(tmp_path / "lf.npy")
     write_lightfield(tmp_path / "back.npy", lf)
     assert np.array_equal(np.load(tmp_path / "back.npy"), views)
+
+
+def _source(tmp_path, kind, views):
+    """``views`` stored as a Lytro-named PNG folder, an HDF5 file (dataset "data/lf") or an
+    .npy, and read back."""
+    path = tmp_path / {"folder": "in", "hdf5": "in.h5", "npy": "in.npy"}[kind]
+    if kind == "folder":
+        _write_folder(path, views, NAMINGS[1])
+    elif kind == "hdf5":
+        with h5py.File(path, "w") as f:
+            f.create_dataset("data/lf", data=views)
+    else:
+        np.save(path, views)
+    return read_lightfield(path)
+
+
+SOURCES = ["folder", "hdf5", "npy"]
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_output_files_follow_the_extension(tmp_path, source):
+    views = _views()
+    lf = _source(tmp_path, source, views)
+    write_lightfield(tmp_path / "out.npy", lf)
+    assert np.array_equal(np.load(tmp_path / "out.npy"), views)
+    for name in ("out.h5", "out.HDF5"):
+        write_lightfield(tmp_path / name, lf)
+        back = read_lightfield(tmp_path / name)
+        assert np.array_equal(back.views, views)
+        assert back.naming.dataset == ("data/lf" if source == "hdf5" else "lightfield")
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_output_folders_follow_a_trailing_separator_or_an_existing_folder(tmp_path, source):
+    views = _views()
+    lf = _source(tmp_path, source, views)
+    names = (sorted(p.name for p in (tmp_path / "in").iterdir()) if source == "folder"
+             else [f"view_{r:02d}_{c:02d}.png" for r in range(3) for c in range(3)])
+    write_lightfield(f"{tmp_path / 'views.npy'}{os.sep}", lf)
+    assert sorted(p.name for p in (tmp_path / "views.npy").iterdir()) == names
+    (tmp_path / "views.npy" / "stray.txt").write_text("replaced whole")
+    write_lightfield(tmp_path / "views.npy", lf)
+    assert sorted(p.name for p in (tmp_path / "views.npy").iterdir()) == names
+    assert np.array_equal(read_lightfield(tmp_path / "views.npy").views, views)
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_output_without_extension_keeps_the_input_kind(tmp_path, source):
+    views = _views()
+    lf = _source(tmp_path, source, views)
+    write_lightfield(tmp_path / "out", lf)
+    out = tmp_path / "out"
+    if source == "folder":
+        assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in (tmp_path / "in").iterdir())
+        written = read_lightfield(out).views
+    elif source == "hdf5":
+        with h5py.File(out, "r") as f:
+            written = f["data/lf"][()]
+    else:
+        written = np.load(out)
+    assert np.array_equal(written, views)
+
+
+@pytest.mark.parametrize("name, dtype, message", [
+    ("out.png", np.uint8, r"cannot write a light field as \.png; give a folder"),
+    ("out.ply", np.uint8, r"\.npy, \.h5/\.hdf5"),
+    ("out.ocz", np.uint8, "or no extension"),
+    ("out.txt", np.uint8, "cannot write"),
+    (f"views{os.sep}", np.uint16, "this light field is 16-bit"),
+])
+def test_refused_outputs_write_nothing(tmp_path, name, dtype, message):
+    _write_folder(tmp_path / "in", _views(), NAMINGS[0])
+    lf = read_lightfield(tmp_path / "in")
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(InputError, match=message):
+        write_lightfield(f"{tmp_path}{os.sep}{name}", LightField(lf.views.astype(dtype), lf.naming))
+    assert sorted(tmp_path.iterdir()) == before
 
 
 def test_bad_light_fields(tmp_path):

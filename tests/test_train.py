@@ -1,4 +1,7 @@
-"""The training recipe runs: a few steps of each kind on a tiny block file, resume, export."""
+"""The training recipe runs: a few steps of each kind on a tiny block file, resume, export;
+per-kind options and defaults; light-field batches of one grid size; atomic checkpoints."""
+
+import os
 
 import h5py
 import numpy as np
@@ -22,11 +25,23 @@ def blocks(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("kind", ["lossless", "lossy"])
-def test_training_runs_resumes_and_exports(tmp_path, blocks, kind):
+@pytest.fixture(scope="module")
+def patches(tmp_path_factory):
+    """Light-field patches of two grid sizes: 3 of 2x2 views (ids 0-2), 4 of 3x3 (ids 3-6)."""
+    path = tmp_path_factory.mktemp("data") / "patches.h5"
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("patches_3x3", data=rng.integers(0, 256, (4, 3, 3, 16, 16, 3), dtype=np.uint8))
+        f.create_dataset("patches_2x2", data=rng.integers(0, 256, (3, 2, 2, 16, 16, 3), dtype=np.uint8))
+    return path
+
+
+@pytest.mark.parametrize("kind, options", [("lossless", ["--blocks", "1"]),
+                                           ("lossy", ["--levels", "2", "--latent-channels", "2"])])
+def test_training_runs_resumes_and_exports(tmp_path, blocks, kind, options):
     run = tmp_path / "run"
     common = ["--data", str(blocks), "--run", str(run), "--kind", kind, "--batch", "2",
-              "--channels", "8", "--threads", "1", "--levels", "2", "--latent-channels", "2"]
+              "--channels", "8", "--threads", "1", *options]
     train.main([*common, "--steps", "2"])
     assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 2
     train.main([*common, "--steps", "3", "--resume"])
@@ -36,17 +51,86 @@ def test_training_runs_resumes_and_exports(tmp_path, blocks, kind):
     assert exported["step"] == 3 and "state_dict" in exported
 
 
-def test_light_field_training_runs(tmp_path):
-    path = tmp_path / "patches.h5"
-    rng = np.random.default_rng(0)
-    with h5py.File(path, "w") as f:
-        f.create_dataset("patches_3x3", data=rng.integers(0, 256, (4, 3, 3, 16, 16, 3), dtype=np.uint8))
-        f.create_dataset("patches_2x2", data=rng.integers(0, 256, (3, 2, 2, 16, 16, 3), dtype=np.uint8))
+def test_light_field_training_runs(tmp_path, patches):
     run = tmp_path / "run"
-    train.main(["--data", str(path), "--run", str(run), "--kind", "lightfield", "--batch", "2",
-                "--channels", "8", "--latent-channels", "4", "--threads", "1", "--steps", "2",
-                "--lmbda", "0.01"])
+    train.main(["--data", str(patches), "--run", str(run), "--kind", "lightfield", "--batch", "2",
+                "--channels", "8", "--threads", "1", "--steps", "2", "--views-across", "2"])
     assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 2
+
+
+def test_light_field_batches_are_full_and_of_one_grid_size(patches):
+    data = train.LightFieldPatches(patches)
+    ids = np.arange(data.count)
+    rng = np.random.default_rng(0)
+    sizes = set()
+    for _ in range(20):
+        drawn = data.draw(rng, ids, 5)
+        assert len(drawn) == 5 and len(set(data.group_of(drawn))) == 1
+        views = data.batch(drawn, rng)
+        assert views.shape[0] == 5
+        sizes.add(views.shape[1])
+    assert sizes == {2, 3}
+    with pytest.raises(ValueError):
+        data.batch([0, 5], rng)  # a 2x2 patch and a 3x3 one
+    chunks = data.chunks(ids, 2)
+    assert all(len(c) <= 2 and len(set(data.group_of(c))) == 1 for c in chunks)
+    assert np.concatenate(chunks).tolist() == ids.tolist()
+
+
+def test_block_draws_consume_the_random_state_as_before(blocks):
+    """Lossless and lossy runs stay reproducible: a draw is ``rng.choice(ids, size)``."""
+    ids = np.arange(10)
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    assert train.BlockSet(blocks).draw(a, ids, 6).tolist() == b.choice(ids, 6).tolist()
+    assert a.bit_generator.state == b.bit_generator.state
+
+
+@pytest.mark.parametrize("option, kind", [
+    (option, kind) for option, (owner, _) in train.KIND_OPTIONS.items()
+    for kind in ("lossless", "lossy", "lightfield") if kind != owner])
+def test_an_option_the_kind_does_not_use_is_an_error(capsys, option, kind):
+    flag = "--" + option.replace("_", "-")
+    with pytest.raises(SystemExit) as exit:
+        train.parse_args(["--kind", kind, flag, "1"])
+    assert exit.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert flag in error and kind in error
+    owner = train.KIND_OPTIONS[option][0]
+    assert getattr(train.parse_args(["--kind", owner, flag, "1"]), option) == 1
+
+
+def test_defaults_per_kind():
+    cache = os.path.expanduser("~/.cache/omnicodec")
+    lossless = train.parse_args([])
+    assert (lossless.kind, lossless.blocks, lossless.head_kernel, lossless.channels) == ("lossless", 2, 3, 32)
+    assert lossless.run == f"{cache}/runs/lossless" and lossless.data == f"{cache}/train_blocks.h5"
+    assert lossless.levels is None and lossless.lmbda is None
+    lossy = train.parse_args(["--kind", "lossy"])
+    assert (lossy.levels, lossy.latent_channels, lossy.lmbda) == (3, 8, 1.0)
+    assert lossy.run == f"{cache}/runs/lossy" and lossy.blocks is None
+    lightfield = train.parse_args(["--kind", "lightfield"])
+    assert lightfield.run == f"{cache}/runs/lightfield" and lightfield.data == f"{cache}/lf_patches.h5"
+    assert lightfield.views_across is None and lightfield.latent_channels is None
+
+
+def test_export_is_atomic(tmp_path, monkeypatch):
+    run, out = tmp_path / "run", tmp_path / "weights" / "w.pt"
+    run.mkdir()
+    out.parent.mkdir()
+    torch.save({"model": {"w": torch.ones(2)}, "config": {}, "step": 7, "args": {"kind": "lossless"}},
+               run / "checkpoint.pt")
+    train.main(["--run", str(run), "--export", str(out)])
+    assert torch.load(out, weights_only=True)["step"] == 7
+
+    def failing_save(obj, handle):
+        handle.write(b"partial")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(RuntimeError):
+        train.main(["--run", str(run), "--export", str(out)])
+    assert os.listdir(out.parent) == ["w.pt"]  # no temporary file left behind
+    assert torch.load(out, weights_only=True)["step"] == 7  # the earlier export is intact
 
 
 def test_lossy_training_bits_are_finite_and_differentiable():

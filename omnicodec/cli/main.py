@@ -17,49 +17,40 @@ from omnicodec.errors import InputError, OmnicodecError
 
 
 class Progress:
-    """A tqdm bar over voxels coded, shown only when work runs longer than a moment."""
-
-    unit = " voxels (all scales)"
+    """A tqdm bar over the work a codec reports (voxels of every scale, or tiles), shown
+    only when the work runs longer than a moment. Codecs call it with (count done now,
+    total when known); a call that starts a new total (eval codes at every rate) restarts
+    the bar."""
 
     def __init__(self, label, quiet):
         self.bar = None
         if not quiet:
             from tqdm import tqdm
 
-            self.bar = tqdm(desc=label, unit=self.unit, unit_scale=True, delay=1.0,
-                            leave=False, file=sys.stderr)
+            self.bar = tqdm(desc=label, unit_scale=True, delay=1.0, leave=False, file=sys.stderr)
 
-    def __call__(self, count):
-        if self.bar is not None:
-            self.bar.update(count)
+    def __call__(self, count, total=None):
+        if self.bar is None:
+            return
+        if total is not None and (self.bar.total != total or self.bar.n >= total):
+            self.bar.reset(total)
+        self.bar.update(count)
 
     def close(self):
         if self.bar is not None:
             self.bar.close()
 
 
-def _print_report(kind, report, args, extra=None):
-    fields = {
-        "input points": report.input_points,
-        "voxels": report.voxels,
-        "duplicates merged": report.duplicates_merged,
-        "bytes": report.bytes,
-        "model": report.model,
-        "bits per input point": round(report.bits_per_point, 4),
-        f"{kind} seconds": round(report.seconds, 2),
-        "grid": f"{report.bits} bits per axis ({_grid_note(report)})",
-    }
-    fields.update(extra or {})
+def _print_report(kind, report, args, output):
+    """The report of a compression or decompression: the codec's figures, then bytes,
+    model, bits per input point (or pixel) and seconds."""
+    fields = {name: value for name, value in report.details.items() if value is not None}
+    bits_name = "bits per pixel" if report.unit == "pixel" else "bits per input point"
+    fields.update({"bytes": report.bytes, "model": report.model,
+                   bits_name: round(report.bits_per_unit, 6 if report.unit == "pixel" else 4),
+                   f"{kind} seconds": round(report.seconds, 2), "output": output})
     if args.json or not args.quiet:
         _print_fields(fields, args.json)
-
-
-def _grid_note(report):
-    from omnicodec import zoo
-
-    if zoo.card(report.model).kind == "pointcloud-lossy":
-        return "lossy"
-    return "integer input, exact" if report.integer_input else "voxelized input: lossless on the voxel grid"
 
 
 def _print_fields(fields, as_json):
@@ -113,58 +104,35 @@ def _run_batch(kind, args, options):
     return 1 if failed else 0
 
 
-def _is_lightfield_input(path):
-    """A light field rather than point clouds: .h5/.hdf5/.npy, or a folder of PNG views
-    with no .ply in it."""
-    if path.lower().endswith((".h5", ".hdf5", ".npy")):
-        return True
-    if os.path.isdir(path):
-        names = [name.lower() for name in os.listdir(path)]
-        return any(n.endswith(".png") for n in names) and not any(n.endswith(".ply") for n in names)
-    return False
-
-
-def _is_lightfield_stream(path):
-    from omnicodec import bitstream
-
-    if not os.path.isfile(path):
-        return False
-    with open(path, "rb") as handle:
-        head = handle.read(8)
-    return len(head) >= 7 and head[:4] == bitstream.MAGIC and head[6] == bitstream.LIGHTFIELD_MODE
-
-
-def cmd_compress(args):
+def cmd_compress(args, kind=None):
+    """Compress a file (or a folder of PLY files), of the kind its path says unless the
+    command gave it (``lf compress``)."""
     from omnicodec import api
+    from omnicodec.io import file_kind
 
-    if _is_lightfield_input(args.input):
-        if args.model != "occupancy-v1" or args.bpp is not None or args.voxel_size or args.bits:
-            raise InputError("this input is a light field: its options are --rate, --tile, "
-                             "--grid and --dataset (see `omnicodec lf compress -h`)")
-        return cmd_lf_compress(args)
-    model = api.rate_model(args.rate) if args.rate is not None else args.model
-    if os.path.isdir(args.input):
-        return _run_batch("compress", args, {"voxel_size": args.voxel_size, "bits": args.bits,
-                                             "model": model, "target_bpp": args.bpp})
+    options = {"voxel_size": getattr(args, "voxel_size", None), "bits": getattr(args, "bits", None),
+               "tile": args.tile}
+    kind = kind or file_kind(args.input)
+    if os.path.isdir(args.input) and kind == "pointcloud":
+        return _run_batch("compress", args, {"model": args.model, "rate": args.rate,
+                                             "target_bpp": args.bpp, **options})
     progress = Progress("compress", args.quiet)
     try:
-        report = api.compress_file(args.input, args.output, voxel_size=args.voxel_size,
-                                   bits=args.bits, model=model, progress=progress,
-                                   target_bpp=args.bpp)
+        report = api.compress_file(args.input, args.output, model=args.model, rate=args.rate,
+                                   target_bpp=getattr(args, "bpp", None), progress=progress,
+                                   grid=args.grid, dataset=args.dataset, **options)
     finally:
         progress.close()
-    if report.dropped_properties and not args.quiet:
-        print(f"note: only geometry is coded; vertex properties not coded: "
-              f"{', '.join(report.dropped_properties)}", file=sys.stderr)
-    _print_report("encode", report, args, {"output": args.output})
+    if report.not_coded and not args.quiet:
+        print(f"note: the model {report.model} codes no attributes; not coded: "
+              f"{', '.join(report.not_coded)}", file=sys.stderr)
+    _print_report("encode", report, args, args.output)
     return 0
 
 
 def cmd_decompress(args):
     from omnicodec import api
 
-    if _is_lightfield_stream(args.input):
-        return cmd_lf_decompress(args)
     if os.path.isdir(args.input):
         return _run_batch("decompress", args, {})
     progress = Progress("decompress", args.quiet)
@@ -172,12 +140,12 @@ def cmd_decompress(args):
         report = api.decompress_file(args.input, args.output, progress=progress)
     finally:
         progress.close()
-    _print_report("decode", report, args, {"output": args.output})
+    _print_report("decode", report, args, args.output)
     return 0
 
 
 def cmd_info(args):
-    from omnicodec import api, bitstream, zoo
+    from omnicodec import api, codec, zoo
     from omnicodec.sparse import engine
 
     data = api.read_bitstream(args.input)
@@ -185,41 +153,21 @@ def cmd_info(args):
     fields = {
         "file": args.input,
         "bytes": len(data),
-        "format version": bitstream.FORMAT_VERSION,
-        "mode": header.mode_name,
+        "format version": header.version,
+        "codec": header.codec,
         "model": header.model_id,
         "model known": header.model_id in zoo.MODELS,
         "weights sha256 prefix": header.weights_hash.hex(),
-    }
-    if header.lightfield is not None:
-        info = header.lightfield
-        fields.update({
-            "views": f"{info.shape[0]}x{info.shape[1]}",
-            "view size": f"{info.shape[2]}x{info.shape[3]}",
-            "bits per sample": info.sample_bits,
-            "rate": round(info.rate + 1, 4),
-            "tile": info.tile,
-            "naming": info.naming,
-            "bits per pixel": round(8 * len(data) / info.pixels, 6),
-            "views checksum": info.views_checksum.hex(),
-            "engine": engine().NAME,
-            "entropy coder": header.coder,
-        })
-        _print_fields(fields, args.json)
-        return 0
-    fields.update({
-        "grid bits": header.bits,
-        "input coordinate type": header.coord_dtype,
-        "integer input": header.integer_input,
-        "offset": list(header.offset),
-        "scale": header.scale,
-        "input points": header.input_points,
-        "voxels": header.voxels,
-        "bits per input point": round(8 * len(data) / max(header.input_points, 1), 4),
-        "geometry checksum": header.geometry_checksum.hex(),
-        "engine": engine().NAME,
         "entropy coder": header.coder,
-    })
+        "checksum": header.checksum.hex(),
+    }
+    if header.codec in codec.CODECS:
+        codec_class = codec.codec_class(header.codec)
+        fields.update(codec_class.describe(header.codec_header))
+        unit = "pixel" if codec_class.unit == "pixel" else "input point"
+        units = codec_class.input_units(header.codec_header)
+        fields[f"bits per {unit}"] = round(8 * len(data) / max(units, 1), 6 if unit == "pixel" else 4)
+    fields["engine here (not recorded in the stream)"] = engine().NAME
     _print_fields(fields, args.json)
     return 0
 
@@ -227,12 +175,12 @@ def cmd_info(args):
 class VersionAction(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
         from omnicodec import bitstream
-        from omnicodec.entropy import DEFAULT_CODER
+        from omnicodec.entropy import default_coder
         from omnicodec.sparse import engine, load_engine
 
         active = load_engine(namespace.engine) if getattr(namespace, "engine", None) else engine()
         print(f"omnicodec {__version__} (bitstream format {bitstream.FORMAT_VERSION}, "
-              f"sparse engine {active.NAME} {active.VERSION}, entropy coder {DEFAULT_CODER})")
+              f"sparse engine {active.NAME} {active.VERSION}, entropy coder {default_coder()})")
         parser.exit()
 
 
@@ -260,14 +208,14 @@ def cmd_metrics(args):
 def cmd_eval(args):
     from omnicodec import evaluate
 
-    rates = evaluate.parse_rates(args.rates)
+    rates = evaluate.parse_rates(args.rates) if args.rates else None
     anchors = evaluate.read_anchors(args.anchor, os.path.basename(args.input))
     progress = Progress("eval", args.quiet)
     try:
         result = evaluate.evaluate(args.input, rates, peak=args.peak, normals_path=args.normals,
                                    point_to_plane=not args.no_d2,
                                    estimate_missing_normals=not args.no_normal_estimation,
-                                   progress=progress)
+                                   progress=progress, model=args.model)
     finally:
         progress.close()
     stem = args.output or os.path.splitext(os.path.basename(args.input))[0] + "_rd"
@@ -280,34 +228,35 @@ def cmd_eval(args):
         return 0
     print(f"{result.path}: {result.input_points} points, peak {result.peak:g}, "
           f"D2 normals: {result.normals}")
-    print(f"{'rate':>4} {'model':<10} {'bytes':>9} {'bpp':>8} {'D1 dB':>7} {'D2 dB':>7} "
+    print(f"{'rate':>4} {'model':<12} {'bytes':>9} {'bpp':>8} {'D1 dB':>7} {'D2 dB':>7} "
           f"{'enc s':>6} {'dec s':>6}")
     for p in result.points:
         d2 = f"{p.d2_psnr:7.2f}" if p.d2_psnr is not None else f"{'-':>7}"
-        print(f"{p.rate:>4} {p.model:<10} {p.bytes:>9} {p.bits_per_point:>8.4f} {p.d1_psnr:>7.2f} "
+        print(f"{p.rate or '-':>4} {p.model:<12} {p.bytes:>9} {p.bits_per_point:>8.4f} {p.d1_psnr:>7.2f} "
               f"{d2} {p.encode_seconds:>6.1f} {p.decode_seconds:>6.1f}")
     print(f"wrote {stem}.csv and {stem}.png")
     return 0
 
 
 def cmd_models(args):
+    """The model cards: no weights are loaded."""
     from omnicodec import zoo
 
-    rows = []
-    for model_id, card in zoo.MODELS.items():
-        rate = zoo.RATES.index(model_id) + 1 if model_id in zoo.RATES else None
-        if card.kind == "lightfield":
-            rate = f"1-{zoo.load(model_id)[0].rates}"
-        rows.append({"model": model_id, "kind": card.kind, "rate": rate, "sha256": card.sha256,
-                     "result": card.result, "command": card.command})
+    rows = [{"model": card.model_id, "codec": card.codec, "data": card.data_kind,
+             "rates": list(card.rates), "default": card.default, "sha256": card.sha256,
+             "result": card.result, "command": card.command} for card in zoo.MODELS.values()]
     if args.json:
         print(json.dumps(rows))
         return 0
     for row in rows:
-        rate = f"--rate {row['rate']}" if row["rate"] else "lossless"
-        if row["kind"] == "lightfield":
-            rate = f"lf --rate {row['rate']}"
-        print(f"{row['model']:<14} {rate:<14} {row['result']}")
+        rates = row["rates"]
+        if not rates:
+            how = "lossless"
+        else:
+            how = f"--rate {rates[0]}" + (f"-{rates[-1]}" if len(rates) > 1 else "")
+        if row["data"] == "lightfield":
+            how = f"lf {how}"
+        print(f"{row['model']:<14} {how:<14} {row['result']}")
     return 0
 
 
@@ -333,65 +282,15 @@ def _grid(text):
     raise argparse.ArgumentTypeError(f"a grid looks like 9x9, not {text!r}")
 
 
-def _print_lightfield_report(kind, report, args, output):
-    u, v, h, w = report.shape
-    fields = {"views": f"{u}x{v}", "view size": f"{h}x{w}", "pixels": report.pixels,
-              "bytes": report.bytes, "model": report.model, "rate": report.rate,
-              "bits per pixel": round(report.bits_per_pixel, 6), "tiles": report.tiles,
-              f"{kind} seconds": round(report.seconds, 2), "output": output}
-    if args.json or not args.quiet:
-        _print_fields(fields, args.json)
-
-
-class TileProgress(Progress):
-    """The bar over the tiles of a light field: called with (tiles done, tiles)."""
-
-    unit = " tiles"
-
-    def __call__(self, done, total):
-        if self.bar is not None:
-            if done == 1:  # a new pass (eval encodes and decodes every rate)
-                self.bar.reset(total)
-            self.bar.update(1)
-
-
-def cmd_lf_compress(args):
-    from omnicodec import api
-
-    progress = TileProgress("compress", args.quiet)
-    try:
-        report = api.compress_lightfield_file(args.input, args.output, rate=args.rate or 1,
-                                              grid=args.grid, dataset=args.dataset,
-                                              tile=args.tile or api.LIGHTFIELD_TILE,
-                                              progress=progress)
-    finally:
-        progress.close()
-    _print_lightfield_report("encode", report, args, args.output)
-    return 0
-
-
-def cmd_lf_decompress(args):
-    from omnicodec import api
-
-    progress = TileProgress("decompress", args.quiet)
-    try:
-        report = api.decompress_lightfield_file(args.input, args.output, progress=progress)
-    finally:
-        progress.close()
-    _print_lightfield_report("decode", report, args, args.output)
-    return 0
-
-
 def cmd_lf_eval(args):
-    from omnicodec import api, evaluate
+    from omnicodec import evaluate
 
-    rates = evaluate.parse_rates(args.rates, api.lightfield_rates())
-    progress = TileProgress("eval", args.quiet)
+    rates = evaluate.parse_rates(args.rates, "lightfield") if args.rates else None
+    progress = Progress("eval", args.quiet)
     try:
         result = evaluate.evaluate_lightfield(args.input, rates, grid=args.grid,
-                                              dataset=args.dataset,
-                                              tile=args.tile or api.LIGHTFIELD_TILE,
-                                              progress=progress)
+                                              dataset=args.dataset, tile=args.tile,
+                                              progress=progress, model=args.model)
     finally:
         progress.close()
     name = os.path.basename(os.path.normpath(args.input))
@@ -465,9 +364,12 @@ def build_parser():
                                             "(U, V, H, W, 3) dataset)")
     lf_coding = argparse.ArgumentParser(add_help=False)
     lf_coding.add_argument("--tile", type=int,
-                           help="tile side in pixels: all views x TILE x TILE code on their own, "
-                                "which bounds memory (default 128)")
-    p = sub.add_parser("compress", parents=[common, batch, lf_input, lf_coding],
+                           help="light fields: tile side in pixels: all views x TILE x TILE code "
+                                "on their own, which bounds memory (default 128)")
+    model = argparse.ArgumentParser(add_help=False)
+    model.add_argument("--model", help="model id (`omnicodec models` lists them; default: the "
+                                       "data's default model, or its model at --rate)")
+    p = sub.add_parser("compress", parents=[common, batch, lf_input, lf_coding, model],
                        help="compress a .ply point cloud (or a folder of them), or a light field")
     p.add_argument("input", help="input .ply file, or a folder: every .ply below it; a light "
                                  "field (.h5, .npy, a folder of PNG views) goes to `lf compress`")
@@ -477,20 +379,18 @@ def build_parser():
     grid.add_argument("--bits", type=int,
                       help="fit the bounding box into 2^BITS voxels per axis (default 10 for "
                            "non-integer input; integer input is coded as is)")
-    quality = p.add_mutually_exclusive_group()
-    quality.add_argument("--model", default="occupancy-v1",
-                         help="model id (default occupancy-v1, lossless)")
-    quality.add_argument("--rate", type=int, help="lossy, at rate N (1 = fewest bits; see "
-                                                  "'omnicodec models')")
-    quality.add_argument("--bpp", type=float, help="lossy, at the highest rate within this many "
-                                                   "bits per input point")
+    p.add_argument("--rate", type=int, help="lossy, at rate N (1 = fewest bits; see "
+                                            "'omnicodec models')")
+    p.add_argument("--bpp", type=float, help="lossy, at the highest rate within this many "
+                                             "bits per input point (or pixel)")
     p.set_defaults(func=cmd_compress)
 
     p = sub.add_parser("decompress", parents=[common, batch],
                        help="decompress an .ocz file (or a folder of them) to .ply, or a "
-                            "light field as it was stored")
+                            "light field (as `lf decompress`)")
     p.add_argument("input", help="input .ocz file, or a folder: every .ocz below it")
-    p.add_argument("-o", "--output", required=True, help="output .ply file (or folder)")
+    p.add_argument("-o", "--output", required=True, help="output .ply file (or folder; for a "
+                                                         "light field as `lf decompress -h` says)")
     p.set_defaults(func=cmd_decompress)
 
     p = sub.add_parser("info", parents=[common], help="print the header of an .ocz file")
@@ -525,20 +425,22 @@ def build_parser():
     p.set_defaults(func=cmd_view)
 
     lf = sub.add_parser("lf", help="4D light fields").add_subparsers(dest="lf_command", required=True)
-    p = lf.add_parser("compress", parents=[common, lf_input, lf_coding],
+    p = lf.add_parser("compress", parents=[common, lf_input, lf_coding, model],
                       help="compress a light field (folder of PNG views, .h5 or .npy)")
     p.add_argument("input", help="light field: folder of PNG views, .h5/.hdf5 or .npy")
     p.add_argument("-o", "--output", required=True, help="output .ocz file")
-    p.add_argument("--rate", type=int, default=1, help="rate N (1 = fewest bits; see "
-                                                       "'omnicodec models')")
-    p.set_defaults(func=cmd_lf_compress)
+    p.add_argument("--rate", type=int, help="rate N (1 = fewest bits, the default; see "
+                                            "'omnicodec models')")
+    p.add_argument("--bpp", type=float, help="at the highest rate within this many bits per pixel")
+    p.set_defaults(func=lambda args: cmd_compress(args, "lightfield"))
     p = lf.add_parser("decompress", parents=[common],
-                      help="decompress an .ocz light field, written as the input was stored")
+                      help="decompress an .ocz light field")
     p.add_argument("input", help="input .ocz file")
     p.add_argument("-o", "--output", required=True,
-                   help="output: a folder for PNG views, else the .h5 or .npy file")
-    p.set_defaults(func=cmd_lf_decompress)
-    p = lf.add_parser("eval", parents=[common, lf_input, lf_coding],
+                   help="output: FILE.npy, FILE.h5 (or .hdf5), a folder of PNG views (an "
+                        "existing folder or a path ending in /), else as the input was stored")
+    p.set_defaults(func=cmd_decompress)
+    p = lf.add_parser("eval", parents=[common, lf_input, lf_coding, model],
                       help="code a light field at each rate: table, CSVs and RD plot")
     p.add_argument("input", help="light field (the reference)")
     p.add_argument("--rates", help="rates to run, e.g. 1,3 or 2-4 (default: all)")
@@ -559,8 +461,9 @@ def build_parser():
     p = sub.add_parser("models", parents=[common], help="list the shipped models and rates")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("eval", parents=[common],
-                       help="code a cloud at each lossy rate: table, CSV and RD plot")
+    p = sub.add_parser("eval", parents=[common, model],
+                       help="code a cloud at each lossy rate (or with --model): table, CSV "
+                            "and RD plot")
     p.add_argument("input", help="input .ply file (the reference)")
     p.add_argument("--rates", help="rates to run, e.g. 1,3,5 or 2-4 (default: all)")
     p.add_argument("--peak", type=float,

@@ -2,8 +2,8 @@
 
 from omnicodec.entropy.cdf import binary_frequencies, ideal_bits
 from omnicodec.entropy.coder import (
-    CODERS, DEFAULT_CODER, binary_reader, binary_writer, check_coder,
+    available_coders, binary_reader, binary_writer, check_coder, default_coder,
 )
 
-__all__ = ["CODERS", "DEFAULT_CODER", "binary_reader", "binary_writer", "binary_frequencies",
-           "check_coder", "ideal_bits"]
+__all__ = ["available_coders", "binary_reader", "binary_writer", "binary_frequencies",
+           "check_coder", "default_coder", "ideal_bits"]

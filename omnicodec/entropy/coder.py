@@ -21,7 +21,7 @@ import torch
 from omnicodec import varint
 from omnicodec.entropy import rans
 from omnicodec.entropy.cdf import binary_cdf
-from omnicodec.errors import BitstreamError
+from omnicodec.errors import BitstreamError, OmnicodecError
 from omnicodec.quiet import native_output_silenced
 
 # The chunks of a payload's single stream: large, since a codec decodes its batches one
@@ -37,7 +37,8 @@ def _torchac():
         with native_output_silenced(1):
             import torchac
     except Exception as exc:  # compile failures surface here
-        raise RuntimeError(f"the torchac entropy coder could not be loaded: {exc}") from exc
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OmnicodecError(f"the torchac entropy coder cannot be built here: {reason}") from exc
     return torchac
 
 
@@ -141,12 +142,18 @@ def binary_reader(coder, data):
     return _IMPLEMENTATIONS[coder][1](data)
 
 
-CODERS = ("rans", "torchac") if rans.available() else ("torchac",)
-DEFAULT_CODER = CODERS[0]
+def available_coders():
+    """The coders this installation can run, preferred first: ``rans`` where
+    omnicodec._coder is built, and ``torchac``, compiled at its first use."""
+    return ("rans", "torchac") if rans.available() else ("torchac",)
+
+
+def default_coder():
+    return available_coders()[0]
 
 
 def check_coder(name):
     """Refuse, with a clear message, a coder this installation does not have."""
-    if name not in CODERS:
+    if name not in available_coders():
         raise BitstreamError(f"bitstream needs entropy coder {name!r}, not available here "
-                             f"(available: {', '.join(CODERS)})")
+                             f"(available: {', '.join(available_coders())})")

@@ -8,7 +8,10 @@ layouts.
 - HDF5: a dataset of shape (U, V, H, W, 3), uint8 or uint16; the only such dataset of the
   file is found, or one is named.
 - ``.npy`` of the same shape.
-Writing uses the same kind and, for folders, the same names as the input had.
+Writing follows the output path: a path ending with a separator or naming an existing
+folder gets PNG views (named as the input's were, else ``view_RR_CC.png`` from 0); ``.npy``
+an .npy file; ``.h5``/``.hdf5`` an HDF5 file (the input's dataset name, else
+``lightfield``); no extension the input's kind and names. Any other extension is refused.
 """
 
 import dataclasses
@@ -25,6 +28,8 @@ from omnicodec.io.atomic import atomic_output
 
 _HCI = re.compile(r"^input_Cam(\d+)\.png$", re.IGNORECASE)
 _ROW_COLUMN = re.compile(r"^(.*?)_(\d+)_(\d+)\.png$", re.IGNORECASE)
+_FILE_KINDS = {".npy": "npy", ".h5": "hdf5", ".hdf5": "hdf5"}
+_SEPARATORS = tuple(sep for sep in (os.sep, os.altsep) if sep)
 
 
 @dataclasses.dataclass
@@ -203,17 +208,36 @@ def view_name(naming, row, col, columns):
     return f"{naming.prefix}_{r:0{naming.digits}d}_{c:0{naming.digits}d}.png"
 
 
+def _output_naming(path, naming):
+    """The :class:`Naming` to write ``path`` with, by the rule of :func:`write_lightfield`."""
+    if path.endswith(_SEPARATORS) or os.path.isdir(path):
+        return naming if naming.kind in ("hci", "rowcol") else Naming("rowcol", prefix="view", digits=2)
+    extension = os.path.splitext(path)[1].lower()
+    if not extension:
+        return naming
+    if extension not in _FILE_KINDS:
+        raise InputError(f"{path}: cannot write a light field as {extension}; give a folder "
+                         f"(ending with {os.sep}), .npy, .h5/.hdf5, or no extension for the input's kind")
+    kind = _FILE_KINDS[extension]
+    return naming if naming.kind == kind else Naming(kind)
+
+
 def write_lightfield(path, lightfield):
-    """Write in the input's kind: PNG views named as it named them (in a new folder, made
-    whole before it takes the name and replaces any folder there), HDF5 or .npy
-    (atomically)."""
+    """Write ``lightfield`` in the kind ``path`` asks for: a path ending with a separator or
+    naming an existing folder gets PNG views (named as the input's were, else
+    ``view_RR_CC.png`` from 0), in a new folder made whole before it takes the name and
+    replaces any folder there; ``.npy`` an .npy file, ``.h5``/``.hdf5`` an HDF5 file (the
+    input's dataset name, else ``lightfield``), both atomically; no extension the input's
+    kind. Any other extension (``.png``, ``.ply``...) is an InputError, nothing written."""
     from PIL import Image
 
     path = os.fspath(path)
-    views, naming = _checked_views(lightfield.views, path), lightfield.naming
+    views, naming = _checked_views(lightfield.views, path), _output_naming(path, lightfield.naming)
     if naming.kind in ("hci", "rowcol"):
         if views.dtype != np.uint8:
-            raise InputError("PNG views are written as 8-bit RGB; this light field is 16-bit")
+            raise InputError(f"{path}: PNG views are written as 8-bit RGB; this light field is 16-bit "
+                             "(write .npy or .h5)")
+        path = path.rstrip("".join(_SEPARATORS)) or path
         parent = os.path.dirname(os.path.abspath(path))
         staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
         try:

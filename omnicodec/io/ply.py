@@ -4,7 +4,6 @@ Reads ascii and binary (little/big endian) PLY with x/y/z of any numeric type,
 tolerates any extra vertex properties and ignores faces unless asked for them.
 """
 
-import dataclasses
 import os
 
 import numpy as np
@@ -12,31 +11,21 @@ import numpy as np
 from omnicodec.errors import InputError
 from omnicodec.io.atomic import atomic_output
 
+# PLY's numeric types, narrowest first; int64/uint64 values go to the first that holds them.
+_PLY_INTEGERS = ("i1", "u1", "i2", "u2", "i4", "u4")
 
-@dataclasses.dataclass
-class Cloud:
-    """Points read from a PLY file.
 
-    ``points`` is (N, 3) in the file's own coordinate type (an integer or float dtype);
-    ``properties`` holds every other vertex property by name (colours, normals, ...);
-    ``faces`` is (F, 3) int64 triangles when requested and present, else None.
-    """
-
-    points: np.ndarray
-    properties: dict
-    faces: np.ndarray | None = None
-
-    @property
-    def normals(self):
-        names = ("nx", "ny", "nz")
-        if all(n in self.properties for n in names):
-            return np.stack([self.properties[n] for n in names], axis=1).astype(np.float64)
-        return None
+# Attributes stored as several PLY properties: the attribute name -> its properties.
+GROUPED_ATTRIBUTES = {"rgb": ("red", "green", "blue"), "normals": ("nx", "ny", "nz")}
 
 
 def read_ply(path, with_faces=False):
-    """Read a PLY file into a :class:`Cloud`; raise InputError with a one-line reason on bad input."""
+    """Read a PLY file into a :class:`~omnicodec.data.PointCloud`: x/y/z as positions, every
+    other numeric vertex property as an attribute (red/green/blue as ``rgb``, nx/ny/nz as
+    ``normals``). Raise InputError with a one-line reason on bad input."""
     import plyfile
+
+    from omnicodec.data import PointCloud
 
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -74,7 +63,48 @@ def read_ply(path, with_faces=False):
         if name not in ("x", "y", "z") and vertex.dtype[name].kind in "iuf"
     }
     faces = _read_faces(data, names, path) if with_faces else None
-    return Cloud(points=points, properties=properties, faces=faces)
+    return PointCloud(positions=points, attributes=_grouped(properties), faces=faces)
+
+
+def _grouped(properties):
+    """PLY properties -> attributes: each complete group of GROUPED_ATTRIBUTES becomes one
+    (N, C) attribute of their common type; every other property keeps its name."""
+    attributes = dict(properties)
+    for name, members in GROUPED_ATTRIBUTES.items():
+        if all(member in attributes for member in members):
+            columns = [attributes.pop(member) for member in members]
+            attributes[name] = np.stack(columns, axis=1).astype(np.result_type(*columns))
+    return attributes
+
+
+def _ungrouped(attributes):
+    """Attributes -> (PLY property name, (N,) values) columns."""
+    columns = []
+    for name, values in attributes.items():
+        values = np.asarray(values)
+        if values.ndim == 1:
+            columns.append((name, values))
+        elif name in GROUPED_ATTRIBUTES and values.shape[1:] == (len(GROUPED_ATTRIBUTES[name]),):
+            columns += [(member, values[:, i]) for i, member in enumerate(GROUPED_ATTRIBUTES[name])]
+        else:
+            columns += [(f"{name}_{i}", values[:, i]) for i in range(values.shape[1])]
+    return columns
+
+
+def ply_storable(values):
+    """``values`` in a type PLY has: 64-bit integers in the narrowest PLY integer type that
+    holds them all, else float64 where that is exact; InputError if nothing holds them."""
+    values = np.asarray(values)
+    if values.dtype.kind not in "iu" or values.dtype.itemsize < 8:
+        return values
+    low, high = (int(values.min()), int(values.max())) if values.size else (0, 0)
+    for code in _PLY_INTEGERS:
+        limits = np.iinfo(code)
+        if limits.min <= low and high <= limits.max:
+            return values.astype(code)
+    if max(-low, high) <= 2**53:
+        return values.astype(np.float64)
+    raise InputError(f"integer values up to {max(-low, high)} cannot be stored exactly in a PLY file")
 
 
 def _read_faces(data, names, path):
@@ -107,15 +137,22 @@ def _read_faces(data, names, path):
     return None
 
 
-def write_ply(path, points, properties=None, ascii=False):
-    """Write points (and optional per-vertex properties) to a binary little-endian PLY, atomically."""
+def write_ply(path, points, attributes=None, ascii=False):
+    """Write a binary little-endian (or ``ascii``) PLY atomically: ``points`` is a
+    :class:`~omnicodec.data.PointCloud` (its positions and attributes) or an (N, 3) array
+    with optional ``attributes`` (name -> (N,) or (N, C) values, as read_ply gives them)."""
     import plyfile
 
+    from omnicodec.data import PointCloud
+
+    if isinstance(points, PointCloud):
+        points, attributes = points.positions, {**points.attributes, **(attributes or {})}
     points = np.asarray(points)
     if points.ndim != 2 or points.shape[1] != 3:
         raise InputError(f"points must have shape (N, 3), not {points.shape}")
+    points = ply_storable(points)
     columns = [("x", points[:, 0]), ("y", points[:, 1]), ("z", points[:, 2])]
-    columns += list((properties or {}).items())
+    columns += [(name, ply_storable(values)) for name, values in _ungrouped(attributes or {})]
     dtype = [(name, np.asarray(values).dtype.str) for name, values in columns]
     vertex = np.empty(len(points), dtype=dtype)
     for name, values in columns:

@@ -168,7 +168,7 @@ def file_metrics(path_a, path_b, peak, normals_path=None, *,
     nx/ny/nz) when given, else from A's own nx/ny/nz when it has them, else estimates them.
     """
     points, normals = reference_cloud(path_a, normals_path if point_to_plane else None)
-    return point_metrics(points, read_ply(path_b).points, peak, normals,
+    return point_metrics(points, read_ply(path_b).positions, peak, normals,
                          point_to_plane=point_to_plane,
                          estimate_missing_normals=estimate_missing_normals)
 
@@ -178,13 +178,13 @@ def reference_cloud(path, normals_path=None):
     the same points with nx/ny/nz) when given, else the file's own when it has them."""
     reference = read_ply(path)
     if normals_path is None:
-        return reference.points, reference.normals
+        return reference.positions, reference.normals
     carrier = read_ply(normals_path)
     if carrier.normals is None:
         raise InputError(f"{normals_path}: PLY has no nx/ny/nz normals")
-    if not _same_point_set(reference.points, carrier.points):
+    if not _same_point_set(reference.positions, carrier.positions):
         raise InputError(f"{normals_path}: its points are not those of {path}")
-    return carrier.points, carrier.normals
+    return carrier.positions, carrier.normals
 
 
 def estimate_normals(points, k=DEFAULT_NORMAL_NEIGHBOURS):

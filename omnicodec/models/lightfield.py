@@ -1,5 +1,11 @@
 """4D light-field codec: a learned separable 4D block transform with a sparse 4D hyperprior.
 
+:class:`LightFieldCodec` (the codec of omnicodec.codec) cuts a light field into tiles of
+all views x TILE x TILE pixels, each coded on its own by a :class:`LightFieldTileCoder`
+(which bounds memory). Its header: U, V, H, W (u32), bits per sample (u8: 8 or 16), tile
+side (u16), the rate's gain index (f32) and the input's view naming (varint length +
+JSON), so that output matches the input; the stream's checksum covers the decoded views.
+
 A light field (U, V, H, W, 3) is cut into 4D blocks: all views of an angular tile
 (ANGULAR x ANGULAR views; smaller grids are padded by repeating their edge views) times
 BLOCK x BLOCK pixels. Each 4D block is one point of a sparse 4D tensor at (u tile, v tile,
@@ -26,17 +32,24 @@ views before the transform (so they add no angular energy) and the decoder black
 out again. A 4D block whose views are all black is not coded at all.
 """
 
+import dataclasses
+import json
 import math
+import struct
 import zlib
 
 import numpy as np
 import torch
 from torch import nn
 
+from omnicodec import bitstream, varint
+from omnicodec.codec import Codec, Decoded, Encoded
 from omnicodec.entropy import binary_reader, binary_writer, gaussian
-from omnicodec.errors import BitstreamError
+from omnicodec.errors import BitstreamError, InputError, OmnicodecError
+from omnicodec.io.lightfield import LightField, Naming
 from omnicodec.metrics.lightfield import YCBCR_FROM_RGB
 from omnicodec.sparse import Conv, Pool, relu, sparse_tensor
+from omnicodec.sparse.keys import pack_keys
 
 BLOCK = 8
 ANGULAR = 9
@@ -225,14 +238,15 @@ class LightFieldModel(nn.Module):
         return y_bits + z_bits, mse
 
 
+# Bits of a key column: batch index, then each block-grid axis (a tile of 4096 pixels has
+# 512 blocks; a grid of views 8191 angular tiles).
+_KEY_WIDTHS = (8, 13, 13, 13, 13)
+
+
 def _keys(coordinates):
-    """One int64 per row of (N, 1 + D) integer coordinates (batch first; 14 bits a column),
-    ordered as the coordinates are lexicographically."""
-    c = coordinates.to(torch.int64)
-    key = c[:, 0]
-    for axis in range(1, c.shape[1]):
-        key = key * (1 << 14) + c[:, axis]
-    return key
+    """One int64 per row of (N, 1 + D) integer coordinates (batch first), ordered as the
+    coordinates are lexicographically."""
+    return pack_keys(coordinates, _KEY_WIDTHS[:coordinates.shape[1]])
 
 
 def _row_keys(x):
@@ -259,7 +273,7 @@ def _cell_rows(grid, cells):
     return torch.searchsorted(_keys(cells), _row_keys(grid))
 
 
-class LightFieldCodec:
+class LightFieldTileCoder:
     """A light-field model and a coder: a tile (all views x up to tile x tile pixels)
     <-> its sections: view-block mask, hyper-latent, coefficients.
 
@@ -364,3 +378,122 @@ def _read_mask(section, shape):
     if len(raw) != -(-count // 8):
         raise BitstreamError("light-field block mask does not fit the light field's shape")
     return np.unpackbits(np.frombuffer(raw, dtype=np.uint8), count=count).astype(bool).reshape(shape)
+
+
+DEFAULT_TILE = 128  # pixels: every tile (all views x 128 x 128) codes on its own
+_HEADER = struct.Struct("<4IBHf")  # U, V, H, W, bits per sample, tile, gain index
+
+
+class LightFieldCodec(Codec):
+    """The light-field codec: tiles of all views coded by a :class:`LightFieldTileCoder`;
+    ``rate`` 1 (fewest bits) .. the card's last rate, fractional rates in between."""
+
+    network = LightFieldModel
+    options = ("tile",)
+    unit = "pixel"
+    takes_rate = True
+
+    def prepare(self, data, tile=None):
+        tile = DEFAULT_TILE if tile is None else tile
+        if not isinstance(data, LightField):
+            raise InputError("the light-field codec codes light fields (U, V, H, W, 3 views)")
+        if not 16 <= tile <= 4096 or tile % 16:
+            raise InputError(f"tile must be a multiple of 16 between 16 and 4096, not {tile}")
+        return data, tile
+
+    def encode(self, prepared, rate=None, progress=None):
+        lightfield, tile = prepared
+        model = self._model
+        gain_index = float(np.float32((1 if rate is None else rate) - 1))
+        if not 0 <= gain_index <= model.rates - 1:
+            raise InputError(f"rate {rate} is out of range: light-field rates are 1 to {model.rates}")
+        coder = LightFieldTileCoder(model, self.coder)
+        views = lightfield.views
+        sample_bits = 8 * views.dtype.itemsize
+        peak = float((1 << sample_bits) - 1)
+        u, v, h, w, _ = views.shape
+        sections, decoded = [], np.zeros(views.shape, dtype=views.dtype)
+        places = _tiles(h, w, tile)
+        for i, (y, x) in enumerate(places):
+            piece = views[:, :, y:y + tile, x:x + tile].astype(np.float32) / peak
+            tile_sections, rebuilt = coder.compress_tile(piece, gain_index)
+            sections += tile_sections
+            decoded[:, :, y:y + tile, x:x + tile] = np.round(rebuilt * peak)
+            if progress:
+                progress(1, len(places))
+        naming = json.dumps(dataclasses.asdict(lightfield.naming), sort_keys=True).encode("ascii")
+        header = _HEADER.pack(u, v, h, w, sample_bits, tile, gain_index)
+        header += varint.encode([len(naming)]) + naming
+        return Encoded(header=header, sections=sections, checksum=bitstream.checksum(decoded),
+                       decoded=LightField(decoded, lightfield.naming),
+                       details=self._details((u, v, h, w), gain_index, len(places)))
+
+    def decode(self, header, sections, progress=None):
+        shape, sample_bits, tile, gain_index, naming = self._fields(header)
+        model = self._model
+        if not 0 <= gain_index < model.rates:
+            raise BitstreamError("light-field header is corrupted")
+        coder = LightFieldTileCoder(model, self.coder)
+        u, v, h, w = shape
+        places = _tiles(h, w, tile)
+        per_tile = coder.sections_per_tile
+        if len(sections) != per_tile * len(places):
+            raise BitstreamError("bitstream section table does not match its light field's tiles")
+        peak = float((1 << sample_bits) - 1)
+        views = np.zeros((u, v, h, w, 3), dtype=np.uint8 if sample_bits == 8 else np.uint16)
+        for i, (y, x) in enumerate(places):
+            piece_shape = (u, v, min(tile, h - y), min(tile, w - x), 3)
+            try:
+                piece = coder.decompress_tile(sections[i * per_tile:(i + 1) * per_tile], piece_shape,
+                                              gain_index)
+            except OmnicodecError:
+                raise
+            except (ValueError, RuntimeError, IndexError) as exc:
+                raise BitstreamError(f"bitstream does not fit its model: {exc}") from None
+            views[:, :, y:y + tile, x:x + tile] = np.round(piece * peak)
+            if progress:
+                progress(1, len(places))
+        return Decoded(LightField(views, naming), bitstream.checksum(views),
+                       self._details(shape, gain_index, len(places)))
+
+    @classmethod
+    def describe(cls, header):
+        (u, v, h, w), sample_bits, tile, gain_index, naming = cls._fields(header)
+        return {"views": f"{u}x{v}", "view size": f"{h}x{w}", "bits per sample": sample_bits,
+                "rate": round(gain_index + 1, 4), "tile": tile, "naming": dataclasses.asdict(naming)}
+
+    @classmethod
+    def input_units(cls, header):
+        return math.prod(cls._fields(header)[0])
+
+    @property
+    def _model(self):
+        from omnicodec import zoo
+
+        return zoo.load(self.card.model_id)
+
+    @staticmethod
+    def _details(shape, gain_index, tiles):
+        u, v, h, w = shape
+        return {"views": f"{u}x{v}", "view size": f"{h}x{w}", "pixels": u * v * h * w,
+                "rate": round(gain_index + 1, 4), "tiles": tiles}
+
+    @staticmethod
+    def _fields(header):
+        """The codec header -> (shape, sample bits, tile, gain index, Naming)."""
+        try:
+            *shape, sample_bits, tile, gain_index = _HEADER.unpack_from(header)
+            (length,), pos = varint.decode(header, 1, _HEADER.size)
+            raw = header[pos:pos + length]
+            if len(raw) != length or pos + length != len(header):
+                raise ValueError
+            naming = Naming(**json.loads(raw.decode("ascii")))
+        except (struct.error, ValueError, TypeError, UnicodeDecodeError, BitstreamError):
+            raise BitstreamError("light-field header is corrupted") from None
+        if sample_bits not in (8, 16) or not 16 <= tile <= 4096 or not math.isfinite(gain_index):
+            raise BitstreamError("light-field header is corrupted")
+        return tuple(shape), sample_bits, tile, gain_index, naming
+
+
+def _tiles(height, width, tile):
+    return [(y, x) for y in range(0, height, tile) for x in range(0, width, tile)]

@@ -1,5 +1,7 @@
 """Lossless geometry codec of one block: octree scales coded with the occupancy model.
 
+:class:`LosslessGeometryCodec` is the codec (omnicodec.codec) of the lossless models; it
+codes each block of the voxel grid (models.geometry) with a :class:`LosslessBlockCoder`.
 A block of depth d (side 2**d) is sent as two sections: its point count at every scale
 with the occupancy map of its coarsest scale (an 8x8x8 grid, or the whole block if
 smaller); then one entropy-coded payload holding, for every finer scale, the children of
@@ -16,12 +18,24 @@ from omnicodec.entropy import binary_reader, binary_writer, binary_frequencies
 from omnicodec import varint
 from omnicodec.errors import BitstreamError
 from omnicodec.geometry import morton, octree
-from omnicodec.models.occupancy import CODING_ORDER
+from omnicodec.models.geometry import GeometryCodec
+from omnicodec.models.occupancy import CODING_ORDER, OccupancyModel
 
 COARSEST_BITS = 3
 
 
-class LosslessCodec:
+class LosslessGeometryCodec(GeometryCodec):
+    """Lossless on the voxel grid: every block coded by the occupancy model."""
+
+    network = OccupancyModel
+
+    def block_coder(self):
+        from omnicodec import zoo
+
+        return LosslessBlockCoder(zoo.load(self.card.model_id), self.coder)
+
+
+class LosslessBlockCoder:
     """An occupancy model and a named entropy coder: one block's keys <-> its two sections."""
 
     sections_per_block = 2

@@ -26,12 +26,16 @@ from omnicodec.entropy import binary_reader, binary_writer, gaussian
 from omnicodec.errors import BitstreamError
 from omnicodec.geometry import morton, octree
 from omnicodec.models.blocks import ResBlock
+from omnicodec.models.geometry import GeometryCodec
+from omnicodec.models.lossless import LosslessBlockCoder
 from omnicodec.sparse import Conv, prune, relu, sparse_tensor
+from omnicodec.sparse.keys import KEY_BITS, pack_keys
 
 
 def batch_keys(coords, batch, bits):
     """Morton keys with the batch index above them: shifting right by 3 gives the parents'."""
-    return (np.asarray(batch, dtype=np.int64) << (3 * bits)) | morton.encode(coords, bits)
+    columns = np.stack([np.asarray(batch, dtype=np.int64), morton.encode(coords, bits)], axis=1)
+    return pack_keys(columns, [KEY_BITS - 3 * bits, 3 * bits])
 
 
 def tensor_at(keys, bits, stride):
@@ -166,9 +170,24 @@ def top_k_mask(logits, keys, count):
     return keep
 
 
-class LossyCodec:
-    """A lossy model, the lossless codec for its coarse scale, and a coder: one block's keys
-    <-> its sections (the base codec's, then the lossy section).
+class LossyGeometryCodec(GeometryCodec):
+    """Lossy geometry: every block coded by a :class:`LossyBlockCoder` over the lossless
+    model of the card's ``base``, sending ``settings["refine_stages"]`` refinement stages."""
+
+    network = LossyModel
+    lossless = False
+
+    def block_coder(self):
+        from omnicodec import zoo
+
+        base = LosslessBlockCoder(zoo.load(self.card.base), self.coder)
+        return LossyBlockCoder(zoo.load(self.card.model_id), base, self.coder,
+                               self.card.settings["refine_stages"])
+
+
+class LossyBlockCoder:
+    """A lossy model, the lossless block coder for its coarse scale, and a coder: one
+    block's keys <-> its sections (the base coder's, then the lossy section).
 
     ``refine_stages`` > 0 also sends, exactly, the children of the coarse voxels for that
     many of the lossless codec's 8 coding stages (with its probabilities); at its first level

@@ -1,9 +1,9 @@
 """The sparse tensor facade models use: integer coordinates, features and a tensor stride.
 
 Engines: ``minkowski`` (MinkowskiEngine, where it imports) and ``torch`` (plain PyTorch,
-always there). The default is MinkowskiEngine where it imports; OMNICODEC_ENGINE=torch (or
-=minkowski) overrides it, :func:`set_engine` switches from then on and :func:`use_engine` within a
-block of code.
+always there). The default, chosen when a tensor is first made (never at import), is MinkowskiEngine
+where it imports; OMNICODEC_ENGINE=torch (or =minkowski) overrides it, :func:`set_engine`
+switches from then on and :func:`use_engine` within a block of code.
 """
 
 import contextlib
@@ -11,6 +11,8 @@ import importlib
 import os
 
 import torch
+
+from omnicodec.errors import InputError
 
 _ENGINE_MODULES = {"minkowski": "omnicodec.sparse.engines.minkowski",
                    "torch": "omnicodec.sparse.engines.torch_native"}
@@ -40,18 +42,23 @@ def available_engines():
 def _default_engine():
     override = os.environ.get("OMNICODEC_ENGINE", "").strip().lower()
     if override:
-        return load_engine(override)
+        try:
+            return load_engine(override)
+        except ImportError as exc:
+            raise InputError(f"OMNICODEC_ENGINE={override}: {exc}") from None
     try:
         return load_engine("minkowski")
     except ImportError:
         return load_engine("torch")
 
 
-_current = [_default_engine()]
+_current = [None]  # the engine in use, once chosen
 
 
 def engine():
-    """The engine in use."""
+    """The engine in use (the default is chosen at the first call)."""
+    if _current[0] is None:
+        _current[0] = _default_engine()
     return _current[0]
 
 
@@ -63,7 +70,7 @@ def set_engine(name):
 @contextlib.contextmanager
 def use_engine(name):
     """Run the enclosed code with the named engine."""
-    previous = _current[0]
+    previous = engine()
     _current[0] = load_engine(name)
     try:
         yield _current[0]

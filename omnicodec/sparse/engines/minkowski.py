@@ -2,6 +2,16 @@
 
 MinkowskiEngine is unmaintained; its Python code still does ``from collections import
 Sequence``, removed in Python 3.10, so the aliases are restored here, once, before import.
+
+Its coordinate managers build kernel maps with as many threads as OMP_NUM_THREADS (or the
+cores) by default, and the order of a map's pairs then changes from run to run: the
+scatter-adds of a convolution sum in another order, the float features differ in their
+last bits, and a stream may not decode (measured: 2 threads on a 2-core AMD EPYC fail to
+decode the sample scan). Every tensor here gets a manager with one thread, so maps, sums
+and probabilities are the same on every run; it is also the fastest setting measured.
+For the same reason its matrix products (OpenBLAS, which it links) run on one thread: with
+two, OpenBLAS splits them otherwise and rounds otherwise, and a stream written on one
+machine would not decode on one with another number of cores.
 """
 
 import collections
@@ -11,19 +21,35 @@ for _name in ("Sequence", "Mapping", "MutableMapping", "Iterable", "Callable", "
     if not hasattr(collections, _name):
         setattr(collections, _name, getattr(collections.abc, _name))
 
+import ctypes  # noqa: E402
 import warnings  # noqa: E402
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*CPU_ONLY.*")
     import MinkowskiEngine as ME  # noqa: E402
 
+
+def _single_threaded_blas():
+    """Pin the OpenBLAS that MinkowskiEngine's products run on to one thread."""
+    try:
+        ctypes.CDLL("libopenblas.so.0").openblas_set_num_threads(1)
+    except (OSError, AttributeError):  # linked against another BLAS: nothing to pin
+        pass
+
+
+_single_threaded_blas()
 NAME = "minkowski"
 VERSION = ME.__version__
 
 
+KERNEL_MAP_THREADS = 1
+
+
 def make_tensor(coordinates, features, stride=1):
     """Coordinates (N, 1 + D) int32 with the batch index first, features (N, C)."""
-    return ME.SparseTensor(features=features, coordinates=coordinates, tensor_stride=stride)
+    manager = ME.CoordinateManager(D=coordinates.shape[1] - 1, num_threads=KERNEL_MAP_THREADS)
+    return ME.SparseTensor(features=features, coordinates=coordinates, tensor_stride=stride,
+                           coordinate_manager=manager)
 
 
 def with_features(native, features):

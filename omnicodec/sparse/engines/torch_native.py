@@ -14,6 +14,8 @@ import itertools
 
 import torch
 
+from omnicodec.sparse.keys import pack_keys
+
 NAME = "torch"
 VERSION = torch.__version__
 
@@ -39,8 +41,6 @@ class NativeTensor:
             low = coords.min(dim=0).values if len(coords) else torch.zeros(coords.shape[1], dtype=torch.int64)
             span = (coords.max(dim=0).values - low) if len(coords) else torch.zeros_like(low)
             widths = [max(1, int(v).bit_length()) for v in span]
-            if sum(widths) > 63:
-                raise ValueError("coordinates span too large a range for the torch engine's keys")
             keys = _pack(coords, low, widths)
             order = torch.argsort(keys)
             self.maps["index"] = (keys[order], order, low, widths)
@@ -48,10 +48,10 @@ class NativeTensor:
 
 
 def _pack(coords, low, widths):
-    keys = torch.zeros(len(coords), dtype=torch.int64)
-    for column, width in enumerate(widths):
-        keys = (keys << width) | (coords[:, column] - low[column])
-    return keys
+    try:
+        return pack_keys(coords - low, widths)
+    except ValueError:
+        raise ValueError("coordinates span too large a range for the torch engine's keys") from None
 
 
 def lookup(tensor, queries):
