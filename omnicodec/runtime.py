@@ -25,7 +25,8 @@ def configure():
     """Make this process's probabilities reproducible (idempotent)."""
     if _configured:
         return
-    os.environ.setdefault("MKL_CBWR", MKL_CBWR)
+    if not os.environ.get("MKL_CBWR"):
+        os.environ["MKL_CBWR"] = MKL_CBWR
     if "torch" in sys.modules:
         _ask_mkl_for_strict_mode()
     _configured.append(True)

@@ -216,9 +216,9 @@ def _verified_state(model_id):
 
 
 def weights_hash(model_id):
-    """The 8-byte stamp streams record of a model's weights; a model with a base model's
-    stamp also covers the base's."""
-    stamp = _verified_state(model_id)[1]
+    """The 8-byte stamp streams record of a model's weights (zeros for a model without a
+    weight file); a model with a base model's stamp also covers the base's."""
+    stamp = _verified_state(model_id)[1] if card(model_id).file else bytes(8)
     base = card(model_id).base
     if base:
         stamp = hashlib.sha256(stamp + weights_hash(base)).digest()

@@ -1,0 +1,85 @@
+"""Golden streams: small streams of every codec, made by omnicodec 0.1.0 (format version 2)
+and by the current code (version 3), with a hash of what each decodes to. The tests decode
+them all and re-encode the inputs to the current streams byte for byte, so any change of
+format or of a model's bits fails visibly.
+
+    python tests/data/golden/golden.py     # rewrite the current version's streams
+
+Run it only for an intended format change (then bump bitstream.FORMAT_VERSION and keep the
+old streams: they must still decode). See README.md for where everything comes from.
+"""
+
+import hashlib
+import json
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MANIFEST = os.path.join(HERE, "manifest.json")
+
+
+def entries():
+    with open(MANIFEST) as handle:
+        return json.load(handle)
+
+
+def read_input(name):
+    from omnicodec.io import file_kind, read_data
+
+    path = os.path.join(HERE, "inputs", name)
+    return read_data(path, file_kind(path))
+
+
+def encode(entry):
+    """The current code's stream of an entry's input, model, coder and options."""
+    import omnicodec
+
+    options = dict(entry["options"])
+    rate = options.pop("rate", None)
+    return omnicodec.compress(read_input(entry["input"]), model=entry["model"], rate=rate,
+                              coder=entry["coder"], **options)
+
+
+def decoded_array(data):
+    """Positions of a decoded point cloud, views of a decoded light field."""
+    import omnicodec
+
+    decoded = omnicodec.decompress(data)
+    return decoded.views if isinstance(decoded, omnicodec.LightField) else decoded.positions
+
+
+def digest(array):
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def rewrite_current():
+    """Re-make the current version's streams from the cases of the oldest version, with
+    every engine this install has."""
+    from omnicodec import bitstream
+    from omnicodec.sparse import available_engines, use_engine
+
+    version = bitstream.FORMAT_VERSION
+    kept = [e for e in entries() if e["version"] != version]
+    oldest = min(e["version"] for e in kept)
+    made = []
+    for engine in available_engines():
+        with use_engine(engine):
+            for case in (e for e in kept if e["version"] == oldest and e["engine"] == engine):
+                data = encode(case)
+                name = f"v{version}/{engine}/{os.path.basename(case['stream'])}"
+                os.makedirs(os.path.dirname(os.path.join(HERE, name)), exist_ok=True)
+                with open(os.path.join(HERE, name), "wb") as handle:
+                    handle.write(data)
+                decoded = decoded_array(data)
+                made.append({**case, "stream": name, "version": version, "bytes": len(data),
+                             "decoded_sha256": digest(decoded), "decoded_dtype": decoded.dtype.str})
+                print(f"{name}: {len(data)} bytes")
+    with open(MANIFEST, "w") as handle:
+        json.dump(kept + made, handle, indent=1)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.join(HERE, "..", "..", ".."))
+    rewrite_current()

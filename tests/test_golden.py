@@ -1,0 +1,98 @@
+"""Golden streams (tests/data/golden): streams of omnicodec 0.1.0 (format version 2) and of
+this version decode to what they decoded to when made; this version re-encodes their
+inputs byte for byte; and the old streams' coded sections are exactly the new ones'."""
+
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+from omnicodec import bitstream
+from omnicodec.cli.main import main
+from omnicodec.io import read_ply
+from omnicodec.sparse import available_engines, use_engine
+
+_spec = importlib.util.spec_from_file_location(
+    "golden", os.path.join(os.path.dirname(__file__), "data", "golden", "golden.py"))
+golden = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(golden)
+
+ENTRIES = golden.entries()
+ENGINES = available_engines()
+
+
+def _read(entry):
+    with open(os.path.join(golden.HERE, entry["stream"]), "rb") as handle:
+        return handle.read()
+
+
+def _params(entries):
+    """One test per entry; an entry made with an engine this install lacks is skipped
+    (MinkowskiEngine is optional), as the engine-equivalence tests are."""
+    return [pytest.param(e, id=e["stream"], marks=() if e["engine"] in ENGINES else
+                         pytest.mark.skip(reason=f"engine {e['engine']} is not installed"))
+            for e in entries]
+
+
+def test_every_codec_and_both_versions_have_golden_streams():
+    versions = {e["version"] for e in ENTRIES}
+    assert versions == {2, bitstream.FORMAT_VERSION}
+    from omnicodec.codec import CODECS
+
+    for version in versions:
+        codecs = {bitstream.unpack(_read(e))[0].codec for e in ENTRIES if e["version"] == version}
+        assert codecs == set(CODECS)
+
+
+@pytest.mark.parametrize("entry", _params(ENTRIES))
+def test_golden_stream_decodes_to_its_recorded_data(entry):
+    with use_engine(entry["engine"]):
+        decoded = golden.decoded_array(_read(entry))
+    assert decoded.dtype.str == entry["decoded_dtype"]
+    assert golden.digest(decoded) == entry["decoded_sha256"]
+
+
+@pytest.mark.parametrize("entry", _params([e for e in ENTRIES if e["version"] == bitstream.FORMAT_VERSION]))
+def test_inputs_reencode_to_the_golden_bytes(entry):
+    with use_engine(entry["engine"]):
+        assert golden.encode(entry) == _read(entry)
+
+
+@pytest.mark.parametrize("entry", [e for e in ENTRIES if e["version"] == 2], ids=lambda e: e["stream"])
+def test_old_streams_hold_exactly_the_current_sections(entry):
+    """0.1.0 and this version code the same bits: only the container around them changed."""
+    current = next(e for e in ENTRIES if e["version"] == bitstream.FORMAT_VERSION
+                   and e["engine"] == entry["engine"]
+                   and os.path.basename(e["stream"]) == os.path.basename(entry["stream"]))
+    old_header, old_sections = bitstream.unpack(_read(entry))
+    new_header, new_sections = bitstream.unpack(_read(current))
+    assert old_header.version == 2 and new_header.version == bitstream.FORMAT_VERSION
+    assert old_sections == new_sections
+    assert (old_header.codec, old_header.model_id, old_header.weights_hash, old_header.coder,
+            old_header.checksum, old_header.codec_header) == \
+        (new_header.codec, new_header.model_id, new_header.weights_hash, new_header.coder,
+         new_header.checksum, new_header.codec_header)
+    assert entry["decoded_sha256"] == current["decoded_sha256"]
+
+
+def test_old_stream_decodes_through_the_plain_cli_verb(tmp_path, capsys):
+    entry = next(e for e in ENTRIES if e["version"] == 2 and e["engine"] == "torch"
+                 and e["model"] == "occupancy-v1" and e["coder"] == "rans" and not e["options"])
+    out = tmp_path / "back.ply"
+    assert main(["--engine", "torch", "decompress", os.path.join(golden.HERE, entry["stream"]),
+                 "-o", str(out), "-q"]) == 0
+    positions = read_ply(out).positions
+    assert positions.dtype.str == entry["decoded_dtype"]
+    assert golden.digest(positions) == entry["decoded_sha256"]
+    original = golden.read_input(entry["input"]).positions
+    assert np.array_equal(np.unique(positions, axis=0), np.unique(original, axis=0))
+
+
+def test_old_light_field_stream_decodes_through_the_plain_cli_verb(tmp_path):
+    entry = next(e for e in ENTRIES if e["version"] == 2 and e["engine"] == "torch"
+                 and e["model"] == "lightfield-v1")
+    out = tmp_path / "back.npy"
+    assert main(["--engine", "torch", "decompress", os.path.join(golden.HERE, entry["stream"]),
+                 "-o", str(out), "-q"]) == 0
+    assert golden.digest(np.load(out)) == entry["decoded_sha256"]
