@@ -11,7 +11,7 @@ import time
 from omnicodec import bitstream, runtime, zoo
 from omnicodec.codec import checked_options, codec_class, codec_for, codec_of_stream
 from omnicodec.data import PointCloud, data_kind
-from omnicodec.errors import BitstreamError, InputError
+from omnicodec.errors import BitstreamError, InputError, OmnicodecError
 from omnicodec.io import file_kind, read_data, write_bytes_atomic, write_data
 
 
@@ -63,7 +63,12 @@ def prepare(data, model=None, rate=None, coder=None, **options):
 def encode(codec, prepared, rate=None, progress=None):
     """(bytes, :class:`~omnicodec.codec.Encoded`) of data :func:`prepare` made; ``rate``
     goes to codecs whose rates are an option of theirs."""
-    encoded = codec.encode(prepared, rate=rate if codec.takes_rate else None, progress=progress)
+    try:
+        encoded = codec.encode(prepared, rate=rate if codec.takes_rate else None, progress=progress)
+    except OmnicodecError:
+        raise
+    except ValueError as exc:  # the data do not suit the model (e.g. too small for a rate)
+        raise InputError(f"cannot code this data with model {codec.card.model_id}: {exc}") from None
     return _stream(codec, encoded), encoded
 
 
@@ -83,13 +88,15 @@ def compress_to_bpp(data, target_bpp, coder=None, progress=None, **options):
     rates, each candidate one encode. Returns (bytes, Encoded, codec)."""
     if not target_bpp > 0:
         raise InputError(f"target bits per point must be positive, not {target_bpp}")
-    rates = zoo.rates(data_kind(data))
+    kind = data_kind(data)
+    rates = zoo.rates(kind)
     low, high, best, fewest = 0, len(rates) - 1, None, None
     prepared = None
     while low <= high:
         middle = (low + high) // 2
-        codec, candidate = prepare(data, rate=rates[middle], coder=coder, **options)
-        prepared = prepared or candidate
+        codec = select_codec(kind, rate=rates[middle], coder=coder)
+        if prepared is None:  # the codecs of one data kind share what prepare makes
+            prepared = codec.prepare(data, **checked_options(codec, options))
         try:
             data_bytes, encoded = encode(codec, prepared, rates[middle], progress)
         except InputError:  # a cloud too small for this rate's depth: try higher rates
@@ -111,7 +118,12 @@ def decode(data, progress=None):
     runtime.configure()
     header, sections = bitstream.unpack(data)
     codec = codec_of_stream(header)
-    decoded = codec.decode(header.codec_header, sections, progress)
+    try:
+        decoded = codec.decode(header.codec_header, sections, progress)
+    except OmnicodecError:
+        raise
+    except (ValueError, RuntimeError, IndexError) as exc:  # values no encoder writes
+        raise BitstreamError(f"bitstream does not fit its model: {exc}") from None
     if decoded.checksum != header.checksum:
         raise BitstreamError("decoded data fail their checksum: the bitstream is damaged or "
                              "this machine computed different probabilities than the encoder's")

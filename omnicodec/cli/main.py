@@ -13,7 +13,7 @@ import sys
 import time
 
 from omnicodec import __version__
-from omnicodec.errors import InputError, OmnicodecError
+from omnicodec.errors import OmnicodecError
 
 
 class Progress:

@@ -15,7 +15,7 @@ import numpy as np
 from omnicodec import bitstream, varint
 from omnicodec.codec import Codec, Decoded, Encoded
 from omnicodec.data import PointCloud
-from omnicodec.errors import BitstreamError, InputError, OmnicodecError
+from omnicodec.errors import BitstreamError
 from omnicodec.geometry import blocks, devoxelize, morton, voxelize
 
 MAX_BLOCK_POINTS = 1_500_000  # bounds peak memory: each block is coded on its own
@@ -51,13 +51,8 @@ class GeometryCodec(Codec):
         local_mask = (1 << (3 * block_bits)) - 1
         rebuilt = []
         for block_key, piece in zip(block_keys, slices):
-            try:
-                block_sections, local = self._blocks.compress_block(
-                    grid.keys[piece] & local_mask, block_bits, progress)
-            except OmnicodecError:
-                raise
-            except ValueError as exc:
-                raise InputError(f"cannot code this cloud with model {self.card.model_id}: {exc}") from None
+            block_sections, local = self._blocks.compress_block(grid.keys[piece] & local_mask,
+                                                                block_bits, progress)
             sections += block_sections
             rebuilt.append((int(block_key) << (3 * block_bits)) | local)
         rebuilt = np.concatenate(rebuilt) if rebuilt else grid.keys
@@ -79,12 +74,7 @@ class GeometryCodec(Codec):
         keys = []
         for i, block_key in enumerate(block_keys):
             chunk = sections[1 + i * per_block: 1 + (i + 1) * per_block]
-            try:
-                local = self._blocks.decompress_block(chunk, block_bits, progress)
-            except OmnicodecError:
-                raise
-            except ValueError as exc:
-                raise BitstreamError(f"bitstream does not fit its model: {exc}") from None
+            local = self._blocks.decompress_block(chunk, block_bits, progress)
             keys.append((int(block_key) << (3 * block_bits)) | local)
         keys = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
         if len(keys) != frame["voxels"]:

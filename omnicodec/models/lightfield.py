@@ -45,7 +45,7 @@ from torch import nn
 from omnicodec import bitstream, varint
 from omnicodec.codec import Codec, Decoded, Encoded
 from omnicodec.entropy import binary_reader, binary_writer, gaussian
-from omnicodec.errors import BitstreamError, InputError, OmnicodecError
+from omnicodec.errors import BitstreamError, InputError
 from omnicodec.io.lightfield import LightField, Naming
 from omnicodec.metrics.lightfield import YCBCR_FROM_RGB
 from omnicodec.sparse import Conv, Pool, relu, sparse_tensor
@@ -443,13 +443,8 @@ class LightFieldCodec(Codec):
         views = np.zeros((u, v, h, w, 3), dtype=np.uint8 if sample_bits == 8 else np.uint16)
         for i, (y, x) in enumerate(places):
             piece_shape = (u, v, min(tile, h - y), min(tile, w - x), 3)
-            try:
-                piece = coder.decompress_tile(sections[i * per_tile:(i + 1) * per_tile], piece_shape,
-                                              gain_index)
-            except OmnicodecError:
-                raise
-            except (ValueError, RuntimeError, IndexError) as exc:
-                raise BitstreamError(f"bitstream does not fit its model: {exc}") from None
+            piece = coder.decompress_tile(sections[i * per_tile:(i + 1) * per_tile], piece_shape,
+                                          gain_index)
             views[:, :, y:y + tile, x:x + tile] = np.round(piece * peak)
             if progress:
                 progress(1, len(places))
