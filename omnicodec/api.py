@@ -158,13 +158,13 @@ def read_bitstream(path):
 
 
 def compress_file(src, dst, model=None, rate=None, target_bpp=None, progress=None, grid=None,
-                  dataset=None, **options):
+                  dataset=None, kind=None, **options):
     """Compress a file (a PLY cloud; a light field: PNG folder, HDF5 or .npy with ``grid``
-    and ``dataset`` as :func:`~omnicodec.io.read_data` takes them) to ``dst``, written
-    atomically, with ``model``, at ``rate``, or at the rate that best fits ``target_bpp``;
-    returns a :class:`Report`."""
+    and ``dataset`` as :func:`~omnicodec.io.read_data` takes them; ``kind`` of data, else
+    the path's) to ``dst``, written atomically, with ``model``, at ``rate``, or at the rate
+    that best fits ``target_bpp``; returns a :class:`Report`."""
     start = time.perf_counter()
-    data = read_data(src, file_kind(src), grid=grid, dataset=dataset)
+    data = read_data(src, kind or file_kind(src), grid=grid, dataset=dataset)
     if target_bpp is not None:
         if model is not None or rate is not None:
             raise InputError("give a target bits per point, a rate or a model, not several")

@@ -13,6 +13,7 @@ and byte sections (and back), and says what it did in a report.
 import dataclasses
 import importlib
 
+from omnicodec.data import KIND_NAMES
 from omnicodec.errors import BitstreamError, InputError, ModelError
 
 
@@ -154,6 +155,6 @@ def checked_options(codec, options):
     unknown = sorted(set(given) - set(codec.options))
     if unknown:
         known = ", ".join(codec.options) or "none"
-        raise InputError(f"option(s) {', '.join(unknown)} do not apply to {codec.data_kind} "
+        raise InputError(f"option(s) {', '.join(unknown)} do not apply to {KIND_NAMES[codec.data_kind]} "
                          f"model {codec.card.model_id} (its options: {known})")
     return given

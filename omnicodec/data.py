@@ -9,7 +9,9 @@ import numpy as np
 
 from omnicodec.io.lightfield import LightField
 
-__all__ = ["LightField", "PointCloud", "data_kind"]
+__all__ = ["KIND_NAMES", "LightField", "PointCloud", "data_kind"]
+
+KIND_NAMES = {"pointcloud": "point cloud", "lightfield": "light field"}  # for messages
 
 
 @dataclasses.dataclass

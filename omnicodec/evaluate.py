@@ -103,6 +103,8 @@ def rate_codecs(kind, rates=None, model=None):
     """[(rate or None, codec)] to evaluate: ``model`` at each of ``rates`` it serves (once,
     rate None, if it has none), or the data kind's models at ``rates`` (default: all)."""
     if model is not None and not zoo.card(model).rates:
+        if rates is not None:
+            raise InputError(f"model {model} has no rates; leave out --rates")
         return [(None, api.select_codec(kind, model))]
     if rates is None:
         rates = list(zoo.card(model).rates if model is not None else zoo.rates(kind))

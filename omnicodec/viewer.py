@@ -212,11 +212,16 @@ def show(layers, title, up="y"):
 def load(path):
     """(PointCloud, bits per point or None) of a .ply, or of an .ocz decoded on the fly."""
     from omnicodec import api
-    from omnicodec.codec import codec_class
+    from omnicodec.codec import CODECS, codec_class
+    from omnicodec.data import KIND_NAMES
     from omnicodec.io import read_ply
 
     if os.fspath(path).lower().endswith(".ocz"):
         data = api.read_bitstream(path)
+        header = api.info(data)
+        if header.codec in CODECS and CODECS[header.codec].data_kind != "pointcloud":
+            raise InputError(f"{path}: holds a {KIND_NAMES[CODECS[header.codec].data_kind]}, not a point cloud "
+                             "(see `omnicodec lf view`)")
         header, decoded = api.decode(data)
         points = codec_class(header.codec).input_units(header.codec_header)
         return decoded.data, 8 * len(data) / max(points, 1)

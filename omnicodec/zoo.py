@@ -10,6 +10,7 @@ import hashlib
 import os
 import types
 
+from omnicodec.data import KIND_NAMES
 from omnicodec.errors import InputError, ModelError
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(__file__), "weights")
@@ -168,7 +169,8 @@ def resolve(data_kind, model=None, rate=None):
     if model is not None:
         entry = card(model)
         if entry.data_kind != data_kind:
-            raise InputError(f"model {model} codes {entry.data_kind} data, and this input is a {data_kind}")
+            raise InputError(f"model {model} codes {KIND_NAMES[entry.data_kind]}s, and this input is a "
+                             f"{KIND_NAMES[data_kind]}")
         if rate is not None and not entry.rates:
             raise InputError(f"model {model} has no rates; leave out --rate")
         if rate is not None and not _serves(entry, rate):
@@ -182,8 +184,9 @@ def resolve(data_kind, model=None, rate=None):
             return entry
     available = rates(data_kind)
     if not available:
-        raise InputError(f"there are no {data_kind} rates")
-    raise InputError(f"rate {rate} is out of range: {data_kind} rates are {available[0]} to {available[-1]}")
+        raise InputError(f"there are no {KIND_NAMES[data_kind]} rates")
+    raise InputError(f"rate {rate} is out of range: {KIND_NAMES[data_kind]} rates are "
+                     f"{available[0]} to {available[-1]}")
 
 
 def _serves(entry, rate):

@@ -36,8 +36,8 @@ def test_compress_and_decompress_folders(scans, tmp_path, capsys):
     code, stdout, _ = run(["decompress", out, "-o", back, "--jobs", "1", "--json", "-q"], capsys)
     assert code == 0 and json.loads(stdout)["done"] == 3
     for name in ["a", "b", "sub/c"]:
-        original = read_ply(scans / f"{name}.ply").points
-        decoded = read_ply(back / f"{name}.ply").points
+        original = read_ply(scans / f"{name}.ply").positions
+        decoded = read_ply(back / f"{name}.ply").positions
         assert np.array_equal(np.unique(original, axis=0), np.unique(decoded, axis=0))
 
 

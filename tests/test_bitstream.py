@@ -1,15 +1,15 @@
+import dataclasses
 import struct
 import zlib
 
 import pytest
 
-from omnicodec import bitstream
+from omnicodec import bitstream, varint
 from omnicodec.errors import BitstreamError
 
 HEADER = bitstream.Header(
-    mode=1, model_id="occupancy-v1", weights_hash=b"12345678", coder="torchac", bits=10, coord_dtype="<f4",
-    offset=(1.5, -2.0, 3.0), scale=0.25, input_points=1000, voxels=900,
-    geometry_checksum=b"abcdefgh", integer_input=True)
+    codec="pointcloud-lossless", model_id="occupancy-v1", weights_hash=b"12345678", coder="torchac",
+    checksum=b"abcdefgh", codec_header=b"\x01\x0a\x03<f4" + bytes(range(48)))
 SECTIONS = [b"layout", b"", b"x" * 300, bytes(range(256))]
 
 
@@ -17,9 +17,16 @@ def packed():
     return bitstream.pack(HEADER, SECTIONS)
 
 
+def with_crc(data):
+    """``data`` with its last 4 bytes replaced by the CRC32 of the rest."""
+    data = bytearray(data)
+    data[-4:] = struct.pack("<I", zlib.crc32(bytes(data[:-4])))
+    return bytes(data)
+
+
 def test_round_trip():
     header, sections = bitstream.unpack(packed())
-    assert header == HEADER
+    assert header == HEADER and header.version == bitstream.FORMAT_VERSION == 3
     assert sections == SECTIONS
 
 
@@ -40,19 +47,56 @@ def test_flipped_bits_everywhere():
                 bitstream.unpack(bytes(damaged))
 
 
+def test_damaged_payload_fails_the_crc():
+    data = bytearray(packed())
+    data[-10] ^= 0x01
+    with pytest.raises(BitstreamError, match="CRC32 mismatch"):
+        bitstream.unpack(bytes(data))
+
+
 def test_wrong_magic():
     with pytest.raises(BitstreamError, match="wrong magic"):
         bitstream.unpack(b"PK\x03\x04" + packed()[4:])
 
 
-def test_future_version_is_refused_clearly():
+@pytest.mark.parametrize("version, message", [(bitstream.FORMAT_VERSION + 1, "newer omnicodec"),
+                                              (0, "older omnicodec")])
+def test_unreadable_version_is_refused_clearly(version, message):
     data = bytearray(packed())
-    struct.pack_into("<H", data, 4, bitstream.FORMAT_VERSION + 1)
-    data[-4:] = struct.pack("<I", zlib.crc32(bytes(data[:-4])))
-    with pytest.raises(BitstreamError, match="newer omnicodec"):
-        bitstream.unpack(bytes(data))
+    struct.pack_into("<H", data, 4, version)
+    with pytest.raises(BitstreamError, match=message):
+        bitstream.unpack(with_crc(data))
 
 
 def test_trailing_data_is_refused():
     with pytest.raises(BitstreamError):
         bitstream.unpack(packed() + b"\0")
+
+
+def version2(header, sections, mode, flags=0):
+    """A stream as omnicodec 0.1.0 wrote it (format version 2): mode and flags after the
+    version, the codec's fields inline before the checksum."""
+    fields = header.codec_header[1:] if mode in (1, 2) else header.codec_header
+    out = struct.pack("<4sHBB", bitstream.MAGIC, 2, mode, flags)
+    out += bitstream.ascii_field(header.model_id) + header.weights_hash
+    out += bitstream.ascii_field(header.coder) + fields + header.checksum
+    out += varint.encode([len(sections), *map(len, sections)]) + b"".join(sections)
+    return with_crc(out + b"\0" * 4)
+
+
+LIGHTFIELD = dataclasses.replace(
+    HEADER, codec="lightfield", model_id="lightfield-v1",
+    codec_header=struct.pack("<4IBHf", 9, 9, 64, 48, 8, 128, 2.0) + varint.encode([2]) + b"{}")
+
+
+@pytest.mark.parametrize("header, mode", [
+    (HEADER, 1), (dataclasses.replace(HEADER, codec="pointcloud-lossy"), 2), (LIGHTFIELD, 3)])
+def test_version_2_streams_still_unpack(header, mode):
+    flags = header.codec_header[0] if mode in (1, 2) else 0
+    old, sections = bitstream.unpack(version2(header, SECTIONS, mode, flags))
+    assert old == dataclasses.replace(header, version=2) and sections == SECTIONS
+
+
+def test_version_2_stream_of_an_unknown_mode_is_refused():
+    with pytest.raises(BitstreamError, match="unknown codec mode 7"):
+        bitstream.unpack(version2(HEADER, SECTIONS, 7))

@@ -5,13 +5,17 @@ import os
 import subprocess
 import sys
 
+import h5py
 import numpy as np
 import plyfile
 import pytest
 
+import omnicodec
 from omnicodec.cli.main import main
 from omnicodec.io import read_ply, write_ply
-from tests.conftest import SAMPLE, sphere_shell
+from tests.conftest import SAMPLE, sphere_shell, textured_views
+
+ENGINE_FIELD = "engine here (not recorded in the stream)"
 
 
 def run(args, capsys):
@@ -27,14 +31,25 @@ def test_compress_decompress_info(tmp_path, capsys):
     assert "bits per input point" in out and "encode seconds" in out and "input points" in out
     code, out, _ = run(["decompress", ocz, "-o", back], capsys)
     assert code == 0 and "decode seconds" in out
-    original, decoded = read_ply(SAMPLE).points, read_ply(back).points
+    original, decoded = read_ply(SAMPLE).positions, read_ply(back).positions
     assert np.array_equal(np.unique(original, axis=0), np.unique(decoded, axis=0))
     code, out, _ = run(["info", ocz, "--json"], capsys)
     fields = json.loads(out)
-    assert code == 0 and fields["mode"] == "pointcloud-lossless" and fields["model"] == "occupancy-v1"
+    assert code == 0 and fields["codec"] == "pointcloud-lossless" and fields["model"] == "occupancy-v1"
+    assert fields["input points"] == len(original) and "bits per input point" in fields
     from omnicodec.sparse import engine
 
-    assert fields["engine"] == engine().NAME and fields["format version"] == 2
+    assert fields[ENGINE_FIELD] == engine().NAME and fields["format version"] == 3
+    assert "engine" not in fields  # the engine is this machine's, not the stream's
+
+
+def test_info_labels_the_engine_as_this_machines(tmp_path, capsys, good_stream):
+    from omnicodec.sparse import engine
+
+    (tmp_path / "s.ocz").write_bytes(good_stream)
+    code, out, _ = run(["info", tmp_path / "s.ocz"], capsys)
+    lines = [line.split() for line in out.splitlines() if line.startswith("engine")]
+    assert code == 0 and lines == [[*ENGINE_FIELD.split(), engine().NAME]]
 
 
 def test_json_report_and_voxelization_options(tmp_path, capsys):
@@ -46,6 +61,12 @@ def test_json_report_and_voxelization_options(tmp_path, capsys):
     assert code == 0 and report["input points"] == 2000 and "voxel grid" in report["grid"]
     code, out, err = run(["compress", src, "-o", tmp_path / "b.ocz", "--voxel-size", "0.05"], capsys)
     assert code == 0 and "not coded: red" in err
+    # Attributes are named as the data model groups them, not by their PLY properties.
+    write_ply(src, omnicodec.PointCloud(points, {"rgb": np.zeros((2000, 3), np.uint8),
+                                                 "normals": np.ones((2000, 3), np.float32)}))
+    code, out, err = run(["compress", src, "-o", tmp_path / "c.ocz", "--bits", "7"], capsys)
+    not_coded = next(line for line in err.splitlines() if "not coded:" in line)
+    assert code == 0 and sorted(not_coded.split("not coded: ")[1].split(", ")) == ["normals", "rgb"]
 
 
 def bad_ply_files(tmp_path):
@@ -82,12 +103,18 @@ def test_bad_input_files(tmp_path, capsys, case):
 
 
 @pytest.fixture(scope="module")
-def good_stream(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("stream")
-    src = folder / "shell.ply"
+def shell_ply(tmp_path_factory):
+    """A small integer cloud as a PLY file."""
+    src = tmp_path_factory.mktemp("shell") / "shell.ply"
     write_ply(src, sphere_shell().astype(np.int32))
-    main(["compress", str(src), "-o", str(folder / "good.ocz"), "-q"])
-    return (folder / "good.ocz").read_bytes()
+    return src
+
+
+@pytest.fixture(scope="module")
+def good_stream(shell_ply):
+    out = shell_ply.parent / "good.ocz"
+    main(["compress", str(shell_ply), "-o", str(out), "-q"])
+    return out.read_bytes()
 
 
 @pytest.mark.parametrize("damage", ["truncated", "flipped", "magic", "future version", "empty"])
@@ -144,7 +171,7 @@ def test_one_point_negative_and_duplicate_clouds(tmp_path, capsys, points, voxel
     report = json.loads(out)
     assert code == 0 and report["voxels"] == voxels and report["duplicates merged"] == merged
     code, _, _ = run(["decompress", ocz, "-o", back, "-q"], capsys)
-    decoded = read_ply(back).points
+    decoded = read_ply(back).positions
     assert code == 0 and decoded.dtype == points.dtype
     assert np.array_equal(np.unique(decoded, axis=0), np.unique(points, axis=0))
 
@@ -170,3 +197,107 @@ def test_debug_flag_shows_the_traceback(tmp_path, where):
     args = ["--debug", *args] if where == "before" else [*args, "--debug"]
     with pytest.raises(Exception, match="no such file"):
         main(args)
+
+
+def test_models_lists_every_model_without_loading_weights(monkeypatch, capsys):
+    from omnicodec import zoo
+
+    def refuse(model_id):
+        raise AssertionError(f"'omnicodec models' loaded the weights of {model_id}")
+
+    monkeypatch.setattr(zoo, "_verified_state", refuse)
+    code, out, _ = run(["models"], capsys)
+    assert code == 0 and [line.split()[0] for line in out.splitlines()] == list(zoo.MODELS)
+    code, out, _ = run(["models", "--json"], capsys)
+    assert code == 0 and [row["model"] for row in json.loads(out)] == list(zoo.MODELS)
+
+
+def _info(path, capsys):
+    code, out, err = run(["info", path, "--json"], capsys)
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.mark.parametrize("model", ["lossy-r3", "occupancy-v1"])
+def test_compress_with_a_model(tmp_path, capsys, shell_ply, model):
+    code, out, err = run(["compress", shell_ply, "-o", tmp_path / "m.ocz", "--model", model, "--json"],
+                         capsys)
+    assert code == 0 and json.loads(out)["model"] == model, err
+    assert _info(tmp_path / "m.ocz", capsys)["model"] == model
+
+
+@pytest.fixture(scope="module")
+def lightfield_npy(tmp_path_factory):
+    path = tmp_path_factory.mktemp("lf") / "lf.npy"
+    np.save(path, textured_views())
+    return path
+
+
+def test_lf_compress_with_a_model(tmp_path, capsys, lightfield_npy):
+    code, out, err = run(["lf", "compress", lightfield_npy, "-o", tmp_path / "lf.ocz", "--model",
+                          "lightfield-v1", "--rate", "2", "--json"], capsys)
+    assert code == 0 and json.loads(out)["model"] == "lightfield-v1", err
+    fields = _info(tmp_path / "lf.ocz", capsys)
+    assert fields["model"] == "lightfield-v1" and fields["rate"] == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["compress", "{ply}", "--model", "lightfield-v1"], "codes light fields"),
+    (["lf", "compress", "{npy}", "--model", "occupancy-v1"], "codes point clouds"),
+    (["compress", "{ply}", "--model", "occupancy-v1", "--rate", "3"], "has no rates"),
+    (["compress", "{ply}", "--model", "no-such-model"], "unknown model"),
+])
+def test_models_that_do_not_fit_are_refused(tmp_path, capsys, shell_ply, lightfield_npy, args,
+                                            message):
+    args = [str(a).format(ply=shell_ply, npy=lightfield_npy) for a in args]
+    code, _, err = run([*args, "-o", tmp_path / "x.ocz"], capsys)
+    assert code == (4 if message == "unknown model" else 2) and message in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "x.ocz").exists()
+
+
+@pytest.mark.parametrize("model, rate", [("occupancy-v1", ""), ("lossy-r3", "3")])
+def test_eval_with_a_model_runs_it_once(tmp_path, capsys, shell_ply, model, rate):
+    """A model of one rate (or none: lossless) is evaluated once, at its own rate."""
+    code, out, err = run(["eval", shell_ply, "--model", model, "-o", tmp_path / "rd"], capsys)
+    assert code == 0, err
+    rows = (tmp_path / "rd.csv").read_text().splitlines()
+    assert rows[0].startswith("rate,model,bytes") and len(rows) == 2
+    assert rows[1].startswith(f"{rate},{model},")
+    assert (tmp_path / "rd.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_lf_eval_with_a_model(tmp_path, capsys, lightfield_npy):
+    code, out, err = run(["lf", "eval", lightfield_npy, "--model", "lightfield-v1", "--rates", "1",
+                          "-o", tmp_path / "rd"], capsys)
+    assert code == 0, err
+    rows = (tmp_path / "rd.csv").read_text().splitlines()
+    assert len(rows) == 2 and rows[1].startswith("1,")
+
+
+@pytest.fixture(scope="module")
+def folder_stream(tmp_path_factory):
+    """(an .ocz of a light field read from a folder of PNG views, the views it decodes to)."""
+    from tests.test_lightfield_io import NAMINGS, _write_folder  # here: that module imports this one
+
+    folder = tmp_path_factory.mktemp("lf_folder")
+    _write_folder(folder / "in", textured_views(), NAMINGS[1])
+    assert main(["lf", "compress", str(folder / "in"), "-o", str(folder / "lf.ocz"), "-q"]) == 0
+    stream = folder / "lf.ocz"
+    return stream, omnicodec.decompress(stream.read_bytes()).views
+
+
+def test_lf_decompress_to_npy_writes_an_npy_file(tmp_path, capsys, folder_stream):
+    stream, views = folder_stream
+    code, _, err = run(["lf", "decompress", stream, "-o", tmp_path / "out.npy", "-q"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "out.npy").is_file() and np.array_equal(np.load(tmp_path / "out.npy"), views)
+
+
+def test_lf_decompress_to_h5_writes_an_hdf5_file(tmp_path, capsys, folder_stream):
+    stream, views = folder_stream
+    code, _, err = run(["lf", "decompress", stream, "-o", tmp_path / "out.h5", "-q"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "out.h5").is_file()
+    with h5py.File(tmp_path / "out.h5", "r") as f:
+        assert np.array_equal(f["lightfield"][()], views)

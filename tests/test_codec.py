@@ -9,7 +9,7 @@ import pytest
 
 import omnicodec
 from omnicodec import api, bitstream
-from omnicodec.entropy import CODERS, DEFAULT_CODER
+from omnicodec.entropy import available_coders, default_coder
 from omnicodec.errors import BitstreamError, ModelError
 from omnicodec.geometry import voxelize
 from tests.conftest import sphere_shell
@@ -19,9 +19,14 @@ def same_set(a, b):
     return np.array_equal(np.unique(a, axis=0), np.unique(b, axis=0))
 
 
+def decoded_positions(data):
+    """The positions a stream decodes to, in the decoder's (Morton) order."""
+    return api.decode(data)[1].data.positions
+
+
 def test_sample_scan_round_trips_bit_exactly(sample_points):
     data = omnicodec.compress(sample_points)
-    back = omnicodec.decompress(data)
+    back = omnicodec.decompress(data).positions
     assert back.dtype == sample_points.dtype
     assert same_set(back, sample_points)
     assert len(back) == len(np.unique(sample_points, axis=0))
@@ -33,7 +38,7 @@ def test_encoding_is_deterministic(sample_points):
     assert omnicodec.compress(sample_points) == omnicodec.compress(sample_points)
 
 
-@pytest.mark.parametrize("coder", CODERS)
+@pytest.mark.parametrize("coder", available_coders())
 @pytest.mark.parametrize("points", [
     np.array([[5, 5, 5]]),
     np.array([[0, 0, 0]]),
@@ -42,8 +47,8 @@ def test_encoding_is_deterministic(sample_points):
     sphere_shell(),
 ])
 def test_small_and_odd_clouds_round_trip(points, coder):
-    data, _ = api.compress_grid(voxelize(points), coord_dtype=points.dtype, coder=coder)
-    assert same_set(omnicodec.decompress(data), points)
+    data = omnicodec.compress(points, coder=coder)
+    assert same_set(omnicodec.decompress(data).positions, points)
 
 
 def test_float_input_is_lossless_on_its_voxel_grid():
@@ -51,17 +56,18 @@ def test_float_input_is_lossless_on_its_voxel_grid():
     points = rng.normal(size=(3000, 3)) * 2.5
     data = omnicodec.compress(points, bits=7)
     grid = voxelize(points, bits=7)
-    back = omnicodec.decompress(data)
+    back = omnicodec.decompress(data).positions
     assert same_set(back, grid.to_points())
     assert np.abs(np.sort(back[:, 0])[[0, -1]] - np.sort(points[:, 0])[[0, -1]]).max() < grid.scale
 
 
 def test_blocks_partition_round_trips(sample_points):
     grid = voxelize(sample_points)
-    data, count = api.compress_grid(grid, coord_dtype=sample_points.dtype, max_block_points=8000)
-    assert count > 4
-    header, keys = api.decompress_grid(data)
-    np.testing.assert_array_equal(keys, grid.keys)
+    codec, prepared = api.prepare(sample_points)
+    encoded = codec.encode(prepared, max_block_points=8000)
+    data = api._stream(codec, encoded)
+    assert encoded.details["blocks"] > 4
+    np.testing.assert_array_equal(decoded_positions(data), grid.to_points(sample_points.dtype))
 
 
 def _rewrite(data, offset, value):
@@ -73,13 +79,12 @@ def _rewrite(data, offset, value):
 
 def _field_offset(data, name):
     """Byte offset of a header field in a packed file (layout in omnicodec.bitstream)."""
-    model_len = data[8]
-    weights = 9 + model_len
-    coder_len = data[weights + 8]
-    grid_bits = weights + 9 + coder_len
-    dtype_len = data[grid_bits + 1]
-    checksum = grid_bits + 2 + dtype_len + 32 + 16
-    return {"weights": weights, "checksum": checksum}[name]
+    codec = 6
+    model = codec + 1 + data[codec]
+    weights = model + 1 + data[model]
+    coder = weights + 8
+    checksum = coder + 1 + data[coder]
+    return {"weights": weights, "coder": coder, "checksum": checksum}[name]
 
 
 def test_geometry_checksum_mismatch_is_detected(sample_points):
@@ -101,9 +106,9 @@ def test_unknown_model_is_refused():
         omnicodec.compress(sphere_shell(), model="nope")
 
 
-@pytest.mark.parametrize("coder", CODERS)
+@pytest.mark.parametrize("coder", available_coders())
 def test_damaged_payload_never_decodes(sample_points, coder):
-    data, _ = api.compress_grid(voxelize(sample_points[:3000]), coder=coder)
+    data = omnicodec.compress(sample_points[:3000], coder=coder)
     for position in range(len(data) // 3, len(data), max(1, len(data) // 15)):
         damaged = bytearray(data)
         damaged[position] ^= 0x10
@@ -114,40 +119,41 @@ def test_damaged_payload_never_decodes(sample_points, coder):
 def test_info_reads_the_header(sample_points):
     data = omnicodec.compress(sample_points)
     header = omnicodec.info(data)
-    assert header.mode_name == "pointcloud-lossless"
-    assert header.voxels == len(np.unique(sample_points, axis=0))
-    assert header.bits == 8 and header.integer_input
-    assert bitstream.FORMAT_VERSION == 2
+    assert header.codec == "pointcloud-lossless" and header.model_id == "occupancy-v1"
+    fields = omnicodec.describe(header)
+    assert fields["voxels"] == len(np.unique(sample_points, axis=0))
+    assert fields["input points"] == len(sample_points)
+    assert fields["grid bits"] == 8 and fields["integer input"]
+    assert fields["input coordinate type"] == sample_points.dtype.str
+    assert header.version == bitstream.FORMAT_VERSION == 3
 
 
 def test_unknown_coder_is_refused(sample_points):
-    grid = voxelize(sample_points[:2000])
-    data, _ = api.compress_grid(grid, coder="torchac")
-    coder_at = _field_offset(data, "weights") + 8
+    data = omnicodec.compress(sample_points[:2000], coder="torchac")
+    coder_at = _field_offset(data, "coder")
     assert data[coder_at + 1: coder_at + 1 + data[coder_at]] == b"torchac"
     bad = _rewrite(data, coder_at + 1, b"xorchac")
     with pytest.raises(BitstreamError, match="entropy coder 'xorchac'"):
         omnicodec.decompress(bad)
 
 
-@pytest.mark.parametrize("coder", CODERS)
+@pytest.mark.parametrize("coder", available_coders())
 def test_every_coder_round_trips_and_is_recorded(sample_points, coder):
     grid = voxelize(sample_points)
-    data, _ = api.compress_grid(grid, coder=coder)
+    data = omnicodec.compress(sample_points, coder=coder)
     assert omnicodec.info(data).coder == coder
-    header, keys = api.decompress_grid(data)
-    np.testing.assert_array_equal(keys, grid.keys)
+    np.testing.assert_array_equal(decoded_positions(data), grid.to_points(sample_points.dtype))
 
 
 def test_our_coder_is_the_default_when_built():
     from omnicodec.entropy import rans
 
-    assert DEFAULT_CODER == ("rans" if rans.available() else "torchac")
+    assert default_coder() == ("rans" if rans.available() else "torchac")
 
 
-@pytest.mark.parametrize("coder", CODERS)
+@pytest.mark.parametrize("coder", available_coders())
 def test_truncated_streams_never_decode(sample_points, coder):
-    data, _ = api.compress_grid(voxelize(sample_points[:3000]), coder=coder)
+    data = omnicodec.compress(sample_points[:3000], coder=coder)
     for cut in list(range(0, 64, 7)) + list(range(64, len(data), max(1, len(data) // 25))):
         with pytest.raises(BitstreamError):
             omnicodec.decompress(data[:cut])
@@ -164,12 +170,12 @@ def test_bytes_do_not_depend_on_thread_count(sample_points):
         two = omnicodec.compress(sample_points)
         assert one == two
         torch.set_num_threads(1)
-        assert same_set(omnicodec.decompress(two), sample_points)
+        assert same_set(omnicodec.decompress(two).positions, sample_points)
     finally:
         torch.set_num_threads(threads)
 
 
-@pytest.mark.skipif("rans" not in CODERS, reason="omnicodec._coder is not built")
+@pytest.mark.skipif("rans" not in available_coders(), reason="omnicodec._coder is not built")
 def test_codec_works_without_our_extension(tmp_path):
     """With omnicodec._coder unimportable, torchac becomes the default and streams made
     with it decode; a stream that needs rANS is refused with a clear message."""
@@ -181,13 +187,13 @@ import sys
 sys.modules["omnicodec._coder"] = None  # as if the extension had not been built
 import numpy as np
 import omnicodec
-from omnicodec.entropy import CODERS, DEFAULT_CODER
+from omnicodec.entropy import available_coders, default_coder
 from tests.conftest import sphere_shell
 points = sphere_shell()
 data = omnicodec.compress(points)
-assert CODERS == ("torchac",) and DEFAULT_CODER == "torchac"
+assert available_coders() == ("torchac",) and default_coder() == "torchac"
 assert omnicodec.info(data).coder == "torchac"
-back = omnicodec.decompress(data)
+back = omnicodec.decompress(data).positions
 assert np.array_equal(np.unique(back, axis=0), np.unique(points, axis=0))
 try:
     omnicodec.decompress(open(sys.argv[1], "rb").read())
@@ -196,7 +202,7 @@ except omnicodec.BitstreamError as exc:
     print("ok")
 """
     rans_stream = tmp_path / "rans.ocz"
-    data, _ = api.compress_grid(voxelize(sphere_shell()), coder="rans")
+    data = omnicodec.compress(sphere_shell(), coder="rans")
     rans_stream.write_bytes(data)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     result = subprocess.run([sys.executable, "-c", script, str(rans_stream)], cwd=root,

@@ -1,11 +1,15 @@
 """The torch-native engine against MinkowskiEngine: same layers, same weights, same outputs."""
 
+import json
+import os
+
 import numpy as np
 import pytest
 import torch
 
 import omnicodec
 from omnicodec import zoo
+from omnicodec.errors import BitstreamError
 from omnicodec.models.occupancy import CODING_ORDER
 from omnicodec.sparse import Conv, available_engines, sparse_tensor, use_engine
 from tests.conftest import sphere_shell
@@ -68,7 +72,7 @@ def test_transposed_back_to_the_input_and_generative_match():
 
 
 def test_shipped_model_matches_on_every_stage(sample_points):
-    model, _ = zoo.load("occupancy-v1")
+    model = zoo.load("occupancy-v1")
     coords = torch.from_numpy(np.unique(sample_points.astype(np.int64) >> 1, axis=0))
     known = torch.zeros((len(coords), 8))
     known[:, list(CODING_ORDER[:3])] = torch.randint(0, 2, (len(coords), 3)).float() * 2 - 1
@@ -82,31 +86,55 @@ def test_shipped_model_matches_on_every_stage(sample_points):
     assert close(ours, theirs)
 
 
-def test_streams_cross_engines(sample_points):
-    with use_engine("minkowski"):
-        made_with_me = omnicodec.compress(sample_points[:6000])
-    with use_engine("torch"):
-        made_with_torch = omnicodec.compress(sample_points[:6000])
-        back = omnicodec.decompress(made_with_me)
-    with use_engine("minkowski"):
-        back_too = omnicodec.decompress(made_with_torch)
-    expected = np.unique(sample_points[:6000], axis=0)
+def _decodes_exactly_or_refuses(data, expected):
+    """The guarantee across engines: the points exactly, or a BitstreamError."""
+    try:
+        back = omnicodec.decompress(data).positions
+    except BitstreamError:
+        return False
     assert np.array_equal(np.unique(back, axis=0), expected)
-    assert np.array_equal(np.unique(back_too, axis=0), expected)
+    return True
+
+
+def test_streams_cross_engines_exactly_or_fail_loudly(sample_points):
+    """Each engine decodes its own streams. Across engines the floats agree to rounding,
+    not bit for bit (on an AMD EPYC, MKL and OpenBLAS round some sums otherwise), so a
+    stream of one engine decodes with the other exactly or is refused, never to other
+    points; bit-exact agreement is the integer model's job (issue 18)."""
+    expected = np.unique(sample_points[:6000], axis=0)
+    streams = {}
+    for name in ("minkowski", "torch"):
+        with use_engine(name):
+            streams[name] = omnicodec.compress(sample_points[:6000])
+            assert _decodes_exactly_or_refuses(streams[name], expected)
+    for maker, reader in (("minkowski", "torch"), ("torch", "minkowski")):
+        with use_engine(reader):
+            _decodes_exactly_or_refuses(streams[maker], expected)
 
 
 def test_cli_engine_flag(tmp_path, capsys):
     from omnicodec.cli.main import main
+    from omnicodec.io import read_ply
     from omnicodec.sparse import engine, set_engine
     from tests.conftest import SAMPLE
 
     before = engine().NAME
+    stream, back = str(tmp_path / "a.ocz"), str(tmp_path / "b.ply")
     try:
-        assert main(["--engine", "torch", "compress", SAMPLE, "-o", str(tmp_path / "a.ocz"), "-q"]) == 0
-        assert main(["--engine", "torch", "info", str(tmp_path / "a.ocz"), "--json"]) == 0
-        assert '"engine": "torch"' in capsys.readouterr().out
-        assert main(["--engine", "minkowski", "decompress", str(tmp_path / "a.ocz"), "-o",
-                     str(tmp_path / "b.ply"), "-q"]) == 0
+        assert main(["--engine", "torch", "compress", SAMPLE, "-o", stream, "-q"]) == 0
+        assert main(["--engine", "torch", "info", stream, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["engine here (not recorded in the stream)"] == "torch"
+        expected = np.unique(read_ply(SAMPLE).positions, axis=0)
+        assert main(["--engine", "torch", "decompress", stream, "-o", back, "-q"]) == 0
+        assert np.array_equal(np.unique(read_ply(back).positions, axis=0), expected)
+        # across engines: the points exactly, or a one-line error (exit 3) and no output
+        os.remove(back)
+        code = main(["--engine", "minkowski", "decompress", stream, "-o", back, "-q"])
+        if code == 0:
+            assert np.array_equal(np.unique(read_ply(back).positions, axis=0), expected)
+        else:
+            assert code == 3 and capsys.readouterr().err.count("\n") == 1
+            assert not os.path.exists(back)
     finally:
         set_engine(before)
 

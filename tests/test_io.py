@@ -2,8 +2,12 @@ import numpy as np
 import plyfile
 import pytest
 
+import omnicodec
+from omnicodec.data import PointCloud
 from omnicodec.errors import InputError
 from omnicodec.io import read_ply, write_ply
+from tests.conftest import sphere_shell
+from tests.test_cli import run
 
 
 def write_raw_ply(path, points, fmt="binary_little_endian", coord_type="f4", extra=True, faces=False):
@@ -32,10 +36,12 @@ def test_reads_every_format_and_type(tmp_path, fmt, coord_type):
     path = tmp_path / "cloud.ply"
     write_raw_ply(path, POINTS, fmt=fmt, coord_type=coord_type, faces=True)
     cloud = read_ply(path)
-    assert cloud.points.dtype == np.dtype(coord_type).newbyteorder("=")
-    np.testing.assert_array_equal(cloud.points, POINTS)
-    assert set(cloud.properties) == {"red", "green", "blue", "nx", "curv"}
-    assert cloud.faces is None
+    assert cloud.positions.dtype == np.dtype(coord_type).newbyteorder("=")
+    np.testing.assert_array_equal(cloud.positions, POINTS)
+    # red/green/blue make one (N, 3) attribute; a lone nx is no normals, so it keeps its name.
+    assert set(cloud.attributes) == {"rgb", "nx", "curv"}
+    assert cloud.attributes["rgb"].shape == (4, 3) and cloud.attributes["rgb"].dtype == np.uint8
+    assert cloud.normals is None and cloud.faces is None
 
 
 def test_faces_are_read_on_request_and_fanned(tmp_path):
@@ -50,8 +56,74 @@ def test_write_then_read_round_trip(tmp_path):
     points = np.random.default_rng(0).normal(size=(100, 3))
     write_ply(path, points, {"red": np.arange(100, dtype=np.uint8)})
     cloud = read_ply(path)
-    np.testing.assert_array_equal(cloud.points, points)
-    np.testing.assert_array_equal(cloud.properties["red"], np.arange(100))
+    np.testing.assert_array_equal(cloud.positions, points)
+    np.testing.assert_array_equal(cloud.attributes["red"], np.arange(100))
+
+
+def test_grouped_attributes_round_trip(tmp_path):
+    """rgb and normals are written as red/green/blue and nx/ny/nz and read back grouped;
+    other (N, C) attributes as NAME_0.. columns."""
+    rng = np.random.default_rng(0)
+    attributes = {"rgb": rng.integers(0, 256, (100, 3)).astype(np.uint8),
+                  "normals": rng.normal(size=(100, 3)).astype(np.float32),
+                  "curv": rng.random(100), "uv": rng.random((100, 2)).astype(np.float32)}
+    write_ply(tmp_path / "out.ply", PointCloud(rng.normal(size=(100, 3)), attributes))
+    names = [p.name for p in plyfile.PlyData.read(str(tmp_path / "out.ply"))["vertex"].properties]
+    assert names == ["x", "y", "z", "red", "green", "blue", "nx", "ny", "nz", "curv", "uv_0", "uv_1"]
+    cloud = read_ply(tmp_path / "out.ply")
+    assert set(cloud.attributes) == {"rgb", "normals", "curv", "uv_0", "uv_1"}
+    for name in ("rgb", "normals", "curv"):
+        assert cloud.attributes[name].dtype == attributes[name].dtype
+        np.testing.assert_array_equal(cloud.attributes[name], attributes[name])
+    assert cloud.normals.dtype == np.float64
+    np.testing.assert_array_equal(cloud.normals, attributes["normals"])
+
+
+@pytest.mark.parametrize("low, high, stored", [
+    (0, 100, "i1"), (0, 200, "u1"), (-300, 300, "i2"), (0, 60000, "u2"), (-70000, 0, "i4"),
+    (0, 2**32 - 1, "u4"),
+])
+def test_int64_positions_round_trip_in_the_narrowest_ply_integer(tmp_path, low, high, stored):
+    points = np.array([[low, 0, high], [high, low, 0], [1, 2, 3]], dtype=np.int64)
+    write_ply(tmp_path / "out.ply", points)
+    vertex = plyfile.PlyData.read(str(tmp_path / "out.ply"))["vertex"].data
+    assert {vertex.dtype[axis].str[1:] for axis in "xyz"} == {stored}
+    np.testing.assert_array_equal(read_ply(tmp_path / "out.ply").positions, points)
+
+
+@pytest.mark.parametrize("value", [2**32, -2**31 - 1, 2**40, 2**53, -2**53])
+def test_integers_too_large_for_ply_integers_are_stored_as_exact_float64(tmp_path, value):
+    points = np.array([[value, 0, 1], [2, 3, 4]], dtype=np.int64)
+    write_ply(tmp_path / "out.ply", points, {"index": points[:, 0]})
+    cloud = read_ply(tmp_path / "out.ply")
+    assert cloud.positions.dtype == cloud.attributes["index"].dtype == np.float64
+    assert cloud.positions.astype(np.int64).tolist() == points.tolist()
+    assert cloud.attributes["index"].astype(np.int64).tolist() == [value, 2]
+
+
+@pytest.mark.parametrize("points, attributes", [
+    (np.array([[2**53 + 1, 0, 0]], dtype=np.int64), None),
+    (np.array([[0, -2**53 - 1, 0]], dtype=np.int64), None),
+    (np.array([[0, 0, 2**64 - 1]], dtype=np.uint64), None),
+    (np.zeros((1, 3), dtype=np.int64), {"index": np.array([2**62], dtype=np.int64)}),
+])
+def test_integers_beyond_float64_precision_are_refused(tmp_path, points, attributes):
+    with pytest.raises(InputError, match="cannot be stored exactly in a PLY file") as caught:
+        write_ply(tmp_path / "out.ply", points, attributes)
+    assert "\n" not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_int64_cloud_decompressed_on_the_command_line(tmp_path, capsys):
+    """omnicodec 0.1.0 could not write what it decoded from int64 input (field type 'i8')."""
+    points = sphere_shell()
+    assert points.dtype == np.int64
+    (tmp_path / "c.ocz").write_bytes(omnicodec.compress(points))
+    code, _, err = run(["decompress", tmp_path / "c.ocz", "-o", tmp_path / "back.ply", "-q"], capsys)
+    assert code == 0, err
+    decoded = read_ply(tmp_path / "back.ply").positions
+    assert decoded.dtype.kind == "i"
+    assert np.array_equal(np.unique(decoded, axis=0), np.unique(points, axis=0))
 
 
 def test_missing_file(tmp_path):

@@ -1,51 +1,48 @@
-"""The light-field codec mode: API round trips, rates, black views, the CLI verbs and
-bad input (each a one-line error, a non-zero exit and no output)."""
+"""The light-field codec: API round trips, rates, black views, the CLI verbs and bad
+input (each a one-line error, a non-zero exit and no output)."""
+
+import dataclasses
+import json
+import struct
 
 import h5py
 import numpy as np
 import pytest
 
-from omnicodec import api, bitstream
+import omnicodec
+from omnicodec import api, bitstream, varint, zoo
 from omnicodec.errors import BitstreamError, InputError
+from omnicodec.io import write_ply
 from omnicodec.io.lightfield import LightField, Naming, read_lightfield
 from omnicodec.models.lightfield import BLOCK, LightFieldModel, dct_matrix, from_blocks, to_blocks
+from tests.conftest import sphere_shell, textured_views
 from tests.test_cli import run
 from tests.test_lightfield_io import NAMINGS, _write_folder
 
 
-def _scene(rows=3, cols=3, height=40, width=56, seed=0):
-    """A small textured light field: a smooth texture seen with a disparity of one pixel
-    per view, so neighbouring views are shifted copies (as in a real capture)."""
-    rng = np.random.default_rng(seed)
-    texture = rng.random((height + 2 * rows, width + 2 * cols, 3))
-    for _ in range(3):  # smooth a little, like a natural image
-        texture = (texture + np.roll(texture, 1, 0) + np.roll(texture, 1, 1)) / 3
-    views = np.stack([np.stack([texture[r:r + height, c:c + width] for c in range(cols)])
-                      for r in range(rows)])
-    return np.round(views * 255).astype(np.uint8)
-
-
 @pytest.fixture(scope="module")
 def scene():
-    return LightField(_scene(), Naming("npy"))
+    return LightField(textured_views(), Naming("npy"))
 
 
 def test_round_trip_is_what_the_encoder_saw(scene):
-    data, encoder_views = api.compress_lightfield(scene, rate=2, tile=32)
-    decoded = api.decompress_lightfield(data)
+    codec, prepared = api.prepare(scene, rate=2, tile=32)
+    data, encoded = api.encode(codec, prepared, rate=2)
+    decoded = omnicodec.decompress(data)
     assert decoded.views.dtype == np.uint8 and decoded.views.shape == scene.views.shape
-    assert np.array_equal(decoded.views, encoder_views)
+    assert np.array_equal(decoded.views, encoded.decoded.views)
     assert decoded.naming == scene.naming
     header = api.info(data)
-    assert header.mode_name == "lightfield" and header.lightfield.shape == (3, 3, 40, 56)
-    assert header.lightfield.tile == 32 and header.lightfield.rate == 1.0
+    fields = api.describe(header)
+    assert header.codec == "lightfield" and (fields["views"], fields["view size"]) == ("3x3", "40x56")
+    assert fields["tile"] == 32 and fields["rate"] == 2 and fields["bits per sample"] == 8
     # Not a copy of the input, and not garbage either.
     error = np.abs(decoded.views.astype(int) - scene.views).mean()
     assert 0 < error < 60
 
 
 def test_higher_rates_spend_more_bits(scene):
-    sizes = [len(api.compress_lightfield(scene, rate=rate)[0]) for rate in (1, api.lightfield_rates())]
+    sizes = [len(omnicodec.compress(scene, rate=rate)) for rate in (1, len(zoo.rates("lightfield")))]
     assert sizes[0] < sizes[1]
 
 
@@ -53,13 +50,13 @@ def test_black_views_cost_almost_nothing_and_stay_black(scene):
     views = scene.views.copy()
     views[0] = 0  # a whole row of views carries no signal, as vignetted Lytro corners
     views[1, 1, :BLOCK, :] = 0
-    full, _ = api.compress_lightfield(scene, rate=3)
-    partly, _ = api.compress_lightfield(LightField(views, scene.naming), rate=3)
-    decoded = api.decompress_lightfield(partly).views
+    full = omnicodec.compress(scene, rate=3)
+    partly = omnicodec.compress(LightField(views, scene.naming), rate=3)
+    decoded = omnicodec.decompress(partly).views
     assert not decoded[0].any() and not decoded[1, 1, :BLOCK].any()
     assert len(partly) < 1.05 * len(full)  # the black views add (almost) nothing
-    black, _ = api.compress_lightfield(LightField(np.zeros_like(views), scene.naming), rate=3)
-    assert len(black) < 200 and not api.decompress_lightfield(black).views.any()
+    black = omnicodec.compress(LightField(np.zeros_like(views), scene.naming), rate=3)
+    assert len(black) < 200 and not omnicodec.decompress(black).views.any()
 
 
 def test_blocks_pad_mark_black_view_blocks_and_fill_them():
@@ -101,12 +98,10 @@ def test_sixteen_bit_hdf5_round_trips_as_sixteen_bit(tmp_path, scene, capsys):
 
 @pytest.mark.parametrize("naming", NAMINGS[:2], ids=["hci", "lytro"])
 def test_cli_folder_round_trip_keeps_view_names_and_reports(tmp_path, naming, capsys):
-    _write_folder(tmp_path / "in", _scene(), naming)
+    _write_folder(tmp_path / "in", textured_views(), naming)
     code, out, err = run(["lf", "compress", tmp_path / "in", "-o", tmp_path / "lf.ocz", "--rate", "2",
                           "--json"], capsys)
     assert code == 0, err
-    import json
-
     report = json.loads(out)
     assert report["views"] == "3x3" and report["pixels"] == 9 * 40 * 56
     assert report["bits per pixel"] == pytest.approx(8 * (tmp_path / "lf.ocz").stat().st_size / report["pixels"], rel=1e-3)
@@ -118,11 +113,11 @@ def test_cli_folder_round_trip_keeps_view_names_and_reports(tmp_path, naming, ca
     assert code == 0, err
     assert (tmp_path / "again.ocz").read_bytes() == (tmp_path / "lf.ocz").read_bytes()
     code, out, err = run(["info", tmp_path / "lf.ocz", "--json"], capsys)
-    assert code == 0 and json.loads(out)["mode"] == "lightfield"
+    assert code == 0 and json.loads(out)["codec"] == "lightfield"
 
 
 def test_lf_eval_writes_table_csvs_and_plot(tmp_path, capsys):
-    np.save(tmp_path / "lf.npy", _scene())
+    np.save(tmp_path / "lf.npy", textured_views())
     anchors = tmp_path / "anchors.csv"
     anchors.write_text("lightfield,codec,setting,bytes,bpp,psnr_y,psnr_yuv,ssim_y\n"
                        "lf.npy,x265,qp 30,100,0.5,30,31,0.9\nlf.npy,x265,qp 40,50,0.25,25,26,0.8\n")
@@ -158,16 +153,30 @@ def test_damaged_streams_fail_cleanly_and_write_nothing(tmp_path, scene, damage,
     assert not (tmp_path / "out.npy").exists()
 
 
-def test_wrong_kind_of_stream_and_bad_options(tmp_path, scene, capsys):
+def test_one_set_of_verbs_and_options_of_the_other_kind(tmp_path, scene, capsys):
+    """A light-field stream decodes through the same verbs as a cloud's; options of the
+    other kind of data are refused, in the API and on the command line."""
     data = _stream(tmp_path, scene, capsys)
-    with pytest.raises(InputError, match="holds a light field"):
-        api.decompress(data)
+    decoded = omnicodec.decompress(data)
+    assert isinstance(decoded, LightField) and decoded.views.shape == scene.views.shape
+    with pytest.raises(InputError, match="voxel_size do not apply to light field model"):
+        omnicodec.compress(scene, voxel_size=0.5)
+    with pytest.raises(InputError, match="tile do not apply to point cloud model"):
+        omnicodec.compress(sphere_shell(), tile=32)
+    write_ply(tmp_path / "c.ply", sphere_shell())
     cases = [
         (["lf", "compress", tmp_path / "lf.npy", "-o", tmp_path / "x.ocz", "--rate", "9"], "out of range"),
         (["lf", "compress", tmp_path / "lf.npy", "-o", tmp_path / "x.ocz", "--tile", "20"], "multiple of 16"),
         (["lf", "compress", tmp_path / "nothing", "-o", tmp_path / "x.ocz"], "no such file"),
+        (["compress", tmp_path / "lf.npy", "-o", tmp_path / "x.ocz", "--bits", "8"],
+         "bits do not apply to light field model"),
+        (["compress", tmp_path / "lf.npy", "-o", tmp_path / "x.ocz", "--voxel-size", "0.5"],
+         "voxel_size do not apply to light field model"),
+        (["compress", tmp_path / "c.ply", "-o", tmp_path / "x.ocz", "--tile", "32"],
+         "tile do not apply to point cloud model"),
+        (["compress", tmp_path / "c.ply", "-o", tmp_path / "x.ocz", "--grid", "3x3"],
+         "--grid and --dataset are light-field options"),
         (["lf", "compress", tmp_path / "lf.ocz", "-o", tmp_path / "x.ocz"], "not a light field"),
-        (["compress", tmp_path / "lf.npy", "-o", tmp_path / "x.ocz", "--bits", "8"], "is a light field"),
     ]
     for argv, message in cases:
         code, out, err = run(argv, capsys)
@@ -176,25 +185,37 @@ def test_wrong_kind_of_stream_and_bad_options(tmp_path, scene, capsys):
 
 
 def test_bad_light_field_folders_fail_on_the_command_line(tmp_path, capsys):
-    good = _scene()
+    good = textured_views()
     _write_folder(tmp_path / "missing", good, NAMINGS[1])
     (tmp_path / "missing" / "2067_02_02.png").unlink()
     (tmp_path / "empty").mkdir()
     with h5py.File(tmp_path / "nodata.h5", "w") as f:
         f.create_dataset("image", data=np.zeros((4, 4, 3), np.uint8))
-    for name, message in [("missing", "views are missing"), ("empty", "no PNG views"),
-                          ("nodata.h5", "no single")]:
+    for name, message in [("missing", "views are missing"), ("nodata.h5", "no single"),
+                          ("empty", "no PNG views")]:
         code, out, err = run(["lf", "compress", tmp_path / name, "-o", tmp_path / "x.ocz"], capsys)
         assert code != 0 and message in err and err.count("\n") == 1, (name, err)
         assert not (tmp_path / "x.ocz").exists()
 
 
+def _codec_header(naming=b'{"digits": 3, "kind": "hci"}'):
+    """A light-field codec header: U, V, H, W, sample bits, tile, gain index, then the naming."""
+    return struct.pack("<4IBHf", 9, 9, 512, 512, 8, 128, 2.5) + varint.encode([len(naming)]) + naming
+
+
 def test_header_round_trip_and_corrupt_naming():
-    info = bitstream.LightFieldInfo(shape=(9, 9, 512, 512), sample_bits=8, tile=128, rate=2.5,
-                                    naming={"kind": "hci", "digits": 3}, views_checksum=b"12345678")
-    header = bitstream.Header(mode=bitstream.LIGHTFIELD_MODE, model_id="m", weights_hash=b"w" * 8,
-                              coder="rans", lightfield=info)
+    header = bitstream.Header(codec="lightfield", model_id="m", weights_hash=b"w" * 8, coder="rans",
+                              checksum=b"12345678", codec_header=_codec_header())
     back, sections = bitstream.unpack(bitstream.pack(header, [b"abc"]))
-    assert back.lightfield == info and sections == [b"abc"]
+    assert back == header and sections == [b"abc"]
+    assert api.describe(back) == {"views": "9x9", "view size": "512x512", "bits per sample": 8,
+                                  "rate": 3.5, "tile": 128,
+                                  "naming": dataclasses.asdict(Naming("hci", digits=3))}
     with pytest.raises(BitstreamError):
         bitstream.unpack(bitstream.pack(header, [b"abc"])[:-1])
+    for naming in (b'{"kind": "hci"', b'{"colour": 1}', b"\xff"):
+        damaged = dataclasses.replace(header, codec_header=_codec_header(naming))
+        with pytest.raises(BitstreamError, match="light-field header is corrupted"):
+            api.describe(damaged)
+    with pytest.raises(BitstreamError, match="light-field header is corrupted"):
+        api.describe(dataclasses.replace(header, codec_header=_codec_header()[:-1]))

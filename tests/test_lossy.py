@@ -1,6 +1,7 @@
 """Lossy geometry: latent coding, the autoencoder codec, rate choice, eval, bad input."""
 
 import csv
+import dataclasses
 import json
 import math
 
@@ -8,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+import omnicodec
 from omnicodec import api, bitstream, zoo
-from omnicodec.entropy import CODERS, binary_reader, binary_writer, gaussian
+from omnicodec.entropy import available_coders, binary_reader, binary_writer, default_coder, gaussian
 from omnicodec.errors import BitstreamError, InputError
 from omnicodec.io import read_ply, write_ply
 from omnicodec.metrics import point_metrics
@@ -17,8 +19,11 @@ from omnicodec.metrics.bjontegaard import bd_psnr, bd_rate
 from tests.conftest import SAMPLE
 from tests.test_cli import run
 
+RATES = zoo.rates("pointcloud")
+LOSSY_MODELS = [zoo.resolve("pointcloud", rate=rate).model_id for rate in RATES]
 
-@pytest.mark.parametrize("coder", CODERS)
+
+@pytest.mark.parametrize("coder", available_coders())
 def test_latent_coding_round_trips_near_its_ideal_length(coder):
     generator = torch.Generator().manual_seed(0)
     scale = torch.exp(torch.randn(20000, generator=generator) * 1.5)
@@ -37,57 +42,51 @@ def test_latent_coding_round_trips_near_its_ideal_length(coder):
 def test_latent_coding_clamps_outliers():
     q = gaussian.quantize(torch.tensor([1e6, -1e6, 0.4]))
     assert q.tolist() == [gaussian.MAX_MAGNITUDE, -gaussian.MAX_MAGNITUDE, 0]
-    writer = binary_writer(CODERS[0])
+    writer = binary_writer(default_coder())
     gaussian.write(writer, q, torch.full((3,), 0.5))
-    reader = binary_reader(CODERS[0], writer.finish())
+    reader = binary_reader(default_coder(), writer.finish())
     assert gaussian.read(reader, torch.full((3,), 0.5)).tolist() == q.tolist()
 
 
 @pytest.fixture(scope="module")
-def sample_grid(sample_points):
-    from omnicodec.geometry import voxelize
-
-    return voxelize(sample_points)
-
-
-@pytest.fixture(scope="module")
-def coded(sample_grid, sample_points):
+def coded(sample_points):
     """The sample coded at the lowest and the highest rate."""
-    return {rate: api.compress_grid(sample_grid, api.rate_model(rate), sample_points.dtype)[0]
-            for rate in (1, len(zoo.RATES))}
+    return {rate: omnicodec.compress(sample_points, rate=rate) for rate in (1, RATES[-1])}
 
 
 def test_six_rates_ship_with_recipes():
-    assert len(zoo.RATES) >= 6
-    for model_id in zoo.RATES:
+    assert len(LOSSY_MODELS) >= 6 and RATES == list(range(1, len(RATES) + 1))
+    for model_id in LOSSY_MODELS:
         card = zoo.card(model_id)
-        assert card.kind == "pointcloud-lossy" and card.base in zoo.MODELS
+        assert card.codec == "pointcloud-lossy" and card.base in zoo.MODELS
         assert card.sha256 and "train_lossy.sh" in card.command and card.result
         zoo.load(model_id)  # present, and matching its SHA-256
 
 
 def test_lossy_round_trip_rebuilds_the_encoders_reconstruction(coded, sample_points):
     for rate, data in coded.items():
-        header, keys = api.decompress_grid(data)
-        assert header.mode_name == "pointcloud-lossy" and header.model_id == api.rate_model(rate)
-        assert len(keys) == header.voxels == len(np.unique(sample_points, axis=0))
-        decoded = api.decompress(data)
+        header, decoded = api.decode(data)
+        assert header.codec == "pointcloud-lossy"
+        assert header.model_id == zoo.resolve("pointcloud", rate=rate).model_id
+        assert (len(decoded.data.positions) == api.describe(header)["voxels"]
+                == len(np.unique(sample_points, axis=0)))
+        decoded = api.decompress(data).positions
         assert decoded.dtype == sample_points.dtype
         quality = point_metrics(sample_points, decoded, 255, point_to_plane=False)
         assert 45 < quality.symmetric.d1_psnr < math.inf
-    low, high = coded[1], coded[len(zoo.RATES)]
+    low, high = coded[1], coded[RATES[-1]]
     assert len(low) < len(high)
-    d1 = [point_metrics(sample_points, api.decompress(d), 255, point_to_plane=False)
+    d1 = [point_metrics(sample_points, api.decompress(d).positions, 255, point_to_plane=False)
           .symmetric.d1_psnr for d in (low, high)]
     assert d1[0] < d1[1]
 
 
-def test_lossy_encoding_is_deterministic(sample_grid, sample_points, coded):
-    assert api.compress_grid(sample_grid, api.rate_model(1), sample_points.dtype)[0] == coded[1]
+def test_lossy_encoding_is_deterministic(sample_points, coded):
+    assert omnicodec.compress(sample_points, rate=1) == coded[1]
 
 
 def test_damaged_lossy_streams_never_decode(coded):
-    data = coded[len(zoo.RATES)]
+    data = coded[RATES[-1]]
     for cut in (len(data) // 3, len(data) - 5):
         with pytest.raises(BitstreamError):
             api.decompress(data[:cut])
@@ -99,37 +98,35 @@ def test_damaged_lossy_streams_never_decode(coded):
             api.decompress(bytes(damaged))
 
 
-def test_mode_must_match_the_model(coded):
+def test_codec_must_match_the_model(coded):
     header, sections = bitstream.unpack(coded[1])
-    header.mode = bitstream.MODE_OF_KIND["pointcloud-lossless"]
+    header = dataclasses.replace(header, codec="pointcloud-lossless")
     with pytest.raises(BitstreamError, match="does not match its model"):
         api.decompress(bitstream.pack(header, sections))
 
 
 def test_target_bpp_skips_rates_too_deep_for_a_small_cloud():
-    from omnicodec.geometry import voxelize
-
-    grid = voxelize(np.array([[0, 0, 0], [1, 2, 3], [3, 3, 1], [2, 0, 1]]))  # a 4x4x4 grid
+    points = np.array([[0, 0, 0], [1, 2, 3], [3, 3, 1], [2, 0, 1]])  # a 4x4x4 grid
     with pytest.raises(InputError, match="higher rate"):
-        api.compress_grid(grid, api.rate_model(1))
-    data, _, model = api.compress_grid_to_bpp(grid, 100.0)
-    assert model in zoo.RATES and len(api.decompress(data)) == 4
+        omnicodec.compress(points, rate=1)
+    data, _, codec = api.compress_to_bpp(points, 100.0)
+    assert codec.card.model_id in LOSSY_MODELS and len(api.decompress(data).positions) == 4
 
 
 def test_rate_out_of_range():
-    for rate in (0, len(zoo.RATES) + 1):
+    for rate in (0, RATES[-1] + 1):
         with pytest.raises(InputError, match="out of range"):
-            api.rate_model(rate)
+            zoo.resolve("pointcloud", rate=rate)
 
 
-def test_target_bpp_picks_the_highest_rate_within_it(sample_grid, coded):
-    sizes = {rate: 8 * len(data) / sample_grid.input_points for rate, data in coded.items()}
-    data, _, model = api.compress_grid_to_bpp(sample_grid, sizes[1] * 1.0001)
-    assert len(data) <= len(coded[1]) * 1.0001 and model in zoo.RATES
-    data, _, model = api.compress_grid_to_bpp(sample_grid, 100.0)
-    assert model == zoo.RATES[-1]
-    data, _, model = api.compress_grid_to_bpp(sample_grid, 1e-6)
-    assert model == zoo.RATES[0]  # nothing fits: the fewest bits
+def test_target_bpp_picks_the_highest_rate_within_it(sample_points, coded):
+    sizes = {rate: 8 * len(data) / len(sample_points) for rate, data in coded.items()}
+    data, _, codec = api.compress_to_bpp(sample_points, sizes[1] * 1.0001)
+    assert len(data) <= len(coded[1]) * 1.0001 and codec.card.model_id in LOSSY_MODELS
+    data, _, codec = api.compress_to_bpp(sample_points, 100.0)
+    assert codec.card.model_id == LOSSY_MODELS[-1]
+    data, _, codec = api.compress_to_bpp(sample_points, 1e-6)
+    assert codec.card.model_id == LOSSY_MODELS[0]  # nothing fits: the fewest bits
 
 
 def test_cli_lossy_compress_decompress(tmp_path, capsys):
@@ -138,13 +135,13 @@ def test_cli_lossy_compress_decompress(tmp_path, capsys):
     report = json.loads(out)
     assert code == 0 and report["model"] == "lossy-r2" and "lossy" in report["grid"]
     code, out, _ = run(["decompress", ocz, "-o", back, "-q"], capsys)
-    assert code == 0 and len(read_ply(back).points) == report["voxels"]
+    assert code == 0 and len(read_ply(back).positions) == report["voxels"]
     code, out, _ = run(["compress", SAMPLE, "-o", tmp_path / "b.ocz", "--bpp", "0.5", "--json", "-q"],
                        capsys)
     assert code == 0 and json.loads(out)["bits per input point"] <= 0.5
 
 
-@pytest.mark.parametrize("rate", ["0", str(len(zoo.RATES) + 1)])
+@pytest.mark.parametrize("rate", ["0", str(RATES[-1] + 1)])
 def test_cli_rate_out_of_range_is_one_line(tmp_path, capsys, rate):
     out_file = tmp_path / "x.ocz"
     code, out, err = run(["compress", SAMPLE, "-o", out_file, "--rate", rate], capsys)

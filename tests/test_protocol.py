@@ -122,7 +122,7 @@ def test_decoded_data_are_checked_against_the_stream_checksum():
 def test_options_a_codec_does_not_take_are_refused():
     with pytest.raises(InputError, match="tile"):
         omnicodec.compress(sphere_shell(), tile=32)
-    with pytest.raises(InputError, match="codes lightfield data"):
+    with pytest.raises(InputError, match="codes light fields"):
         omnicodec.compress(sphere_shell(), model="lightfield-v1")
     with pytest.raises(InputError, match="out of range"):
         omnicodec.compress(sphere_shell(), rate=14)

@@ -3,9 +3,12 @@
 import numpy as np
 import pytest
 
+import omnicodec
 from omnicodec import viewer
+from omnicodec.data import PointCloud
 from omnicodec.io import write_ply
-from tests.conftest import sphere_shell
+from omnicodec.io.lightfield import LightField, Naming
+from tests.conftest import sphere_shell, textured_views
 from tests.test_cli import run
 
 SIZE = 160
@@ -65,9 +68,8 @@ def test_error_colouring_follows_the_error(shell):
 def test_cli_screenshots(tmp_path, capsys, shell):
     from PIL import Image
 
-    colours = {name: np.full(len(shell), 200, np.uint8) for name in ("red", "green", "blue")}
     original = tmp_path / "a.ply"
-    write_ply(original, shell, colours)
+    write_ply(original, PointCloud(shell, {"rgb": np.full((len(shell), 3), 200, np.uint8)}))
     code, out, err = run(["compress", original, "-o", tmp_path / "a.ocz", "--rate", "1", "-q"], capsys)
     assert code == 0, err
     png = tmp_path / "cmp.png"
@@ -85,10 +87,15 @@ def test_cli_screenshots(tmp_path, capsys, shell):
 def test_cli_view_bad_input(tmp_path, capsys, shell):
     cloud = tmp_path / "a.ply"
     write_ply(cloud, shell)
+    lightfield = tmp_path / "lf.ocz"
+    lightfield.write_bytes(omnicodec.compress(LightField(textured_views(), Naming("npy"))))
     cases = [
         (["view", tmp_path / "missing.ply", "--screenshot", tmp_path / "x.png"], "no such file"),
         (["view", cloud, "--view", "sideways", "--screenshot", tmp_path / "x.png"], "unknown view"),
         (["view", cloud, "--error", "--screenshot", tmp_path / "x.png"], "needs two clouds"),
+        # a light-field stream decodes, but is no cloud to look at
+        (["view", cloud, lightfield, "--screenshot", tmp_path / "x.png"], "light field"),
+        (["view", lightfield, "--screenshot", tmp_path / "x.png"], "light field"),
     ]
     for args, message in cases:
         code, _, err = run(args, capsys)

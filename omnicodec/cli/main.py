@@ -120,7 +120,7 @@ def cmd_compress(args, kind=None):
     try:
         report = api.compress_file(args.input, args.output, model=args.model, rate=args.rate,
                                    target_bpp=getattr(args, "bpp", None), progress=progress,
-                                   grid=args.grid, dataset=args.dataset, **options)
+                                   grid=args.grid, dataset=args.dataset, kind=kind, **options)
     finally:
         progress.close()
     if report.not_coded and not args.quiet:
