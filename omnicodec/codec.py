@@ -17,7 +17,6 @@ from omnicodec.data import KIND_NAMES
 from omnicodec.errors import BitstreamError, InputError, ModelError
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Registration:
     """A codec's entry: the kind of data it codes and its class as "module:Class"."""

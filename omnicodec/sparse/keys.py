@@ -8,10 +8,11 @@ import torch
 KEY_BITS = 63  # int64 keys stay non-negative
 
 
-def pack_keys(columns, widths):
+def pack_keys(columns, widths, checked=True):
     """(N, K) integers (numpy or torch), column k in [0, 2**widths[k]) -> (N,) int64 keys
     of the same library. Raises ValueError if the widths exceed 63 bits or a value does
-    not fit its width."""
+    not fit its width; ``checked=False`` skips the values' check, for callers that have
+    just clamped them into range (a hot path)."""
     as_numpy = isinstance(columns, np.ndarray)
     values = torch.from_numpy(columns) if as_numpy else torch.as_tensor(columns)
     values = values.to(torch.int64).reshape(len(values), -1)
@@ -23,7 +24,7 @@ def pack_keys(columns, widths):
     keys = torch.zeros(len(values), dtype=torch.int64, device=values.device)
     for column, width in enumerate(widths):
         part = values[:, column]
-        if len(part) and (int(part.min()) < 0 or int(part.max()) >= 1 << width):
+        if checked and len(part) and (int(part.min()) < 0 or int(part.max()) >= 1 << width):
             raise ValueError(f"key column {column} holds values outside [0, 2^{width})")
         keys = (keys << width) | part
     return keys.numpy() if as_numpy else keys

@@ -47,9 +47,9 @@ class NativeTensor:
         return self.maps["index"]
 
 
-def _pack(coords, low, widths):
+def _pack(coords, low, widths, checked=True):
     try:
-        return pack_keys(coords - low, widths)
+        return pack_keys(coords - low, widths, checked)
     except ValueError:
         raise ValueError("coordinates span too large a range for the torch engine's keys") from None
 
@@ -60,7 +60,8 @@ def lookup(tensor, queries):
     queries = queries.to(torch.int64)
     limit = torch.tensor([1 << w for w in widths], dtype=torch.int64)
     inside = ((queries >= low) & (queries - low < limit)).all(dim=1)
-    wanted = _pack(torch.where(inside.unsqueeze(1), queries, low), low, widths)
+    # queries outside the index's range were replaced by its lowest corner: all fit
+    wanted = _pack(torch.where(inside.unsqueeze(1), queries, low), low, widths, checked=False)
     if not len(keys):
         return torch.zeros_like(wanted), torch.zeros_like(inside)
     position = torch.searchsorted(keys, wanted).clamp_(max=len(keys) - 1)
