@@ -44,7 +44,7 @@ ext_modules, cmdclass = extension_modules()
 
 setup(
     name="omnicodec",
-    version="0.1.0",
+    version="0.2.0.dev0",
     description="Learned sparse-convolution codec for point clouds",
     long_description=open(os.path.join(HERE, "README.md")).read(),
     long_description_content_type="text/markdown",

@@ -11,7 +11,7 @@ first runs (see omnicodec.runtime for what is set then).
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 _API = ("Report", "compress", "compress_file", "decompress", "decompress_file", "describe", "info")
 _ERRORS = ("BitstreamError", "InputError", "ModelError", "OmnicodecError")

@@ -241,6 +241,7 @@ def cmd_eval(args):
 def cmd_models(args):
     """The model cards: no weights are loaded."""
     from omnicodec import zoo
+    from omnicodec.data import KIND_NAMES
 
     rows = [{"model": card.model_id, "codec": card.codec, "data": card.data_kind,
              "rates": list(card.rates), "default": card.default, "sha256": card.sha256,
@@ -254,9 +255,7 @@ def cmd_models(args):
             how = "lossless"
         else:
             how = f"--rate {rates[0]}" + (f"-{rates[-1]}" if len(rates) > 1 else "")
-        if row["data"] == "lightfield":
-            how = f"lf {how}"
-        print(f"{row['model']:<14} {how:<14} {row['result']}")
+        print(f"{row['model']:<14} {KIND_NAMES[row['data']]:<12} {how:<14} {row['result']}")
     return 0
 
 

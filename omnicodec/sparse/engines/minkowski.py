@@ -3,19 +3,21 @@
 MinkowskiEngine is unmaintained; its Python code still does ``from collections import
 Sequence``, removed in Python 3.10, so the aliases are restored here, once, before import.
 
-Its coordinate managers build kernel maps with as many threads as OMP_NUM_THREADS (or the
-cores) by default, and the order of a map's pairs then changes from run to run: the
-scatter-adds of a convolution sum in another order, the float features differ in their
-last bits, and a stream may not decode (measured: 2 threads on a 2-core AMD EPYC fail to
-decode the sample scan). Every tensor here gets a manager with one thread, so maps, sums
-and probabilities are the same on every run; it is also the fastest setting measured.
-For the same reason its matrix products (OpenBLAS, which it links) run on one thread: with
-two, OpenBLAS splits them otherwise and rounds otherwise, and a stream written on one
-machine would not decode on one with another number of cores.
+Determinism. By default its coordinate managers build kernel maps on as many threads as
+OMP_NUM_THREADS (or the cores) and its operations run OpenMP loops; the order of a map's
+pairs and of the sums then changes from run to run, the float features differ in their last
+bits, and a stream may not decode (measured: on a 2-core AMD EPYC, 0.1.0 could not decode
+the sample scan it had just coded). Here every manager has one thread and every operation
+runs on one OpenMP thread (torch's own operations, which share the OpenMP runtime, get
+their threads back after each), so maps, sums and probabilities are the same on every run;
+for MinkowskiEngine's part it is also the fastest setting measured. Its matrix products
+(OpenBLAS, which it links) run on one thread too: with two, OpenBLAS rounds otherwise, and
+a stream written on one machine would not decode on one with another number of cores.
 """
 
 import collections
 import collections.abc
+import contextlib
 
 for _name in ("Sequence", "Mapping", "MutableMapping", "Iterable", "Callable", "Iterator"):
     if not hasattr(collections, _name):
@@ -23,6 +25,8 @@ for _name in ("Sequence", "Mapping", "MutableMapping", "Iterable", "Callable", "
 
 import ctypes  # noqa: E402
 import warnings  # noqa: E402
+
+import torch  # noqa: E402
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*CPU_ONLY.*")
@@ -45,11 +49,25 @@ VERSION = ME.__version__
 KERNEL_MAP_THREADS = 1
 
 
+@contextlib.contextmanager
+def _one_thread():
+    """Run MinkowskiEngine's operations on one OpenMP thread (its parallel loops sum in an
+    order that changes with the threads), then give torch's own operations, which share
+    the OpenMP runtime, their threads back."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def make_tensor(coordinates, features, stride=1):
     """Coordinates (N, 1 + D) int32 with the batch index first, features (N, C)."""
-    manager = ME.CoordinateManager(D=coordinates.shape[1] - 1, num_threads=KERNEL_MAP_THREADS)
-    return ME.SparseTensor(features=features, coordinates=coordinates, tensor_stride=stride,
-                           coordinate_manager=manager)
+    with _one_thread():
+        manager = ME.CoordinateManager(D=coordinates.shape[1] - 1, num_threads=KERNEL_MAP_THREADS)
+        return ME.SparseTensor(features=features, coordinates=coordinates, tensor_stride=stride,
+                               coordinate_manager=manager)
 
 
 def with_features(native, features):
@@ -87,7 +105,8 @@ def make_conv(in_channels, out_channels, kernel_size, stride, dimension, transpo
 def conv(op, native, weight, bias, out=None):
     # Our parameter is lent to the operator for this call (ME keeps 1x1x1 kernels as matrices).
     op._parameters["kernel"] = weight if weight.shape[0] > 1 else weight[0]
-    result = op(native, out.coordinate_map_key if out is not None else None)
+    with _one_thread():
+        result = op(native, out.coordinate_map_key if out is not None else None)
     if bias is not None:
         result = with_features(result, result.F + bias)
     return result
@@ -101,8 +120,10 @@ def make_pool(mode, kernel_size, stride, dimension):
 
 
 def pool(op, native):
-    return op(native)
+    with _one_thread():
+        return op(native)
 
 
 def prune(native, keep):
-    return ME.MinkowskiPruning()(native, keep)
+    with _one_thread():
+        return ME.MinkowskiPruning()(native, keep)
