@@ -14,7 +14,7 @@ sample="$here/tests/data/ricardo_vox8.ply"
 import sys
 import numpy as np
 from omnicodec.io import read_ply
-a, b = (read_ply(p).points for p in sys.argv[1:3])
+a, b = (read_ply(p).positions for p in sys.argv[1:3])
 same = np.array_equal(np.unique(a, axis=0), np.unique(b, axis=0))
 print(f"verify: {'bit-exact' if same else 'MISMATCH'} ({len(np.unique(a, axis=0))} voxels)")
 sys.exit(0 if same else 1)

@@ -57,18 +57,18 @@ def expected_run(folder, with_normals):
 def derive(source, target):
     pair = json.load(open(os.path.join(source, "expected.json")))
     with_normals = read_ply(os.path.join(source, "A_n.ply"))
-    degraded = read_ply(os.path.join(source, "B.ply")).points
+    degraded = read_ply(os.path.join(source, "B.ply")).positions
     center = crop_center(pair, degraded)
-    half_size = largest_half_size(with_normals.points, center)
-    kept_a = inside(with_normals.points, center, half_size)
+    half_size = largest_half_size(with_normals.positions, center)
+    kept_a = inside(with_normals.positions, center, half_size)
     kept_b = inside(degraded, center, half_size)
-    normals = {name: with_normals.properties[name][kept_a] for name in ("nx", "ny", "nz")}
+    normals = {"normals": with_normals.attributes["normals"][kept_a]}
     os.makedirs(target, exist_ok=True)
-    write_ply(os.path.join(target, "A.ply"), with_normals.points[kept_a])
-    write_ply(os.path.join(target, "A_n.ply"), with_normals.points[kept_a], normals)
+    write_ply(os.path.join(target, "A.ply"), with_normals.positions[kept_a])
+    write_ply(os.path.join(target, "A_n.ply"), with_normals.positions[kept_a], normals)
     write_ply(os.path.join(target, "B.ply"), degraded[kept_b])
     counts = {name: (len(points), len(np.unique(points, axis=0)))
-              for name, points in (("A", with_normals.points[kept_a]), ("B", degraded[kept_b]))}
+              for name, points in (("A", with_normals.positions[kept_a]), ("B", degraded[kept_b]))}
     expected = {
         "pair": os.path.basename(target),
         "description": f"{pair['description']}; both clouds cut to the cube below",
