@@ -59,9 +59,9 @@ class GeometryCodec(Codec):
         header = bytes([int(grid.integer_input), grid.bits]) + bitstream.ascii_field(np.dtype(coord_dtype).str)
         header += _NUMBERS.pack(*(float(v) for v in grid.offset), float(grid.scale),
                                 grid.input_points, len(rebuilt))
-        return Encoded(header=header, sections=sections, checksum=self._checksum(rebuilt, grid.bits),
-                       decoded=PointCloud(devoxelize(morton.decode(rebuilt, grid.bits), grid.offset,
-                                                     grid.scale, coord_dtype)),
+        coords = morton.decode(rebuilt, grid.bits)
+        return Encoded(header=header, sections=sections, checksum=_checksum(coords),
+                       decoded=PointCloud(devoxelize(coords, grid.offset, grid.scale, coord_dtype)),
                        details=self._details(grid.input_points, len(grid.keys), grid.bits,
                                              grid.integer_input, len(slices)))
 
@@ -79,9 +79,9 @@ class GeometryCodec(Codec):
         keys = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
         if len(keys) != frame["voxels"]:
             raise BitstreamError(f"decoded {len(keys)} voxels, the header says {frame['voxels']}")
-        positions = devoxelize(morton.decode(keys, frame["bits"]), frame["offset"], frame["scale"],
-                               np.dtype(frame["coord_dtype"]))
-        return Decoded(PointCloud(positions), self._checksum(keys, frame["bits"]),
+        coords = morton.decode(keys, frame["bits"])
+        positions = devoxelize(coords, frame["offset"], frame["scale"], np.dtype(frame["coord_dtype"]))
+        return Decoded(PointCloud(positions), _checksum(coords),
                        self._details(frame["input_points"], len(keys), frame["bits"],
                                      frame["integer_input"], len(block_keys)))
 
@@ -113,10 +113,6 @@ class GeometryCodec(Codec):
                 "grid": f"{bits} bits per axis ({note})", "blocks": block_count}
 
     @staticmethod
-    def _checksum(keys, bits):
-        return bitstream.checksum(morton.decode(keys, bits).astype("<i4"))
-
-    @staticmethod
     def _frame(header):
         """The codec header's fields (see :meth:`encode`)."""
         try:
@@ -139,3 +135,8 @@ class GeometryCodec(Codec):
         if len(values) < 2 or values[0] > bits or len(values) != 2 + values[1]:
             raise BitstreamError("block layout is corrupted")
         return values[0], np.cumsum(values[2:], dtype=np.int64)
+
+
+def _checksum(coords):
+    """The stream's checksum of voxel coordinates in Morton order (as int32)."""
+    return bitstream.checksum(coords.astype("<i4"))
