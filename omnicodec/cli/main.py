@@ -27,7 +27,8 @@ class Progress:
         if not quiet:
             from tqdm import tqdm
 
-            self.bar = tqdm(desc=label, unit_scale=True, delay=1.0, leave=False, file=sys.stderr)
+            self.bar = tqdm(desc=label, unit="", unit_scale=True, delay=1.0, leave=False,
+                            file=sys.stderr)
 
     def __call__(self, count, total=None):
         if self.bar is None:
