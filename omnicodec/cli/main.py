@@ -120,12 +120,12 @@ def cmd_compress(args, kind=None):
     progress = Progress("compress", args.quiet)
     try:
         report = api.compress_file(args.input, args.output, model=args.model, rate=args.rate,
-                                   target_bpp=getattr(args, "bpp", None), progress=progress,
+                                   target_bpp=args.bpp, progress=progress,
                                    grid=args.grid, dataset=args.dataset, kind=kind, **options)
     finally:
         progress.close()
     if report.not_coded and not args.quiet:
-        print(f"note: the model {report.model} codes no attributes; not coded: "
+        print(f"note: model {report.model} left attributes out; not coded: "
               f"{', '.join(report.not_coded)}", file=sys.stderr)
     _print_report("encode", report, args, args.output)
     return 0
