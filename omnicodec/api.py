@@ -9,8 +9,8 @@ import os
 import time
 
 from omnicodec import bitstream, runtime, zoo
-from omnicodec.codec import checked_options, codec_class, codec_for, codec_of_stream
-from omnicodec.data import PointCloud, data_kind
+from omnicodec.codec import CODECS, checked_options, codec_class, codec_for, codec_id, codec_of_stream
+from omnicodec.data import KIND_NAMES, data_kind
 from omnicodec.errors import BitstreamError, InputError, OmnicodecError
 from omnicodec.io import file_kind, read_data, write_bytes_atomic, write_data
 
@@ -37,7 +37,7 @@ class Report:
 
 
 def _stream(codec, encoded):
-    header = bitstream.Header(codec=codec.card.codec, model_id=codec.card.model_id,
+    header = bitstream.Header(codec=CODECS[codec.card.codec].number, model_id=codec.card.model_id,
                               weights_hash=codec.weights_hash, coder=codec.coder,
                               checksum=encoded.checksum, codec_header=encoded.header)
     return bitstream.pack(header, encoded.sections)
@@ -47,14 +47,16 @@ def select_codec(kind, model=None, rate=None, coder=None):
     """The codec of ``model`` (or of the data kind's model at ``rate``, or its default) with
     ``coder`` (default: the best this install has)."""
     runtime.configure()
-    from omnicodec.entropy import check_coder, default_coder
+    from omnicodec.entropy import available_coders, default_coder
 
     coder = coder or default_coder()
-    check_coder(coder)
+    if coder not in available_coders():
+        raise InputError(f"entropy coder {coder!r} is not available here "
+                         f"(available: {', '.join(available_coders())})")
     return codec_for(zoo.resolve(kind, model, rate).model_id, coder)
 
 
-def prepare(data, model=None, rate=None, coder=None, **options):
+def prepare(data, *, model=None, rate=None, coder=None, **options):
     """(codec as :func:`select_codec` picks it, the data as that codec codes it)."""
     codec = select_codec(data_kind(data), model, rate, coder)
     return codec, codec.prepare(data, **checked_options(codec, options))
@@ -72,17 +74,17 @@ def encode(codec, prepared, rate=None, progress=None):
     return _stream(codec, encoded), encoded
 
 
-def compress(data, model=None, rate=None, coder=None, progress=None, **options):
+def compress(data, *, model=None, rate=None, coder=None, progress=None, **options):
     """Data -> bytes. ``data``: a :class:`~omnicodec.data.PointCloud` or an (N, 3) array of
     positions (coded lossless on the voxel grid by default; integer grids as they are,
     other input voxelized with ``voxel_size`` or ``bits``, default 2**10 voxels across; or
     lossy at ``rate`` 1..13), or a :class:`~omnicodec.io.lightfield.LightField` (``rate``
     1..4, ``tile``). ``model`` picks a model by id (``omnicodec models``)."""
-    codec, prepared = prepare(data, model, rate, coder, **options)
+    codec, prepared = prepare(data, model=model, rate=rate, coder=coder, **options)
     return encode(codec, prepared, rate, progress)[0]
 
 
-def compress_to_bpp(data, target_bpp, coder=None, progress=None, **options):
+def compress_to_bpp(data, target_bpp, *, coder=None, progress=None, **options):
     """Code at the highest rate whose stream stays within ``target_bpp`` bits per input
     point (or pixel), the lowest rate if none does: a bisection over the data kind's
     rates, each candidate one encode. Returns (bytes, Encoded, codec)."""
@@ -123,6 +125,8 @@ def decode(data, progress=None):
     except OmnicodecError:
         raise
     except (ValueError, RuntimeError, IndexError) as exc:  # values no encoder writes
+        if isinstance(exc, RuntimeError) and "alloc" in str(exc).lower():  # out of memory
+            raise MemoryError(str(exc).splitlines()[0]) from None
         raise BitstreamError(f"bitstream does not fit its model: {exc}") from None
     if decoded.checksum != header.checksum:
         raise BitstreamError("decoded data fail their checksum: the bitstream is damaged or "
@@ -130,7 +134,7 @@ def decode(data, progress=None):
     return header, decoded
 
 
-def decompress(data, progress=None):
+def decompress(data, *, progress=None):
     """Bytes -> the decoded data: a PointCloud (positions in the input's frame and
     coordinate type, unique voxels) or a LightField (views named as the input's were)."""
     return decode(data, progress)[1].data
@@ -144,7 +148,7 @@ def info(data):
 def describe(header):
     """The fields of a stream's codec header, by name (its codec must be known here, its
     model need not be)."""
-    return codec_class(header.codec).describe(header.codec_header)
+    return codec_class(codec_id(header.codec)).describe(header.codec_header)
 
 
 def read_bitstream(path):
@@ -157,7 +161,7 @@ def read_bitstream(path):
         return handle.read()
 
 
-def compress_file(src, dst, model=None, rate=None, target_bpp=None, progress=None, grid=None,
+def compress_file(src, dst, *, model=None, rate=None, target_bpp=None, progress=None, grid=None,
                   dataset=None, kind=None, **options):
     """Compress a file (a PLY cloud; a light field: PNG folder, HDF5 or .npy with ``grid``
     and ``dataset`` as :func:`~omnicodec.io.read_data` takes them; ``kind`` of data, else
@@ -170,23 +174,28 @@ def compress_file(src, dst, model=None, rate=None, target_bpp=None, progress=Non
             raise InputError("give a target bits per point, a rate or a model, not several")
         stream, encoded, codec = compress_to_bpp(data, target_bpp, progress=progress, **options)
     else:
-        codec, prepared = prepare(data, model, rate, **options)
+        codec, prepared = prepare(data, model=model, rate=rate, **options)
         stream, encoded = encode(codec, prepared, rate, progress)
     write_bytes_atomic(dst, stream)
     return Report(codec=codec.card.codec, model=codec.card.model_id, bytes=len(stream),
                   seconds=time.perf_counter() - start, units=codec.input_units(encoded.header),
                   unit=codec.unit, details=encoded.details,
-                  not_coded=tuple(data.attributes) if isinstance(data, PointCloud) else ())
+                  not_coded=tuple(name for name in getattr(data, "attributes", {})
+                                  if name not in codec.coded_attributes))
 
 
-def decompress_file(src, dst, progress=None):
+def decompress_file(src, dst, *, progress=None, kind=None):
     """Decompress ``src`` to ``dst`` (a PLY cloud; a light field as ``dst``'s extension
-    says, else as the input was stored), written atomically; returns a :class:`Report`."""
+    says, else as the input was stored), written atomically; returns a :class:`Report`.
+    With ``kind``, a stream of another kind of data is refused before decoding."""
     start = time.perf_counter()
     data = read_bitstream(src)
+    held = CODECS[codec_id(info(data).codec)].data_kind
+    if kind is not None and held != kind:
+        raise InputError(f"{src}: this bitstream holds a {KIND_NAMES[held]}, not a {KIND_NAMES[kind]}")
     header, decoded = decode(data, progress)
     write_data(dst, decoded.data)
-    codec = codec_class(header.codec)
-    return Report(codec=header.codec, model=header.model_id, bytes=len(data),
+    codec = codec_class(codec_id(header.codec))
+    return Report(codec=codec_id(header.codec), model=header.model_id, bytes=len(data),
                   seconds=time.perf_counter() - start, units=codec.input_units(header.codec_header),
                   unit=codec.unit, details=decoded.details)

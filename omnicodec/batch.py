@@ -11,7 +11,6 @@ import os
 import time
 
 from omnicodec.errors import InputError, OmnicodecError
-from omnicodec.sparse import engine
 
 SUFFIXES = {"compress": (".ply", ".ocz"), "decompress": (".ocz", ".ply")}
 
@@ -69,7 +68,7 @@ def up_to_date(kind, source, output, options=None):
                           if card.data_kind == data_kind and card.rates]
             else:
                 wanted = [zoo.resolve(data_kind, model, rate).model_id]
-            return header.model_id in wanted and codec.codec_class(header.codec).made_with(
+            return header.model_id in wanted and codec.codec_class(codec.codec_id(header.codec)).made_with(
                 header.codec_header, options)
         except OmnicodecError:
             return False
@@ -148,6 +147,8 @@ def run(kind, pairs, jobs=1, force=False, options=None, on_done=None):
         # spawn: forking a process whose torch thread pools already ran can deadlock. The
         # thread counts go through the environment too: MinkowskiEngine's OpenMP loops do
         # not follow torch.set_num_threads, and oversubscribed cores would undo the jobs.
+        from omnicodec.sparse import engine
+
         context = multiprocessing.get_context("spawn")
         with _environment({name: str(threads) for name in THREAD_VARIABLES}), \
                 concurrent.futures.ProcessPoolExecutor(

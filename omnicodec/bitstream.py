@@ -4,7 +4,7 @@ Layout of format version 3 (all integers little endian)::
 
     magic         4 bytes  b"OMNC"
     version       u16      FORMAT_VERSION
-    codec         u8 length + ASCII id of the codec (omnicodec.codec.CODECS)
+    codec         varint   number of the codec (omnicodec.codec.CODECS)
     model         u8 length + ASCII id of the model (omnicodec.zoo)
     weights       8 bytes  first bytes of the model weights' SHA-256
     coder         u8 length + ASCII name of the entropy coder
@@ -37,9 +37,10 @@ _FIXED = struct.Struct("<4sH")
 
 @dataclasses.dataclass(frozen=True)
 class Header:
-    """What every stream says about itself; ``codec_header`` is the codec's own."""
+    """What every stream says about itself: ``codec`` is the codec's number,
+    ``codec_header`` the codec's own bytes."""
 
-    codec: str
+    codec: int
     model_id: str
     weights_hash: bytes
     coder: str
@@ -71,8 +72,8 @@ def _digest(value):
 def pack(header, sections):
     """Header + sections -> the bytes of a complete file (always the current version)."""
     out = bytearray(_FIXED.pack(MAGIC, FORMAT_VERSION))
-    for text in (header.codec, header.model_id):
-        out += ascii_field(text)
+    out += varint.encode([header.codec])
+    out += ascii_field(header.model_id)
     out += _digest(header.weights_hash)
     out += ascii_field(header.coder)
     out += _digest(header.checksum)
@@ -150,21 +151,22 @@ def unpack(data):
 
 
 def _read_current(reader):
-    codec, model_id = reader.string(), reader.string()
+    (codec,) = reader.varints(1)
+    model_id = reader.string()
     weights_hash, coder = reader.take(8), reader.string()
     checksum = reader.take(CHECKSUM_BYTES)
     return Header(codec=codec, model_id=model_id, weights_hash=weights_hash, coder=coder,
                   checksum=checksum, codec_header=reader.blob())
 
 
-# Versions 1 and 2 (omnicodec 0.1.0) named the codec by a mode number and kept its fields
-# inline: point clouds (modes 1, 2): bits u8, coordinate dtype (u8 length + ASCII),
+# Versions 1 and 2 (omnicodec 0.1.0) named the codec by a mode byte (the codec numbers
+# kept them: 1 lossless and 2 lossy point clouds, 3 light fields) and kept its fields inline: point clouds (modes 1, 2): bits u8, coordinate dtype (u8 length + ASCII),
 # offset 3 x f64, scale f64, input points u64, voxels u64, geometry checksum 8 bytes, with
 # "integer input" in bit 0 of a flags byte after the mode; light fields (mode 3): U, V, H,
 # W u32, sample bits u8, tile u16, rate f32, naming (varint length + JSON), views checksum.
 # Their fields are exactly today's codec headers of those codecs, less the checksum, which
 # moved into the common header, and, for point clouds, with the flags byte in front.
-LEGACY_CODECS = {1: "pointcloud-lossless", 2: "pointcloud-lossy", 3: "lightfield"}
+LEGACY_MODES = (1, 2, 3)
 _LEGACY_CLOUD = struct.Struct("<B")
 _LEGACY_CLOUD_NUMBERS = struct.Struct("<4dQQ")
 _LEGACY_LIGHTFIELD = struct.Struct("<4IBHf")
@@ -172,7 +174,7 @@ _LEGACY_LIGHTFIELD = struct.Struct("<4IBHf")
 
 def _read_legacy(reader, version):
     mode, flags = reader.take(2)
-    if mode not in LEGACY_CODECS:
+    if mode not in LEGACY_MODES:
         raise BitstreamError(f"unknown codec mode {mode} in a version {version} bitstream")
     model_id, weights_hash, coder = reader.string(), reader.take(8), reader.string()
     start = reader.pos
@@ -185,7 +187,7 @@ def _read_legacy(reader, version):
         reader.string()
         reader.take(_LEGACY_CLOUD_NUMBERS.size)
         codec_header = bytes([flags & 1]) + reader.data[start:reader.pos]
-    return Header(codec=LEGACY_CODECS[mode], model_id=model_id, weights_hash=weights_hash,
+    return Header(codec=mode, model_id=model_id, weights_hash=weights_hash,
                   coder=coder, checksum=reader.take(CHECKSUM_BYTES), codec_header=codec_header,
                   version=version)
 

@@ -2,7 +2,7 @@
 
 Every codec (lossless geometry, lossy geometry, light fields, and any to come) is one
 class deriving from :class:`Codec`, in one module under ``omnicodec/models/``, listed once
-in :data:`CODECS` under the id that streams record. A model card
+in :data:`CODECS` under its id, with the number streams record it by. A model card
 (:mod:`omnicodec.zoo`) names its codec; the API, CLI, batch, eval and benchmarks reach
 codecs only through :func:`codec_for`, so they hold no per-kind branches.
 
@@ -19,18 +19,28 @@ from omnicodec.errors import BitstreamError, InputError, ModelError
 
 @dataclasses.dataclass(frozen=True)
 class Registration:
-    """A codec's entry: the kind of data it codes and its class as "module:Class"."""
+    """A codec's entry: the number streams record it by (never reused), the kind of data it
+    codes and its class as "module:Class"."""
 
+    number: int
     data_kind: str
     target: str
 
 
-# Codec id (recorded in every stream) -> its entry. The class is imported on first use only.
+# Codec id (model cards name it) -> its entry. The class is imported on first use only.
 CODECS = {
-    "pointcloud-lossless": Registration("pointcloud", "omnicodec.models.lossless:LosslessGeometryCodec"),
-    "pointcloud-lossy": Registration("pointcloud", "omnicodec.models.lossy:LossyGeometryCodec"),
-    "lightfield": Registration("lightfield", "omnicodec.models.lightfield:LightFieldCodec"),
+    "pointcloud-lossless": Registration(1, "pointcloud", "omnicodec.models.lossless:LosslessGeometryCodec"),
+    "pointcloud-lossy": Registration(2, "pointcloud", "omnicodec.models.lossy:LossyGeometryCodec"),
+    "lightfield": Registration(3, "lightfield", "omnicodec.models.lightfield:LightFieldCodec"),
 }
+
+
+def codec_id(number):
+    """The id of the codec a stream records by ``number``; ModelError if unknown here."""
+    for name, registration in CODECS.items():
+        if registration.number == number:
+            return name
+    raise ModelError(f"bitstream needs codec number {number}, which this omnicodec does not have")
 
 
 @dataclasses.dataclass
@@ -59,7 +69,8 @@ class Codec:
     """One way of coding one kind of data with one model.
 
     Subclasses set ``network`` (the nn.Module class of their weights), ``options`` (the
-    encoding options they take), ``unit`` (what bits are counted per: "point" or "pixel")
+    encoding options they take), ``coded_attributes`` (those of a PointCloud they code; the
+    report names the others), ``unit`` (what bits are counted per: "point" or "pixel")
     and ``takes_rate`` (whether the card's rates are an option of theirs), and implement :meth:`prepare`, :meth:`encode`,
     :meth:`decode` and :meth:`describe`. ``self.card`` is their model card, ``self.coder``
     the entropy coder's name.
@@ -67,6 +78,7 @@ class Codec:
 
     network = None
     options = ()
+    coded_attributes = ()  # the point attributes (rgb, intensity...) it codes
     unit = "point"
     takes_rate = False  # whether the card's rates are an option of this codec
 
@@ -137,8 +149,8 @@ def codec_of_stream(header):
     from omnicodec.entropy import check_coder
 
     card = zoo.stream_card(header.model_id)
-    if card.codec != header.codec:
-        raise BitstreamError(f"bitstream codec {header.codec} does not match its model "
+    if CODECS[card.codec].number != header.codec:
+        raise BitstreamError(f"bitstream codec number {header.codec} does not match its model "
                              f"{header.model_id}")
     check_coder(header.coder)
     codec = codec_for(header.model_id, header.coder)

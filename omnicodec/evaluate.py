@@ -105,10 +105,13 @@ def rate_codecs(kind, rates=None, model=None):
     if model is not None and not zoo.card(model).rates:
         if rates is not None:
             raise InputError(f"model {model} has no rates; leave out --rates")
-        return [(None, api.select_codec(kind, model))]
+        rates = [None]
     if rates is None:
         rates = list(zoo.card(model).rates if model is not None else zoo.rates(kind))
-    return [(rate, api.select_codec(kind, model, rate)) for rate in rates]
+    runs = [(rate, api.select_codec(kind, model, rate)) for rate in rates]
+    for _, codec in runs:
+        codec.weights_hash  # read and hash-check the weights before any clock starts
+    return runs
 
 
 def evaluate(path, rates=None, peak=None, normals_path=None, point_to_plane=True,

@@ -28,7 +28,7 @@ import torch
 from omnicodec.geometry import morton, octree
 from omnicodec.io.atomic import atomic_output
 from omnicodec.models.lightfield import CHANNEL_WEIGHTS, LAMBDAS, LightFieldModel
-from omnicodec.models.lossy import LossyModel
+from omnicodec.models.lossy import LossyModel, batched
 from omnicodec.models.occupancy import CODING_ORDER, OccupancyModel
 
 # Options only one kind uses: that kind, and their default for it.
@@ -156,7 +156,7 @@ def lightfield_batch_loss(model, patches, indices, rng, views_across, rate=None)
 
 def lossy_batch_loss(model, blocks, indices, rng, lmbda):
     """Rate + lmbda * occupancy code length, in bits per voxel of the blocks; and the parts."""
-    keys = np.concatenate([(np.int64(b) << (3 * blocks.bits)) | blocks.keys(index, rng)
+    keys = np.concatenate([batched(b, blocks.keys(index, rng), blocks.bits)
                            for b, index in enumerate(indices)])
     rate, occupancy = model.training_bits(keys, blocks.bits)
     total = sum(occupancy)

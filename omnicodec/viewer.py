@@ -53,7 +53,7 @@ def _colormap(name, values, low, high):
 
 def cloud_colors(cloud, up="y"):
     """RGB in [0, 1] per point: the PLY's colours, else its height coloured by HEIGHT_MAP."""
-    if "rgb" in cloud.attributes:
+    if np.ndim(cloud.attributes.get("rgb")) == 2:
         rgb = np.asarray(cloud.attributes["rgb"], dtype=np.float64)
         top = 65535.0 if rgb.max(initial=0) > 255 else 255.0
         return np.clip(rgb / top, 0.0, 1.0)
@@ -212,18 +212,18 @@ def show(layers, title, up="y"):
 def load(path):
     """(PointCloud, bits per point or None) of a .ply, or of an .ocz decoded on the fly."""
     from omnicodec import api
-    from omnicodec.codec import CODECS, codec_class
+    from omnicodec.codec import CODECS, codec_class, codec_id
     from omnicodec.data import KIND_NAMES
     from omnicodec.io import read_ply
 
     if os.fspath(path).lower().endswith(".ocz"):
         data = api.read_bitstream(path)
-        header = api.info(data)
-        if header.codec in CODECS and CODECS[header.codec].data_kind != "pointcloud":
-            raise InputError(f"{path}: holds a {KIND_NAMES[CODECS[header.codec].data_kind]}, not a point cloud "
+        kind = CODECS[codec_id(api.info(data).codec)].data_kind
+        if kind != "pointcloud":
+            raise InputError(f"{path}: holds a {KIND_NAMES[kind]}, not a point cloud "
                              "(see `omnicodec lf view`)")
         header, decoded = api.decode(data)
-        points = codec_class(header.codec).input_units(header.codec_header)
+        points = codec_class(codec_id(header.codec)).input_units(header.codec_header)
         return decoded.data, 8 * len(data) / max(points, 1)
     return read_ply(path), None
 

@@ -136,7 +136,10 @@ MODELS = {
             command="python -m omnicodec.train --kind lightfield --data ~/.cache/omnicodec/lf_patches.h5 "
                     "--run ~/.cache/omnicodec/runs/lf-dct --steps 2500 --batch 8 --channels 128 "
                     "--lr 1e-3 --seed 0 --resume, then: python -m omnicodec.train "
-                    "--run ~/.cache/omnicodec/runs/lf-dct --export omnicodec/weights/lightfield_v1.pt",
+                    "--run ~/.cache/omnicodec/runs/lf-dct --export omnicodec/weights/lightfield_v1.pt "
+                    "(trained by omnicodec 0.1.0, whose batches dropped the patches of other grid "
+                    "sizes than the first one's; today's batches are whole, so a rerun draws "
+                    "other batches and reaches close, not identical, weights)",
             seed=0,
             steps=LIGHTFIELD_WEIGHTS[1],
             result=LIGHTFIELD_WEIGHTS[2],

@@ -8,7 +8,7 @@ from omnicodec import bitstream, varint
 from omnicodec.errors import BitstreamError
 
 HEADER = bitstream.Header(
-    codec="pointcloud-lossless", model_id="occupancy-v1", weights_hash=b"12345678", coder="torchac",
+    codec=1, model_id="occupancy-v1", weights_hash=b"12345678", coder="torchac",
     checksum=b"abcdefgh", codec_header=b"\x01\x0a\x03<f4" + bytes(range(48)))
 SECTIONS = [b"layout", b"", b"x" * 300, bytes(range(256))]
 
@@ -73,11 +73,11 @@ def test_trailing_data_is_refused():
         bitstream.unpack(packed() + b"\0")
 
 
-def version2(header, sections, mode, flags=0):
-    """A stream as omnicodec 0.1.0 wrote it (format version 2): mode and flags after the
-    version, the codec's fields inline before the checksum."""
+def version2(header, sections, mode, flags=0, version=2):
+    """A stream as omnicodec 0.1.0 wrote it (format version 2, or 1 for point clouds): mode
+    and flags after the version, the codec's fields inline before the checksum."""
     fields = header.codec_header[1:] if mode in (1, 2) else header.codec_header
-    out = struct.pack("<4sHBB", bitstream.MAGIC, 2, mode, flags)
+    out = struct.pack("<4sHBB", bitstream.MAGIC, version, mode, flags)
     out += bitstream.ascii_field(header.model_id) + header.weights_hash
     out += bitstream.ascii_field(header.coder) + fields + header.checksum
     out += varint.encode([len(sections), *map(len, sections)]) + b"".join(sections)
@@ -85,16 +85,18 @@ def version2(header, sections, mode, flags=0):
 
 
 LIGHTFIELD = dataclasses.replace(
-    HEADER, codec="lightfield", model_id="lightfield-v1",
+    HEADER, codec=3, model_id="lightfield-v1",
     codec_header=struct.pack("<4IBHf", 9, 9, 64, 48, 8, 128, 2.0) + varint.encode([2]) + b"{}")
 
 
-@pytest.mark.parametrize("header, mode", [
-    (HEADER, 1), (dataclasses.replace(HEADER, codec="pointcloud-lossy"), 2), (LIGHTFIELD, 3)])
-def test_version_2_streams_still_unpack(header, mode):
+@pytest.mark.parametrize("header, mode, version", [
+    (HEADER, 1, 1), (dataclasses.replace(HEADER, codec=2), 2, 1),
+    (HEADER, 1, 2), (dataclasses.replace(HEADER, codec=2), 2, 2), (LIGHTFIELD, 3, 2)])
+def test_version_1_and_2_streams_still_unpack(header, mode, version):
+    """Old modes are today's codec numbers; the flags byte leads a point cloud's header."""
     flags = header.codec_header[0] if mode in (1, 2) else 0
-    old, sections = bitstream.unpack(version2(header, SECTIONS, mode, flags))
-    assert old == dataclasses.replace(header, version=2) and sections == SECTIONS
+    old, sections = bitstream.unpack(version2(header, SECTIONS, mode, flags, version))
+    assert old == dataclasses.replace(header, version=version) and sections == SECTIONS
 
 
 def test_version_2_stream_of_an_unknown_mode_is_refused():

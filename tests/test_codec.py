@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import omnicodec
+from omnicodec.codec import codec_id
 from omnicodec import api, bitstream
 from omnicodec.entropy import available_coders, default_coder
 from omnicodec.errors import BitstreamError, ModelError
@@ -79,8 +80,7 @@ def _rewrite(data, offset, value):
 
 def _field_offset(data, name):
     """Byte offset of a header field in a packed file (layout in omnicodec.bitstream)."""
-    codec = 6
-    model = codec + 1 + data[codec]
+    model = 7  # after magic, version and the codec number (one varint byte)
     weights = model + 1 + data[model]
     coder = weights + 8
     checksum = coder + 1 + data[coder]
@@ -119,7 +119,7 @@ def test_damaged_payload_never_decodes(sample_points, coder):
 def test_info_reads_the_header(sample_points):
     data = omnicodec.compress(sample_points)
     header = omnicodec.info(data)
-    assert header.codec == "pointcloud-lossless" and header.model_id == "occupancy-v1"
+    assert codec_id(header.codec) == "pointcloud-lossless" and header.model_id == "occupancy-v1"
     fields = omnicodec.describe(header)
     assert fields["voxels"] == len(np.unique(sample_points, axis=0))
     assert fields["input points"] == len(sample_points)

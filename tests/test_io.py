@@ -80,15 +80,22 @@ def test_grouped_attributes_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize("low, high, stored", [
-    (0, 100, "i1"), (0, 200, "u1"), (-300, 300, "i2"), (0, 60000, "u2"), (-70000, 0, "i4"),
+    (0, 100, "i4"), (-300, 300, "i4"), (-2**31, 2**31 - 1, "i4"), (0, 2**31, "u4"),
     (0, 2**32 - 1, "u4"),
 ])
-def test_int64_positions_round_trip_in_the_narrowest_ply_integer(tmp_path, low, high, stored):
+def test_int64_positions_round_trip_in_the_widest_ply_integer(tmp_path, low, high, stored):
     points = np.array([[low, 0, high], [high, low, 0], [1, 2, 3]], dtype=np.int64)
     write_ply(tmp_path / "out.ply", points)
     vertex = plyfile.PlyData.read(str(tmp_path / "out.ply"))["vertex"].data
     assert {vertex.dtype[axis].str[1:] for axis in "xyz"} == {stored}
     np.testing.assert_array_equal(read_ply(tmp_path / "out.ply").positions, points)
+
+
+def test_float16_positions_are_written_as_float32(tmp_path):
+    points = np.array([[0.5, 1.25, -2.0], [3.0, 0.0, 1.0]], dtype=np.float16)
+    write_ply(tmp_path / "out.ply", points)
+    cloud = read_ply(tmp_path / "out.ply")
+    assert cloud.positions.dtype == np.float32 and np.array_equal(cloud.positions, points)
 
 
 @pytest.mark.parametrize("value", [2**32, -2**31 - 1, 2**40, 2**53, -2**53])
@@ -159,3 +166,16 @@ def test_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(InputError):
         write_ply(path, np.zeros((3, 2)))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_property_named_like_a_group_keeps_every_property(tmp_path):
+    """A PLY with a packed rgb property and red/green/blue loses neither."""
+    points = np.zeros((3, 3), dtype=np.float32)
+    columns = {"rgb": np.array([1.0, 2.0, 3.0], dtype=np.float32),
+               "red": np.arange(3, dtype=np.uint8), "green": np.arange(3, dtype=np.uint8),
+               "blue": np.arange(3, dtype=np.uint8)}
+    write_ply(tmp_path / "c.ply", points, columns)
+    cloud = read_ply(tmp_path / "c.ply")
+    assert set(cloud.attributes) == set(columns)
+    for name, values in columns.items():
+        np.testing.assert_array_equal(cloud.attributes[name], values)

@@ -105,10 +105,19 @@ def test_output_folders_follow_a_trailing_separator_or_an_existing_folder(tmp_pa
              else [f"view_{r:02d}_{c:02d}.png" for r in range(3) for c in range(3)])
     write_lightfield(f"{tmp_path / 'views.npy'}{os.sep}", lf)
     assert sorted(p.name for p in (tmp_path / "views.npy").iterdir()) == names
-    (tmp_path / "views.npy" / "stray.txt").write_text("replaced whole")
+    (tmp_path / "views.npy" / "stray.png").write_bytes(b"an old view: replaced whole")
     write_lightfield(tmp_path / "views.npy", lf)
     assert sorted(p.name for p in (tmp_path / "views.npy").iterdir()) == names
     assert np.array_equal(read_lightfield(tmp_path / "views.npy").views, views)
+
+
+def test_a_folder_holding_other_files_is_not_replaced(tmp_path):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    with pytest.raises(InputError, match="holds more than PNG views"):
+        write_lightfield(folder, LightField(_views(), Naming("npy")))
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
 
 
 @pytest.mark.parametrize("source", SOURCES)

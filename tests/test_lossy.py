@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import omnicodec
+from omnicodec.codec import CODECS, codec_id
 from omnicodec import api, bitstream, zoo
 from omnicodec.entropy import available_coders, binary_reader, binary_writer, default_coder, gaussian
 from omnicodec.errors import BitstreamError, InputError
@@ -66,7 +67,7 @@ def test_six_rates_ship_with_recipes():
 def test_lossy_round_trip_rebuilds_the_encoders_reconstruction(coded, sample_points):
     for rate, data in coded.items():
         header, decoded = api.decode(data)
-        assert header.codec == "pointcloud-lossy"
+        assert codec_id(header.codec) == "pointcloud-lossy"
         assert header.model_id == zoo.resolve("pointcloud", rate=rate).model_id
         assert (len(decoded.data.positions) == api.describe(header)["voxels"]
                 == len(np.unique(sample_points, axis=0)))
@@ -100,7 +101,7 @@ def test_damaged_lossy_streams_never_decode(coded):
 
 def test_codec_must_match_the_model(coded):
     header, sections = bitstream.unpack(coded[1])
-    header = dataclasses.replace(header, codec="pointcloud-lossless")
+    header = dataclasses.replace(header, codec=CODECS["pointcloud-lossless"].number)
     with pytest.raises(BitstreamError, match="does not match its model"):
         api.decompress(bitstream.pack(header, sections))
 

@@ -64,7 +64,7 @@ def raw_codec(monkeypatch):
     module.RawPositions = RawPositions
     monkeypatch.setitem(sys.modules, "raw_positions_codec", module)
     monkeypatch.setitem(codec.CODECS, "raw-positions",
-                        codec.Registration("pointcloud", "raw_positions_codec:RawPositions"))
+                        codec.Registration(200, "pointcloud", "raw_positions_codec:RawPositions"))
     card = zoo.ModelCard(model_id="raw-v1", file="", sha256="", codec="raw-positions", data="",
                          command="", seed=0, steps=0, result="")
     monkeypatch.setitem(zoo.MODELS, "raw-v1", card)
@@ -77,7 +77,7 @@ def test_a_new_codec_is_one_class_and_one_card(raw_codec, tmp_path, capsys):
     points = sphere_shell()
     data = omnicodec.compress(points, model="raw-v1")
     header = api.info(data)
-    assert (header.codec, header.model_id) == ("raw-positions", "raw-v1")
+    assert (codec.codec_id(header.codec), header.model_id) == ("raw-positions", "raw-v1")
     assert api.describe(header) == {"points": len(points)}
     assert np.array_equal(omnicodec.decompress(data).positions, points)
     src, ocz, back = tmp_path / "in.ply", tmp_path / "x.ocz", tmp_path / "back.ply"
@@ -92,7 +92,10 @@ def test_every_card_names_a_registered_codec_class():
         cls = codec.codec_class(card.codec)
         assert issubclass(cls, codec.Codec) and cls.network is not None
         assert card.data_kind in ("pointcloud", "lightfield")
-    assert set(bitstream.LEGACY_CODECS.values()) <= set(codec.CODECS)
+    numbers = [entry.number for entry in codec.CODECS.values()]
+    assert len(set(numbers)) == len(numbers)
+    assert {codec.CODECS[name].number for name in ("pointcloud-lossless", "pointcloud-lossy",
+                                                   "lightfield")} == set(bitstream.LEGACY_MODES)
     for kind in ("pointcloud", "lightfield"):
         assert sum(card.default for card in zoo.MODELS.values() if card.data_kind == kind) == 1
     assert zoo.rates("pointcloud") == list(range(1, 14)) and zoo.rates("lightfield") == [1, 2, 3, 4]
@@ -102,14 +105,14 @@ def test_every_card_names_a_registered_codec_class():
 def test_unknown_codec_and_mismatched_codec_are_refused():
     data = omnicodec.compress(sphere_shell())
     header, sections = bitstream.unpack(data)
-    for name, error in (("no-such-codec", BitstreamError), ("lightfield", BitstreamError)):
-        forged = bitstream.pack(dataclasses.replace(header, codec=name), sections)
-        with pytest.raises(error, match="does not match its model"):
+    for number in (99, codec.CODECS["lightfield"].number):
+        forged = bitstream.pack(dataclasses.replace(header, codec=number), sections)
+        with pytest.raises(BitstreamError, match="does not match its model"):
             omnicodec.decompress(forged)
     with pytest.raises(ModelError, match="does not ship"):
         omnicodec.decompress(bitstream.pack(dataclasses.replace(header, model_id="nope-v9"), sections))
-    with pytest.raises(ModelError, match="unknown codec"):
-        api.describe(dataclasses.replace(header, codec="no-such-codec"))
+    with pytest.raises(ModelError, match="codec number 99"):
+        api.describe(dataclasses.replace(header, codec=99))
 
 
 def test_decoded_data_are_checked_against_the_stream_checksum():
@@ -199,3 +202,15 @@ def test_keys_sort_as_rows_and_refuse_overflow():
         pack_keys(-rows, [2, 3, 3])
     with pytest.raises(ValueError, match="63-bit"):
         pack_keys(rows, [30, 30, 4])
+
+
+def test_an_unknown_coder_to_encode_with_is_bad_input():
+    with pytest.raises(InputError, match="entropy coder 'nope' is not available"):
+        omnicodec.compress(sphere_shell(), coder="nope")
+
+
+def test_coding_options_are_keywords():
+    """0.1.0's compress(points, voxel_size, bits, model...) must not silently mean another
+    thing now: options after the data are keywords only."""
+    with pytest.raises(TypeError):
+        omnicodec.compress(sphere_shell(), None, 8)

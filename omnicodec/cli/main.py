@@ -131,14 +131,15 @@ def cmd_compress(args, kind=None):
     return 0
 
 
-def cmd_decompress(args):
+def cmd_decompress(args, kind=None):
+    """Decompress a stream (or a folder of them); ``lf decompress`` expects a light field."""
     from omnicodec import api
 
-    if os.path.isdir(args.input):
+    if os.path.isdir(args.input) and kind is None:
         return _run_batch("decompress", args, {})
     progress = Progress("decompress", args.quiet)
     try:
-        report = api.decompress_file(args.input, args.output, progress=progress)
+        report = api.decompress_file(args.input, args.output, progress=progress, kind=kind)
     finally:
         progress.close()
     _print_report("decode", report, args, args.output)
@@ -146,29 +147,30 @@ def cmd_decompress(args):
 
 
 def cmd_info(args):
+    """The stream's header; reads no weights and loads no engine (``--version`` names the
+    engine this machine would decode with: streams do not record one)."""
     from omnicodec import api, codec, zoo
-    from omnicodec.sparse import engine
 
     data = api.read_bitstream(args.input)
     header = api.info(data)
+    known = any(entry.number == header.codec for entry in codec.CODECS.values())
     fields = {
         "file": args.input,
         "bytes": len(data),
         "format version": header.version,
-        "codec": header.codec,
+        "codec": codec.codec_id(header.codec) if known else f"unknown (number {header.codec})",
         "model": header.model_id,
         "model known": header.model_id in zoo.MODELS,
         "weights sha256 prefix": header.weights_hash.hex(),
         "entropy coder": header.coder,
         "checksum": header.checksum.hex(),
     }
-    if header.codec in codec.CODECS:
-        codec_class = codec.codec_class(header.codec)
+    if known:
+        codec_class = codec.codec_class(codec.codec_id(header.codec))
         fields.update(codec_class.describe(header.codec_header))
         unit = "pixel" if codec_class.unit == "pixel" else "input point"
         units = codec_class.input_units(header.codec_header)
         fields[f"bits per {unit}"] = round(8 * len(data) / max(units, 1), 6 if unit == "pixel" else 4)
-    fields["engine here (not recorded in the stream)"] = engine().NAME
     _print_fields(fields, args.json)
     return 0
 
@@ -179,7 +181,10 @@ class VersionAction(argparse.Action):
         from omnicodec.entropy import default_coder
         from omnicodec.sparse import engine, load_engine
 
-        active = load_engine(namespace.engine) if getattr(namespace, "engine", None) else engine()
+        try:
+            active = load_engine(namespace.engine) if getattr(namespace, "engine", None) else engine()
+        except (ImportError, OmnicodecError) as exc:
+            parser.exit(2, f"omnicodec: error: {exc}\n")
         print(f"omnicodec {__version__} (bitstream format {bitstream.FORMAT_VERSION}, "
               f"sparse engine {active.NAME} {active.VERSION}, entropy coder {default_coder()})")
         parser.exit()
@@ -439,7 +444,7 @@ def build_parser():
     p.add_argument("-o", "--output", required=True,
                    help="output: FILE.npy, FILE.h5 (or .hdf5), a folder of PNG views (an "
                         "existing folder or a path ending in /), else as the input was stored")
-    p.set_defaults(func=cmd_decompress)
+    p.set_defaults(func=lambda args: cmd_decompress(args, "lightfield"))
     p = lf.add_parser("eval", parents=[common, lf_input, lf_coding, model],
                       help="code a light field at each rate: table, CSVs and RD plot")
     p.add_argument("input", help="light field (the reference)")

@@ -42,5 +42,7 @@ def write_data(path, data):
 
     if data_kind(data) == "lightfield":
         write_lightfield(path, data)
+    elif os.fspath(path).lower().endswith(LIGHTFIELD_SUFFIXES):
+        raise InputError(f"{path}: a point cloud is written as PLY, not as a light-field file")
     else:
         write_ply(path, data)

@@ -226,7 +226,7 @@ def write_lightfield(path, lightfield):
     """Write ``lightfield`` in the kind ``path`` asks for: a path ending with a separator or
     naming an existing folder gets PNG views (named as the input's were, else
     ``view_RR_CC.png`` from 0), in a new folder made whole before it takes the name and
-    replaces any folder there; ``.npy`` an .npy file, ``.h5``/``.hdf5`` an HDF5 file (the
+    replaces any folder of PNG views there (a folder holding anything else is refused); ``.npy`` an .npy file, ``.h5``/``.hdf5`` an HDF5 file (the
     input's dataset name, else ``lightfield``), both atomically; no extension the input's
     kind. Any other extension (``.png``, ``.ply``...) is an InputError, nothing written."""
     from PIL import Image
@@ -238,6 +238,12 @@ def write_lightfield(path, lightfield):
             raise InputError(f"{path}: PNG views are written as 8-bit RGB; this light field is 16-bit "
                              "(write .npy or .h5)")
         path = path.rstrip("".join(_SEPARATORS)) or path
+        if os.path.isdir(path):
+            others = [name for name in os.listdir(path) if not name.lower().endswith(".png")
+                      or not os.path.isfile(os.path.join(path, name))]
+            if others:
+                raise InputError(f"{path}: the folder holds more than PNG views ({others[0]}...); "
+                                 "light-field views replace a folder whole: give a new one")
         parent = os.path.dirname(os.path.abspath(path))
         staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
         try:

@@ -11,8 +11,8 @@ import numpy as np
 from omnicodec.errors import InputError
 from omnicodec.io.atomic import atomic_output
 
-# PLY's numeric types, narrowest first; int64/uint64 values go to the first that holds them.
-_PLY_INTEGERS = ("i1", "u1", "i2", "u2", "i4", "u4")
+# The widest PLY integer types; 64-bit integers go to the first that holds all their values.
+_PLY_WIDEST_INTEGERS = ("i4", "u4")
 
 
 # Attributes stored as several PLY properties: the attribute name -> its properties.
@@ -68,10 +68,11 @@ def read_ply(path, with_faces=False):
 
 def _grouped(properties):
     """PLY properties -> attributes: each complete group of GROUPED_ATTRIBUTES becomes one
-    (N, C) attribute of their common type; every other property keeps its name."""
+    (N, C) attribute of their common type (unless a property has the group's name: then
+    all keep theirs); every other property keeps its name."""
     attributes = dict(properties)
     for name, members in GROUPED_ATTRIBUTES.items():
-        if all(member in attributes for member in members):
+        if name not in attributes and all(member in attributes for member in members):
             columns = [attributes.pop(member) for member in members]
             attributes[name] = np.stack(columns, axis=1).astype(np.result_type(*columns))
     return attributes
@@ -92,13 +93,16 @@ def _ungrouped(attributes):
 
 
 def ply_storable(values):
-    """``values`` in a type PLY has: 64-bit integers in the narrowest PLY integer type that
-    holds them all, else float64 where that is exact; InputError if nothing holds them."""
+    """``values`` in a type PLY has: float16 as float32; 64-bit integers in the widest PLY
+    integer type that holds them all (int32, else uint32), else float64 where that is
+    exact; InputError if nothing holds them."""
     values = np.asarray(values)
+    if values.dtype == np.float16:
+        return values.astype(np.float32)
     if values.dtype.kind not in "iu" or values.dtype.itemsize < 8:
         return values
     low, high = (int(values.min()), int(values.max())) if values.size else (0, 0)
-    for code in _PLY_INTEGERS:
+    for code in _PLY_WIDEST_INTEGERS:
         limits = np.iinfo(code)
         if limits.min <= low and high <= limits.max:
             return values.astype(code)

@@ -32,10 +32,16 @@ from omnicodec.sparse import Conv, prune, relu, sparse_tensor
 from omnicodec.sparse.keys import KEY_BITS, pack_keys
 
 
+def batched(batch, keys, bits):
+    """Morton keys of a scale of ``bits`` with the batch index (one, or one per key) above
+    them: shifting right by 3 gives the parents'."""
+    batch = np.broadcast_to(np.asarray(batch, dtype=np.int64), np.shape(keys))
+    return pack_keys(np.stack([batch, keys], axis=1), [KEY_BITS - 3 * bits, 3 * bits])
+
+
 def batch_keys(coords, batch, bits):
-    """Morton keys with the batch index above them: shifting right by 3 gives the parents'."""
-    columns = np.stack([np.asarray(batch, dtype=np.int64), morton.encode(coords, bits)], axis=1)
-    return pack_keys(columns, [KEY_BITS - 3 * bits, 3 * bits])
+    """:func:`batched` keys of coordinates."""
+    return batched(batch, morton.encode(coords, bits), bits)
 
 
 def tensor_at(keys, bits, stride):
