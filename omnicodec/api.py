@@ -47,12 +47,10 @@ def select_codec(kind, model=None, rate=None, coder=None):
     """The codec of ``model`` (or of the data kind's model at ``rate``, or its default) with
     ``coder`` (default: the best this install has)."""
     runtime.configure()
-    from omnicodec.entropy import available_coders, default_coder
+    from omnicodec.entropy import check_coder, default_coder
 
     coder = coder or default_coder()
-    if coder not in available_coders():
-        raise InputError(f"entropy coder {coder!r} is not available here "
-                         f"(available: {', '.join(available_coders())})")
+    check_coder(coder, InputError)
     return codec_for(zoo.resolve(kind, model, rate).model_id, coder)
 
 
@@ -114,12 +112,15 @@ def compress_to_bpp(data, target_bpp, *, coder=None, progress=None, **options):
     return best or fewest
 
 
-def decode(data, progress=None):
+def decode(data, progress=None, kind=None):
     """Bytes -> (container Header, :class:`~omnicodec.codec.Decoded`), verifying the
-    decoded data against the stream's checksum."""
+    decoded data against the stream's checksum. With ``kind`` ("pointcloud" or
+    "lightfield"), a stream of another kind of data is refused before decoding."""
     runtime.configure()
     header, sections = bitstream.unpack(data)
     codec = codec_of_stream(header)
+    if kind is not None and codec.data_kind != kind:
+        raise InputError(f"this bitstream holds a {KIND_NAMES[codec.data_kind]}, not a {KIND_NAMES[kind]}")
     try:
         decoded = codec.decode(header.codec_header, sections, progress)
     except OmnicodecError:
@@ -190,10 +191,7 @@ def decompress_file(src, dst, *, progress=None, kind=None):
     With ``kind``, a stream of another kind of data is refused before decoding."""
     start = time.perf_counter()
     data = read_bitstream(src)
-    held = CODECS[codec_id(info(data).codec)].data_kind
-    if kind is not None and held != kind:
-        raise InputError(f"{src}: this bitstream holds a {KIND_NAMES[held]}, not a {KIND_NAMES[kind]}")
-    header, decoded = decode(data, progress)
+    header, decoded = decode(data, progress, kind)
     write_data(dst, decoded.data)
     codec = codec_class(codec_id(header.codec))
     return Report(codec=codec_id(header.codec), model=header.model_id, bytes=len(data),

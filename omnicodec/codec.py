@@ -71,9 +71,10 @@ class Codec:
     Subclasses set ``network`` (the nn.Module class of their weights), ``options`` (the
     encoding options they take), ``coded_attributes`` (those of a PointCloud they code; the
     report names the others), ``unit`` (what bits are counted per: "point" or "pixel")
-    and ``takes_rate`` (whether the card's rates are an option of theirs), and implement :meth:`prepare`, :meth:`encode`,
-    :meth:`decode` and :meth:`describe`. ``self.card`` is their model card, ``self.coder``
-    the entropy coder's name.
+    and ``takes_rate`` (whether the card's rates are an option of theirs), and implement
+    :meth:`prepare`, :meth:`encode`, :meth:`decode`, :meth:`describe` and
+    :meth:`input_units`. ``self.card`` is their model card, ``self.coder`` the entropy
+    coder's name.
     """
 
     network = None
@@ -88,7 +89,7 @@ class Codec:
 
     @property
     def data_kind(self):
-        return CODECS[self.card.codec].data_kind
+        return self.card.data_kind
 
     @property
     def weights_hash(self):

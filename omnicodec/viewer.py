@@ -212,17 +212,12 @@ def show(layers, title, up="y"):
 def load(path):
     """(PointCloud, bits per point or None) of a .ply, or of an .ocz decoded on the fly."""
     from omnicodec import api
-    from omnicodec.codec import CODECS, codec_class, codec_id
-    from omnicodec.data import KIND_NAMES
+    from omnicodec.codec import codec_class, codec_id
     from omnicodec.io import read_ply
 
     if os.fspath(path).lower().endswith(".ocz"):
         data = api.read_bitstream(path)
-        kind = CODECS[codec_id(api.info(data).codec)].data_kind
-        if kind != "pointcloud":
-            raise InputError(f"{path}: holds a {KIND_NAMES[kind]}, not a point cloud "
-                             "(see `omnicodec lf view`)")
-        header, decoded = api.decode(data)
+        header, decoded = api.decode(data, kind="pointcloud")
         points = codec_class(codec_id(header.codec)).input_units(header.codec_header)
         return decoded.data, 8 * len(data) / max(points, 1)
     return read_ply(path), None

@@ -13,7 +13,7 @@ import sys
 import time
 
 from omnicodec import __version__
-from omnicodec.errors import OmnicodecError
+from omnicodec.errors import ModelError, OmnicodecError
 
 
 class Progress:
@@ -46,12 +46,18 @@ def _print_report(kind, report, args, output):
     """The report of a compression or decompression: the codec's figures, then bytes,
     model, bits per input point (or pixel) and seconds."""
     fields = {name: value for name, value in report.details.items() if value is not None}
-    bits_name = "bits per pixel" if report.unit == "pixel" else "bits per input point"
     fields.update({"bytes": report.bytes, "model": report.model,
-                   bits_name: round(report.bits_per_unit, 6 if report.unit == "pixel" else 4),
+                   **_bits_field(report.unit, report.bits_per_unit),
                    f"{kind} seconds": round(report.seconds, 2), "output": output})
     if args.json or not args.quiet:
         _print_fields(fields, args.json)
+
+
+def _bits_field(unit, bits_per_unit):
+    """{"bits per input point" (or "bits per pixel"): the figure, rounded for reading}."""
+    if unit == "pixel":
+        return {"bits per pixel": round(bits_per_unit, 6)}
+    return {"bits per input point": round(bits_per_unit, 4)}
 
 
 def _print_fields(fields, as_json):
@@ -153,24 +159,26 @@ def cmd_info(args):
 
     data = api.read_bitstream(args.input)
     header = api.info(data)
-    known = any(entry.number == header.codec for entry in codec.CODECS.values())
+    try:
+        codec_id = codec.codec_id(header.codec)
+    except ModelError:
+        codec_id = None
     fields = {
         "file": args.input,
         "bytes": len(data),
         "format version": header.version,
-        "codec": codec.codec_id(header.codec) if known else f"unknown (number {header.codec})",
+        "codec": codec_id or f"unknown (number {header.codec})",
         "model": header.model_id,
         "model known": header.model_id in zoo.MODELS,
         "weights sha256 prefix": header.weights_hash.hex(),
         "entropy coder": header.coder,
         "checksum": header.checksum.hex(),
     }
-    if known:
-        codec_class = codec.codec_class(codec.codec_id(header.codec))
+    if codec_id:
+        codec_class = codec.codec_class(codec_id)
         fields.update(codec_class.describe(header.codec_header))
-        unit = "pixel" if codec_class.unit == "pixel" else "input point"
         units = codec_class.input_units(header.codec_header)
-        fields[f"bits per {unit}"] = round(8 * len(data) / max(units, 1), 6 if unit == "pixel" else 4)
+        fields.update(_bits_field(codec_class.unit, 8 * len(data) / max(units, 1)))
     _print_fields(fields, args.json)
     return 0
 

@@ -152,8 +152,10 @@ def default_coder():
     return available_coders()[0]
 
 
-def check_coder(name):
-    """Refuse, with a clear message, a coder this installation does not have."""
+def check_coder(name, error=BitstreamError):
+    """Refuse, with a clear message, a coder this installation does not have: a
+    BitstreamError for a stream that needs it, or the ``error`` the caller names."""
     if name not in available_coders():
-        raise BitstreamError(f"bitstream needs entropy coder {name!r}, not available here "
-                             f"(available: {', '.join(available_coders())})")
+        needs = "bitstream needs entropy coder" if error is BitstreamError else "entropy coder"
+        raise error(f"{needs} {name!r} is not available here "
+                    f"(available: {', '.join(available_coders())})")

@@ -4,13 +4,12 @@ import os
 
 from omnicodec.errors import InputError
 from omnicodec.io.atomic import atomic_output, write_bytes_atomic
+from omnicodec.io.lightfield import FILE_SUFFIXES as LIGHTFIELD_SUFFIXES
 from omnicodec.io.lightfield import read_lightfield, write_lightfield
 from omnicodec.io.ply import read_ply, write_ply
 
 __all__ = ["atomic_output", "file_kind", "read_data", "read_ply", "write_bytes_atomic",
            "write_data", "write_ply"]
-
-LIGHTFIELD_SUFFIXES = (".h5", ".hdf5", ".npy")
 
 
 def file_kind(path):

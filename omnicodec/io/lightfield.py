@@ -28,7 +28,8 @@ from omnicodec.io.atomic import atomic_output
 
 _HCI = re.compile(r"^input_Cam(\d+)\.png$", re.IGNORECASE)
 _ROW_COLUMN = re.compile(r"^(.*?)_(\d+)_(\d+)\.png$", re.IGNORECASE)
-_FILE_KINDS = {".npy": "npy", ".h5": "hdf5", ".hdf5": "hdf5"}
+_FILE_KINDS = {".npy": "npy", ".h5": "hdf5", ".hdf5": "hdf5"}  # file suffix -> Naming kind
+FILE_SUFFIXES = tuple(_FILE_KINDS)
 _SEPARATORS = tuple(sep for sep in (os.sep, os.altsep) if sep)
 
 
