@@ -424,8 +424,11 @@ def build_parser():
                        help="look at a cloud, or an original next to its reconstruction")
     p.add_argument("first", help=".ply (or .ocz) cloud: the original when two are given")
     p.add_argument("second", nargs="?", help="reconstruction: .ply, or .ocz decoded on the fly")
-    p.add_argument("--error", action="store_true",
-                   help="colour the reconstruction by its per-point D1 error")
+    p.add_argument("--error", nargs="?", const="geometry", choices=("geometry", "colour"),
+                   type=lambda mode: "colour" if mode == "color" else mode,
+                   help="colour the reconstruction by its per-point error against its nearest "
+                        "original point: geometry (the default: distance, D1's error) or colour "
+                        "(Euclidean distance in RGB, in 8-bit levels; both clouds need colour)")
     p.add_argument("--screenshot", metavar="PNG", help="render off screen to this PNG instead "
                                                       "of opening a window")
     p.add_argument("--view", help="comma-separated presets: front, back, left, right, top, "
