@@ -199,23 +199,42 @@ class VersionAction(argparse.Action):
 
 
 def cmd_metrics(args):
-    from omnicodec.metrics import file_metrics
+    from omnicodec.errors import InputError
+    from omnicodec.metrics import file_colour_metrics, file_metrics
 
-    result = file_metrics(args.reference, args.degraded, args.peak, args.normals,
-                          point_to_plane=not args.no_d2,
-                          estimate_missing_normals=not args.no_normal_estimation)
+    if args.peak is None and not args.colour:
+        raise InputError("metrics needs --peak for D1/D2 (e.g. --peak 1023 for vox10 data), "
+                         "or --colour for colour PSNR alone")
+    colour = file_colour_metrics(args.reference, args.degraded) if args.colour else None
+    result = None
+    if args.peak is not None:
+        result = file_metrics(args.reference, args.degraded, args.peak, args.normals,
+                              point_to_plane=not args.no_d2,
+                              estimate_missing_normals=not args.no_normal_estimation)
     if args.json:
-        print(json.dumps(result.as_dict()))
+        fields = result.as_dict() if result is not None else {}
+        if colour is not None:
+            fields["colour"] = colour.as_dict()
+        print(json.dumps(fields))
         return 0
-    print(f"A: {args.reference} ({result.reference_points} points)")
-    print(f"B: {args.degraded} ({result.degraded_points} points)")
-    print(f"peak {result.peak}" + (", D2 with estimated normals" if result.normals_estimated else ""))
-    for label, part in (("A->B", result.a_to_b), ("B->A", result.b_to_a),
-                        ("symmetric", result.symmetric)):
-        line = f"{label:<10} D1 mse {part.d1_mse:.6g}  PSNR {part.d1_psnr:.4f} dB"
-        if part.d2_mse is not None:
-            line += f"   D2 mse {part.d2_mse:.6g}  PSNR {part.d2_psnr:.4f} dB"
-        print(line)
+    counts = result or colour
+    print(f"A: {args.reference} ({counts.reference_points} points)")
+    print(f"B: {args.degraded} ({counts.degraded_points} points)")
+    if result is not None:
+        print(f"peak {result.peak}"
+              + (", D2 with estimated normals" if result.normals_estimated else ""))
+        for label, part in (("A->B", result.a_to_b), ("B->A", result.b_to_a),
+                            ("symmetric", result.symmetric)):
+            line = f"{label:<10} D1 mse {part.d1_mse:.6g}  PSNR {part.d1_psnr:.4f} dB"
+            if part.d2_mse is not None:
+                line += f"   D2 mse {part.d2_mse:.6g}  PSNR {part.d2_psnr:.4f} dB"
+            print(line)
+    if colour is not None:
+        print("colour PSNR (BT.709 Y'CbCr)")
+        for label, part in (("A->B", colour.a_to_b), ("B->A", colour.b_to_a),
+                            ("symmetric", colour.symmetric)):
+            print(f"{label:<10} Y {part.y_psnr:.4f}  Cb {part.cb_psnr:.4f}  "
+                  f"Cr {part.cr_psnr:.4f}  (6Y+Cb+Cr)/8 {part.ycbcr_psnr:.4f} dB")
     return 0
 
 
@@ -410,14 +429,19 @@ def build_parser():
     p.add_argument("input", help="input .ocz file")
     p.set_defaults(func=cmd_info)
     p = sub.add_parser("metrics", parents=[common],
-                       help="D1/D2 PSNR of a cloud against a reference, as MPEG pc_error")
+                       help="D1/D2 (and colour) PSNR of a cloud against a reference, as "
+                            "MPEG pc_error")
     p.add_argument("reference", help="reference cloud A (.ply)")
     p.add_argument("degraded", help="degraded cloud B (.ply)")
-    p.add_argument("--peak", type=float, required=True, help="PSNR peak, e.g. 1023 for vox10")
+    p.add_argument("--peak", type=float, help="D1/D2 PSNR peak, e.g. 1023 for vox10 (needed "
+                                              "unless --colour alone is asked for)")
     p.add_argument("--normals", help="PLY of A's points with nx/ny/nz (default: A's own, or estimated)")
     p.add_argument("--no-d2", action="store_true", help="point-to-point (D1) only")
     p.add_argument("--no-normal-estimation", action="store_true",
                    help="fail instead of estimating normals when A has none")
+    p.add_argument("--colour", "--color", action="store_true",
+                   help="also Y, Cb, Cr PSNR and their (6Y+Cb+Cr)/8 summary, as pc_error -c 1 "
+                        "--dropdups=2 --neighborsProc=1 (both clouds need red/green/blue)")
     p.set_defaults(func=cmd_metrics)
 
     p = sub.add_parser("view", parents=[common],

@@ -146,10 +146,8 @@ def point_metrics(reference, degraded, peak, reference_normals=None, *,
             raise InputError("D2 needs the reference's normals: none given, "
                              "and estimating them is disabled")
 
-    a_tree = cKDTree(reference_points, balanced_tree=False, compact_nodes=False)
-    b_tree = cKDTree(degraded_points, balanced_tree=False, compact_nodes=False)
-    a_to_b = _Neighbours.search(b_tree, degraded_points, reference_points)
-    b_to_a = _Neighbours.search(a_tree, reference_points, degraded_points)
+    a_to_b = _Neighbours.among(degraded_points, reference_points)
+    b_to_a = _Neighbours.among(reference_points, degraded_points)
     degraded_normals = None if normals is None else _transfer_normals(normals, a_to_b, b_to_a)
 
     forward = _distortion(reference_points, degraded_points, degraded_normals, a_to_b, peak)
@@ -231,6 +229,12 @@ class _Neighbours:
     sqdist: np.ndarray
     chained: tuple
     exact: tuple
+
+    @classmethod
+    def among(cls, tree_points, queries):
+        """The neighbours of ``queries`` among ``tree_points`` (both (N, 3), duplicates merged)."""
+        return cls.search(cKDTree(tree_points, balanced_tree=False, compact_nodes=False),
+                          tree_points, queries)
 
     @classmethod
     def search(cls, tree, tree_points, queries):
@@ -400,14 +404,21 @@ def check_peak(peak, reference_points):
 
 
 def _merge_duplicates(points):
-    """Unique points (pc_error's --dropdups=2) and the index of each one's first occurrence.
+    """Unique points (pc_error's --dropdups=2) and the index of each one's first occurrence."""
+    first, _ = _duplicate_groups(points)
+    return points[first], first
+
+
+def _duplicate_groups(points):
+    """(first, group) of an (N, 3) cloud: the index of each unique point's first occurrence
+    (unique points in a fixed order) and, for every point, the number of its unique point.
 
     Compares float32 bit patterns, after adding 0 so that -0.0 and 0.0 are one point.
     """
     rows = np.ascontiguousarray(points.astype(np.float32) + np.float32(0))
     keys = rows.view(np.dtype((np.void, rows.itemsize * 3))).ravel()
-    _, first = np.unique(keys, return_index=True)
-    return points[first], first
+    _, first, group = np.unique(keys, return_index=True, return_inverse=True)
+    return first, group.reshape(-1)
 
 
 def _same_point_set(first, second):
