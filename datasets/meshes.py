@@ -53,22 +53,31 @@ def fit_to_grid(vertices, bits, rotation, rng):
     return v + rng.uniform(0, 0.5, size=3)
 
 
-def sample_surface(vertices, faces, density, rng, chunk=2_000_000):
-    """Area-weighted uniform samples on the triangles: about density * area points."""
-    a, b, c = vertices[faces[:, 0]], vertices[faces[:, 1]], vertices[faces[:, 2]]
+def sample_surface(vertices, faces, density, rng, chunk=2_000_000, vertex_values=None):
+    """Area-weighted uniform samples on the triangles: about density * area points; with
+    ``vertex_values`` (V, C), also the samples' values interpolated from the vertices'
+    (returns (points, values))."""
+    corners = faces[:, 0], faces[:, 1], faces[:, 2]
+    a, b, c = (vertices[i] for i in corners)
     area = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
     counts = rng.poisson(area * density)
     tri = np.repeat(np.arange(len(faces)), counts)
-    out = []
+    out, values = [], []
     for start in range(0, len(tri), chunk):
         t = tri[start:start + chunk]
         u, w = rng.random((2, len(t)))
         flip = u + w > 1
         u[flip], w[flip] = 1 - u[flip], 1 - w[flip]
-        out.append(a[t] + u[:, None] * (b[t] - a[t]) + w[:, None] * (c[t] - a[t]))
+        for source, target in ((vertices, out), (vertex_values, values)):
+            if source is not None:
+                sa, sb, sc = (source[i[t]] for i in corners)
+                target.append(sa + u[:, None] * (sb - sa) + w[:, None] * (sc - sa))
     # Vertices too, so that tiny or degenerate triangles still leave their mark.
     out.append(vertices)
-    return np.concatenate(out)
+    if vertex_values is None:
+        return np.concatenate(out)
+    values.append(vertex_values)
+    return np.concatenate(out), np.concatenate(values)
 
 
 def voxelize_unique(points, bits):

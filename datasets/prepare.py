@@ -44,15 +44,20 @@ def cut_blocks(coords, rng, max_blocks):
     return [(p & (2**BLOCK_BITS - 1)).astype(np.uint8) for p in pieces]
 
 
-def decoder_grid(points, bits):
+def decoder_cells(points):
     """MVUB decodes sit on a regular per-axis grid (cell centres of the decoder's octree):
-    recover its integer cell indices from each axis' median spacing."""
+    each point's integer cell indices, from each axis' median spacing."""
     coords = np.empty(points.shape, dtype=np.int64)
     for axis in range(3):
         values = np.unique(points[:, axis])
         cell = np.median(np.diff(values))
         coords[:, axis] = np.rint((points[:, axis] - values[0]) / cell)
-    return voxelize_unique(coords, bits)
+    return coords
+
+
+def decoder_grid(points, bits):
+    """The unique cells of an MVUB decode (see :func:`decoder_cells`)."""
+    return voxelize_unique(decoder_cells(points), bits)
 
 
 def object_instances(data, rotations, rng):

@@ -8,9 +8,11 @@ import dataclasses
 import os
 import time
 
+import numpy as np
+
 from omnicodec import bitstream, runtime, zoo
 from omnicodec.codec import CODECS, checked_options, codec_class, codec_for, codec_id, codec_of_stream
-from omnicodec.data import KIND_NAMES, data_kind
+from omnicodec.data import COLOUR_ATTRIBUTES, KIND_NAMES, PointCloud, data_kind, without_attributes
 from omnicodec.errors import BitstreamError, InputError, OmnicodecError
 from omnicodec.io import file_kind, read_data, write_bytes_atomic, write_data
 
@@ -43,20 +45,25 @@ def _stream(codec, encoded):
     return bitstream.pack(header, encoded.sections)
 
 
-def select_codec(kind, model=None, rate=None, coder=None):
+def select_codec(kind, model=None, rate=None, coder=None, attributes=(), options=()):
     """The codec of ``model`` (or of the data kind's model at ``rate``, or its default) with
-    ``coder`` (default: the best this install has)."""
+    ``coder`` (default: the best this install has); wrapped by the model of per-point
+    attributes that codes some of ``attributes`` (the data's) or takes some of ``options``
+    (names of the options given), if there is one."""
     runtime.configure()
     from omnicodec.entropy import check_coder, default_coder
 
     coder = coder or default_coder()
     check_coder(coder, InputError)
-    return codec_for(zoo.resolve(kind, model, rate).model_id, coder)
+    codec = codec_for(zoo.resolve(kind, model, rate).model_id, coder)
+    extension = zoo.attribute_card(kind, attributes, [name for name in options if name not in codec.options])
+    return codec_for(extension.model_id, coder).around(codec) if extension else codec
 
 
 def prepare(data, *, model=None, rate=None, coder=None, **options):
     """(codec as :func:`select_codec` picks it, the data as that codec codes it)."""
-    codec = select_codec(data_kind(data), model, rate, coder)
+    given = [name for name, value in options.items() if value is not None and value is not False]
+    codec = select_codec(data_kind(data), model, rate, coder, getattr(data, "attributes", {}), given)
     return codec, codec.prepare(data, **checked_options(codec, options))
 
 
@@ -72,12 +79,18 @@ def encode(codec, prepared, rate=None, progress=None):
     return _stream(codec, encoded), encoded
 
 
-def compress(data, *, model=None, rate=None, coder=None, progress=None, **options):
+def compress(data, *, model=None, rate=None, coder=None, progress=None, colours=None, **options):
     """Data -> bytes. ``data``: a :class:`~omnicodec.data.PointCloud` or an (N, 3) array of
     positions (coded lossless on the voxel grid by default; integer grids as they are,
     other input voxelized with ``voxel_size`` or ``bits``, default 2**10 voxels across; or
     lossy at ``rate`` 1..13), or a :class:`~omnicodec.io.lightfield.LightField` (``rate``
-    1..4, ``tile``). ``model`` picks a model by id (``omnicodec models``)."""
+    1..4, ``tile``). ``model`` picks a model by id (``omnicodec models``). A cloud's colours
+    (its ``rgb`` attribute, or ``colours``: (N, 3) uint8/uint16, or floats in [0, 1]) are
+    coded too: lossless, or lossy at ``colour_rate`` 1..; ``keep_duplicates`` keeps every
+    input point with its colour."""
+    if colours is not None:
+        data = PointCloud(np.asarray(getattr(data, "positions", data)),
+                          {**getattr(data, "attributes", {}), "rgb": colours})
     codec, prepared = prepare(data, model=model, rate=rate, coder=coder, **options)
     return encode(codec, prepared, rate, progress)[0]
 
@@ -170,6 +183,8 @@ def compress_file(src, dst, *, model=None, rate=None, target_bpp=None, progress=
     that best fits ``target_bpp``; returns a :class:`Report`."""
     start = time.perf_counter()
     data = read_data(src, kind or file_kind(src), grid=grid, dataset=dataset)
+    if options.pop("no_colour", False):
+        data = without_attributes(data, COLOUR_ATTRIBUTES)
     if target_bpp is not None:
         if model is not None or rate is not None:
             raise InputError("give a target bits per point, a rate or a model, not several")

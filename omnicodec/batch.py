@@ -68,8 +68,9 @@ def up_to_date(kind, source, output, options=None):
                           if card.data_kind == data_kind and card.rates]
             else:
                 wanted = [zoo.resolve(data_kind, model, rate).model_id]
-            return header.model_id in wanted and codec.codec_class(codec.codec_id(header.codec)).made_with(
-                header.codec_header, options)
+            stream_codec = codec.codec_class(codec.codec_id(header.codec))
+            used = {header.model_id, stream_codec.wrapped_model(header.codec_header)}
+            return bool(used & set(wanted)) and stream_codec.made_with(header.codec_header, options)
         except OmnicodecError:
             return False
     return True

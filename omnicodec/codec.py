@@ -32,6 +32,7 @@ CODECS = {
     "pointcloud-lossless": Registration(1, "pointcloud", "omnicodec.models.lossless:LosslessGeometryCodec"),
     "pointcloud-lossy": Registration(2, "pointcloud", "omnicodec.models.lossy:LossyGeometryCodec"),
     "lightfield": Registration(3, "lightfield", "omnicodec.models.lightfield:LightFieldCodec"),
+    "pointcloud-colour": Registration(4, "pointcloud", "omnicodec.models.colour:ColourCodec"),
 }
 
 
@@ -120,6 +121,12 @@ class Codec:
         """Whether a stream with this codec header was made with these encoding options
         (those that show in the header; batch runs redo outputs made otherwise)."""
         return True
+
+    @classmethod
+    def wrapped_model(cls, header):
+        """The id of the model a stream's header says this codec wrapped (a geometry model
+        under a model of attributes), or None."""
+        return None
 
     @classmethod
     def input_units(cls, header):

@@ -9,7 +9,12 @@ import numpy as np
 
 from omnicodec.io.lightfield import LightField
 
-__all__ = ["KIND_NAMES", "LightField", "PointCloud", "data_kind"]
+__all__ = ["COLOUR_ATTRIBUTES", "KIND_NAMES", "LightField", "PointCloud", "data_kind"]
+
+# A cloud's colour (``rgb``) and the PLY properties that hold parts of it when a file has
+# only some of them: --no-colour drops all of these.
+COLOUR_ATTRIBUTES = ("rgb", "red", "green", "blue", "r", "g", "b", "diffuse_red", "diffuse_green",
+                     "diffuse_blue")
 
 KIND_NAMES = {"pointcloud": "point cloud", "lightfield": "light field"}  # for messages
 
@@ -39,3 +44,11 @@ def data_kind(data):
     """"pointcloud" or "lightfield": which kind of codec takes ``data`` (a PointCloud, an
     (N, 3) array of positions, or a LightField)."""
     return "lightfield" if isinstance(data, LightField) else "pointcloud"
+
+
+def without_attributes(cloud, names):
+    """The cloud without the attributes ``names`` (the same object if it has none of them)."""
+    if not isinstance(cloud, PointCloud) or not set(names) & set(cloud.attributes):
+        return cloud
+    kept = {name: value for name, value in cloud.attributes.items() if name not in names}
+    return dataclasses.replace(cloud, attributes=kept)

@@ -1,6 +1,7 @@
 """Train omnicodec's models (``--kind``): the lossless occupancy model (the default) and the
 lossy autoencoder on blocks prepared by ``python -m datasets.prepare``, the light-field model
-on patches of ``python -m datasets.lightfields``.
+on patches of ``python -m datasets.lightfields``, the colour model on the clouds of
+``python -m datasets.colours``.
 
     python -m omnicodec.train --data ~/.cache/omnicodec/train_blocks.h5 \
         --run ~/.cache/omnicodec/runs/lossless --steps 9000 --seed 0 [--resume]
@@ -9,7 +10,10 @@ on patches of ``python -m datasets.lightfields``.
 Lossless: each step draws --batch random blocks, applies a random axis permutation and
 flips, and minimizes the code length (binary cross-entropy, in bits) of every block's finest
 scale given the next coarser one, over all 8 coding stages with the true earlier children
-known. Light fields: each step draws --batch patches of one angular grid size.
+known. Light fields: each step draws --batch patches of one angular grid size. Colour: each step
+draws --batch clouds, random quantization steps (lossless half the time), --points random
+points of each, and minimizes their colours' code length given their true coded
+neighbourhoods (held out: lossless and steps 8/16).
 An option the chosen kind does not use is an error; --data and --run default per kind
 (``~/.cache/omnicodec/runs/<kind>``). A checkpoint (model, optimizer, step, random state)
 is written atomically every --checkpoint-minutes, so ``--resume`` continues an interrupted
@@ -25,6 +29,11 @@ import h5py
 import numpy as np
 import torch
 
+from omnicodec.attributes import colour_coding
+from omnicodec.attributes.colour_coding import ycocg_r
+from omnicodec.attributes.colour_model import SLOTS, ColourNet
+from omnicodec.attributes.levels import child_ranks, level_contexts, point_levels
+from omnicodec.entropy import logistic
 from omnicodec.geometry import morton, octree
 from omnicodec.io.atomic import atomic_output
 from omnicodec.models.lightfield import CHANNEL_WEIGHTS, LAMBDAS, LightFieldModel
@@ -39,8 +48,10 @@ KIND_OPTIONS = {
     "latent_channels": ("lossy", 8),
     "lmbda": ("lossy", 1.0),
     "views_across": ("lightfield", None),
+    "points": ("colour", 4096),
 }
-DATA_FILES = {"lossless": "train_blocks.h5", "lossy": "train_blocks.h5", "lightfield": "lf_patches.h5"}
+DATA_FILES = {"lossless": "train_blocks.h5", "lossy": "train_blocks.h5", "lightfield": "lf_patches.h5",
+              "colour": "colour_clouds.h5"}
 
 
 def _chunks(ids, size):
@@ -140,6 +151,73 @@ class LightFieldPatches:
         return torch.from_numpy(np.ascontiguousarray(views))
 
 
+class ColourClouds:
+    """Coloured clouds of ``python -m datasets.colours``, each with its coding contexts
+    (built on first use and kept)."""
+
+    def __init__(self, path):
+        with h5py.File(path, "r") as f:
+            self.clouds = [(f[name]["coords"][:].astype(np.int64), f[name]["rgb"][:].astype(np.int64))
+                           for name in sorted(f)]
+        self.count = len(self.clouds)
+        self.contexts = {}
+
+    def draw(self, rng, ids, size):
+        return rng.choice(ids, size)
+
+    def chunks(self, ids, size):
+        return _chunks(ids, size)
+
+    def context(self, index):
+        """(levels, stages, (N, SLOTS) int32 neighbour rows, YCoCg-R colours)."""
+        if index not in self.contexts:
+            coords, rgb = self.clouds[index]
+            bits = max(1, int(coords.max()).bit_length())
+            levels = point_levels(morton.encode(coords, bits), bits)
+            neighbours = np.full((len(coords), SLOTS), -1, dtype=np.int32)
+            for _, _, rows, context in level_contexts(coords, levels, bits):
+                neighbours[rows] = context
+            self.contexts[index] = (torch.from_numpy(levels), torch.from_numpy(child_ranks(coords, levels)),
+                                    torch.from_numpy(neighbours), ycocg_r(rgb))
+        return self.contexts[index]
+
+
+# Quantization steps colour training draws (Y's; chroma's is 1 or 2 times it), so the
+# network knows every rate's.
+COLOUR_TRAINING_STEPS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+
+
+def colour_batch_loss(model, clouds, indices, rng, points, steps=None):
+    """Bits per point of the colours of ``points`` random points of each cloud, with the
+    given quantization steps or random ones (lossless half the time)."""
+    if steps is None:
+        luma = 1 if rng.random() < 0.5 else int(rng.choice(COLOUR_TRAINING_STEPS[1:]))
+        chroma = luma * int(rng.integers(1, 3)) if luma > 1 else 1
+        steps = (luma, chroma, chroma)
+    total, count = 0.0, 0
+    ranges = colour_coding.channel_ranges(8)
+    q_ranges = colour_coding.quantized_ranges(8, steps)
+    for index in indices:
+        levels, stages, neighbours, ycocg = clouds.context(int(index))
+        rows = torch.from_numpy(rng.integers(0, len(levels), points))
+        quantized = [colour_coding.quantize(ycocg[:, c], steps[c]) for c in range(3)]
+        values = torch.from_numpy(np.stack([colour_coding.dequantize(quantized[c], steps[c], *ranges[c])
+                                            for c in range(3)], axis=1)).to(torch.float32)
+        predictions = colour_coding.channel_predictions(model, values, levels[rows], stages[rows],
+                                                        neighbours[rows].to(torch.int64), steps)
+        location, scale = next(predictions)
+        for channel in range(3):
+            target = torch.from_numpy(quantized[channel])[rows].to(torch.float32)
+            total = total + logistic.bits(target, location / steps[channel], scale / steps[channel],
+                                          *q_ranges[channel]).sum()
+            if channel < 2:
+                location, scale = predictions.send(values[rows, channel])
+        count += len(rows)
+    loss = total / count
+    name = "lossless" if steps == (1, 1, 1) else "quantized" if steps != (8, 16, 16) else "steps 8/16"
+    return loss, {f"bits/point {name}": loss.item()}
+
+
 def lightfield_batch_loss(model, patches, indices, rng, views_across, rate=None):
     """Bits per pixel + lambda * MSE on the 8-bit scale at a random rate (or the given
     one); and the parts."""
@@ -171,6 +249,9 @@ def step_loss(model, blocks, indices, rng, args, rate=None):
         return lossy_batch_loss(model, blocks, indices, rng, args.lmbda)
     if args.kind == "lightfield":
         return lightfield_batch_loss(model, blocks, indices, rng, args.views_across, rate)
+    if args.kind == "colour":
+        return colour_batch_loss(model, blocks, indices, rng, args.points,
+                                 None if rate is None else ((1, 1, 1), (8, 16, 16))[rate])
     loss = batch_loss(model, blocks, indices, rng)
     return loss, {"bits/voxel": loss.item()}
 
@@ -180,6 +261,8 @@ def make_model(args):
         return LossyModel(args.levels, args.channels, args.latent_channels)
     if args.kind == "lightfield":
         return LightFieldModel(args.channels)
+    if args.kind == "colour":
+        return ColourNet(args.channels)
     return OccupancyModel(args.channels, args.blocks, args.head_kernel)
 
 
@@ -205,8 +288,8 @@ def train(args):
         rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])
         print(f"resumed at step {step}", flush=True)
-    blocks = LightFieldPatches(args.data) if args.kind == "lightfield" else BlockSet(args.data)
-    held_out = np.arange(blocks.count)[:: 50]  # every 50th block never trains
+    blocks = {"lightfield": LightFieldPatches, "colour": ColourClouds}.get(args.kind, BlockSet)(args.data)
+    held_out = np.arange(blocks.count)[:: 50]  # every 50th block (or cloud) never trains
     train_ids = np.setdiff1d(np.arange(blocks.count), held_out)
     last_save, running = time.time(), []
     while step < args.steps:
@@ -232,7 +315,7 @@ def train(args):
                             "args": vars(args)}, handle)
             with torch.no_grad():
                 check_rng = np.random.default_rng(0)
-                rates = range(model.rates) if args.kind == "lightfield" else [None]
+                rates = {"lightfield": range(getattr(model, "rates", 0)), "colour": (0, 1)}.get(args.kind, [None])
                 held = [step_loss(model, blocks, chunk, check_rng, args, rate)[1]
                         for rate in rates for chunk in blocks.chunks(held_out, 8)]
             print(f"checkpoint at step {step}; held-out " + _mean_figures(held), flush=True)
@@ -272,7 +355,7 @@ def parse_args(argv=None):
     parser.add_argument("--channels", type=int, default=32)
     parser.add_argument("--blocks", type=int, help="lossless: residual blocks per scale")
     parser.add_argument("--head-kernel", type=int, help="lossless: kernel size of the output head")
-    parser.add_argument("--kind", choices=("lossless", "lossy", "lightfield"), default="lossless")
+    parser.add_argument("--kind", choices=("lossless", "lossy", "lightfield", "colour"), default="lossless")
     parser.add_argument("--levels", type=int, help="lossy: levels the decoder regrows")
     parser.add_argument("--latent-channels", type=int, help="lossy: latent channels")
     parser.add_argument("--lmbda", type=float,
@@ -280,6 +363,7 @@ def parse_args(argv=None):
     parser.add_argument("--views-across", type=int,
                         help="lightfield: train on random sub-grids of this many views across "
                              "(default: all views)")
+    parser.add_argument("--points", type=int, help="colour: points drawn from each cloud per step")
     parser.add_argument("--init", help="start from this checkpoint's weights (e.g. another rate)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)

@@ -10,7 +10,7 @@ import hashlib
 import os
 import types
 
-from omnicodec.data import KIND_NAMES
+from omnicodec.data import COLOUR_ATTRIBUTES, KIND_NAMES
 from omnicodec.errors import InputError, ModelError
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(__file__), "weights")
@@ -23,7 +23,9 @@ class ModelCard:
     ``rates``: the ``--rate`` numbers it serves (a rate picks the one card of its data kind
     that lists it); ``default``: the data kind's model when neither a model nor a rate is
     asked for; ``base``: a model whose weights its streams also depend on; ``settings``:
-    what its codec needs beyond the weights."""
+    what its codec needs beyond the weights; ``attributes``: for a model of per-point
+    attributes, those it codes: it wraps the geometry model a request picks whenever the
+    data carries them (its codec's ``around``), and it is never picked by rate or default."""
 
     model_id: str
     file: str
@@ -38,6 +40,7 @@ class ModelCard:
     default: bool = False
     base: str = ""
     settings: types.MappingProxyType = dataclasses.field(default_factory=lambda: types.MappingProxyType({}))
+    attributes: tuple = ()
 
     @property
     def data_kind(self):
@@ -81,6 +84,29 @@ LIGHTFIELD_WEIGHTS = (
     "PSNR-YUV 34.71/38.19/41.69/45.26 dB; Lytro 2067 (9x9x383x552): 0.0106/0.0234/0.0816/0.3486 "
     "bpp, 33.07/36.38/39.70/43.25 dB; BD-rate (PSNR-YUV) against the x265 pseudo-sequence: "
     "+450% and +81%")
+# The colour model: SHA-256, training command, steps, results. Its colour rates, fewest bits
+# first: the quantization steps of Y, Co, Cg at the finest level, their ratio per coarser
+# level and the rounding offset of the prediction errors (omnicodec.attributes.colour_coding).
+COLOUR_WEIGHTS = (
+    "6724f8d5ab8aee6035a75e35d240341f9eadc899fad58ccddeeac19957d6b213",
+    "python -m omnicodec.train --kind colour --data ~/.cache/omnicodec/colour_clouds.h5 "
+    "--run ~/.cache/omnicodec/runs/colour --steps 8000 --batch 2 --channels 64 --lr 2e-3 --seed 0 "
+    "--resume, then: python -m omnicodec.train --run ~/.cache/omnicodec/runs/colour "
+    "--export omnicodec/weights/colour_v1.pt",
+    8000,
+    "8i soldier_vox10_0690_partial (validation, never trained on), colour alone: lossless 7.390 "
+    "bits per point (MPEG G-PCC v23: 7.049); colour rates 2-7: 0.026/0.060/0.108/0.215/0.470/0.928 "
+    "bits per point at Y PSNR 25.46/27.49/29.36/31.91/35.46/39.77 dB (G-PCC RAHT: 0.027 -> 27.57, "
+    "0.197 -> 33.66, 0.929 -> 41.47)")
+COLOUR_RATES = (
+    ((256, 512, 512), 0.55, 0.3),
+    ((160, 320, 320), 0.6, 0.3),
+    ((96, 192, 192), 0.6, 0.3),
+    ((56, 112, 112), 0.65, 0.3),
+    ((32, 64, 64), 0.7, 0.3),
+    ((18, 36, 36), 0.7, 0.3),
+    ((10, 20, 20), 0.75, 0.35),
+)
 _DATA = ("python -m datasets.prepare --data ../shared/data "
          "--out ~/.cache/omnicodec/train_blocks.h5 --seed 0")
 
@@ -125,6 +151,20 @@ MODELS = {
     ]
     + [
         ModelCard(
+            model_id="colour-v1",
+            file="colour_v1.pt",
+            sha256=COLOUR_WEIGHTS[0],
+            codec="pointcloud-colour",
+            attributes=COLOUR_ATTRIBUTES,  # also a lone red/green/blue: its codec refuses it
+            settings=types.MappingProxyType({"colour_rates": COLOUR_RATES}),
+            data="python -m datasets.colours --data ../shared/data "
+                 "--out ~/.cache/omnicodec/colour_clouds.h5 --seed 0",
+            command=COLOUR_WEIGHTS[1],
+            seed=0,
+            steps=COLOUR_WEIGHTS[2],
+            result=COLOUR_WEIGHTS[3],
+        ),
+        ModelCard(
             model_id="lightfield-v1",
             file="lightfield_v1.pt",
             sha256=LIGHTFIELD_WEIGHTS[0],
@@ -164,13 +204,34 @@ def stream_card(model_id):
 
 def rates(data_kind):
     """The ``--rate`` numbers of a data kind, lowest (fewest bits) first."""
-    return sorted(r for entry in MODELS.values() if entry.data_kind == data_kind for r in entry.rates)
+    return sorted(r for entry in _whole_data_cards(data_kind) for r in entry.rates)
+
+
+def _whole_data_cards(data_kind):
+    return [entry for entry in MODELS.values() if entry.data_kind == data_kind and not entry.attributes]
+
+
+def attribute_card(data_kind, attributes, options=()):
+    """The card of the model that codes some of ``attributes`` (names a cloud carries) of
+    this data kind, or whose codec takes one of ``options`` (names of options given);
+    None if no model does."""
+    from omnicodec.codec import codec_class
+
+    for entry in MODELS.values():
+        if entry.data_kind == data_kind and entry.attributes and (
+                set(entry.attributes) & set(attributes) or set(codec_class(entry.codec).options) & set(options)):
+            return entry
+    return None
 
 
 def resolve(data_kind, model=None, rate=None):
     """The card that codes ``data_kind`` with ``model``, or at ``rate``, or by default."""
     if model is not None:
         entry = card(model)
+        if entry.attributes:
+            raise InputError(f"model {model} codes {', '.join(entry.attributes[:1])} on top of a geometry "
+                             "model, which it joins by itself when the data has them: name a geometry "
+                             "model (or none)")
         if entry.data_kind != data_kind:
             raise InputError(f"model {model} codes {KIND_NAMES[entry.data_kind]}s, and this input is a "
                              f"{KIND_NAMES[data_kind]}")
@@ -181,9 +242,9 @@ def resolve(data_kind, model=None, rate=None):
                              f"{entry.rates[0]} to {entry.rates[-1]}")
         return entry
     if rate is None:
-        return next(e for e in MODELS.values() if e.data_kind == data_kind and e.default)
-    for entry in MODELS.values():
-        if entry.data_kind == data_kind and _serves(entry, rate):
+        return next(e for e in _whole_data_cards(data_kind) if e.default)
+    for entry in _whole_data_cards(data_kind):
+        if _serves(entry, rate):
             return entry
     available = rates(data_kind)
     if not available:

@@ -42,7 +42,9 @@ def test_every_codec_and_both_versions_have_golden_streams():
 
     for version in versions:
         codecs = {codec_id(bitstream.unpack(_read(e))[0].codec) for e in ENTRIES if e["version"] == version}
-        assert codecs == set(CODECS)
+        # 0.1.0 (version 2) had the first three codecs; the current version has them all.
+        assert codecs == {name for name, entry in CODECS.items()
+                          if version == bitstream.FORMAT_VERSION or entry.number <= 3}
 
 
 @pytest.mark.parametrize("entry", _params(ENTRIES))

@@ -137,8 +137,10 @@ def test_report_names_the_attributes_not_coded(tmp_path):
     src = tmp_path / "c.ply"
     write_ply(src, PointCloud(points.astype(np.int32), {"rgb": colours, "intensity": np.ones(len(points))}))
     report = api.compress_file(src, tmp_path / "c.ocz")
-    assert sorted(report.not_coded) == ["intensity", "rgb"]
+    assert report.codec == "pointcloud-colour" and list(report.not_coded) == ["intensity"]
     assert report.units == len(points) and report.details["voxels"] == len(points)
+    report = api.compress_file(src, tmp_path / "g.ocz", no_colour=True)
+    assert report.codec == "pointcloud-lossless" and list(report.not_coded) == ["intensity"]
 
 
 def test_loaded_models_cannot_change_each_other():

@@ -118,7 +118,9 @@ def cmd_compress(args, kind=None):
     from omnicodec.io import file_kind
 
     options = {"voxel_size": getattr(args, "voxel_size", None), "bits": getattr(args, "bits", None),
-               "tile": args.tile}
+               "tile": args.tile, "colour_rate": getattr(args, "colour_rate", None),
+               "keep_duplicates": getattr(args, "keep_duplicates", False) or None,
+               "no_colour": getattr(args, "no_colour", False)}
     kind = kind or file_kind(args.input)
     if os.path.isdir(args.input) and kind == "pointcloud":
         return _run_batch("compress", args, {"model": args.model, "rate": args.rate,
@@ -415,6 +417,15 @@ def build_parser():
                                             "'omnicodec models')")
     p.add_argument("--bpp", type=float, help="lossy, at the highest rate within this many "
                                              "bits per input point (or pixel)")
+    colour = p.add_mutually_exclusive_group()
+    colour.add_argument("--colour-rate", "--color-rate", type=int,
+                        help="code colour lossily at colour rate N (1 = fewest bits; default: "
+                             "lossless colour); --rate still sets the geometry's")
+    colour.add_argument("--no-colour", "--no-color", action="store_true",
+                        help="drop the input's colours (code the geometry only)")
+    p.add_argument("--keep-duplicates", action="store_true",
+                   help="coloured clouds: keep every input point and its colour (the default "
+                        "merges points in one voxel and averages their colours)")
     p.set_defaults(func=cmd_compress)
 
     p = sub.add_parser("decompress", parents=[common, batch],

@@ -23,6 +23,7 @@ class VoxelGrid:
     scale: float
     input_points: int
     integer_input: bool
+    point_voxels: np.ndarray | None = None  # each input point's voxel (index into keys), if asked
 
     @property
     def coords(self):
@@ -56,7 +57,7 @@ def is_integer_grid(points):
     return points.dtype.kind in "iu" or bool(np.all(points == np.round(points)))
 
 
-def voxelize(points, voxel_size=None, bits=None):
+def voxelize(points, voxel_size=None, bits=None, with_point_voxels=False):
     """Quantize points to a voxel grid of at most 2**bits per axis, merging duplicates.
 
     Integer input (or float input holding only whole numbers) with neither option is kept
@@ -98,10 +99,12 @@ def voxelize(points, voxel_size=None, bits=None):
             f"coordinate range {top + 1} exceeds 2^{morton.MAX_BITS} voxels per axis; "
             "pass a coarser --voxel-size or --bits"
         )
-    keys = np.unique(morton.encode(coords, depth))
+    point_keys = morton.encode(coords, depth)
+    keys, point_voxels = (np.unique(point_keys, return_inverse=True) if with_point_voxels
+                          else (np.unique(point_keys), None))
     return VoxelGrid(
         keys=keys, bits=depth, offset=np.asarray(offset, dtype=np.float64), scale=scale,
-        input_points=len(points), integer_input=integer_input,
+        input_points=len(points), integer_input=integer_input, point_voxels=point_voxels,
     )
 
 

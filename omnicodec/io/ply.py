@@ -15,8 +15,10 @@ from omnicodec.io.atomic import atomic_output
 _PLY_WIDEST_INTEGERS = ("i4", "u4")
 
 
-# Attributes stored as several PLY properties: the attribute name -> its properties.
+# Attributes stored as several PLY properties: the attribute name -> its properties (written
+# so), and other spellings files use for them (read too).
 GROUPED_ATTRIBUTES = {"rgb": ("red", "green", "blue"), "normals": ("nx", "ny", "nz")}
+OTHER_SPELLINGS = {"rgb": (("r", "g", "b"), ("diffuse_red", "diffuse_green", "diffuse_blue"))}
 
 
 def read_ply(path, with_faces=False):
@@ -72,9 +74,10 @@ def _grouped(properties):
     all keep theirs); every other property keeps its name."""
     attributes = dict(properties)
     for name, members in GROUPED_ATTRIBUTES.items():
-        if name not in attributes and all(member in attributes for member in members):
-            columns = [attributes.pop(member) for member in members]
-            attributes[name] = np.stack(columns, axis=1).astype(np.result_type(*columns))
+        for spelling in (members, *OTHER_SPELLINGS.get(name, ())):
+            if name not in attributes and all(member in attributes for member in spelling):
+                columns = [attributes.pop(member) for member in spelling]
+                attributes[name] = np.stack(columns, axis=1).astype(np.result_type(*columns))
     return attributes
 
 

@@ -38,12 +38,21 @@ class GeometryCodec(Codec):
     def _blocks(self):
         return self.block_coder()
 
-    def prepare(self, data, voxel_size=None, bits=None):
+    def prepare(self, data, voxel_size=None, bits=None, with_point_voxels=False):
         """A PointCloud or an (N, 3) array -> (its voxel grid, its coordinate type)."""
         positions = np.asarray(data.positions if isinstance(data, PointCloud) else data)
-        return voxelize(positions, voxel_size=voxel_size, bits=bits), positions.dtype
+        return (voxelize(positions, voxel_size=voxel_size, bits=bits, with_point_voxels=with_point_voxels),
+                positions.dtype)
 
     def encode(self, prepared, rate=None, progress=None, max_block_points=MAX_BLOCK_POINTS):
+        return self.encode_voxels(prepared, progress, max_block_points)[0]
+
+    def decode(self, header, sections, progress=None):
+        return self.decode_voxels(header, sections, progress)[0]
+
+    def encode_voxels(self, prepared, progress=None, max_block_points=MAX_BLOCK_POINTS):
+        """(:class:`Encoded`, the (N, 3) voxel coordinates the decoder rebuilds, in Morton
+        order): for codecs that code more of the cloud on these voxels."""
         grid, coord_dtype = prepared
         block_bits, block_keys, slices = blocks.partition(grid.keys, grid.bits, max_block_points)
         sections = [varint.encode([block_bits, len(block_keys),
@@ -63,9 +72,10 @@ class GeometryCodec(Codec):
         return Encoded(header=header, sections=sections, checksum=_checksum(coords),
                        decoded=PointCloud(devoxelize(coords, grid.offset, grid.scale, coord_dtype)),
                        details=self._details(grid.input_points, len(grid.keys), grid.bits,
-                                             grid.integer_input, len(slices)))
+                                             grid.integer_input, len(slices))), coords
 
-    def decode(self, header, sections, progress=None):
+    def decode_voxels(self, header, sections, progress=None):
+        """(:class:`Decoded`, the (N, 3) voxel coordinates in Morton order)."""
         frame = self._frame(header)
         block_bits, block_keys = self._layout(sections[0] if sections else b"", frame["bits"])
         per_block = self._blocks.sections_per_block
@@ -83,7 +93,7 @@ class GeometryCodec(Codec):
         positions = devoxelize(coords, frame["offset"], frame["scale"], np.dtype(frame["coord_dtype"]))
         return Decoded(PointCloud(positions), _checksum(coords),
                        self._details(frame["input_points"], len(keys), frame["bits"],
-                                     frame["integer_input"], len(block_keys)))
+                                     frame["integer_input"], len(block_keys))), coords
 
     @classmethod
     def describe(cls, header):

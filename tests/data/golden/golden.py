@@ -1,5 +1,6 @@
 """Golden streams: small streams of every codec, made by omnicodec 0.1.0 (format version 2)
-and by the current code (version 3), with a hash of what each decodes to. The tests decode
+and by the current code (version 3, also for the codecs added since: LATER_CASES), with a
+hash of what each decodes to. The tests decode
 them all and re-encode the inputs to the current streams byte for byte, so any change of
 format or of a model's bits fails visibly.
 
@@ -25,6 +26,15 @@ def entries():
         return json.load(handle)
 
 
+# Cases of codecs that omnicodec 0.1.0 did not have, so no version-2 stream exists for them:
+# (stream name, input, model, coder, options).
+LATER_CASES = [
+    ("colour_lossless.ocz", "ricardo_crop_rgb.ply", "occupancy-v1", "rans", {}),
+    ("colour_c4.ocz", "ricardo_crop_rgb.ply", "occupancy-v1", "rans", {"colour_rate": 4}),
+    ("colour_lossy_r11_c6.ocz", "ricardo_crop_rgb.ply", "lossy-r11", "torchac", {"colour_rate": 6}),
+]
+
+
 def read_input(name):
     from omnicodec.io import file_kind, read_data
 
@@ -43,11 +53,16 @@ def encode(entry):
 
 
 def decoded_array(data):
-    """Positions of a decoded point cloud, views of a decoded light field."""
+    """Positions of a decoded point cloud (and their colours, if it has some, as more
+    columns), views of a decoded light field."""
     import omnicodec
 
     decoded = omnicodec.decompress(data)
-    return decoded.views if isinstance(decoded, omnicodec.LightField) else decoded.positions
+    if isinstance(decoded, omnicodec.LightField):
+        return decoded.views
+    if "rgb" in decoded.attributes:
+        return np.hstack([decoded.positions, decoded.attributes["rgb"].astype(decoded.positions.dtype)])
+    return decoded.positions
 
 
 def digest(array):
@@ -65,8 +80,11 @@ def rewrite_current():
     oldest = min(e["version"] for e in kept)
     made = []
     for engine in available_engines():
+        later = [{"stream": name, "input": source, "model": model, "coder": coder, "options": options,
+                  "engine": engine, "decoded_points": None}
+                 for name, source, model, coder, options in LATER_CASES]
         with use_engine(engine):
-            for case in (e for e in kept if e["version"] == oldest and e["engine"] == engine):
+            for case in [e for e in kept if e["version"] == oldest and e["engine"] == engine] + later:
                 data = encode(case)
                 name = f"v{version}/{engine}/{os.path.basename(case['stream'])}"
                 os.makedirs(os.path.dirname(os.path.join(HERE, name)), exist_ok=True)

@@ -1,0 +1,199 @@
+"""Colour coding along the octree levels: the one walk that the encoder, the decoder and
+training share, so all three see exactly the same contexts.
+
+Values are YCoCg-R integers of ``depth``-bit RGB: Y in [0, 2^depth - 1], Co and Cg in
+[-(2^depth - 1), 2^depth - 1]. Lossless, each value is coded under the predicted
+distribution within its range. A lossy rate codes the prediction's error instead, closed
+loop: q = the error / step, rounded towards zero beyond ``rounding`` (a dead zone), rebuilt
+as the prediction + q * step, rounded and clipped into range, and every later prediction
+sees the rebuilt values. The step of a channel shrinks by ``level_ratio`` per level above
+the finest (coarse points predict many others, so their errors cost more).
+
+The encoder fits, per level and channel, a factor on the network's scales that makes the
+stream shortest (:data:`SCALE_FACTORS` of them; the table goes first in the payload), so
+content noisier or cleaner than the training data costs no more than needed.
+"""
+
+import numpy as np
+import torch
+
+from omnicodec.attributes.colour_model import COLOUR_UNIT, context_features
+from omnicodec.attributes.levels import level_contexts
+from omnicodec.entropy import logistic
+
+ROWS_PER_PASS = 1 << 16  # points per network call: bounds the features' memory
+SCALE_FACTORS = 2.0 ** ((torch.arange(32, dtype=torch.float32) - 16) / 8)  # 1/4 .. 3.7
+NEUTRAL_FACTOR = 16
+_FIT_SAMPLE = 1 << 15  # values the encoder's factor search looks at per level and channel
+
+
+def ycocg_r(rgb):
+    """(N, 3) integer RGB -> (N, 3) int64 YCoCg-R (exactly invertible)."""
+    r, g, b = (np.asarray(rgb, dtype=np.int64)[:, i] for i in range(3))
+    co = r - b
+    t = b + (co >> 1)
+    cg = g - t
+    return np.stack([t + (cg >> 1), co, cg], axis=1)
+
+
+def rgb_from_ycocg_r(ycocg):
+    y, co, cg = (np.asarray(ycocg, dtype=np.int64)[:, i] for i in range(3))
+    t = y - (cg >> 1)
+    g = cg + t
+    b = t - (co >> 1)
+    return np.stack([b + co, g, b], axis=1)
+
+
+def channel_ranges(depth):
+    top = (1 << depth) - 1
+    return ((0, top), (-top, top), (-top, top))
+
+
+def quantize(values, step):
+    """Training's stand-in for a lossy rate's rebuilt neighbourhood: values on a grid of
+    ``step`` (their error is as large as the closed loop's)."""
+    return (np.asarray(values, dtype=np.int64) + step // 2) // step
+
+
+def dequantize(q, step, low, high):
+    return np.clip(np.asarray(q, dtype=np.int64) * step, low, high)
+
+
+def quantized_ranges(depth, steps):
+    return [(int(quantize(low, step)), int(quantize(high, step)))
+            for (low, high), step in zip(channel_ranges(depth), steps)]
+
+
+class Rate:
+    """How one colour rate codes: the steps of Y, Co and Cg at the finest level, their
+    ratio from one level to the next coarser, and the rounding offset of the errors."""
+
+    def __init__(self, steps, level_ratio=1.0, rounding=0.5):
+        self.steps = tuple(float(s) for s in steps)
+        self.level_ratio = float(level_ratio)
+        self.rounding = float(rounding)
+
+    @property
+    def lossless(self):
+        return self.steps == (1.0, 1.0, 1.0)
+
+    def step(self, channel, level):
+        return self.steps[channel] * self.level_ratio ** level
+
+
+def walk(net, coords, levels, bits, depth, rate, code, truth=None):
+    """Code or decode every point's colour, top level first.
+
+    ``code(level, channel, rows, mu, scale, low, high, symbols)`` codes integer symbols in
+    [low, high] of one channel of the points ``rows`` under a discretized logistic
+    (mu, scale): the encoder gets them (from ``truth``, the (N, 3) YCoCg-R values) and
+    writes them, the decoder gets None and reads them; both return them. Returns the
+    (N, 3) int64 rebuilt YCoCg-R values."""
+    values = torch.zeros((len(coords), 3), dtype=torch.float32)
+    truth = None if truth is None else torch.from_numpy(np.asarray(truth, dtype=np.int64))
+    depth_scale = float(1 << (depth - 8)) if depth > 8 else 1.0  # network sees 8-bit units
+    with torch.no_grad():
+        for level, stage, rows, neighbours in level_contexts(coords, levels, bits):
+            for start in range(0, len(rows), ROWS_PER_PASS):
+                part = torch.from_numpy(rows[start:start + ROWS_PER_PASS])
+                count = len(part)
+                predictions = channel_predictions(
+                    net, values, torch.full((count,), level, dtype=torch.int64),
+                    torch.full((count,), stage, dtype=torch.int64),
+                    torch.from_numpy(neighbours[start:start + ROWS_PER_PASS]), rate.steps, depth_scale)
+                location, scale = next(predictions)
+                for channel in range(3):
+                    known = None if truth is None else truth[part, channel]
+                    rebuilt = _code_channel(rate, depth, level, channel, part, location, scale, known, code)
+                    values[part, channel] = rebuilt
+                    if channel < 2:
+                        location, scale = predictions.send(rebuilt)
+    return values.to(torch.int64).numpy()
+
+
+def _code_channel(rate, depth, level, channel, rows, location, scale, known, code):
+    """One channel of some points: their symbols coded, their rebuilt values returned."""
+    low, high = channel_ranges(depth)[channel]
+    if rate.lossless:
+        return code(level, channel, rows, location, scale, low, high, known).to(torch.float32)
+    step = rate.step(channel, level)
+    reach = int(np.ceil((high - low) / step)) + 1
+    symbols = None
+    if known is not None:
+        error = (known - location) / step
+        symbols = (torch.sign(error) * torch.floor(error.abs() + rate.rounding)).clamp(-reach, reach)
+        symbols = symbols.to(torch.int64)
+    symbols = code(level, channel, rows, torch.zeros_like(location), scale / step, -reach, reach, symbols)
+    return torch.round(location + symbols * step).clamp(low, high)
+
+
+def channel_predictions(net, values, levels, stages, neighbours, steps, depth_scale=1.0):
+    """The network's prediction for points with ``neighbours`` rows at their
+    ``levels`` and ``stages``, channel by channel: yields (location, scale) of Y in colour
+    values, then of Co and Cg once sent the channel before's rebuilt values."""
+    features, reference = context_features(values / depth_scale, steps, neighbours)
+    hidden = net.trunk_features(features, levels, stages)
+    errors = []
+    for channel in range(3):
+        offset, log_scale = net.channel(hidden, channel, _stacked(errors, len(levels)))
+        location = (reference[:, channel] + offset * COLOUR_UNIT) * depth_scale
+        rebuilt = yield location, torch.exp(log_scale) * COLOUR_UNIT * depth_scale
+        errors.append((rebuilt - location) / (COLOUR_UNIT * depth_scale))
+
+
+def _stacked(errors, count):
+    return torch.stack(errors, dim=1) if errors else torch.zeros((count, 0))
+
+
+def encode(net, coords, levels, bits, depth, rate, ycocg, writer):
+    """Write the colours (N, 3 YCoCg-R) through ``writer``; returns (the reconstruction,
+    the scale factor table's bytes, which the payload must carry before the writer's)."""
+    coded = []
+
+    def code(level, channel, rows, mu, scale, low, high, symbols):
+        coded.append((level, channel, symbols, mu, scale, low, high))
+        return symbols
+
+    rebuilt = walk(net, coords, levels, bits, depth, rate, code, truth=ycocg)
+    table = _fitted_factors(coded, bits)
+    for level, channel, q, mu, scale, low, high in coded:
+        logistic.write(writer, q, mu, scale * SCALE_FACTORS[table[level][channel]], low, high)
+    return rebuilt, bytes([len(table)]) + bytes(index for row in table for index in row)
+
+
+def decode(net, coords, levels, bits, depth, rate, payload, reader_of):
+    """Inverse of :func:`encode`: ``payload`` starts with the factor table, the rest is
+    handed to ``reader_of`` (bytes -> binary reader); returns (values, the reader)."""
+    count = payload[0] if payload else -1
+    if count != bits + 1 or len(payload) < 1 + 3 * count:
+        raise ValueError("colour payload's scale table is corrupted")
+    table = [payload[1 + 3 * level: 4 + 3 * level] for level in range(count)]
+    if max(payload[1:1 + 3 * count]) >= len(SCALE_FACTORS):
+        raise ValueError("colour payload's scale table is corrupted")
+    reader = reader_of(payload[1 + 3 * count:])
+
+    def code(level, channel, rows, mu, scale, low, high, symbols):
+        return logistic.read(reader, mu, scale * SCALE_FACTORS[table[level][channel]], low, high)
+
+    return walk(net, coords, levels, bits, depth, rate, code), reader
+
+
+def _fitted_factors(coded, bits):
+    """[level][channel] index into SCALE_FACTORS with the fewest bits, on a sample of each
+    level's and channel's values (coarse search, then the neighbours of the best)."""
+    table = [[NEUTRAL_FACTOR] * 3 for _ in range(bits + 1)]
+    groups = {}
+    for level, channel, q, mu, scale, low, high in coded:
+        groups.setdefault((level, channel), []).append((q, mu, scale, low, high))
+    for (level, channel), parts in groups.items():
+        q, mu, scale = (torch.cat([p[i] for p in parts]) for i in range(3))
+        low, high = parts[0][3], parts[0][4]
+        pick = torch.linspace(0, len(q) - 1, min(len(q), _FIT_SAMPLE)).round().long()
+        q, mu, scale = q[pick].to(torch.float32), mu[pick], scale[pick]
+
+        def cost(index):
+            return float(logistic.bits(q, mu, scale * SCALE_FACTORS[index], low, high).sum())
+
+        best = min(range(0, len(SCALE_FACTORS), 4), key=cost)
+        table[level][channel] = min(range(max(best - 3, 0), min(best + 4, len(SCALE_FACTORS))), key=cost)
+    return table
