@@ -210,3 +210,41 @@ def test_cli_colour_flags_and_rgb_output(tmp_path, capsys):
     assert main(["compress", str(src), "-o", str(tmp_path / "x.ocz"), "--colour-rate", "0"]) == 2
     assert "colour rate 0 is out of range" in capsys.readouterr().err
     assert not (tmp_path / "x.ocz").exists()
+
+
+def test_adaptation_block_round_trip_and_damage():
+    from omnicodec import zoo
+    from omnicodec.attributes import adaptation
+
+    net = zoo.load("colour-v1")
+    deltas = [torch.full_like(p, 0.01) for p in adaptation.head_parameters(net)]
+    deltas[0][0, 0] = -0.5
+    block = adaptation._packed(deltas)
+    adapted = adaptation.apply(net, block)
+    for tuned, shipped, delta in zip(adaptation.head_parameters(adapted), adaptation.head_parameters(net), deltas):
+        assert torch.allclose(tuned - shipped, delta, atol=float(delta.abs().max()) / 250 + 1e-7)
+    assert adaptation.apply(net, b"") is net
+    for damaged in (block[:-3], b"not zlib", __import__("zlib").compress(b"\x00" * 10)):
+        with pytest.raises(ValueError):
+            adaptation.apply(net, damaged)
+
+
+def test_adaptation_fit_is_deterministic_and_lossless_stays_exact():
+    from omnicodec import zoo
+    from omnicodec.attributes import adaptation
+
+    cloud = coloured_shell(count=4000)
+    coords = np.unique(cloud.positions, axis=0)
+    bits = int(coords.max()).bit_length()
+    keys = morton.encode(coords, bits)
+    order = np.argsort(keys)
+    coords = coords[order]
+    levels = point_levels(keys[order], bits)
+    ycocg = colour_coding.ycocg_r(np.random.default_rng(0).integers(0, 256, (len(coords), 3)))
+    net = zoo.load("colour-v1")
+    first = adaptation.fit(net, coords, levels, bits, ycocg, 8)
+    assert first == adaptation.fit(net, coords, levels, bits, ycocg, 8)
+    writer = binary_writer("torchac")
+    rebuilt, table = colour_coding.encode(adaptation.apply(net, first), coords, levels, bits, 8,
+                                          colour_coding.Rate((1, 1, 1)), ycocg, writer)
+    assert np.array_equal(rebuilt, ycocg)

@@ -131,14 +131,36 @@ def channel_predictions(net, values, levels, stages, neighbours, steps, depth_sc
     """The network's prediction for points with ``neighbours`` rows at their
     ``levels`` and ``stages``, channel by channel: yields (location, scale) of Y in colour
     values, then of Co and Cg once sent the channel before's rebuilt values."""
+    hidden, reference = trunk_outputs(net, values, levels, stages, neighbours, steps, depth_scale)
+    return head_predictions(net, hidden, reference, depth_scale)
+
+
+def trunk_outputs(net, values, levels, stages, neighbours, steps, depth_scale=1.0):
+    """(the trunk's features, the reference colours) of some points: what the heads take."""
     features, reference = context_features(values / depth_scale, steps, neighbours)
-    hidden = net.trunk_features(features, levels, stages)
+    return net.trunk_features(features, levels, stages), reference
+
+
+def head_predictions(net, hidden, reference, depth_scale=1.0):
+    """The channel-by-channel part of :func:`channel_predictions`."""
     errors = []
     for channel in range(3):
-        offset, log_scale = net.channel(hidden, channel, _stacked(errors, len(levels)))
+        offset, log_scale = net.channel(hidden, channel, _stacked(errors, len(hidden)))
         location = (reference[:, channel] + offset * COLOUR_UNIT) * depth_scale
         rebuilt = yield location, torch.exp(log_scale) * COLOUR_UNIT * depth_scale
         errors.append((rebuilt - location) / (COLOUR_UNIT * depth_scale))
+
+
+def lossless_bits(predictions, values, depth):
+    """Code length (bits, a tensor) of the lossless ``values`` (M, 3) under the generator of
+    :func:`head_predictions`."""
+    location, scale = next(predictions)
+    total = 0.0
+    for channel, (low, high) in enumerate(channel_ranges(depth)):
+        total = total + logistic.bits(values[:, channel], location, scale, low, high).sum()
+        if channel < 2:
+            location, scale = predictions.send(values[:, channel])
+    return total
 
 
 def _stacked(errors, count):

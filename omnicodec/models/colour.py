@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from omnicodec import bitstream, varint
-from omnicodec.attributes import colour_coding
+from omnicodec.attributes import adaptation, colour_coding
 from omnicodec.attributes.colour_model import ColourNet
 from omnicodec.attributes.levels import point_levels
 from omnicodec.codec import CODECS, Codec, Decoded, Encoded, codec_for
@@ -132,11 +132,12 @@ class ColourCodec(Codec):
         rate_number = prepared.colour_rate
         net, bits = self._net(), grid.bits
         levels = point_levels(morton.encode(coords, bits), bits)
+        ycocg = colour_coding.ycocg_r(voxel_colours)
+        block = adaptation.fit(net, coords, levels, bits, ycocg, prepared.depth) if not rate_number else b""
         writer = binary_writer(self.coder)
-        rebuilt, table = colour_coding.encode(net, coords, levels, bits, prepared.depth,
-                                              self.rate(rate_number), colour_coding.ycocg_r(voxel_colours),
-                                              writer)
-        colour_sections = [table + writer.finish()]
+        rebuilt, table = colour_coding.encode(adaptation.apply(net, block), coords, levels, bits, prepared.depth,
+                                              self.rate(rate_number), ycocg, writer)
+        colour_sections = [varint.encode([len(block)]) + block + table + writer.finish()]
         rgb = _rgb(rebuilt, prepared.depth)
         if prepared.keep_duplicates:
             colour_sections.append(duplicates_payload(self.coder, counts, prepared.rgb, grid.point_voxels,
@@ -168,9 +169,12 @@ class ColourCodec(Codec):
                                                           progress)
         bits = geometry._frame(fields["geometry_header"])["bits"]
         levels = point_levels(morton.encode(coords, bits), bits)
-        rebuilt, reader = colour_coding.decode(self._net(), coords, levels, bits, fields["depth"],
-                                               self.rate(fields["rate"]), sections[1 + count],
-                                               lambda payload: binary_reader(self.coder, payload))
+        payload = sections[1 + count]
+        (length,), start = varint.decode(payload, 1)
+        net = adaptation.apply(self._net(), payload[start:start + length])
+        rebuilt, reader = colour_coding.decode(net, coords, levels, bits, fields["depth"],
+                                               self.rate(fields["rate"]), payload[start + length:],
+                                               lambda rest: binary_reader(self.coder, rest))
         reader.finish()
         rgb, counts = _rgb(rebuilt, fields["depth"]), None
         positions = geometry_decoded.data.positions

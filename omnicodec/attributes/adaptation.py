@@ -1,0 +1,109 @@
+"""The encoder's adaptation of the colour network to the cloud it codes.
+
+The shipped network was trained on other content; before coding a cloud losslessly the
+encoder fine-tunes the three output heads (a few thousand weights) on a sample of the
+cloud's own points, whose contexts it knows exactly, and sends the change: per tensor a
+float32 step and int8 multiples of it, zlib-compressed. The decoder adds the same
+integers times the same steps to the same shipped weights, so both run one network. It is
+sent only where the bits it saves (estimated on the sample) exceed its own size.
+"""
+
+import copy
+import struct
+import zlib
+
+import numpy as np
+import torch
+
+from omnicodec.attributes.colour_coding import head_predictions, lossless_bits, trunk_outputs
+from omnicodec.attributes.levels import child_ranks, level_contexts
+
+SAMPLE = 1 << 16  # points the adaptation sees
+STEPS = 300
+BATCH = 8192
+LEARNING_RATE = 3e-3
+SEED = 0
+_STEP = struct.Struct("<f")
+
+
+def head_parameters(net):
+    """The adapted weights, in the order the stream holds them."""
+    return [parameter for head in net.heads for parameter in head.parameters()]
+
+
+def fit(net, coords, levels, bits, ycocg, depth):
+    """The adaptation block for this cloud (b"" when it would not pay for itself)."""
+    rows = np.unique(np.linspace(0, len(coords) - 1, min(len(coords), SAMPLE)).round().astype(np.int64))
+    position = np.full(len(coords), -1, dtype=np.int64)
+    position[rows] = np.arange(len(rows))
+    neighbours = None
+    for _, _, level_rows, context in level_contexts(coords, levels, bits):
+        if neighbours is None:
+            neighbours = np.full((len(rows), context.shape[1]), -1, dtype=np.int64)
+        chosen = position[level_rows] >= 0
+        neighbours[position[level_rows[chosen]]] = context[chosen]
+    values = torch.from_numpy(np.asarray(ycocg, dtype=np.int64)).to(torch.float32)
+    depth_scale = float(1 << (depth - 8)) if depth > 8 else 1.0
+    with torch.no_grad():
+        hidden, reference = trunk_outputs(net, values, torch.from_numpy(levels[rows]),
+                                          torch.from_numpy(child_ranks(coords, levels)[rows]),
+                                          torch.from_numpy(neighbours), (1, 1, 1), depth_scale)
+    targets = values[rows]
+    tuned = copy.deepcopy(net)
+    parameters = head_parameters(tuned)
+    for parameter in tuned.parameters():
+        parameter.requires_grad_(False)
+    for parameter in parameters:
+        parameter.requires_grad_(True)
+    optimizer = torch.optim.Adam(parameters, lr=LEARNING_RATE)
+    generator = torch.Generator().manual_seed(SEED)
+    for _ in range(STEPS):
+        batch = torch.randint(len(rows), (min(BATCH, len(rows)),), generator=generator)
+        loss = lossless_bits(head_predictions(tuned, hidden[batch], reference[batch], depth_scale),
+                             targets[batch], depth) / len(batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    block = _packed([t.detach() - s.detach() for t, s in zip(parameters, head_parameters(net))])
+    with torch.no_grad():
+        before = float(lossless_bits(head_predictions(net, hidden, reference, depth_scale), targets, depth))
+        after = float(lossless_bits(head_predictions(apply(net, block), hidden, reference, depth_scale),
+                                    targets, depth))
+    saved = (before - after) * len(coords) / len(rows)
+    return block if saved > 8 * (len(block) + 4) else b""
+
+
+def _packed(deltas):
+    parts = []
+    for delta in deltas:
+        step = float(delta.abs().max()) / 127 or 1.0
+        step = struct.unpack("<f", _STEP.pack(step))[0]  # what the decoder will read
+        parts.append(_STEP.pack(step) + torch.round(delta / step).clamp(-127, 127).to(torch.int8).numpy().tobytes())
+    return zlib.compress(b"".join(parts), 9)
+
+
+def apply(net, block):
+    """A copy of ``net`` with the adaptation ``block`` added to its heads (``net`` itself when
+    the block is empty). ValueError when the block does not fit the network."""
+    if not block:
+        return net
+    try:
+        raw = zlib.decompress(block)
+    except zlib.error:
+        raise ValueError("colour adaptation block is corrupted") from None
+    adapted = copy.deepcopy(net)
+    position = 0
+    with torch.no_grad():
+        for parameter in head_parameters(adapted):
+            size = parameter.numel()
+            if position + _STEP.size + size > len(raw):
+                raise ValueError("colour adaptation block is truncated")
+            (step,) = _STEP.unpack_from(raw, position)
+            if not np.isfinite(step):
+                raise ValueError("colour adaptation block is corrupted")
+            integers = np.frombuffer(raw, dtype=np.int8, count=size, offset=position + _STEP.size)
+            parameter += torch.from_numpy(integers.astype(np.float32)).reshape(parameter.shape) * step
+            position += _STEP.size + size
+    if position != len(raw):
+        raise ValueError("colour adaptation block does not fit the network")
+    return adapted
