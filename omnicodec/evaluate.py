@@ -1,7 +1,10 @@
 """Rate-distortion evaluation of one cloud (or light field): code it at each lossy rate,
 decode, measure D1/D2 (the pc_error implementation of omnicodec.metrics; for light fields
-PSNR-Y, PSNR-YUV and SSIM-Y), and write a CSV and an RD plot. ``omnicodec eval``,
-``omnicodec lf eval`` and the benchmarks use it."""
+PSNR-Y, PSNR-YUV and SSIM-Y), and write a CSV and an RD plot. A cloud with colour is coded
+with it, and each rate point also has the bytes and bits per point of geometry and colour
+apart and the colour PSNR (Y, Cb, Cr, (6Y+Cb+Cr)/8, as pc_error -c 1); its colour rates can
+be swept at one geometry rate, with a colour RD plot and BD-rate against anchor points.
+``omnicodec eval``, ``omnicodec lf eval`` and the benchmarks use it."""
 
 import csv
 import dataclasses
@@ -11,26 +14,62 @@ import time
 import numpy as np
 
 from omnicodec import api, zoo
+from omnicodec.codec import checked_options
+from omnicodec.data import PointCloud
 from omnicodec.errors import InputError
 from omnicodec.geometry import voxelize
+from omnicodec.io import read_ply
 from omnicodec.io.atomic import atomic_output
-from omnicodec.metrics import check_peak, estimate_normals, point_metrics, reference_cloud
+from omnicodec.metrics import (
+    check_peak, colour_metrics, estimate_normals, point_metrics, reference_cloud,
+)
 from omnicodec.io.lightfield import read_lightfield
+from omnicodec.metrics.bjontegaard import bd_table
 from omnicodec.metrics.lightfield import lightfield_quality
-from omnicodec.plots import LIGHT_FIELD_METRICS, LIGHT_FIELD_NOTE, point_cloud_note, rd_plot
+from omnicodec.plots import (
+    COLOUR_METRICS, COLOUR_NOTE, LIGHT_FIELD_METRICS, LIGHT_FIELD_NOTE, point_cloud_note, rd_plot,
+)
 
 
 @dataclasses.dataclass
 class RatePoint:
     rate: int | None  # None: a model without rates (lossless)
-    model: str
-    bytes: int
-    bits_per_point: float
+    model: str  # the model that coded the geometry
+    bytes: int  # the whole stream
+    bits_per_point: float  # the whole stream's, per input point
     d1_psnr: float
     d2_psnr: float | None
     encode_seconds: float
     decode_seconds: float
     decoded_points: int
+    # A cloud with colour only (a cloud without has none of these columns: COLOUR_COLUMNS):
+    colour_model: str | None = None
+    colour_rate: int | None = None  # None: lossless colour
+    geometry_bytes: int | None = None
+    colour_bytes: int | None = None
+    geometry_bits_per_point: float | None = None
+    colour_bits_per_point: float | None = None
+    y_psnr: float | None = None  # symmetric, as pc_error -c 1
+    cb_psnr: float | None = None
+    cr_psnr: float | None = None
+    ycbcr_psnr: float | None = None  # (6 Y + Cb + Cr) / 8
+
+
+COLOUR_COLUMNS = ("colour_model", "colour_rate", "geometry_bytes", "colour_bytes",
+                  "geometry_bits_per_point", "colour_bits_per_point", "y_psnr", "cb_psnr",
+                  "cr_psnr", "ycbcr_psnr")
+
+
+def point_rows(points):
+    """Each rate point as {column: value}: its fields, the colour ones only where the cloud
+    had colour (RatePoint or LightFieldRatePoint)."""
+    rows = []
+    for point in points:
+        row = dataclasses.asdict(point)
+        if getattr(point, "colour_bytes", None) is None:
+            row = {name: value for name, value in row.items() if name not in COLOUR_COLUMNS}
+        rows.append(row)
+    return rows
 
 
 @dataclasses.dataclass
@@ -41,44 +80,80 @@ class Evaluation:
     normals: str  # where D2's reference normals came from
     points: list
 
+    @property
+    def colour(self):
+        """Whether the cloud was coded with its colours (the points have colour columns)."""
+        return any(p.colour_bytes is not None for p in self.points)
+
     def curve(self):
-        return curve([{"bpp": p.bits_per_point, "d1_psnr": p.d1_psnr, "d2_psnr": p.d2_psnr}
+        """The geometry RD curve; a cloud with colour counts only its geometry's bits."""
+        bits = "geometry_bits_per_point" if self.colour else "bits_per_point"
+        return curve([{"bpp": getattr(p, bits), "d1_psnr": p.d1_psnr, "d2_psnr": p.d2_psnr}
                       for p in self.points])
+
+    def colour_curve(self):
+        """The colour RD curve: colour bits per input point against colour PSNR."""
+        return colour_curve(point_rows(self.points))
 
 
 def parse_rates(text, kind="pointcloud"):
     """"1,3,5" or "2-4" or "all" -> list of rates, each checked against the data kind's."""
-    count = len(zoo.rates(kind))
+    return _parse_numbers(text, len(zoo.rates(kind)), "rate")
+
+
+def colour_rate_count():
+    """How many colour rates the model of point colours has."""
+    return len(zoo.attribute_card("pointcloud", ("rgb",)).settings["colour_rates"])
+
+
+def parse_colour_rates(text):
+    """"1,3,5" or "2-4" or "all" -> list of colour rates, each checked."""
+    return _parse_numbers(text, colour_rate_count(), "colour rate")
+
+
+def _parse_numbers(text, count, what):
     if text in (None, "", "all"):
         return list(range(1, count + 1))
-    rates = []
+    numbers = []
     for part in text.split(","):
         try:
             low, _, high = part.partition("-")
             low, high = int(low), int(high or low)
         except ValueError:
-            raise InputError(f"rates must look like 1,3,5 or 2-4, not {text!r}") from None
+            raise InputError(f"{what}s must look like 1,3,5 or 2-4, not {text!r}") from None
         if high < low:
-            raise InputError(f"rates must look like 1,3,5 or 2-4, not {text!r}")
-        rates += list(range(low, high + 1))
-    for rate in rates:
-        if not 1 <= rate <= count:
-            raise InputError(f"rate {rate} is out of range: rates are 1 to {count}")
-    return rates
+            raise InputError(f"{what}s must look like 1,3,5 or 2-4, not {text!r}")
+        numbers += list(range(low, high + 1))
+    for number in numbers:
+        if not 1 <= number <= count:
+            raise InputError(f"{what} {number} is out of range: {what}s are 1 to {count}")
+    return numbers
 
 
 class Reference:
     """The cloud reconstructions are measured against: its points, its voxel grid, the
     checked PSNR peak (default 2**bits - 1 for a cloud on an integer grid) and D2's normals
     (``normals_path``'s, else the file's own, else estimated once). Calling it measures a
-    reconstruction (omnicodec.metrics.point_metrics)."""
+    reconstruction (omnicodec.metrics.point_metrics). With ``colour``, a cloud's colours
+    are coded too (``cloud``: what to code) and :meth:`colour` measures decoded colours;
+    ``rgb`` holds them as pc_error takes them (8 bits; None for a cloud without colour)."""
 
     def __init__(self, path, peak=None, normals_path=None, point_to_plane=True,
-                 estimate_missing_normals=True, bits=None):
+                 estimate_missing_normals=True, bits=None, colour=False):
         self.path = os.fspath(path)
         self.point_to_plane = point_to_plane
-        self.points, self.normals = reference_cloud(path, normals_path if point_to_plane else None)
-        self.grid = voxelize(self.points, bits=bits)
+        cloud = read_ply(self.path)
+        self.points, self.normals = reference_cloud(path, normals_path if point_to_plane else None,
+                                                    cloud)
+        self.rgb, colours = None, {}
+        if colour:
+            from omnicodec.models.colour import colour_attribute
+
+            rgb = colour_attribute(cloud)
+            if rgb is not None:
+                self.rgb, colours = eight_bit_colours(rgb), {"rgb": rgb}
+        self.cloud = PointCloud(cloud.positions, colours)
+        self.grid = voxelize(cloud.positions, bits=bits)
         if peak is None:
             if not self.grid.integer_input:
                 raise InputError("the cloud is not on an integer grid: give the PSNR peak (--peak)")
@@ -98,55 +173,123 @@ class Reference:
         return point_metrics(self.points, decoded, self.peak, self.normals,
                              point_to_plane=self.point_to_plane)
 
+    def colour(self, decoded):
+        """The symmetric colour distortion (pc_error -c 1) of a decoded PointCloud."""
+        return colour_metrics(self.cloud.positions, self.rgb, decoded.positions,
+                              eight_bit_colours(decoded.attributes["rgb"])).symmetric
 
-def rate_codecs(kind, rates=None, model=None):
+
+def eight_bit_colours(rgb):
+    """(N, 3) int64 colours 0..255 as pc_error takes them: 8-bit integers as they are,
+    floats in [0, 1] scaled as the codec scales them; 16-bit colours are an InputError."""
+    from omnicodec.models.colour import checked_colours
+
+    values, depth, _, _ = checked_colours(rgb, len(rgb))
+    if depth != 8:
+        raise InputError("colour PSNR (as pc_error) needs 8-bit colours and this cloud's are "
+                         "16-bit: evaluate its geometry alone (--no-colour)")
+    return values
+
+
+def rate_codecs(kind, rates=None, model=None, attributes=()):
     """[(rate or None, codec)] to evaluate: ``model`` at each of ``rates`` it serves (once,
-    rate None, if it has none), or the data kind's models at ``rates`` (default: all)."""
+    rate None, if it has none), or the data kind's models at ``rates`` (default: all); each
+    wrapped by the model of the data's ``attributes`` (names) where one codes them."""
     if model is not None and not zoo.card(model).rates:
         if rates is not None:
             raise InputError(f"model {model} has no rates; leave out --rates")
         rates = [None]
     if rates is None:
         rates = list(zoo.card(model).rates if model is not None else zoo.rates(kind))
-    runs = [(rate, api.select_codec(kind, model, rate)) for rate in rates]
-    for _, codec in runs:
-        codec.weights_hash  # read and hash-check the weights before any clock starts
+    runs = [(rate, api.select_codec(kind, model, rate, attributes=attributes)) for rate in rates]
+    for rate, codec in runs:
+        # Read and hash-check the weights (also those of the model under a model of
+        # attributes) before any clock starts.
+        codec.weights_hash
+        zoo.weights_hash(zoo.resolve(kind, model, rate).model_id)
     return runs
 
 
+def point_cloud_runs(rates, model, attributes, colour_rates=None):
+    """[(rate, colour rate, codec)] to evaluate: each geometry rate (as :func:`rate_codecs`;
+    colour, if any, lossless: colour rate None), or with ``colour_rates`` each colour rate at
+    one geometry rate (lossless geometry unless ``rates`` or ``model`` gives one)."""
+    if colour_rates is None:
+        return [(rate, None, codec) for rate, codec in rate_codecs("pointcloud", rates, model, attributes)]
+    if rates is None and model is None:
+        rates = [None]  # the default model: lossless geometry
+    runs = rate_codecs("pointcloud", rates, model, attributes)
+    if len(runs) != 1:
+        raise InputError("colour rates are evaluated at one geometry rate: give one --rates "
+                         "value, or none for lossless geometry")
+    (rate, codec), = runs
+    return [(rate, colour_rate, codec) for colour_rate in colour_rates]
+
+
 def evaluate(path, rates=None, peak=None, normals_path=None, point_to_plane=True,
-             estimate_missing_normals=True, bits=None, progress=None, model=None):
+             estimate_missing_normals=True, bits=None, progress=None, model=None,
+             colour_rates=None, colour=True, needs_colour=None):
     """Code ``path`` at each of ``rates`` (default: all; with ``model``, that model) and
     measure each reconstruction.
 
     ``peak`` defaults to 2**bits - 1 for clouds on an integer grid (1023 for vox10); D2 uses
     the reference normals of ``normals_path`` or of the file, else estimated ones.
+
+    A cloud with colour (unless ``colour`` is false) is coded with it, losslessly; each
+    point also has the bytes and bits per input point of geometry and colour and the
+    symmetric colour PSNR (RatePoint's colour columns). ``colour_rates`` codes it at each
+    of those colour rates instead, at one geometry rate (lossless unless ``rates`` has
+    one). ``needs_colour`` (what needs it, for the message) refuses a cloud without colour
+    before any coding, as ``colour_rates`` does.
     """
-    reference = Reference(path, peak, normals_path, point_to_plane, estimate_missing_normals, bits)
-    runs = rate_codecs("pointcloud", rates, model)
-    prepared = runs[0][1].prepare(reference.points, bits=bits)  # one voxel grid for all
+    reference = Reference(path, peak, normals_path, point_to_plane, estimate_missing_normals,
+                          bits, colour=colour)
+    if reference.rgb is None and (colour_rates is not None or needs_colour):
+        raise InputError(f"{needs_colour or '--colour-rates'} needs a cloud with colours (red, "
+                         f"green, blue){'' if colour else ', and --no-colour leaves them out'}")
+    runs = point_cloud_runs(rates, model, reference.cloud.attributes, colour_rates)
     input_points = reference.grid.input_points
+    prepared = {}  # by colour rate: one voxel grid for all geometry rates
     results = []
-    for rate, codec in runs:
+    for rate, colour_rate, codec in runs:
+        if colour_rate not in prepared:
+            options = checked_options(codec, {"bits": bits, "colour_rate": colour_rate})
+            prepared[colour_rate] = codec.prepare(reference.cloud, **options)
         start = time.perf_counter()
-        data, _ = api.encode(codec, prepared, rate, progress)
-        encoded = time.perf_counter()
-        decoded = api.decompress(data, progress=progress).positions
+        data, encoded = api.encode(codec, prepared[colour_rate], rate, progress)
+        encoded_at = time.perf_counter()
+        decoded = api.decompress(data, progress=progress)
         finished = time.perf_counter()
-        quality = reference(decoded)
+        quality = reference(decoded.positions)
+        details = encoded.details
         results.append(RatePoint(
-            rate=rate, model=codec.card.model_id, bytes=len(data),
+            rate=rate, model=details.get("geometry model", codec.card.model_id), bytes=len(data),
             bits_per_point=8 * len(data) / input_points,
             d1_psnr=quality.symmetric.d1_psnr, d2_psnr=quality.symmetric.d2_psnr,
-            encode_seconds=encoded - start, decode_seconds=finished - encoded,
-            decoded_points=len(decoded)))
+            encode_seconds=encoded_at - start, decode_seconds=finished - encoded_at,
+            decoded_points=len(decoded.positions),
+            **(_colour_columns(reference, decoded, details, codec, colour_rate, input_points)
+               if reference.rgb is not None else {})))
     return Evaluation(path=reference.path, input_points=input_points, peak=reference.peak,
                       normals=reference.normals_source, points=results)
 
 
+def _colour_columns(reference, decoded, details, codec, colour_rate, input_points):
+    """RatePoint's colour columns of one decoded cloud (``details``: the codec's report)."""
+    quality = reference.colour(decoded)
+    geometry_bytes, colour_bytes = details["geometry bytes"], details["colour bytes"]
+    return {"colour_model": codec.card.model_id, "colour_rate": colour_rate,
+            "geometry_bytes": geometry_bytes, "colour_bytes": colour_bytes,
+            "geometry_bits_per_point": 8 * geometry_bytes / input_points,
+            "colour_bits_per_point": 8 * colour_bytes / input_points,
+            "y_psnr": quality.y_psnr, "cb_psnr": quality.cb_psnr, "cr_psnr": quality.cr_psnr,
+            "ycbcr_psnr": quality.ycbcr_psnr}
+
+
 def write_csv(evaluation, path):
-    """One row per rate point (RatePoint or LightFieldRatePoint columns)."""
-    write_rows([dataclasses.asdict(point) for point in evaluation.points], path)
+    """One row per rate point (RatePoint or LightFieldRatePoint columns; a cloud's colour
+    columns only where it had colour)."""
+    write_rows(point_rows(evaluation.points), path)
 
 
 def write_rows(rows, path):
@@ -215,10 +358,54 @@ def curve(rows):
 
 
 def write_plot(evaluation, path, anchors=None):
-    """RD plot of the evaluation, with optional anchor curves {label: rows}."""
+    """RD plot of the evaluation, with optional anchor curves {label: rows}; a cloud with
+    colour against its geometry's bits alone."""
     curves = {"omnicodec": evaluation.curve(), **{k: curve(v) for k, v in (anchors or {}).items()}}
     rd_plot(path, curves, f"{os.path.basename(evaluation.path)}: rate-distortion",
+            x_label="geometry bits per input point" if evaluation.colour else "bits per input point",
             note=point_cloud_note(evaluation.peak))
+
+
+def read_colour_anchors(paths, name):
+    """{label (the CSV's file stem): rows} of the colour RD points other codecs reached on
+    the file called ``name``, from CSVs with columns file, colour_bpp, y_psnr and optionally
+    ycbcr_psnr ('#' lines are comments), such as benchmarks/anchors/gpcc_v23_raht_soldier.csv."""
+    columns = ("file", "colour_bpp", "y_psnr")
+    anchors = {}
+    for path in paths:
+        label = os.path.splitext(os.path.basename(path))[0]
+        for row in _anchor_rows(path, columns):
+            if row["file"] == name:
+                optional = ("ycbcr_psnr",) if row.get("ycbcr_psnr") else ()
+                values = _numbers(path, columns, row, columns[1:] + optional)
+                anchors.setdefault(label, []).append(
+                    {"colour_bits_per_point": values["colour_bpp"], "y_psnr": values["y_psnr"],
+                     "ycbcr_psnr": values.get("ycbcr_psnr")})
+    return anchors
+
+
+def colour_curve(rows):
+    """{"bpp", "y", "ycbcr"} lists of colour RD rows (colour_bits_per_point, y_psnr,
+    ycbcr_psnr; what :func:`rd_plot` draws with COLOUR_METRICS)."""
+    return {"bpp": [r["colour_bits_per_point"] for r in rows], "y": [r["y_psnr"] for r in rows],
+            "ycbcr": [r.get("ycbcr_psnr") for r in rows]}
+
+
+def write_colour_plot(evaluation, path, anchors=None):
+    """Colour RD plot (Y and (6Y+Cb+Cr)/8 PSNR against colour bits per input point), with
+    optional anchor curves {label: rows} (:func:`read_colour_anchors`)."""
+    curves = {"omnicodec": evaluation.colour_curve(),
+              **{k: colour_curve(v) for k, v in (anchors or {}).items()}}
+    rd_plot(path, curves, f"{os.path.basename(evaluation.path)}: colour rate-distortion",
+            metrics=COLOUR_METRICS, x_label="colour bits per input point", note=COLOUR_NOTE)
+
+
+def colour_bd_rates(evaluation, anchors):
+    """BD-rate (%) of the colour bits at equal Y PSNR (and BD-PSNR, dB) against each anchor
+    {label: rows}, by both methods: rows of :func:`omnicodec.metrics.bjontegaard.bd_table`
+    (bd_rate_y, bd_psnr_y; None with a note where the curves do not overlap)."""
+    return bd_table(os.path.basename(evaluation.path), evaluation.colour_curve(),
+                    {label: colour_curve(rows) for label, rows in anchors.items()}, ("y",))
 
 
 @dataclasses.dataclass

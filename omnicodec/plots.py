@@ -5,6 +5,9 @@ from omnicodec.io.atomic import atomic_output
 POINT_CLOUD_METRICS = {"d1": "D1 (point-to-point) PSNR [dB]", "d2": "D2 (point-to-plane) PSNR [dB]"}
 LIGHT_FIELD_METRICS = {"psnr_yuv": "PSNR-YUV (6Y+U+V)/8 [dB]", "psnr_y": "PSNR-Y [dB]",
                        "ssim_y": "SSIM-Y"}
+COLOUR_METRICS = {"y": "Y PSNR [dB]", "ycbcr": "YCbCr PSNR (6Y+Cb+Cr)/8 [dB]"}
+COLOUR_NOTE = ("colour PSNR as pc_error -c 1: BT.709 Y'CbCr of 8-bit RGB, peak 1, symmetric "
+               "(worse of A->B, B->A); bits of colour alone per input point")
 
 
 def point_cloud_note(peak):
@@ -36,7 +39,8 @@ def rd_plot(path, curves, title, metrics=POINT_CLOUD_METRICS, x_label="bits per 
         axis.set_xlabel(x_label)
         axis.set_ylabel(metrics[metric])
         axis.grid(True, alpha=0.3)
-        axis.legend()
+        if axis.lines:  # none where every value is infinite (lossless)
+            axis.legend()
     figure.suptitle(title)
     figure.text(0.5, 0.01, note, ha="center", fontsize=9)
     figure.tight_layout(rect=(0, 0.04, 1, 1))

@@ -244,32 +244,57 @@ def cmd_eval(args):
     from omnicodec import evaluate
 
     rates = evaluate.parse_rates(args.rates) if args.rates else None
-    anchors = evaluate.read_anchors(args.anchor, os.path.basename(args.input))
+    colour_rates = None
+    if args.colour_rates is not None:
+        colour_rates = evaluate.parse_colour_rates(args.colour_rates)
+    name = os.path.basename(args.input)
+    anchors = evaluate.read_anchors(args.anchor, name)
+    colour_anchors = evaluate.read_colour_anchors(args.colour_anchor, name)
+    needs_colour = ("--colour-plot" if args.colour_plot else
+                    "--colour-anchor" if args.colour_anchor else None)
     progress = Progress("eval", args.quiet)
     try:
         result = evaluate.evaluate(args.input, rates, peak=args.peak, normals_path=args.normals,
                                    point_to_plane=not args.no_d2,
                                    estimate_missing_normals=not args.no_normal_estimation,
-                                   progress=progress, model=args.model)
+                                   progress=progress, model=args.model, colour_rates=colour_rates,
+                                   colour=not args.no_colour, needs_colour=needs_colour)
     finally:
         progress.close()
-    stem = args.output or os.path.splitext(os.path.basename(args.input))[0] + "_rd"
+    stem = args.output or os.path.splitext(name)[0] + "_rd"
     evaluate.write_csv(result, stem + ".csv")
     evaluate.write_plot(result, stem + ".png", anchors)
+    written = {"csv": stem + ".csv", "plot": stem + ".png"}
+    colour_bd = []
+    if result.colour:
+        written["colour_plot"] = args.colour_plot or stem + "_colour.png"
+        evaluate.write_colour_plot(result, written["colour_plot"], colour_anchors)
+        colour_bd = evaluate.colour_bd_rates(result, colour_anchors)
     if args.json:
         print(json.dumps({"file": result.path, "peak": result.peak, "normals": result.normals,
-                          "points": [dataclasses.asdict(p) for p in result.points],
-                          "csv": stem + ".csv", "plot": stem + ".png"}))
+                          "points": evaluate.point_rows(result.points), **written,
+                          **({"colour_bd_rate": colour_bd} if result.colour else {})}))
         return 0
     print(f"{result.path}: {result.input_points} points, peak {result.peak:g}, "
-          f"D2 normals: {result.normals}")
+          f"D2 normals: {result.normals}" + (", with colour (PSNR as pc_error -c 1, symmetric)"
+                                             if result.colour else ""))
+    colour = ("  crate  c.bytes  geo bpp  col bpp    Y dB   Cb dB   Cr dB  YCbCr dB"
+              if result.colour else "")
     print(f"{'rate':>4} {'model':<12} {'bytes':>9} {'bpp':>8} {'D1 dB':>7} {'D2 dB':>7} "
-          f"{'enc s':>6} {'dec s':>6}")
+          f"{'enc s':>6} {'dec s':>6}" + colour)
     for p in result.points:
         d2 = f"{p.d2_psnr:7.2f}" if p.d2_psnr is not None else f"{'-':>7}"
+        if result.colour:
+            colour = (f"  {p.colour_rate or '-':>5} {p.colour_bytes:>8} {p.geometry_bits_per_point:>8.4f} "
+                      f"{p.colour_bits_per_point:>8.4f} {p.y_psnr:>7.2f} {p.cb_psnr:>7.2f} "
+                      f"{p.cr_psnr:>7.2f} {p.ycbcr_psnr:>9.2f}")
         print(f"{p.rate or '-':>4} {p.model:<12} {p.bytes:>9} {p.bits_per_point:>8.4f} {p.d1_psnr:>7.2f} "
-              f"{d2} {p.encode_seconds:>6.1f} {p.decode_seconds:>6.1f}")
-    print(f"wrote {stem}.csv and {stem}.png")
+              f"{d2} {p.encode_seconds:>6.1f} {p.decode_seconds:>6.1f}" + colour)
+    for row in colour_bd:
+        figure = ("n/a: " + row["note"] if row["bd_rate_y"] is None else
+                  f"{row['bd_rate_y']:+.1f} % (BD-PSNR {row['bd_psnr_y']:+.2f} dB)")
+        print(f"colour BD-rate at equal Y PSNR vs {row['anchor']} ({row['method']}): {figure}")
+    print(f"wrote {', '.join(written.values())}")
     return 0
 
 
@@ -513,8 +538,9 @@ def build_parser():
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("eval", parents=[common, model],
-                       help="code a cloud at each lossy rate (or with --model): table, CSV "
-                            "and RD plot")
+                       help="code a cloud at each lossy rate (or with --model; a coloured "
+                            "cloud with its colours, or at each of --colour-rates): table, CSV "
+                            "and RD plots")
     p.add_argument("input", help="input .ply file (the reference)")
     p.add_argument("--rates", help="rates to run, e.g. 1,3,5 or 2-4 (default: all)")
     p.add_argument("--peak", type=float,
@@ -524,10 +550,27 @@ def build_parser():
     p.add_argument("--no-normal-estimation", action="store_true",
                    help="fail instead of estimating normals when the input has none")
     p.add_argument("-o", "--output", help="output path stem for STEM.csv and STEM.png "
-                                          "(default: INPUT_rd in the current folder)")
+                                          "(and STEM_colour.png for a coloured cloud; "
+                                          "default: INPUT_rd in the current folder)")
     p.add_argument("--anchor", action="append", default=[], metavar="CSV",
                    help="also plot other codecs' points for this file (columns file, bpp, "
                         "d1_psnr, d2_psnr), e.g. benchmarks/anchors/gpcc_v23_octree.csv")
+    colour = p.add_mutually_exclusive_group()
+    colour.add_argument("--colour-rates", "--color-rates", metavar="LIST",
+                        help="coloured clouds: code the colour at these colour rates instead, "
+                             "e.g. 1,3 or 2-4 or all, at lossless geometry (or at the one "
+                             "--rates value given); default: lossless colour at each rate")
+    colour.add_argument("--no-colour", "--no-color", action="store_true",
+                        help="evaluate the geometry alone, as if the cloud had no colours")
+    p.add_argument("--colour-plot", "--color-plot", metavar="PNG",
+                   help="coloured clouds: the colour RD plot (colour bits per input point "
+                        "against Y and (6Y+Cb+Cr)/8 PSNR; default STEM_colour.png)")
+    p.add_argument("--colour-anchor", "--color-anchor", action="append", default=[],
+                   metavar="CSV",
+                   help="coloured clouds: also plot other codecs' colour points for this file "
+                        "(columns file, colour_bpp, y_psnr, optionally ycbcr_psnr), e.g. "
+                        "benchmarks/anchors/gpcc_v23_raht_soldier.csv, and give the BD-rate of "
+                        "the colour bits at equal Y PSNR against each")
     p.set_defaults(func=cmd_eval)
     return parser
 

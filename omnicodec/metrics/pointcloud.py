@@ -171,10 +171,11 @@ def file_metrics(path_a, path_b, peak, normals_path=None, *,
                          estimate_missing_normals=estimate_missing_normals)
 
 
-def reference_cloud(path, normals_path=None):
+def reference_cloud(path, normals_path=None, cloud=None):
     """(points, normals or None) of a reference PLY: normals from ``normals_path`` (a PLY of
-    the same points with nx/ny/nz) when given, else the file's own when it has them."""
-    reference = read_ply(path)
+    the same points with nx/ny/nz) when given, else the file's own when it has them.
+    ``cloud``: the PLY at ``path`` when the caller has read it already."""
+    reference = read_ply(path) if cloud is None else cloud
     if normals_path is None:
         return reference.positions, reference.normals
     carrier = read_ply(normals_path)
