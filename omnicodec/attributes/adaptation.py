@@ -1,11 +1,12 @@
 """The encoder's adaptation of the colour network to the cloud it codes.
 
 The shipped network was trained on other content; before coding a cloud losslessly the
-encoder fine-tunes the three output heads (a few thousand weights) on a sample of the
-cloud's own points, whose contexts it knows exactly, and sends the change: per tensor a
-float32 step and int8 multiples of it, zlib-compressed. The decoder adds the same
+encoder fine-tunes the trunk's last layer and the three output heads (about 11,000
+weights) on a sample of the cloud's own points, whose contexts it knows exactly, keeping
+the weights that code a held-out part of the sample best, and sends the change: per
+tensor a float32 step and int8 multiples of it, zlib-compressed. The decoder adds the same
 integers times the same steps to the same shipped weights, so both run one network. It is
-sent only where the bits it saves (estimated on the sample) exceed its own size.
+sent only where the bits it saves (estimated on the held-out points) exceed its own size.
 """
 
 import copy
@@ -15,20 +16,24 @@ import zlib
 import numpy as np
 import torch
 
-from omnicodec.attributes.colour_coding import head_predictions, lossless_bits, trunk_outputs
+from omnicodec.attributes.colour_coding import head_predictions, lossless_bits
+from omnicodec.attributes.colour_model import context_features
 from omnicodec.attributes.levels import child_ranks, level_contexts
 
-SAMPLE = 1 << 16  # points the adaptation sees
-STEPS = 300
+SAMPLE = 1 << 17  # points the adaptation sees
+STEPS = 600
+HELD_OUT = 5  # every 5th sampled point is held out
+CHECK_EVERY = 50
 BATCH = 8192
-LEARNING_RATE = 3e-3
+LEARNING_RATE = 5e-3
 SEED = 0
 _STEP = struct.Struct("<f")
 
 
 def head_parameters(net):
-    """The adapted weights, in the order the stream holds them."""
-    return [parameter for head in net.heads for parameter in head.parameters()]
+    """The adapted weights, in the order the stream holds them: the trunk's last layer and
+    the three heads."""
+    return [*net.trunk.parameters(), *(parameter for head in net.heads for parameter in head.parameters())]
 
 
 def fit(net, coords, levels, bits, ycocg, depth):
@@ -45,10 +50,17 @@ def fit(net, coords, levels, bits, ycocg, depth):
     values = torch.from_numpy(np.asarray(ycocg, dtype=np.int64)).to(torch.float32)
     depth_scale = float(1 << (depth - 8)) if depth > 8 else 1.0
     with torch.no_grad():
-        hidden, reference = trunk_outputs(net, values, torch.from_numpy(levels[rows]),
-                                          torch.from_numpy(child_ranks(coords, levels)[rows]),
-                                          torch.from_numpy(neighbours), (1, 1, 1), depth_scale)
+        features, reference = context_features(values / depth_scale, (1, 1, 1), torch.from_numpy(neighbours))
+        stages = torch.from_numpy(child_ranks(coords, levels)[rows])
+        gathered = net.gathered(features, torch.from_numpy(levels[rows]), stages)
     targets = values[rows]
+    held = torch.arange(len(rows)) % HELD_OUT == 0  # never trained on: picks the steps and the verdict
+    train_rows, held_rows = torch.nonzero(~held).reshape(-1), torch.nonzero(held).reshape(-1)
+
+    def sample_bits(model, chosen):
+        return lossless_bits(head_predictions(model, model.trunk(gathered[chosen]), reference[chosen],
+                                              depth_scale), targets[chosen], depth)
+
     tuned = copy.deepcopy(net)
     parameters = head_parameters(tuned)
     for parameter in tuned.parameters():
@@ -57,20 +69,26 @@ def fit(net, coords, levels, bits, ycocg, depth):
         parameter.requires_grad_(True)
     optimizer = torch.optim.Adam(parameters, lr=LEARNING_RATE)
     generator = torch.Generator().manual_seed(SEED)
-    for _ in range(STEPS):
-        batch = torch.randint(len(rows), (min(BATCH, len(rows)),), generator=generator)
-        loss = lossless_bits(head_predictions(tuned, hidden[batch], reference[batch], depth_scale),
-                             targets[batch], depth) / len(batch)
+    with torch.no_grad():
+        best_bits, best = float(sample_bits(net, held_rows)), None
+    for step in range(1, STEPS + 1):
+        batch = train_rows[torch.randint(len(train_rows), (min(BATCH, len(train_rows)),), generator=generator)]
+        loss = sample_bits(tuned, batch) / len(batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    block = _packed([t.detach() - s.detach() for t, s in zip(parameters, head_parameters(net))])
+        if step % CHECK_EVERY == 0:
+            with torch.no_grad():
+                held_bits = float(sample_bits(tuned, held_rows))
+            if held_bits < best_bits:
+                best_bits, best = held_bits, [t.detach() - s.detach()
+                                              for t, s in zip(parameters, head_parameters(net))]
+    if best is None:
+        return b""
+    block = _packed(best)
     with torch.no_grad():
-        before = float(lossless_bits(head_predictions(net, hidden, reference, depth_scale), targets, depth))
-        after = float(lossless_bits(head_predictions(apply(net, block), hidden, reference, depth_scale),
-                                    targets, depth))
-    saved = (before - after) * len(coords) / len(rows)
-    return block if saved > 8 * (len(block) + 4) else b""
+        saved = float(sample_bits(net, held_rows) - sample_bits(apply(net, block), held_rows))
+    return block if saved * len(coords) / max(len(held_rows), 1) > 8 * (len(block) + 4) else b""
 
 
 def _packed(deltas):

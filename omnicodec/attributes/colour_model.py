@@ -31,8 +31,11 @@ class ColourNet(nn.Module):
             for channel in range(3))
 
     def trunk_features(self, features, levels, stages):
-        position = levels.clamp(max=MAX_LEVEL) * 8 + stages
-        return self.trunk(self.gather(features) + self.level(position))
+        return self.trunk(self.gathered(features, levels, stages))
+
+    def gathered(self, features, levels, stages):
+        """The first layer's output (before the trunk's nonlinearity)."""
+        return self.gather(features) + self.level(levels.clamp(max=MAX_LEVEL) * 8 + stages)
 
     def channel(self, hidden, channel, known_errors):
         """(location offset, log scale) of ``channel`` in colour units / COLOUR_UNIT, given
