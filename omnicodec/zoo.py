@@ -95,7 +95,7 @@ COLOUR_WEIGHTS = (
     "--export omnicodec/weights/colour_v1.pt",
     8000,
     "8i soldier_vox10_0690_partial (validation, never trained on), lossless geometry: lossless colour "
-    "7.090 bits per point (796,241 bytes; 867,081 in all; MPEG G-PCC v23: 7.049, 876,998 in all); "
+    "6.847 bits per point (768,881 bytes; 839,721 in all; MPEG G-PCC v23: 7.049, 876,998 in all); "
     "colour rates 1-7: 0.018/0.026/0.060/0.109/0.215/0.471/0.928 bits per point at Y PSNR "
     "24.44/25.43/27.45/29.37/31.88/35.46/39.77 dB; BD-rate of colour bits against Y PSNR versus "
     "G-PCC v23 RAHT: +76.9%")

@@ -20,12 +20,12 @@ from omnicodec.attributes.colour_coding import head_predictions, lossless_bits
 from omnicodec.attributes.colour_model import context_features
 from omnicodec.attributes.levels import child_ranks, level_contexts
 
-SAMPLE = 1 << 17  # points the adaptation sees
+SAMPLE = 1 << 18  # points the adaptation sees
 STEPS = 600
 HELD_OUT = 5  # every 5th sampled point is held out
 CHECK_EVERY = 50
 BATCH = 8192
-LEARNING_RATE = 5e-3
+LEARNING_RATE = 3e-3
 SEED = 0
 _STEP = struct.Struct("<f")
 

@@ -304,18 +304,21 @@ def cmd_models(args):
     from omnicodec.data import KIND_NAMES
 
     rows = [{"model": card.model_id, "codec": card.codec, "data": card.data_kind,
-             "rates": list(card.rates), "default": card.default, "sha256": card.sha256,
+             "rates": list(card.rates), "colour rates": len(card.settings.get("colour_rates", ())),
+             "default": card.default, "sha256": card.sha256,
              "result": card.result, "command": card.command} for card in zoo.MODELS.values()]
     if args.json:
         print(json.dumps(rows))
         return 0
     for row in rows:
         rates = row["rates"]
-        if not rates:
+        if row["colour rates"]:
+            how = f"--colour-rate 1-{row['colour rates']}"
+        elif not rates:
             how = "lossless"
         else:
             how = f"--rate {rates[0]}" + (f"-{rates[-1]}" if len(rates) > 1 else "")
-        print(f"{row['model']:<14} {KIND_NAMES[row['data']]:<12} {how:<14} {row['result']}")
+        print(f"{row['model']:<14} {KIND_NAMES[row['data']]:<12} {how:<18} {row['result']}")
     return 0
 
 
