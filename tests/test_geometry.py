@@ -85,3 +85,27 @@ def test_partition_bounds_block_size_and_restores_order():
     rebuilt = np.concatenate([(int(b) << (3 * block_bits)) | (keys[s] & (8**block_bits - 1))
                               for b, s in zip(block_keys, slices)])
     np.testing.assert_array_equal(rebuilt, keys)
+
+
+def test_default_grid_of_float_input_keeps_its_points():
+    from omnicodec.geometry.voxelize import detected_voxel_size, voxelize
+
+    rng = np.random.default_rng(0)
+    millimetres = rng.integers(-40000, 40000, (5000, 3))
+    metres = (millimetres / 1000.0).astype(np.float32)  # as KITTI stores its sweeps
+    assert detected_voxel_size(metres) == pytest.approx(0.001)
+    grid = voxelize(metres)
+    assert grid.scale == pytest.approx(0.001) and "own precision" in grid.grid_choice
+    back = np.unique(np.rint(grid.to_points() * 1000).astype(np.int64), axis=0)
+    assert np.array_equal(back, np.unique(millimetres, axis=0))  # every millimetre point kept
+    assert detected_voxel_size(rng.normal(size=(100, 3))) is None
+    spread = rng.normal(size=(20000, 3)) * 10
+    grid = voxelize(spread)
+    assert grid.duplicates_merged <= 20 and "merges almost nothing" in grid.grid_choice
+    # An explicit coarse grid may merge; the report says so.
+    from omnicodec import api
+
+    _, encoded = api.encode(*api.prepare(spread, bits=5))
+    assert "warning" in encoded.details and "merged" in encoded.details["warning"]
+    _, encoded = api.encode(*api.prepare(spread[:3000]))
+    assert "warning" not in encoded.details and "voxel size" in encoded.details

@@ -19,6 +19,7 @@ from omnicodec.errors import BitstreamError
 from omnicodec.geometry import blocks, devoxelize, morton, voxelize
 
 MAX_BLOCK_POINTS = 1_500_000  # bounds peak memory: each block is coded on its own
+MERGE_WARNING = 0.01  # a voxel grid that merges more of the input's points than this is reported
 _NUMBERS = struct.Struct("<4dQQ")  # offset x/y/z, scale, input points, voxels
 
 
@@ -72,7 +73,8 @@ class GeometryCodec(Codec):
         return Encoded(header=header, sections=sections, checksum=_checksum(coords),
                        decoded=PointCloud(devoxelize(coords, grid.offset, grid.scale, coord_dtype)),
                        details=self._details(grid.input_points, len(grid.keys), grid.bits,
-                                             grid.integer_input, len(slices))), coords
+                                             grid.integer_input, len(slices), grid.scale,
+                                             grid.grid_choice)), coords
 
     def decode_voxels(self, header, sections, progress=None):
         """(:class:`Decoded`, the (N, 3) voxel coordinates in Morton order)."""
@@ -93,7 +95,7 @@ class GeometryCodec(Codec):
         positions = devoxelize(coords, frame["offset"], frame["scale"], np.dtype(frame["coord_dtype"]))
         return Decoded(PointCloud(positions), _checksum(coords),
                        self._details(frame["input_points"], len(keys), frame["bits"],
-                                     frame["integer_input"], len(block_keys))), coords
+                                     frame["integer_input"], len(block_keys), frame["scale"])), coords
 
     @classmethod
     def describe(cls, header):
@@ -111,16 +113,24 @@ class GeometryCodec(Codec):
     def input_units(cls, header):
         return cls._frame(header)["input_points"]
 
-    def _details(self, input_points, voxels, bits, integer_input, block_count):
+    def _details(self, input_points, voxels, bits, integer_input, block_count, scale, grid_choice=None):
         if not self.lossless:
             note = "lossy"
         elif integer_input:
             note = "integer input, exact"
         else:
             note = "voxelized input: lossless on the voxel grid"
-        return {"input points": input_points, "voxels": voxels,
-                "duplicates merged": input_points - voxels,
-                "grid": f"{bits} bits per axis ({note})", "blocks": block_count}
+        details = {"input points": input_points, "voxels": voxels,
+                   "duplicates merged": input_points - voxels,
+                   "grid": f"{bits} bits per axis ({note})", "blocks": block_count}
+        if not integer_input:
+            details["voxel size"] = f"{scale:.6g}" + (f" ({grid_choice})" if grid_choice else "")
+            merged = input_points - voxels
+            if self.lossless and merged > MERGE_WARNING * input_points:
+                details["warning"] = (f"{merged} of {input_points} points ({100 * merged / input_points:.1f}%) "
+                                      "fell into a voxel with another and were merged; a finer "
+                                      "--voxel-size or --bits keeps them")
+        return details
 
     @staticmethod
     def _frame(header):
