@@ -82,7 +82,8 @@ def encode(codec, prepared, rate=None, progress=None):
 def compress(data, *, model=None, rate=None, coder=None, progress=None, colours=None, **options):
     """Data -> bytes. ``data``: a :class:`~omnicodec.data.PointCloud` or an (N, 3) array of
     positions (coded lossless on the voxel grid by default; integer grids as they are,
-    other input voxelized with ``voxel_size`` or ``bits``, default 2**10 voxels across; or
+    other input voxelized with ``voxel_size`` or ``bits``, by default on the coordinates' own
+    precision or a grid that merges almost no points; or
     lossy at ``rate`` 1..13), or a :class:`~omnicodec.io.lightfield.LightField` (``rate``
     1..4, ``tile``). ``model`` picks a model by id (``omnicodec models``). A cloud's colours
     (its ``rgb`` attribute, or ``colours``: (N, 3) uint8/uint16, or floats in [0, 1]) are

@@ -439,8 +439,10 @@ def build_parser():
     grid = p.add_mutually_exclusive_group()
     grid.add_argument("--voxel-size", type=float, help="voxel edge length for non-integer input")
     grid.add_argument("--bits", type=int,
-                      help="fit the bounding box into 2^BITS voxels per axis (default 10 for "
-                           "non-integer input; integer input is coded as is)")
+                      help="fit the bounding box into 2^BITS voxels per axis (default for "
+                           "non-integer input: the coordinates' own precision, e.g. KITTI's "
+                           "millimetres, else a grid that merges almost no points; integer "
+                           "input is coded as is)")
     p.add_argument("--rate", type=int, help="lossy, at rate N (1 = fewest bits; see "
                                             "'omnicodec models')")
     p.add_argument("--bpp", type=float, help="lossy, at the highest rate within this many "

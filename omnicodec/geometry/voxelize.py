@@ -96,7 +96,7 @@ def default_voxel_size(points):
     extent = float((as_float.max(axis=0) - offset).max())
     detected = detected_voxel_size(points)
     if detected is not None and (extent / detected < 2 ** morton.MAX_BITS or extent == 0):
-        return detected, f"the coordinates' own precision, {detected:g}"
+        return detected, "the coordinates' own precision"
     allowed = max(int(KEEP_FRACTION * len(as_float)), len(as_float) - len(np.unique(as_float, axis=0)))
     low, high = DEFAULT_BITS, morton.MAX_BITS
     while low < high:  # merged points only fall as the grid gets finer
