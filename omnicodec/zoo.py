@@ -86,7 +86,8 @@ LIGHTFIELD_WEIGHTS = (
     "+450% and +81%")
 # The colour model: SHA-256, training command, steps, results. Its colour rates, fewest bits
 # first: the quantization steps of Y, Co, Cg at the finest level, their ratio per coarser
-# level and the rounding offset of the prediction errors (omnicodec.attributes.colour_coding).
+# level, the rounding offset of the prediction errors and the Lagrangian of the encoder's
+# rate-distortion choice between the two nearest symbols (omnicodec.attributes.colour_coding).
 COLOUR_WEIGHTS = (
     "6724f8d5ab8aee6035a75e35d240341f9eadc899fad58ccddeeac19957d6b213",
     "python -m omnicodec.train --kind colour --data ~/.cache/omnicodec/colour_clouds.h5 "
@@ -96,17 +97,17 @@ COLOUR_WEIGHTS = (
     8000,
     "8i soldier_vox10_0690_partial (validation, never trained on), lossless geometry: lossless colour "
     "6.847 bits per point (768,881 bytes; 839,721 in all; MPEG G-PCC v23: 7.049, 876,998 in all); "
-    "colour rates 1-7: 0.018/0.026/0.060/0.109/0.215/0.471/0.928 bits per point at Y PSNR "
-    "24.44/25.43/27.45/29.37/31.88/35.46/39.77 dB; BD-rate of colour bits against Y PSNR versus "
-    "G-PCC v23 RAHT: +76.9%")
+    "colour rates 1-7: 0.019/0.026/0.062/0.111/0.220/0.488/0.912 bits per point at Y PSNR "
+    "24.67/25.68/27.83/29.83/32.50/36.25/40.03 dB; BD-rate of colour bits against Y PSNR versus "
+    "G-PCC v23 RAHT: +58.5%")
 COLOUR_RATES = (
-    ((256, 512, 512), 0.55, 0.3),
-    ((160, 320, 320), 0.6, 0.3),
-    ((96, 192, 192), 0.6, 0.3),
-    ((56, 112, 112), 0.65, 0.3),
-    ((32, 64, 64), 0.7, 0.3),
-    ((18, 36, 36), 0.7, 0.3),
-    ((10, 20, 20), 0.75, 0.35),
+    ((256, 512, 512), 0.55, 0.5, 0.1),
+    ((160, 320, 320), 0.6, 0.5, 0.1),
+    ((96, 192, 192), 0.6, 0.5, 0.1),
+    ((56, 112, 112), 0.65, 0.5, 0.1),
+    ((32, 64, 64), 0.7, 0.5, 0.1),
+    ((18, 36, 36), 0.7, 0.5, 0.1),
+    ((10, 20, 20), 0.75, 0.5, 0.1),
 )
 _DATA = ("python -m datasets.prepare --data ../shared/data "
          "--out ~/.cache/omnicodec/train_blocks.h5 --seed 0")

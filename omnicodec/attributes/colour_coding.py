@@ -6,7 +6,8 @@ Values are YCoCg-R integers of ``depth``-bit RGB: Y in [0, 2^depth - 1], Co and 
 distribution within its range. A lossy rate codes the prediction's error instead, closed
 loop: q = the error / step, rounded towards zero beyond ``rounding`` (a dead zone), rebuilt
 as the prediction + q * step, rounded and clipped into range, and every later prediction
-sees the rebuilt values. The step of a channel shrinks by ``level_ratio`` per level above
+sees the rebuilt values; with a ``lagrangian`` the encoder picks q among the two integers
+around the error by squared error + lagrangian * bits (the decoder only reads q). The step of a channel shrinks by ``level_ratio`` per level above
 the finest (coarse points predict many others, so their errors cost more).
 
 The encoder fits, per level and channel, a factor on the network's scales that makes the
@@ -68,10 +69,11 @@ class Rate:
     """How one colour rate codes: the steps of Y, Co and Cg at the finest level, their
     ratio from one level to the next coarser, and the rounding offset of the errors."""
 
-    def __init__(self, steps, level_ratio=1.0, rounding=0.5):
+    def __init__(self, steps, level_ratio=1.0, rounding=0.5, lagrangian=0.0):
         self.steps = tuple(float(s) for s in steps)
         self.level_ratio = float(level_ratio)
         self.rounding = float(rounding)
+        self.lagrangian = float(lagrangian)
 
     @property
     def lossless(self):
@@ -122,9 +124,24 @@ def _code_channel(rate, depth, level, channel, rows, location, scale, known, cod
     if known is not None:
         error = (known - location) / step
         symbols = (torch.sign(error) * torch.floor(error.abs() + rate.rounding)).clamp(-reach, reach)
+        if rate.lagrangian:
+            symbols = _rate_distortion_choice(error, scale / step, reach, rate.lagrangian)
         symbols = symbols.to(torch.int64)
     symbols = code(level, channel, rows, torch.zeros_like(location), scale / step, -reach, reach, symbols)
     return torch.round(location + symbols * step).clamp(low, high)
+
+
+def _rate_distortion_choice(error, scale, reach, lagrangian):
+    """Each error's symbol among the two integers around it that costs least in squared
+    error (in steps) + ``lagrangian`` * its bits under the model."""
+    lower = torch.floor(error).clamp(-reach, reach)
+    upper = (lower + 1).clamp(-reach, reach)
+    zero = torch.zeros_like(error)
+
+    def cost(symbol):
+        return (error - symbol) ** 2 + lagrangian * logistic.bits(symbol, zero, scale, -reach, reach)
+
+    return torch.where(cost(lower) <= cost(upper), lower, upper)
 
 
 def channel_predictions(net, values, levels, stages, neighbours, steps, depth_scale=1.0):
