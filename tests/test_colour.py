@@ -248,3 +248,15 @@ def test_adaptation_fit_is_deterministic_and_lossless_stays_exact():
     rebuilt, table = colour_coding.encode(adaptation.apply(net, first), coords, levels, bits, 8,
                                           colour_coding.Rate((1, 1, 1)), ycocg, writer)
     assert np.array_equal(rebuilt, ycocg)
+
+
+def test_viewer_draws_a_decoded_stream_in_its_colours(tmp_path):
+    from omnicodec import viewer
+
+    cloud = coloured_shell(count=1500)
+    path = tmp_path / "c.ocz"
+    path.write_bytes(omnicodec.compress(cloud))
+    decoded, bits_per_point = viewer.load(path)
+    assert bits_per_point > 0 and decoded.attributes["rgb"].dtype == np.uint8
+    drawn = viewer.rgb_colors(decoded)
+    np.testing.assert_allclose(drawn, decoded.attributes["rgb"] / 255.0)
