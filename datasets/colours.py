@@ -25,6 +25,7 @@ from datasets.meshes import fit_to_grid, random_rotation, read_mesh, sample_surf
 from datasets.prepare import decoder_cells
 from omnicodec.geometry import morton
 from omnicodec.io import read_ply
+from omnicodec.models.colour import merged_colours
 
 SCAN_VOXELS = {"pointclouds_rgb": (0.001, 0.002), "scannet": (0.005, 0.01)}
 HEAD_BITS = (8, 9)
@@ -38,10 +39,8 @@ def voxel_colours(coords, rgb):
     coords = np.asarray(coords, dtype=np.int64)
     coords = coords - coords.min(axis=0)
     bits = max(1, int(coords.max()).bit_length())
-    keys, voxel, counts = np.unique(morton.encode(coords, bits), return_inverse=True, return_counts=True)
-    sums = np.zeros((len(keys), 3), dtype=np.int64)
-    np.add.at(sums, voxel, np.asarray(rgb, dtype=np.int64))
-    return morton.decode(keys, bits), (sums + counts[:, None] // 2) // counts[:, None]
+    keys, voxel = np.unique(morton.encode(coords, bits), return_inverse=True)
+    return morton.decode(keys, bits), merged_colours(np.asarray(rgb, dtype=np.int64), voxel.reshape(-1), len(keys))[0]
 
 
 def coloured_clouds(data, rng):

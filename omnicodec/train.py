@@ -31,8 +31,8 @@ import torch
 
 from omnicodec.attributes import colour_coding
 from omnicodec.attributes.colour_coding import ycocg_r
-from omnicodec.attributes.colour_model import SLOTS, ColourNet
-from omnicodec.attributes.levels import child_ranks, level_contexts, point_levels
+from omnicodec.attributes.colour_model import ColourNet
+from omnicodec.attributes.levels import child_ranks, contexts_of, point_levels
 from omnicodec.entropy import logistic
 from omnicodec.geometry import morton, octree
 from omnicodec.io.atomic import atomic_output
@@ -174,9 +174,7 @@ class ColourClouds:
             coords, rgb = self.clouds[index]
             bits = max(1, int(coords.max()).bit_length())
             levels = point_levels(morton.encode(coords, bits), bits)
-            neighbours = np.full((len(coords), SLOTS), -1, dtype=np.int32)
-            for _, _, rows, context in level_contexts(coords, levels, bits):
-                neighbours[rows] = context
+            neighbours = contexts_of(coords, levels, bits)
             self.contexts[index] = (torch.from_numpy(levels), torch.from_numpy(child_ranks(coords, levels)),
                                     torch.from_numpy(neighbours), ycocg_r(rgb))
         return self.contexts[index]

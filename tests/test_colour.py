@@ -2,6 +2,7 @@
 the API and the CLI, and its bad input."""
 
 import json
+import zlib
 
 import numpy as np
 import pytest
@@ -224,7 +225,7 @@ def test_adaptation_block_round_trip_and_damage():
     for tuned, shipped, delta in zip(adaptation.head_parameters(adapted), adaptation.head_parameters(net), deltas):
         assert torch.allclose(tuned - shipped, delta, atol=float(delta.abs().max()) / 250 + 1e-7)
     assert adaptation.apply(net, b"") is net
-    for damaged in (block[:-3], b"not zlib", __import__("zlib").compress(b"\x00" * 10)):
+    for damaged in (block[:-3], b"not zlib", zlib.compress(b"\x00" * 10)):
         with pytest.raises(ValueError):
             adaptation.apply(net, damaged)
 

@@ -149,3 +149,27 @@ def test_top_k_keeps_the_best_and_breaks_ties_by_key():
     keep = top_k_mask(logits, keys, 3)
     # 2.0 first, then of the three 0.5s the two with the lowest keys (30 and 40).
     assert keep.tolist() == [True, True, True, False, False]
+
+
+def test_colour_training_steps_resume_and_export(tmp_path):
+    path = tmp_path / "clouds.h5"
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        for index in range(3):
+            coords = np.unique(sphere_shell(count=1500, seed=index), axis=0)
+            group = f.create_group(f"{index:03d}")
+            group.create_dataset("coords", data=coords.astype(np.int32))
+            group.create_dataset("rgb", data=rng.integers(0, 256, (len(coords), 3)).astype(np.uint8))
+    run = tmp_path / "run"
+    common = ["--kind", "colour", "--data", str(path), "--run", str(run), "--batch", "2", "--points", "256",
+              "--channels", "8", "--seed", "0"]
+    train.main(common + ["--steps", "2"])
+    assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 2
+    train.main(common + ["--steps", "4", "--resume"])
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 4 and state["config"]["hidden"] == 8
+    train.main(["--run", str(run), "--export", str(tmp_path / "colour.pt")])
+    from omnicodec.attributes.colour_model import ColourNet
+
+    exported = torch.load(tmp_path / "colour.pt", weights_only=True)
+    ColourNet(**exported["config"]).load_state_dict(exported["state_dict"])

@@ -18,7 +18,7 @@ import torch
 
 from omnicodec.attributes.colour_coding import head_predictions, lossless_bits
 from omnicodec.attributes.colour_model import context_features
-from omnicodec.attributes.levels import child_ranks, level_contexts
+from omnicodec.attributes.levels import child_ranks, contexts_of
 
 SAMPLE = 1 << 18  # points the adaptation sees
 STEPS = 600
@@ -39,14 +39,7 @@ def head_parameters(net):
 def fit(net, coords, levels, bits, ycocg, depth):
     """The adaptation block for this cloud (b"" when it would not pay for itself)."""
     rows = np.unique(np.linspace(0, len(coords) - 1, min(len(coords), SAMPLE)).round().astype(np.int64))
-    position = np.full(len(coords), -1, dtype=np.int64)
-    position[rows] = np.arange(len(rows))
-    neighbours = None
-    for _, _, level_rows, context in level_contexts(coords, levels, bits):
-        if neighbours is None:
-            neighbours = np.full((len(rows), context.shape[1]), -1, dtype=np.int64)
-        chosen = position[level_rows] >= 0
-        neighbours[position[level_rows[chosen]]] = context[chosen]
+    neighbours = contexts_of(coords, levels, bits, rows).astype(np.int64)
     values = torch.from_numpy(np.asarray(ycocg, dtype=np.int64)).to(torch.float32)
     depth_scale = float(1 << (depth - 8)) if depth > 8 else 1.0
     with torch.no_grad():

@@ -96,3 +96,17 @@ def level_contexts(coords, levels, bits, scales=CONTEXT_SCALES):
             known = (same >= 0) & ((levels[seen] > level) | ((levels[seen] == level) & (ranks[seen] < stage)))
             coarser = [index(level + up).neighbours(coords[rows]) for up in range(1, scales)]
             yield level, stage, rows, np.concatenate([np.where(known, same, -1), *coarser], axis=1)
+
+
+def contexts_of(coords, levels, bits, rows=None):
+    """(len(rows), 27 * CONTEXT_SCALES) int32 neighbours of :func:`level_contexts` for the
+    points ``rows`` (sorted point indices; all points when None), gathered in one walk."""
+    count = len(coords) if rows is None else len(rows)
+    position = np.arange(len(coords)) if rows is None else np.full(len(coords), -1, dtype=np.int64)
+    if rows is not None:
+        position[rows] = np.arange(count)
+    neighbours = np.full((count, 27 * CONTEXT_SCALES), -1, dtype=np.int32)
+    for _, _, level_rows, context in level_contexts(coords, levels, bits):
+        chosen = position[level_rows] >= 0
+        neighbours[position[level_rows[chosen]]] = context[chosen]
+    return neighbours

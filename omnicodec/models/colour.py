@@ -279,11 +279,12 @@ def _geometry_class(number):
 
 
 def merged_colours(rgb, point_voxels, voxels):
-    """Each voxel's colour: the rounded mean of its points' colours; and its point count."""
+    """Each voxel's colour: the rounded mean of its points' colours (0 for a voxel without
+    points); and its point count."""
     counts = np.bincount(point_voxels, minlength=voxels)
     sums = np.zeros((voxels, 3), dtype=np.int64)
     np.add.at(sums, point_voxels, rgb)
-    return (sums + counts[:, None] // 2) // counts[:, None], counts
+    return (sums + counts[:, None] // 2) // np.maximum(counts, 1)[:, None], counts
 
 
 def recoloured(coords, colours, decoded):
@@ -291,13 +292,9 @@ def recoloured(coords, colours, decoded):
     from scipy.spatial import cKDTree
 
     _, nearest_decoded = cKDTree(decoded).query(coords)
-    counts = np.bincount(nearest_decoded, minlength=len(decoded))
-    sums = np.zeros((len(decoded), 3), dtype=np.int64)
-    np.add.at(sums, nearest_decoded, colours)
+    mean, counts = merged_colours(colours, nearest_decoded, len(decoded))
     _, nearest_original = cKDTree(coords).query(decoded)
-    own = colours[nearest_original]
-    mean = (sums + counts[:, None] // 2) // np.maximum(counts, 1)[:, None]
-    return np.where(counts[:, None] > 0, mean, own)
+    return np.where(counts[:, None] > 0, mean, colours[nearest_original])
 
 
 def _rgb(ycocg, depth):
