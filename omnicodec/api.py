@@ -45,8 +45,9 @@ def _stream(codec, encoded):
     return bitstream.pack(header, encoded.sections)
 
 
-def select_codec(kind, model=None, rate=None, coder=None, attributes=(), options=()):
-    """The codec of ``model`` (or of the data kind's model at ``rate``, or its default) with
+def select_codec(kind, model=None, rate=None, coder=None, attributes=(), options=(), data=None):
+    """The codec of ``model`` (or of the data kind's model at ``rate``, or its default, the
+    model made for ``data``'s content first) with
     ``coder`` (default: the best this install has); wrapped by the model of per-point
     attributes that codes some of ``attributes`` (the data's) or takes some of ``options``
     (names of the options given), if there is one."""
@@ -55,7 +56,7 @@ def select_codec(kind, model=None, rate=None, coder=None, attributes=(), options
 
     coder = coder or default_coder()
     check_coder(coder, InputError)
-    codec = codec_for(zoo.resolve(kind, model, rate).model_id, coder)
+    codec = codec_for(zoo.resolve(kind, model, rate, data).model_id, coder)
     extension = zoo.attribute_card(kind, attributes, [name for name in options if name not in codec.options])
     return codec_for(extension.model_id, coder).around(codec) if extension else codec
 
@@ -63,7 +64,7 @@ def select_codec(kind, model=None, rate=None, coder=None, attributes=(), options
 def prepare(data, *, model=None, rate=None, coder=None, **options):
     """(codec as :func:`select_codec` picks it, the data as that codec codes it)."""
     given = [name for name, value in options.items() if value is not None and value is not False]
-    codec = select_codec(data_kind(data), model, rate, coder, getattr(data, "attributes", {}), given)
+    codec = select_codec(data_kind(data), model, rate, coder, getattr(data, "attributes", {}), given, data)
     return codec, codec.prepare(data, **checked_options(codec, options))
 
 

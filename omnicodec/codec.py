@@ -33,6 +33,7 @@ CODECS = {
     "pointcloud-lossy": Registration(2, "pointcloud", "omnicodec.models.lossy:LossyGeometryCodec"),
     "lightfield": Registration(3, "lightfield", "omnicodec.models.lightfield:LightFieldCodec"),
     "pointcloud-colour": Registration(4, "pointcloud", "omnicodec.models.colour:ColourCodec"),
+    "pointcloud-lidar": Registration(5, "pointcloud", "omnicodec.models.lidar:LidarCodec"),
 }
 
 
@@ -121,6 +122,12 @@ class Codec:
         """Whether a stream with this codec header was made with these encoding options
         (those that show in the header; batch runs redo outputs made otherwise)."""
         return True
+
+    @classmethod
+    def suits(cls, data):
+        """Whether ``data`` is the content this codec's models are made for (asked of the
+        codecs of cards with a ``content``, to pick them by default)."""
+        return False
 
     @classmethod
     def wrapped_model(cls, header):

@@ -36,6 +36,8 @@ from omnicodec.attributes.levels import child_ranks, contexts_of, point_levels
 from omnicodec.entropy import logistic
 from omnicodec.geometry import morton, octree
 from omnicodec.io.atomic import atomic_output
+from omnicodec.models import lidar
+from omnicodec.models.lidar_network import FIELDS as LIDAR_FIELDS, LidarNet
 from omnicodec.models.lightfield import CHANNEL_WEIGHTS, LAMBDAS, LightFieldModel
 from omnicodec.models.lossy import LossyModel, batched
 from omnicodec.models.occupancy import CODING_ORDER, OccupancyModel
@@ -49,9 +51,10 @@ KIND_OPTIONS = {
     "lmbda": ("lossy", 1.0),
     "views_across": ("lightfield", None),
     "points": ("colour", 4096),
+    "values": ("lidar", 16384),
 }
 DATA_FILES = {"lossless": "train_blocks.h5", "lossy": "train_blocks.h5", "lightfield": "lf_patches.h5",
-              "colour": "colour_clouds.h5"}
+              "colour": "colour_clouds.h5", "lidar": "lidar_fields.h5"}
 
 
 def _chunks(ids, size):
@@ -216,6 +219,45 @@ def colour_batch_loss(model, clouds, indices, rng, points, steps=None):
     return loss, {f"bits/point {name}": loss.item()}
 
 
+class LidarFields:
+    """The coding problems of ``python -m datasets.lidar``: per field, every value with
+    what its prediction sees. Index 0 is the held-out set, 1 the training set."""
+
+    count = 2
+
+    def __init__(self, path):
+        self.sets = []
+        with h5py.File(path, "r") as f:
+            for group in ("held_out", "train"):
+                sweeps = []
+                f[group].visit(lambda name: sweeps.append(name) if name.endswith("/rho") else None)
+                self.sets.append({field: [np.concatenate([f[group][sweep[:-3] + field][part][:] for sweep in sweeps])
+                                          for part in ("features", "reference", "unit", "value")]
+                                  for field in LIDAR_FIELDS})
+
+    def draw(self, rng, ids, size):
+        return ids
+
+    def chunks(self, ids, size):
+        return [ids]
+
+
+def lidar_batch_loss(model, fields, indices, rng, values):
+    """Mean bits per value of each field (their sum: the loss), on ``values`` random values
+    of each from the training set, or on all of the held-out set."""
+    chosen = fields.sets[int(indices[0])]
+    total, figures = 0.0, {}
+    for field, (feats, reference, unit, value) in chosen.items():
+        rows = rng.integers(0, len(value), values) if int(indices[0]) else np.arange(len(value))
+        location, scale = model(field, torch.from_numpy(feats[rows]), torch.from_numpy(reference[rows]),
+                                torch.from_numpy(unit[rows]))
+        bits = logistic.bits(torch.from_numpy(value[rows]).to(torch.float64), location, scale,
+                             -lidar.LIMIT, lidar.LIMIT).mean()
+        total = total + bits
+        figures[f"bits/{field}"] = bits.item()
+    return total, figures
+
+
 def lightfield_batch_loss(model, patches, indices, rng, views_across, rate=None):
     """Bits per pixel + lambda * MSE on the 8-bit scale at a random rate (or the given
     one); and the parts."""
@@ -247,6 +289,8 @@ def step_loss(model, blocks, indices, rng, args, rate=None):
         return lossy_batch_loss(model, blocks, indices, rng, args.lmbda)
     if args.kind == "lightfield":
         return lightfield_batch_loss(model, blocks, indices, rng, args.views_across, rate)
+    if args.kind == "lidar":
+        return lidar_batch_loss(model, blocks, indices, rng, args.values)
     if args.kind == "colour":
         return colour_batch_loss(model, blocks, indices, rng, args.points,
                                  None if rate is None else ((1, 1, 1), (8, 16, 16))[rate])
@@ -261,6 +305,8 @@ def make_model(args):
         return LightFieldModel(args.channels)
     if args.kind == "colour":
         return ColourNet(args.channels)
+    if args.kind == "lidar":
+        return LidarNet(args.channels)
     return OccupancyModel(args.channels, args.blocks, args.head_kernel)
 
 
@@ -286,7 +332,8 @@ def train(args):
         rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])
         print(f"resumed at step {step}", flush=True)
-    blocks = {"lightfield": LightFieldPatches, "colour": ColourClouds}.get(args.kind, BlockSet)(args.data)
+    blocks = {"lightfield": LightFieldPatches, "colour": ColourClouds,
+              "lidar": LidarFields}.get(args.kind, BlockSet)(args.data)
     held_out = np.arange(blocks.count)[:: 50]  # every 50th block (or cloud) never trains
     train_ids = np.setdiff1d(np.arange(blocks.count), held_out)
     last_save, running = time.time(), []
@@ -353,7 +400,8 @@ def parse_args(argv=None):
     parser.add_argument("--channels", type=int, default=32)
     parser.add_argument("--blocks", type=int, help="lossless: residual blocks per scale")
     parser.add_argument("--head-kernel", type=int, help="lossless: kernel size of the output head")
-    parser.add_argument("--kind", choices=("lossless", "lossy", "lightfield", "colour"), default="lossless")
+    parser.add_argument("--kind", choices=("lossless", "lossy", "lightfield", "colour", "lidar"),
+                        default="lossless")
     parser.add_argument("--levels", type=int, help="lossy: levels the decoder regrows")
     parser.add_argument("--latent-channels", type=int, help="lossy: latent channels")
     parser.add_argument("--lmbda", type=float,
@@ -362,6 +410,7 @@ def parse_args(argv=None):
                         help="lightfield: train on random sub-grids of this many views across "
                              "(default: all views)")
     parser.add_argument("--points", type=int, help="colour: points drawn from each cloud per step")
+    parser.add_argument("--values", type=int, help="lidar: values of each field drawn per step")
     parser.add_argument("--init", help="start from this checkpoint's weights (e.g. another rate)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)

@@ -25,7 +25,10 @@ class ModelCard:
     asked for; ``base``: a model whose weights its streams also depend on; ``settings``:
     what its codec needs beyond the weights; ``attributes``: for a model of per-point
     attributes, those it codes: it wraps the geometry model a request picks whenever the
-    data carries them (its codec's ``around``), and it is never picked by rate or default."""
+    data carries them (its codec's ``around``), and it is never picked by rate or default;
+    ``content``: for a model made for one kind of content (e.g. LiDAR sweeps), what it is:
+    the default and the rates for data its codec recognizes (``Codec.suits``), in place of
+    the data kind's general ones."""
 
     model_id: str
     file: str
@@ -41,6 +44,7 @@ class ModelCard:
     base: str = ""
     settings: types.MappingProxyType = dataclasses.field(default_factory=lambda: types.MappingProxyType({}))
     attributes: tuple = ()
+    content: str = ""
 
     @property
     def data_kind(self):
@@ -109,6 +113,14 @@ COLOUR_RATES = (
     ((18, 36, 36), 0.7, 0.5, 0.1),
     ((10, 20, 20), 0.75, 0.5, 0.1),
 )
+# The LiDAR model: SHA-256, training command, steps, results.
+LIDAR_WEIGHTS = (
+    "88312f1ad200bc7fef90b4234ea1aea529ec02fa3d6aed1cf30dd094db18808b",
+    "python -m omnicodec.train --kind lidar --run ~/.cache/omnicodec/runs/lidar --steps 1500 "
+    "--channels 32 --lr 3e-3 --seed 0 --resume, then: python -m omnicodec.train --run "
+    "~/.cache/omnicodec/runs/lidar --export omnicodec/weights/lidar_v1.pt",
+    1500,
+    "")
 _DATA = ("python -m datasets.prepare --data ../shared/data "
          "--out ~/.cache/omnicodec/train_blocks.h5 --seed 0")
 
@@ -167,6 +179,20 @@ MODELS = {
             result=COLOUR_WEIGHTS[3],
         ),
         ModelCard(
+            model_id="lidar-v1",
+            file="lidar_v1.pt",
+            sha256=LIDAR_WEIGHTS[0],
+            codec="pointcloud-lidar",
+            content="spinning-LiDAR sweeps",
+            default=True,
+            base="occupancy-v1",  # codes the points no laser explains
+            data="python -m datasets.lidar --data ../shared/data --out ~/.cache/omnicodec/lidar_fields.h5 --seed 0",
+            command=LIDAR_WEIGHTS[1],
+            seed=0,
+            steps=LIDAR_WEIGHTS[2],
+            result=LIDAR_WEIGHTS[3],
+        ),
+        ModelCard(
             model_id="lightfield-v1",
             file="lightfield_v1.pt",
             sha256=LIGHTFIELD_WEIGHTS[0],
@@ -205,8 +231,8 @@ def stream_card(model_id):
 
 
 def rates(data_kind):
-    """The ``--rate`` numbers of a data kind, lowest (fewest bits) first."""
-    return sorted(r for entry in _whole_data_cards(data_kind) for r in entry.rates)
+    """The ``--rate`` numbers of a data kind's general models, lowest (fewest bits) first."""
+    return sorted(r for entry in _whole_data_cards(data_kind) if not entry.content for r in entry.rates)
 
 
 def _whole_data_cards(data_kind):
@@ -226,8 +252,9 @@ def attribute_card(data_kind, attributes, options=()):
     return None
 
 
-def resolve(data_kind, model=None, rate=None):
-    """The card that codes ``data_kind`` with ``model``, or at ``rate``, or by default."""
+def resolve(data_kind, model=None, rate=None, data=None):
+    """The card that codes ``data_kind`` with ``model``, or at ``rate``, or by default; for
+    ``data`` a model made for its content (its codec recognizes it) comes first."""
     if model is not None:
         entry = card(model)
         if entry.attributes:
@@ -243,9 +270,10 @@ def resolve(data_kind, model=None, rate=None):
             raise InputError(f"rate {rate} is out of range: model {model} has rates "
                              f"{entry.rates[0]} to {entry.rates[-1]}")
         return entry
+    cards = _content_cards(data_kind, data, rate) or [e for e in _whole_data_cards(data_kind) if not e.content]
     if rate is None:
-        return next(e for e in _whole_data_cards(data_kind) if e.default)
-    for entry in _whole_data_cards(data_kind):
+        return next(e for e in cards if e.default)
+    for entry in cards:
         if _serves(entry, rate):
             return entry
     available = rates(data_kind)
@@ -253,6 +281,18 @@ def resolve(data_kind, model=None, rate=None):
         raise InputError(f"there are no {KIND_NAMES[data_kind]} rates")
     raise InputError(f"rate {rate} is out of range: {KIND_NAMES[data_kind]} rates are "
                      f"{available[0]} to {available[-1]}")
+
+
+def _content_cards(data_kind, data, rate):
+    """The cards made for the content of ``data`` (their codec recognizes it) that serve
+    ``rate`` (or are defaults when it is None)."""
+    from omnicodec.codec import codec_class
+
+    if data is None:
+        return []
+    cards = [e for e in _whole_data_cards(data_kind) if e.content
+             and (e.default if rate is None else _serves(e, rate))]
+    return [e for e in cards if codec_class(e.codec).suits(data)]
 
 
 def _serves(entry, rate):

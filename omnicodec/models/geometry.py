@@ -66,11 +66,9 @@ class GeometryCodec(Codec):
             sections += block_sections
             rebuilt.append((int(block_key) << (3 * block_bits)) | local)
         rebuilt = np.concatenate(rebuilt) if rebuilt else grid.keys
-        header = bytes([int(grid.integer_input), grid.bits]) + bitstream.ascii_field(np.dtype(coord_dtype).str)
-        header += _NUMBERS.pack(*(float(v) for v in grid.offset), float(grid.scale),
-                                grid.input_points, len(rebuilt))
         coords = morton.decode(rebuilt, grid.bits)
-        return Encoded(header=header, sections=sections, checksum=_checksum(coords),
+        return Encoded(header=frame_header(grid, coord_dtype, len(rebuilt)), sections=sections,
+                       checksum=checksum(coords),
                        decoded=PointCloud(devoxelize(coords, grid.offset, grid.scale, coord_dtype)),
                        details=self._details(grid.input_points, len(grid.keys), grid.bits,
                                              grid.integer_input, len(slices), grid.scale,
@@ -93,7 +91,7 @@ class GeometryCodec(Codec):
             raise BitstreamError(f"decoded {len(keys)} voxels, the header says {frame['voxels']}")
         coords = morton.decode(keys, frame["bits"])
         positions = devoxelize(coords, frame["offset"], frame["scale"], np.dtype(frame["coord_dtype"]))
-        return Decoded(PointCloud(positions), _checksum(coords),
+        return Decoded(PointCloud(positions), checksum(coords),
                        self._details(frame["input_points"], len(keys), frame["bits"],
                                      frame["integer_input"], len(block_keys), frame["scale"])), coords
 
@@ -157,6 +155,12 @@ class GeometryCodec(Codec):
         return values[0], np.cumsum(values[2:], dtype=np.int64)
 
 
-def _checksum(coords):
+def frame_header(grid, coord_dtype, voxels):
+    """The codec header every geometry codec starts with: the voxel grid's frame and counts."""
+    header = bytes([int(grid.integer_input), grid.bits]) + bitstream.ascii_field(np.dtype(coord_dtype).str)
+    return header + _NUMBERS.pack(*(float(v) for v in grid.offset), float(grid.scale), grid.input_points, voxels)
+
+
+def checksum(coords):
     """The stream's checksum of voxel coordinates in Morton order (as int32)."""
     return bitstream.checksum(coords.astype("<i4"))

@@ -1,0 +1,244 @@
+"""A spinning LiDAR's geometry, estimated from its points alone, and a sweep laid out as
+the sensor scanned it.
+
+A rotating LiDAR fires L lasers, each at a fixed elevation, while it turns about its
+vertical axis. Seen from the sensor origin, laser l's returns lie on one cone: with
+rho = sqrt(x^2 + y^2), ``z = z0_l + rho * t_l`` (z0_l is the laser's height offset in the
+head, t_l the tangent of its elevation), and along a laser successive returns are one
+azimuth step apart. :func:`estimate_sensor` finds the lasers without any calibration:
+it extracts the cones one by one from a Hough transform of (z0, t) (each point votes
+along the line z0 = z - rho t), keeping those whose points look like scan lines (returns
+about one azimuth step apart); clouds that are not LiDAR sweeps get None.
+
+:func:`scan_layout` then orders the points as the sensor scanned them (laser by laser,
+by azimuth) and splits each into integers the decoder turns back into the exact voxel
+with integer arithmetic only: its horizontal range, its azimuth step count and arc
+offset from the previous return of its laser, and the small residuals of z and of x, y
+against what the laser table and the range and azimuth predict.
+"""
+
+import dataclasses
+import functools
+
+import numpy as np
+
+ANGLE_UNITS = 1 << 24  # azimuth units per turn
+RADIAN = ANGLE_UNITS / (2 * np.pi)
+TAN_BITS = 24  # the fixed point of the laser tangents
+Z0_BITS = 6  # and of their height offsets
+MAX_LASERS = 256
+SUBSAMPLE = 24000  # points the Hough transform sees
+HOUGH_Z0_BINS = 121
+HOUGH_T_BIN = 2.5e-4
+MAX_TAN = 1.25  # elevations within +-51 degrees
+SCAN_LINE_FRACTION = 0.6  # of successive returns one azimuth step apart, for a sweep
+FIT_FRACTION = 0.9  # of points a sweep's lasers must explain
+HALF_STEPS = 0.03  # of successive returns half a step apart, to count azimuth in half steps
+
+
+@dataclasses.dataclass(frozen=True)
+class Sensor:
+    """The estimated sensor: its origin (integer voxel), the lasers' fixed-point height
+    offsets and tangents (sorted by tangent), and the azimuth step in angle units."""
+
+    origin: tuple
+    z0: np.ndarray  # int64, units of 2^-Z0_BITS voxel
+    tan: np.ndarray  # int64, units of 2^-TAN_BITS
+    step: int
+
+    @property
+    def lasers(self):
+        return len(self.tan)
+
+    def predicted_z(self, laser, rho):
+        """round(z0 + rho * t) of each point's laser, in integers (what the decoder computes)."""
+        shift = TAN_BITS - Z0_BITS
+        value = (self.z0[laser] << shift) + rho * self.tan[laser]
+        return (value + (1 << (TAN_BITS - 1))) >> TAN_BITS
+
+
+def _lines_of(z, rho, tolerance):
+    """Cones z = z0 + rho t explaining the points, strongest first: Hough peaks, each
+    refined by least squares on its inliers (within ``tolerance``, per point) and its
+    points removed before the next."""
+    extent = max(float(np.percentile(np.abs(z), 99)), 1.0)
+    z0_range = 0.1 * float(np.median(rho)) + 4 * float(np.median(tolerance))
+    z0_values = np.linspace(-z0_range, z0_range, HOUGH_Z0_BINS)
+    t_bins = int(2 * MAX_TAN / HOUGH_T_BIN)
+    slopes = (z[None, :] - z0_values[:, None]) / rho[None, :]
+    cells = np.floor((slopes + MAX_TAN) / HOUGH_T_BIN).astype(np.int64)
+    cells += np.arange(HOUGH_Z0_BINS)[:, None] * t_bins
+    cells[(slopes < -MAX_TAN) | (slopes >= MAX_TAN)] = -1
+    votes = np.bincount(cells[cells >= 0], minlength=HOUGH_Z0_BINS * t_bins)
+    alive = np.ones(len(z), dtype=bool)
+    lines = []
+    minimum = max(10, len(z) // 4000)
+    while len(lines) < MAX_LASERS and alive.any():
+        best = int(votes.argmax())
+        if votes[best] < minimum:
+            break
+        line = np.array([z0_values[best // t_bins], (best % t_bins + 0.5) * HOUGH_T_BIN - MAX_TAN])
+        for factor in (8, 4, 2, 1.5):
+            inliers = alive & (np.abs(z - line[0] - rho * line[1]) <= factor * tolerance)
+            if inliers.sum() < 3:
+                break
+            line = _fitted(rho[inliers], z[inliers], line)
+        inliers = alive & (np.abs(z - line[0] - rho * line[1]) <= 1.5 * tolerance)
+        gone = inliers if inliers.sum() >= minimum else (
+            alive & (np.abs(z - z0_values[best // t_bins] - rho * line[1]) <= 4 * tolerance))
+        if not gone.any():  # a peak made by points no longer there: drop its votes
+            votes[best] = 0
+            continue
+        removed = cells[:, gone]
+        np.subtract.at(votes, removed[removed >= 0], 1)
+        alive &= ~gone
+        if inliers.sum() >= minimum and abs(line[0]) <= 2 * z0_range + extent:
+            lines.append(line)
+    return np.array(lines).reshape(-1, 2)
+
+
+def _fitted(rho, z, line):
+    """Least-squares (z0, t) of points, or ``line`` when they cannot pin both down."""
+    design = np.stack([np.ones_like(rho), rho], axis=1)
+    solution, _, rank, _ = np.linalg.lstsq(design, z, rcond=None)
+    return solution if rank == 2 else line
+
+
+def _nearest_laser(z, rho, z0, tan):
+    """Index of the cone nearest each point (by |z - z0 - rho t|) and that distance."""
+    best = np.full(len(z), np.inf)
+    laser = np.zeros(len(z), dtype=np.int64)
+    for index in range(len(tan)):
+        distance = np.abs(z - z0[index] - rho * tan[index])
+        closer = distance < best
+        best[closer] = distance[closer]
+        laser[closer] = index
+    return laser, best
+
+
+MIN_RHO = 4  # closer to the axis, azimuths are too coarse to code points by them
+
+
+def _tolerance(rho):
+    """How far (voxels) a return may sit from its laser's cone: rounding, or 0.3 mrad
+    (lasers are 3 mrad apart or more; calibration and motion bend cones by less)."""
+    return np.maximum(2.0, 3e-4 * rho)
+
+
+def estimate_sensor(coords, origin=(0, 0, 0), seed=0):
+    """The :class:`Sensor` of a sweep given as integer voxel coordinates with the sensor
+    at ``origin``, or None when the points are not a spinning-LiDAR sweep (too few fit
+    cones, or their returns are not scan lines)."""
+    relative = np.asarray(coords, dtype=np.int64) - np.asarray(origin, dtype=np.int64)
+    rho = np.hypot(relative[:, 0], relative[:, 1]).astype(np.float64)
+    usable = rho >= max(4.0, 0.02 * float(np.median(rho))) if len(rho) else rho > 0
+    if usable.sum() < 200:
+        return None
+    rng = np.random.default_rng(seed)
+    sample = np.flatnonzero(usable)
+    if len(sample) > SUBSAMPLE:
+        sample = np.sort(rng.choice(sample, SUBSAMPLE, replace=False))
+    z = relative[:, 2].astype(np.float64)
+    lines = _lines_of(z[sample], rho[sample], _tolerance(rho[sample]))
+    if not 2 <= len(lines) <= MAX_LASERS:
+        return None
+    # Refit every cone on all the points it explains best, twice.
+    z_all, rho_all = z[usable], rho[usable]
+    for _ in range(2):
+        laser, distance = _nearest_laser(z_all, rho_all, lines[:, 0], lines[:, 1])
+        inlier = distance <= 2 * _tolerance(rho_all)
+        for index in range(len(lines)):
+            mine = inlier & (laser == index)
+            if mine.sum() >= 3:
+                lines[index] = _fitted(rho_all[mine], z_all[mine], lines[index])
+    laser, distance = _nearest_laser(z_all, rho_all, lines[:, 0], lines[:, 1])
+    if np.mean(distance <= 2 * _tolerance(rho_all)) < FIT_FRACTION:
+        return None
+    step = _azimuth_step(relative[usable], laser)
+    if step is None:
+        return None
+    order = np.argsort(lines[:, 1], kind="stable")
+    z0 = np.rint(lines[order, 0] * (1 << Z0_BITS)).astype(np.int64)
+    tan = np.rint(lines[order, 1] * (1 << TAN_BITS)).astype(np.int64)
+    keep = np.r_[True, (np.diff(tan) != 0) | (np.diff(z0) != 0)]
+    return Sensor(origin=tuple(int(v) for v in origin), z0=z0[keep], tan=tan[keep], step=step)
+
+
+def _azimuth_step(relative, laser):
+    """The azimuth step (angle units) between successive returns of a laser, or None when
+    too few of them are about one step apart (not a sweep)."""
+    azimuth = np.arctan2(relative[:, 1], relative[:, 0])
+    order = np.lexsort((azimuth, laser))
+    gaps = np.diff(azimuth[order])[np.diff(laser[order]) == 0]
+    gaps = gaps[gaps > 0]
+    if len(gaps) < 100:
+        return None
+    step = float(np.median(gaps))
+    if not 2 * np.pi / 16384 <= step <= 2 * np.pi / 128:
+        return None
+    if np.mean(np.abs(gaps - step) <= 0.5 * step) < SCAN_LINE_FRACTION:
+        return None
+    if np.mean(np.abs(gaps - step / 2) <= 0.15 * step) > HALF_STEPS:
+        step /= 2  # returns also half a step apart (KITTI's HDL-64E): count half steps
+    return int(round(step * RADIAN))
+
+
+@functools.lru_cache(maxsize=1)
+def _cosine_table():
+    """cos of TABLE_SIZE + 1 angles over a quarter turn, fixed point 2^30 (int64)."""
+    angles = np.arange(TABLE_SIZE + 1, dtype=np.float64) * (np.pi / 2 / TABLE_SIZE)
+    return np.rint(np.cos(angles) * (1 << 30)).astype(np.int64)
+
+
+TABLE_SIZE = 1 << 12  # entries per quarter turn; linear interpolation between them
+
+
+def fixed_cos_sin(angle):
+    """(cos, sin) of integer azimuths (angle units) in fixed point 2^30, by table and
+    linear interpolation in integers: the same on every machine."""
+    table = _cosine_table()
+    quarter = ANGLE_UNITS // 4
+    angle = np.asarray(angle, dtype=np.int64) % ANGLE_UNITS
+    turn, within = np.divmod(angle, quarter)
+    position = within * TABLE_SIZE  # in units of 1/quarter table entries
+    index, fraction = np.divmod(position, quarter)
+    nxt = np.minimum(index + 1, TABLE_SIZE)
+    cos_q = table[index] + ((table[nxt] - table[index]) * fraction) // quarter
+    sin_q = table[TABLE_SIZE - index] + ((table[TABLE_SIZE - nxt] - table[TABLE_SIZE - index]) * fraction) // quarter
+    cos = np.choose(turn, [cos_q, -sin_q, -cos_q, sin_q])
+    sin = np.choose(turn, [sin_q, cos_q, -sin_q, -cos_q])
+    return cos, sin
+
+
+def _round_shift(value, bits):
+    return (value + (1 << (bits - 1))) >> bits
+
+
+def arc_angle(arc, rho):
+    """The azimuth (angle units) an arc of ``arc`` voxels spans at range ``rho``, in integers."""
+    numerator = arc * int(round(RADIAN * 1024))
+    return np.where(numerator >= 0, (numerator + 512 * rho) // (1024 * rho),
+                    -((-numerator + 512 * rho) // (1024 * rho)))
+
+
+def predicted_xy(rho, azimuth):
+    """round(rho cos a), round(rho sin a) in integers."""
+    cos, sin = fixed_cos_sin(azimuth)
+    return _round_shift(rho * cos, 30), _round_shift(rho * sin, 30)
+
+
+def scan_order(coords, sensor):
+    """The points the sensor explains (off its axis, near a laser's cone) in scan order:
+    (their indices into ``coords``, laser, horizontal range rho (rounded, voxels), azimuth
+    (float angle units), position relative to the origin), and the others' indices."""
+    relative = np.asarray(coords, dtype=np.int64) - np.asarray(sensor.origin, dtype=np.int64)
+    rho_exact = np.hypot(relative[:, 0], relative[:, 1])
+    rho = np.rint(rho_exact).astype(np.int64)
+    laser, distance = _nearest_laser(relative[:, 2].astype(np.float64), rho_exact,
+                                     sensor.z0 / (1 << Z0_BITS), sensor.tan / (1 << TAN_BITS))
+    fits = (rho >= MIN_RHO) & (distance <= 4 * _tolerance(rho_exact))
+    inside = np.flatnonzero(fits)
+    azimuth = np.arctan2(relative[inside, 1], relative[inside, 0]) * RADIAN
+    order = np.lexsort((azimuth, laser[inside]))
+    chosen = inside[order]
+    return chosen, laser[chosen], rho[chosen], azimuth[order], relative[chosen], np.flatnonzero(~fits)

@@ -1,0 +1,443 @@
+"""Spinning-LiDAR sweeps coded in the sensor's own coordinates.
+
+:class:`LidarCodec` estimates the sensor from the points (omnicodec.geometry.sensor: the
+lasers' cones and the azimuth step, no calibration needed), orders the points as the
+sensor scanned them, and sends per point, as integers the decoder turns back into the
+exact voxel (integer arithmetic only):
+
+- ``skip``: azimuth steps since the previous return of the laser (mostly 1);
+- ``rho``: the horizontal range, voxels;
+- ``arc``: the azimuth's offset (voxels along the arc) from its prediction;
+- ``dz``: height minus the laser's cone at that range; ``dx``, ``dy``: what rounding
+  the range and azimuth leaves of x and y.
+
+Ranges, arcs and height residuals are coded coarse to fine along each laser: every 32nd
+return first (each from the one 32 before), then the returns halfway between known ones,
+down to every other return; the learned predictor (omnicodec.models.lidar_network) gives
+each value's discretized logistic from its decoded neighbours. All lasers and all points
+of a level are coded at once, so the decoder runs a few dozen batched steps, not one per
+point. Points the sensor does not explain (near its axis, off every cone) are sent as
+voxel keys. One stream codes the whole sweep.
+"""
+
+import dataclasses
+import functools
+import struct
+import zlib
+
+import numpy as np
+import torch
+
+from omnicodec import varint
+from omnicodec.codec import Decoded, Encoded
+from omnicodec.data import PointCloud
+from omnicodec.entropy import binary_reader, binary_writer, logistic
+from omnicodec.errors import BitstreamError, InputError
+from omnicodec.geometry import devoxelize, morton, sensor as sensors, voxelize
+from omnicodec.models.geometry import GeometryCodec, checksum, frame_header
+from omnicodec.models.lidar_network import LidarNet, features
+
+LEVELS = 5  # a laser's level-0 returns are every 2**LEVELS-th
+LIMIT = 1 << 30  # values beyond +-this are not coded (no sweep has them)
+_FLAT = struct.Struct("<bBbB")  # skip location (x16) and log2 scale (x16), xy log2 scale (x16), spare
+
+
+def _zigzag(values):
+    return [(v << 1) ^ (v >> 63) for v in (int(x) for x in values)]
+
+
+def _unzigzag(values):
+    return [(v >> 1) ^ -(v & 1) for v in values]
+
+
+def laser_levels(counts):
+    """Per point in scan order: its level, and the indices of its decoded left and right
+    neighbours along its laser (-1 where there is none)."""
+    total = int(np.sum(counts))
+    starts = np.repeat(np.r_[0, np.cumsum(counts)[:-1]], counts)
+    lengths = np.repeat(counts, counts)
+    j = np.arange(total) - starts
+    period = 1 << LEVELS
+    low_bit = j & -j  # 2^(trailing zeros); 0 for j == 0
+    top = (j % period) == 0
+    level = np.where(top, 0, LEVELS - np.log2(np.maximum(low_bit, 1)).astype(np.int64))
+    left = np.where(top, np.where(j > 0, j - period, -1), j - low_bit)
+    right = np.where(top | (j + low_bit >= lengths), -1, j + low_bit)
+    return level, np.where(left >= 0, left + starts, -1), np.where(right >= 0, right + starts, -1)
+
+
+@dataclasses.dataclass
+class Scan:
+    """What the decoder rebuilds, in scan order."""
+
+    counts: np.ndarray  # points per laser
+    start: np.ndarray  # azimuth of each laser's first return (angle units)
+    skip: np.ndarray
+    rho: np.ndarray
+    arc: np.ndarray
+    dz: np.ndarray
+    dx: np.ndarray
+    dy: np.ndarray
+    azimuth: np.ndarray  # rebuilt (angle units)
+    flat: tuple  # the stream-wide logistics' parameters (see _fitted_skip)
+
+
+class _Io:
+    """Where the walk's values go: coded (writer), read (reader) or collected for training."""
+
+    def __init__(self, writer=None, reader=None, collect=None):
+        self.writer, self.reader, self.collect = writer, reader, collect
+
+    def values(self, truth, location, scale):
+        if self.reader is not None:
+            return logistic.read(self.reader, location, scale, -LIMIT, LIMIT)
+        if self.writer is not None:
+            logistic.write(self.writer, truth, location, scale, -LIMIT, LIMIT)
+        return truth
+
+
+class ScanCoder:
+    """The learned predictor and the walk over a sweep shared by encoder and decoder."""
+
+    def __init__(self, network):
+        self.network = network.eval()
+
+    def _field(self, io, name, level, index, has_right, gaps, rho, spread, neighbours, truth):
+        """Code or read one field's values at ``index`` (all of one level)."""
+        feats, reference, unit = features(name, level, LEVELS, has_right, *neighbours, *gaps, rho, spread)
+        true_values = None if truth is None else torch.as_tensor(truth[index])
+        if io.collect is not None:
+            io.collect(name, feats, reference, unit, true_values)
+            return truth[index]
+        location, scale = self.network(name, feats, reference, unit)
+        return np.asarray(io.values(true_values, location, scale), dtype=np.int64)
+
+    @staticmethod
+    def _flat(io, truth, count, mu16, log_scale16):
+        """Values under one logistic for the whole stream (its parameters in the header)."""
+        if io.collect is not None:
+            return truth
+        location = torch.full((count,), mu16 / 16, dtype=torch.float64)
+        scale = torch.full((count,), 2.0 ** (log_scale16 / 16), dtype=torch.float64)
+        values = io.values(None if truth is None else torch.as_tensor(truth), location, scale)
+        return np.asarray(values, dtype=np.int64)
+
+    def _skips(self, io, truth, count, mode, mode_frequency, log_scale16):
+        """Skips: "is it the usual one" at the stream's frequency, then the others under a
+        logistic about it."""
+        if io.collect is not None:
+            return truth
+        frequency = torch.full((count,), mode_frequency, dtype=torch.int32)
+        if io.writer is not None:
+            usual = torch.as_tensor(truth == mode)
+            io.writer.write(frequency, usual)
+        else:
+            usual = io.reader.read(frequency)
+        usual = np.asarray(usual, dtype=bool)
+        skips = np.full(count, mode, dtype=np.int64)
+        others = np.flatnonzero(~usual)
+        skips[others] = self._flat(io, None if truth is None else truth[others], len(others), 16 * mode,
+                                   log_scale16)
+        if truth is None and (skips[others] == mode).any():
+            raise BitstreamError("LiDAR stream's azimuth steps are corrupted")
+        return skips
+
+    @torch.no_grad()
+    def walk(self, io, counts, start, step, flat, truth=None):
+        """Code (``truth``: per point in scan order the true ``skip``, ``rho``, ``dz``,
+        ``azimuth`` (float angle units) and ``relative`` position) or decode one sweep's
+        values; returns the :class:`Scan`."""
+        total = int(np.sum(counts))
+        level, left, right = laser_levels(counts)
+        starts = np.r_[0, np.cumsum(counts)[:-1]]
+        first = np.zeros(total, dtype=bool)
+        first[starts[counts > 0]] = True
+        mode, mode_frequency, skip_scale, xy_scale = flat
+        rest = np.flatnonzero(~first)
+        skip = np.zeros(total, dtype=np.int64)
+        skip[rest] = self._skips(io, None if truth is None else truth["skip"][rest], len(rest), mode,
+                                 mode_frequency, skip_scale)
+        column = np.cumsum(skip)
+        column -= np.repeat(column[starts], counts)
+        # offset: each azimuth's arc as an angle (what it differed from its prediction by)
+        rho, arc, dz, azimuth, offset = (np.zeros(total, dtype=np.int64) for _ in range(5))
+        azimuth[starts[counts > 0]] = start[counts > 0]
+        for lev in range(LEVELS + 1):
+            index = np.flatnonzero(level == lev)
+            if not len(index):
+                continue
+            has_left, has_right = left[index] >= 0, right[index] >= 0
+            lsafe = np.where(has_left, left[index], index)
+            rsafe = np.where(has_right, right[index], lsafe)
+            gaps = (np.where(has_left, column[index] - column[lsafe], 0),
+                    np.where(has_right, column[rsafe] - column[index], 0))
+
+            def neighbours(values):
+                at_left = np.where(has_left, values[lsafe], 0)
+                return at_left, np.where(has_right, values[rsafe], at_left)
+
+            # Range.
+            pair = neighbours(rho)
+            rho[index] = self._field(io, "rho", lev, index, has_right, gaps, pair[0], pair[1] - pair[0], pair,
+                                     None if truth is None else truth["rho"])
+            if rho[index].min() < sensors.MIN_RHO:
+                raise BitstreamError("LiDAR stream decodes to a range no encoder writes: corrupted stream")
+            # Azimuth: linear in the steps between the decoded neighbours, plus the arc.
+            predicted = _predicted_azimuth(azimuth, lsafe, rsafe, has_right, gaps, step)
+            here = has_left  # a laser's first azimuth is in the header
+            coded, radius = index[here], rho[index[here]]
+            to_arc = lambda angle: angle[here] * radius // int(sensors.RADIAN)  # noqa: E731
+            jitter = np.where(has_right, (azimuth[rsafe] - azimuth[lsafe]) - (gaps[0] + gaps[1]) * step, 0)
+            offsets = neighbours(offset)
+            arc_truth = None
+            if truth is not None:
+                arc_truth = np.zeros(total, dtype=np.int64)
+                arc_truth[coded] = _exact_arcs(truth["azimuth"][coded], truth["relative"][coded], predicted[here],
+                                               radius)
+            arc[coded] = self._field(io, "arc", lev, coded, has_right[here], (gaps[0][here], gaps[1][here]),
+                                     radius, to_arc(jitter), (to_arc(offsets[0]), to_arc(offsets[1])), arc_truth)
+            offset[coded] = sensors.arc_angle(arc[coded], radius)
+            azimuth[coded] = predicted[here] + offset[coded]
+            # Height residual.
+            pair = neighbours(dz)
+            dz[index] = self._field(io, "dz", lev, index, has_right, gaps, rho[index], pair[1] - pair[0], pair,
+                                    None if truth is None else truth["dz"])
+        dxy_truth = None
+        if truth is not None:  # what rounding leaves of x and y, from the rebuilt azimuths
+            x, y = sensors.predicted_xy(rho, azimuth)
+            dxy_truth = np.r_[truth["relative"][:, 0] - x, truth["relative"][:, 1] - y]
+            if xy_scale is None:
+                xy_scale = _best_log_scale(dxy_truth, 0)
+        dxy = self._flat(io, dxy_truth, 2 * total, 0, xy_scale)
+        return Scan(counts=counts, start=start, skip=skip, rho=rho, arc=arc, dz=dz,
+                    dx=np.asarray(dxy[:total]), dy=np.asarray(dxy[total:]), azimuth=azimuth,
+                    flat=(mode, mode_frequency, skip_scale, xy_scale))
+
+
+def _exact_arcs(true_azimuth, relative, predicted, rho):
+    """The arc of each point: the one nearest its true azimuth, or its neighbour (one voxel
+    along the arc either way) when that rebuilds x and y exactly where it does not."""
+    nearest = np.rint((true_azimuth - predicted) * rho / sensors.RADIAN).astype(np.int64)
+    best, best_miss = nearest, None
+    for candidate in (nearest, nearest - 1, nearest + 1):
+        x, y = sensors.predicted_xy(rho, predicted + sensors.arc_angle(candidate, rho))
+        miss = np.abs(relative[:, 0] - x) + np.abs(relative[:, 1] - y)
+        if best_miss is None:
+            best_miss = miss
+            continue
+        better = miss < best_miss
+        best = np.where(better, candidate, best)
+        best_miss = np.minimum(miss, best_miss)
+    return best
+
+
+def _predicted_azimuth(azimuth, lsafe, rsafe, has_right, gaps, step):
+    """Between two decoded neighbours: linear in azimuth steps; after one: one step each."""
+    span = gaps[0] + gaps[1]
+    between = azimuth[lsafe] + ((azimuth[rsafe] - azimuth[lsafe]) * gaps[0]) // np.maximum(span, 1)
+    after = azimuth[lsafe] + gaps[0] * step
+    return np.where(has_right & (span > 0), between, after)
+
+
+def sweep_truth(coords, sensor):
+    """What the encoder codes of a sweep: (indices of the points coded by the sensor, in
+    scan order; indices of the others; points per laser; each laser's first azimuth; the
+    true values :meth:`ScanCoder.walk` takes)."""
+    chosen, laser, rho, azimuth, relative, others = sensors.scan_order(coords, sensor)
+    counts = np.bincount(laser, minlength=sensor.lasers)
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    first = np.zeros(len(chosen), dtype=bool)
+    first[starts[counts > 0]] = True
+    skip = np.zeros(len(chosen), dtype=np.int64)
+    skip[1:] = np.maximum(np.rint(np.diff(azimuth) / sensor.step), 0).astype(np.int64)
+    skip[first] = 0
+    start = np.zeros(sensor.lasers, dtype=np.int64)
+    start[counts > 0] = np.rint(azimuth[starts[counts > 0]]).astype(np.int64)
+    truth = {"skip": skip, "rho": rho, "azimuth": azimuth, "relative": relative,
+             "dz": relative[:, 2] - sensor.predicted_z(laser, rho)}
+    return chosen, others, counts, start, truth
+
+
+def scan_coords(scan, sensor):
+    """(N, 3) int64 voxel coordinates of a rebuilt sweep, in scan order."""
+    laser = np.repeat(np.arange(len(scan.counts)), scan.counts)
+    x, y = sensors.predicted_xy(scan.rho, scan.azimuth)
+    z = sensor.predicted_z(laser, scan.rho)
+    return np.stack([x + scan.dx, y + scan.dy, z + scan.dz], axis=1) + np.asarray(sensor.origin, dtype=np.int64)
+
+
+class LidarCodec(GeometryCodec):
+    """Lossless sweeps: the points the estimated sensor explains coded in its coordinates
+    by :class:`ScanCoder`, the others (all of a cloud that is no sweep) by the dense
+    lossless model of the card's ``base``, so no cloud costs more than there."""
+
+    network = LidarNet
+
+    @classmethod
+    def suits(cls, data):
+        """Whether the cloud is a spinning-LiDAR sweep: a sensor is found on its default grid."""
+        positions = np.asarray(data.positions if isinstance(data, PointCloud) else data)
+        try:
+            grid = voxelize(positions)
+        except InputError:
+            return False
+        return sensors.estimate_sensor(grid.coords, _sensor_origin(grid.offset, grid.scale)) is not None
+
+    @functools.cached_property
+    def _scan_coder(self):
+        from omnicodec import zoo
+
+        return ScanCoder(zoo.load(self.card.model_id))
+
+    @functools.cached_property
+    def _others(self):
+        from omnicodec.codec import codec_for
+
+        return codec_for(self.card.base, self.coder)
+
+    def encode_voxels(self, prepared, progress=None, max_block_points=None):
+        grid, coord_dtype = prepared
+        coords = grid.coords
+        origin = _sensor_origin(grid.offset, grid.scale)
+        sensor = sensors.estimate_sensor(coords, origin)
+        if sensor is None:
+            chosen, others = np.zeros(0, dtype=np.int64), np.arange(len(coords))
+            sensor = sensors.Sensor(origin=origin, z0=np.zeros(0, np.int64), tan=np.zeros(0, np.int64), step=1)
+            counts, start, truth = np.zeros(0, np.int64), np.zeros(0, np.int64), None
+        else:
+            chosen, others, counts, start, truth = sweep_truth(coords, sensor)
+        writer = binary_writer(self.coder)
+        scan = self._scan_coder.walk(_Io(writer=writer), counts, start, sensor.step, _fitted_skip(truth), truth) \
+            if truth is not None else None
+        flat = scan.flat if scan is not None else (1, 1 << 15, 0, 0)
+        if progress:
+            progress(len(chosen))
+        sections = [_sensor_section(sensor, counts, start, flat, len(others)), writer.finish()]
+        rebuilt = [scan_coords(scan, sensor)] if scan is not None else []
+        if len(others):
+            other_sections, other_coords = self._code_others(grid, coords[others], coord_dtype, progress)
+            sections += other_sections
+            rebuilt.append(other_coords)
+        keys = np.sort(morton.encode(np.concatenate(rebuilt), grid.bits))
+        if not np.array_equal(keys, grid.keys):  # the walk must rebuild every voxel exactly
+            raise AssertionError("the LiDAR coder's rebuilt sweep differs from its input")
+        coords = morton.decode(keys, grid.bits)
+        details = self._lidar_details(grid, len(keys), sensor, len(chosen), len(others), sections)
+        return Encoded(header=frame_header(grid, coord_dtype, len(keys)), sections=sections,
+                       checksum=checksum(coords), decoded=PointCloud(
+                           devoxelize(coords, grid.offset, grid.scale, coord_dtype)), details=details), coords
+
+    def _code_others(self, grid, coords, coord_dtype, progress):
+        """The points no laser explains, by the dense lossless codec on the same grid."""
+        keys = np.sort(morton.encode(coords, grid.bits))
+        part = dataclasses.replace(grid, keys=keys, input_points=len(keys), point_voxels=None)
+        encoded, rebuilt = self._others.encode_voxels((part, coord_dtype), progress)
+        return [encoded.header] + encoded.sections, rebuilt
+
+    def decode_voxels(self, header, sections, progress=None):
+        frame = self._frame(header)
+        if len(sections) < 2:
+            raise BitstreamError("LiDAR stream has too few sections")
+        sensor, counts, start, flat, other_count = _read_sensor_section(sections[0])
+        reader = binary_reader(self.coder, sections[1])
+        rebuilt = []
+        if len(counts):
+            scan = self._scan_coder.walk(_Io(reader=reader), counts, start, sensor.step, flat)
+            rebuilt.append(scan_coords(scan, sensor))
+        reader.finish()
+        if other_count:
+            if len(sections) < 3:
+                raise BitstreamError("LiDAR stream lacks the section of its other points")
+            other, other_coords = self._others.decode_voxels(sections[2], sections[3:], progress)
+            if len(other_coords) != other_count:
+                raise BitstreamError("LiDAR stream's other points disagree with its header")
+            rebuilt.append(other_coords)
+        elif len(sections) != 2:
+            raise BitstreamError("LiDAR stream has sections its header does not account for")
+        if progress:
+            progress(int(np.sum(counts)) + other_count)
+        coords = np.concatenate(rebuilt) if rebuilt else np.zeros((0, 3), dtype=np.int64)
+        if len(coords) != frame["voxels"] or (len(coords) and (coords.min() < 0 or coords.max() >= 1 << frame["bits"])):
+            raise BitstreamError(f"decoded {len(coords)} voxels, not the header's {frame['voxels']} on its grid")
+        keys = np.sort(morton.encode(coords, frame["bits"]))
+        coords = morton.decode(keys, frame["bits"])
+        positions = devoxelize(coords, frame["offset"], frame["scale"], np.dtype(frame["coord_dtype"]))
+        details = self._lidar_details(None, len(keys), sensor, int(np.sum(counts)), other_count, sections,
+                                      frame=frame)
+        return Decoded(PointCloud(positions), checksum(coords), details), coords
+
+    def _lidar_details(self, grid, voxels, sensor, scanned, others, sections, frame=None):
+        if grid is not None:
+            frame = {"input_points": grid.input_points, "bits": grid.bits, "integer_input": grid.integer_input,
+                     "scale": grid.scale}
+            choice = grid.grid_choice
+        else:
+            choice = None
+        details = self._details(frame["input_points"], voxels, frame["bits"], frame["integer_input"], 0,
+                                frame["scale"], choice)
+        del details["blocks"]
+        if sensor.lasers:
+            details["sensor"] = (f"spinning LiDAR estimated from the points: {sensor.lasers} lasers, "
+                                 f"{round(sensors.ANGLE_UNITS / sensor.step)} azimuth steps per turn")
+        else:
+            details["sensor"] = "none found: every point coded by the dense model"
+        details["points coded by the sensor"] = scanned
+        details["other points"] = others
+        details["sensor bytes"] = len(sections[0])
+        details["scan bytes"] = len(sections[1])
+        details["other bytes"] = sum(map(len, sections[2:]))
+        return details
+
+
+def _sensor_origin(offset, scale):
+    """The voxel of the input frame's origin, where a sweep's sensor sits."""
+    return tuple(int(v) for v in np.rint(-np.asarray(offset, dtype=np.float64) / scale))
+
+
+def _best_log_scale(values, location16):
+    """The log2 scale (x16) of the logistic at ``location16 / 16`` that codes ``values`` in
+    the fewest bits."""
+    values = torch.as_tensor(values, dtype=torch.float64)
+    costs = {s: float(logistic.bits(values, torch.full_like(values, location16 / 16),
+                                    torch.full_like(values, 2.0 ** (s / 16)), -LIMIT, LIMIT).sum())
+             for s in range(-64, 160, 4)}
+    return min(costs, key=costs.get)
+
+
+def _fitted_skip(truth):
+    """The stream-wide parameters of the skips (their usual value, its frequency of 2^16,
+    the log2 scale x16 of the others' logistic) and of the x/y residuals (left to the
+    walk: None)."""
+    skips = np.zeros(0, dtype=np.int64) if truth is None else truth["skip"][1:]
+    if not len(skips):
+        return 1, 1 << 15, 0, None
+    mode = int(np.bincount(skips).argmax())
+    frequency = int(np.clip(round(np.mean(skips == mode) * 65536), 1, 65535))
+    others = skips[skips != mode]
+    return mode, frequency, _best_log_scale(others, 16 * mode) if len(others) else 0, None
+
+
+def _sensor_section(sensor, counts, start, flat, others):
+    values = [sensor.lasers, sensor.step, *_zigzag(sensor.origin), *_zigzag(flat), others]
+    for index in range(sensor.lasers):
+        values += [*_zigzag([sensor.z0[index], sensor.tan[index]]), int(counts[index]), *_zigzag([start[index]])]
+    return varint.encode(values)
+
+
+def _read_sensor_section(section):
+    (lasers, step), pos = varint.decode(section, 2)
+    if lasers > sensors.MAX_LASERS or step < 1:
+        raise BitstreamError("LiDAR sensor section is corrupted")
+    head, pos = varint.decode(section, 8, pos)
+    origin, flat, others = tuple(_unzigzag(head[:3])), tuple(_unzigzag(head[3:7])), head[7]
+    if not 1 <= flat[1] < 1 << 16:
+        raise BitstreamError("LiDAR sensor section is corrupted")
+    table, pos = varint.decode(section, 4 * lasers, pos)
+    if pos != len(section):
+        raise BitstreamError("LiDAR sensor section is corrupted")
+    table = np.array(table, dtype=np.int64).reshape(lasers, 4)
+    z0 = np.array(_unzigzag(table[:, 0]), dtype=np.int64)
+    tan = np.array(_unzigzag(table[:, 1]), dtype=np.int64)
+    start = np.array(_unzigzag(table[:, 3]), dtype=np.int64)
+    sensor = sensors.Sensor(origin=origin, z0=z0, tan=tan, step=step)
+    return sensor, table[:, 2], start, flat, others

@@ -1,0 +1,70 @@
+"""The learned predictor of LiDAR sweeps: for each value the scan coder sends, the
+location and scale of its discretized logistic, from the already decoded neighbours
+along the point's laser (omnicodec.models.lidar).
+
+Each coded field (range, azimuth arc, height residual) has a small MLP of its own. A
+field's features and its reference prediction come from :func:`features`, so training
+(``omnicodec.train --kind lidar``) and coding see exactly the same numbers; the network
+returns a correction of the reference in units of the neighbours' spread, and the log
+of the scale.
+"""
+
+import torch
+from torch import nn
+
+FIELDS = ("rho", "arc", "dz")
+FEATURES = 8
+LOG_SCALE_RANGE = (-3.0, 16.0)
+
+
+def _signed_log(values):
+    return torch.sign(values) * torch.log1p(values.abs())
+
+
+def features(field, level, levels, has_right, left, right, gap_left, gap_right, rho, spread):
+    """(F, FEATURES) float32 features of one field's values at a level, and their
+    reference location and unit (the prediction the network corrects, in value units).
+
+    ``left``/``right``: the decoded neighbours' values (right = left where there is no
+    right one); gaps in azimuth steps; ``rho`` the point's range; ``spread`` a field's own
+    measure of disagreement between the neighbours (its unit)."""
+    f = lambda v: torch.as_tensor(v, dtype=torch.float64)  # noqa: E731
+    left, right, gap_left, gap_right = f(left), f(right), f(gap_left), f(gap_right)
+    has_right = f(has_right)
+    span = (gap_left + gap_right).clamp(min=1)
+    weight = torch.where(has_right > 0, gap_left / span, torch.zeros_like(span))
+    # The arcs' neighbours are their own arcs, which say where the prediction is off, not
+    # where the value lies: their reference is 0.
+    reference = torch.zeros_like(left) if field == "arc" else left + (right - left) * weight
+    unit = f(spread).abs() / 2 + 1
+    columns = [
+        has_right,
+        torch.full_like(left, level / max(levels, 1)),
+        _signed_log(right - left) / 8,
+        _signed_log(f(spread)) / 8,
+        torch.log1p(gap_left) / 4,
+        torch.log1p(gap_right) / 4,
+        torch.log1p(f(rho)) / 12,
+        _signed_log(torch.zeros_like(left) if field == "rho" else left) / 4,
+    ]
+    return torch.stack(columns, dim=1).to(torch.float32), reference, unit
+
+
+class LidarNet(nn.Module):
+    """One small MLP per field: features -> (correction, log scale)."""
+
+    def __init__(self, channels=32):
+        super().__init__()
+        self.config = {"channels": channels}
+        self.heads = nn.ModuleDict({
+            field: nn.Sequential(nn.Linear(FEATURES, channels), nn.ReLU(),
+                                 nn.Linear(channels, channels), nn.ReLU(),
+                                 nn.Linear(channels, 2))
+            for field in FIELDS})
+
+    def forward(self, field, feats, reference, unit):
+        """-> (location, scale) float64 of the field's values."""
+        out = self.heads[field](feats).to(torch.float64)
+        location = reference + out[:, 0] * unit
+        scale = torch.exp(out[:, 1].clamp(*LOG_SCALE_RANGE))
+        return location, scale
