@@ -6,7 +6,7 @@ Sources (../shared/data): lidar/*.ply (KITTI HDL-64E, nuScenes HDL-32E, Ouster 3
 128-beam sweeps, Argoverse) and pointclouds/semantickitti_000000.ply, float metres in
 the sensor frame. Each sweep, and each of its augmentations (a random rotation about the
 vertical axis, a mirror image, every other laser dropped (a sensor of half the beams),
-and coarser grids), is voxelized, its sensor estimated as the codec estimates it, and
+coarser grids, and lossy rates' coarser units and dropped returns), is voxelized, its sensor estimated as the codec estimates it, and
 walked by the scan coder: what every coded value's prediction sees (features, reference,
 unit) and the value are stored per field, so training (``omnicodec.train --kind lidar``)
 sees exactly the numbers coding does. Sweeps whose sensor is not found are skipped (the
@@ -28,6 +28,7 @@ from omnicodec.models.lidar_network import FIELDS, LidarNet
 
 GRIDS = (0.001, 0.002, 0.005)  # voxel sizes in metres
 HOLD_OUT = ("kitti_object_000114.ply",)
+LOSSY = ((4, 1), (16, 1), (64, 2), (256, 8))  # (quantum, keep_every) of the lossy rates' kind
 
 
 def sweeps(data):
@@ -44,7 +45,7 @@ def variants(points, rng):
     yield "mirrored", points * np.array([1.0, -1.0, 1.0])
 
 
-def coding_problems(positions, voxel_size, drop_lasers=False):
+def coding_problems(positions, voxel_size, drop_lasers=False, quantum=1, keep_every=1):
     """{field: (features, reference, unit, value)} of one sweep on a grid, or None."""
     coords = np.unique(np.rint(positions / voxel_size).astype(np.int64), axis=0)
     sensor = sensors.estimate_sensor(coords)
@@ -56,10 +57,10 @@ def coding_problems(positions, voxel_size, drop_lasers=False):
         sensor = sensors.estimate_sensor(coords)
         if sensor is None:
             return None
-    _, _, counts, start, truth = lidar.sweep_truth(coords, sensor)
+    _, _, counts, start, truth = lidar.sweep_truth(coords, sensor, quantum, keep_every)
     found = {field: [] for field in FIELDS}
     io = lidar._Io(collect=lambda field, *values: found[field].append(values))
-    lidar.ScanCoder(LidarNet()).walk(io, counts, start, sensor.step, (1, 1 << 15, 0, 0), truth)
+    lidar.ScanCoder(LidarNet()).walk(io, counts, start, sensor, (1, 1 << 15, 0, 0), quantum, truth)
     return {field: [torch.cat([part[i] for part in found[field]]).numpy() for i in range(4)]
             for field in FIELDS}
 
@@ -80,15 +81,21 @@ def main(argv=None):
             for variant, positions in variants(points, rng):
                 for size in GRIDS if variant == "as is" else GRIDS[:1]:
                     for drop in (False, True) if variant == "as is" and size == GRIDS[0] else (False,):
-                        problems = coding_problems(positions, size, drop)
-                        name = f"{path.name}/{variant}/{size * 1000:g}mm" + ("/half" if drop else "")
-                        if problems is None:
-                            print(f"{name}: no sensor found, skipped", flush=True)
-                            continue
-                        for field, arrays in problems.items():
-                            for part, array in zip(("features", "reference", "unit", "value"), arrays):
-                                f[f"{group}/{name}/{field}/{part}"] = array
-                        print(f"{name}: {len(problems['rho'][3])} points", flush=True)
+                        _store(f, group, f"{path.name}/{variant}/{size * 1000:g}mm" + ("/half" if drop else ""),
+                               coding_problems(positions, size, drop))
+            for quantum, keep_every in LOSSY:
+                _store(f, group, f"{path.name}/lossy/{quantum}x{keep_every}",
+                       coding_problems(points, GRIDS[0], quantum=quantum, keep_every=keep_every))
+
+
+def _store(f, group, name, problems):
+    if problems is None:
+        print(f"{name}: no sensor found, skipped", flush=True)
+        return
+    for field, arrays in problems.items():
+        for part, array in zip(("features", "reference", "unit", "value"), arrays):
+            f[f"{group}/{name}/{field}/{part}"] = array
+    print(f"{name}: {len(problems['rho'][3])} points", flush=True)
 
 
 if __name__ == "__main__":

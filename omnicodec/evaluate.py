@@ -191,34 +191,35 @@ def eight_bit_colours(rgb):
     return values
 
 
-def rate_codecs(kind, rates=None, model=None, attributes=()):
+def rate_codecs(kind, rates=None, model=None, attributes=(), data=None):
     """[(rate or None, codec)] to evaluate: ``model`` at each of ``rates`` it serves (once,
     rate None, if it has none), or the data kind's models at ``rates`` (default: all); each
-    wrapped by the model of the data's ``attributes`` (names) where one codes them."""
+    wrapped by the model of the data's ``attributes`` (names) where one codes them; for
+    ``data``, the models made for its content first."""
     if model is not None and not zoo.card(model).rates:
         if rates is not None:
             raise InputError(f"model {model} has no rates; leave out --rates")
         rates = [None]
     if rates is None:
-        rates = list(zoo.card(model).rates if model is not None else zoo.rates(kind))
-    runs = [(rate, api.select_codec(kind, model, rate, attributes=attributes)) for rate in rates]
+        rates = list(zoo.card(model).rates if model is not None else zoo.rates(kind, data))
+    runs = [(rate, api.select_codec(kind, model, rate, attributes=attributes, data=data)) for rate in rates]
     for rate, codec in runs:
         # Read and hash-check the weights (also those of the model under a model of
         # attributes) before any clock starts.
         codec.weights_hash
-        zoo.weights_hash(zoo.resolve(kind, model, rate).model_id)
+        zoo.weights_hash(zoo.resolve(kind, model, rate, data).model_id)
     return runs
 
 
-def point_cloud_runs(rates, model, attributes, colour_rates=None):
+def point_cloud_runs(rates, model, attributes, colour_rates=None, data=None):
     """[(rate, colour rate, codec)] to evaluate: each geometry rate (as :func:`rate_codecs`;
     colour, if any, lossless: colour rate None), or with ``colour_rates`` each colour rate at
     one geometry rate (lossless geometry unless ``rates`` or ``model`` gives one)."""
     if colour_rates is None:
-        return [(rate, None, codec) for rate, codec in rate_codecs("pointcloud", rates, model, attributes)]
+        return [(rate, None, codec) for rate, codec in rate_codecs("pointcloud", rates, model, attributes, data)]
     if rates is None and model is None:
         rates = [None]  # the default model: lossless geometry
-    runs = rate_codecs("pointcloud", rates, model, attributes)
+    runs = rate_codecs("pointcloud", rates, model, attributes, data)
     if len(runs) != 1:
         raise InputError("colour rates are evaluated at one geometry rate: give one --rates "
                          "value, or none for lossless geometry")
@@ -247,7 +248,7 @@ def evaluate(path, rates=None, peak=None, normals_path=None, point_to_plane=True
     if reference.rgb is None and (colour_rates is not None or needs_colour):
         raise InputError(f"{needs_colour or '--colour-rates'} needs a cloud with colours (red, "
                          f"green, blue){'' if colour else ', and --no-colour leaves them out'}")
-    runs = point_cloud_runs(rates, model, reference.cloud.attributes, colour_rates)
+    runs = point_cloud_runs(rates, model, reference.cloud.attributes, colour_rates, reference.cloud)
     input_points = reference.grid.input_points
     prepared = {}  # by colour rate: one voxel grid for all geometry rates
     results = []

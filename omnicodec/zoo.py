@@ -115,12 +115,18 @@ COLOUR_RATES = (
 )
 # The LiDAR model: SHA-256, training command, steps, results.
 LIDAR_WEIGHTS = (
-    "88312f1ad200bc7fef90b4234ea1aea529ec02fa3d6aed1cf30dd094db18808b",
+    "234ab967d8e26645595b90433f89d9bd4475921811e60e37f7d7a3d3ede57ceb",
     "python -m omnicodec.train --kind lidar --run ~/.cache/omnicodec/runs/lidar --steps 1500 "
     "--channels 32 --lr 3e-3 --seed 0 --resume, then: python -m omnicodec.train --run "
     "~/.cache/omnicodec/runs/lidar --export omnicodec/weights/lidar_v1.pt",
     1500,
     "")
+# LiDAR rates, fewest bits first: the voxels per unit of the ranges, arcs and heights sent,
+# one return in how many of each laser is kept (models.lidar), and what each measured.
+LIDAR_RATES = (
+    (256, 8, ""), (128, 4, ""), (64, 2, ""), (32, 1, ""), (16, 1, ""), (8, 1, ""), (4, 1, ""), (2, 1, ""),
+)
+_LIDAR_DATA = "python -m datasets.lidar --data ../shared/data --out ~/.cache/omnicodec/lidar_fields.h5 --seed 0"
 _DATA = ("python -m datasets.prepare --data ../shared/data "
          "--out ~/.cache/omnicodec/train_blocks.h5 --seed 0")
 
@@ -186,12 +192,32 @@ MODELS = {
             content="spinning-LiDAR sweeps",
             default=True,
             base="occupancy-v1",  # codes the points no laser explains
-            data="python -m datasets.lidar --data ../shared/data --out ~/.cache/omnicodec/lidar_fields.h5 --seed 0",
+            data=_LIDAR_DATA,
             command=LIDAR_WEIGHTS[1],
             seed=0,
             steps=LIDAR_WEIGHTS[2],
             result=LIDAR_WEIGHTS[3],
         ),
+    ]
+    + [
+        ModelCard(
+            model_id=f"lidar-r{rate}",
+            file="lidar_v1.pt",
+            sha256=LIDAR_WEIGHTS[0],
+            codec="pointcloud-lidar",
+            content="spinning-LiDAR sweeps",
+            rates=(rate,),
+            base="occupancy-v1",
+            settings=types.MappingProxyType({"quantum": quantum, "keep_every": keep_every}),
+            data=_LIDAR_DATA,
+            command=LIDAR_WEIGHTS[1],
+            seed=0,
+            steps=LIDAR_WEIGHTS[2],
+            result=f"semantickitti_000000 on its 1 mm grid (peak 30000): {result}",
+        )
+        for rate, (quantum, keep_every, result) in enumerate(LIDAR_RATES, start=1)
+    ]
+    + [
         ModelCard(
             model_id="lightfield-v1",
             file="lightfield_v1.pt",
@@ -230,9 +256,19 @@ def stream_card(model_id):
     return MODELS[model_id]
 
 
-def rates(data_kind):
-    """The ``--rate`` numbers of a data kind's general models, lowest (fewest bits) first."""
+def rates(data_kind, data=None):
+    """The ``--rate`` numbers of a data kind, lowest (fewest bits) first: of the models
+    made for ``data``'s content if there are some, else of the general ones."""
+    cards = [e for e in _whole_data_cards(data_kind) if e.content and e.rates]
+    if data is not None and cards and codec_class_of(cards[0]).suits(data):
+        return sorted(r for entry in cards for r in entry.rates)
     return sorted(r for entry in _whole_data_cards(data_kind) if not entry.content for r in entry.rates)
+
+
+def codec_class_of(entry):
+    from omnicodec.codec import codec_class
+
+    return codec_class(entry.codec)
 
 
 def _whole_data_cards(data_kind):
@@ -286,13 +322,11 @@ def resolve(data_kind, model=None, rate=None, data=None):
 def _content_cards(data_kind, data, rate):
     """The cards made for the content of ``data`` (their codec recognizes it) that serve
     ``rate`` (or are defaults when it is None)."""
-    from omnicodec.codec import codec_class
-
     if data is None:
         return []
     cards = [e for e in _whole_data_cards(data_kind) if e.content
              and (e.default if rate is None else _serves(e, rate))]
-    return [e for e in cards if codec_class(e.codec).suits(data)]
+    return [e for e in cards if codec_class_of(e).suits(data)]
 
 
 def _serves(entry, rate):

@@ -227,8 +227,9 @@ def predicted_xy(rho, azimuth):
     return _round_shift(rho * cos, 30), _round_shift(rho * sin, 30)
 
 
-def scan_order(coords, sensor):
-    """The points the sensor explains (off its axis, near a laser's cone) in scan order:
+def scan_order(coords, sensor, quantum=1):
+    """The points the sensor explains (off its axis (ranges of at least ``quantum`` voxels
+    when they are sent in such units), near a laser's cone) in scan order:
     (their indices into ``coords``, laser, horizontal range rho (rounded, voxels), azimuth
     (float angle units), position relative to the origin), and the others' indices."""
     relative = np.asarray(coords, dtype=np.int64) - np.asarray(sensor.origin, dtype=np.int64)
@@ -236,7 +237,7 @@ def scan_order(coords, sensor):
     rho = np.rint(rho_exact).astype(np.int64)
     laser, distance = _nearest_laser(relative[:, 2].astype(np.float64), rho_exact,
                                      sensor.z0 / (1 << Z0_BITS), sensor.tan / (1 << TAN_BITS))
-    fits = (rho >= MIN_RHO) & (distance <= 4 * _tolerance(rho_exact))
+    fits = (rho >= max(MIN_RHO, quantum)) & (distance <= 4 * _tolerance(rho_exact))
     inside = np.flatnonzero(fits)
     azimuth = np.arctan2(relative[inside, 1], relative[inside, 0]) * RADIAN
     order = np.lexsort((azimuth, laser[inside]))

@@ -386,11 +386,16 @@ def _checked_normals(normals, count):
     return array.astype(np.float32).astype(np.float64)
 
 
-def check_peak(peak, reference_points):
-    """The peak as a float; InputError unless it is positive and spans the reference.
+PEAK_SPAN = 10  # the widest reference a peak may measure, in peaks
 
-    A peak below the reference's bounding-box side means a wrong bit depth (511 given for
-    vox10 data, say) and PSNRs that compare with nothing.
+
+def check_peak(peak, reference_points):
+    """The peak as a float; InputError unless it is positive and at least a tenth of the
+    reference's bounding-box side.
+
+    A much smaller peak means a wrong unit or bit depth and PSNRs that compare with nothing;
+    a peak under the side is a convention of some data: MPEG's LiDAR conditions use 30000
+    on 1 mm grids of sweeps up to ~200 m across.
     """
     try:
         peak = float(peak)
@@ -399,8 +404,9 @@ def check_peak(peak, reference_points):
     if not math.isfinite(peak) or peak <= 0:
         raise InputError(f"peak must be a positive number, not {peak}")
     extent = float(np.ptp(reference_points, axis=0).max())
-    if extent > peak:
-        raise InputError(f"peak {peak:g} does not fit the data: the reference spans {extent:g}")
+    if extent > PEAK_SPAN * peak:
+        raise InputError(f"peak {peak:g} does not fit the data: the reference spans {extent:g}, "
+                         f"more than {PEAK_SPAN} times the peak")
     return peak
 
 

@@ -143,10 +143,11 @@ class ScanCoder:
         return skips
 
     @torch.no_grad()
-    def walk(self, io, counts, start, step, flat, truth=None):
-        """Code (``truth``: per point in scan order the true ``skip``, ``rho``, ``dz``,
-        ``azimuth`` (float angle units) and ``relative`` position) or decode one sweep's
-        values; returns the :class:`Scan`."""
+    def walk(self, io, counts, start, sensor, flat, quantum=1, truth=None):
+        """Code (``truth``: per point in scan order the true ``skip``, ``rho``, ``azimuth``
+        (float angle units) and ``relative`` position) or decode one sweep's values;
+        returns the :class:`Scan`. ``quantum`` > 1 (lossy): ranges, arcs and height
+        residuals are sent in units of that many voxels, and x, y as they round."""
         total = int(np.sum(counts))
         level, left, right = laser_levels(counts)
         starts = np.r_[0, np.cumsum(counts)[:-1]]
@@ -160,7 +161,10 @@ class ScanCoder:
         column = np.cumsum(skip)
         column -= np.repeat(column[starts], counts)
         # offset: each azimuth's arc as an angle (what it differed from its prediction by)
+        step = sensor.step
         rho, arc, dz, azimuth, offset = (np.zeros(total, dtype=np.int64) for _ in range(5))
+        laser = np.repeat(np.arange(len(counts)), counts)
+        rho_truth = None if truth is None else np.rint(truth["rho"] / quantum).astype(np.int64)
         azimuth[starts[counts > 0]] = start[counts > 0]
         for lev in range(LEVELS + 1):
             index = np.flatnonzero(level == lev)
@@ -179,39 +183,45 @@ class ScanCoder:
             # Range.
             pair = neighbours(rho)
             rho[index] = self._field(io, "rho", lev, index, has_right, gaps, pair[0], pair[1] - pair[0], pair,
-                                     None if truth is None else truth["rho"])
-            if rho[index].min() < sensors.MIN_RHO:
+                                     rho_truth)
+            if rho[index].min() * quantum < sensors.MIN_RHO:
                 raise BitstreamError("LiDAR stream decodes to a range no encoder writes: corrupted stream")
             # Azimuth: linear in the steps between the decoded neighbours, plus the arc.
             predicted = _predicted_azimuth(azimuth, lsafe, rsafe, has_right, gaps, step)
             here = has_left  # a laser's first azimuth is in the header
-            coded, radius = index[here], rho[index[here]]
-            to_arc = lambda angle: angle[here] * radius // int(sensors.RADIAN)  # noqa: E731
+            coded, radius = index[here], rho[index[here]] * quantum
+            to_arc = lambda angle: angle[here] * radius // int(sensors.RADIAN * quantum)  # noqa: E731
             jitter = np.where(has_right, (azimuth[rsafe] - azimuth[lsafe]) - (gaps[0] + gaps[1]) * step, 0)
             offsets = neighbours(offset)
             arc_truth = None
             if truth is not None:
                 arc_truth = np.zeros(total, dtype=np.int64)
                 arc_truth[coded] = _exact_arcs(truth["azimuth"][coded], truth["relative"][coded], predicted[here],
-                                               radius)
+                                               radius) if quantum == 1 else np.rint(
+                    (truth["azimuth"][coded] - predicted[here]) * radius / (sensors.RADIAN * quantum)).astype(np.int64)
             arc[coded] = self._field(io, "arc", lev, coded, has_right[here], (gaps[0][here], gaps[1][here]),
                                      radius, to_arc(jitter), (to_arc(offsets[0]), to_arc(offsets[1])), arc_truth)
-            offset[coded] = sensors.arc_angle(arc[coded], radius)
+            offset[coded] = sensors.arc_angle(arc[coded] * quantum, radius)
             azimuth[coded] = predicted[here] + offset[coded]
             # Height residual.
             pair = neighbours(dz)
-            dz[index] = self._field(io, "dz", lev, index, has_right, gaps, rho[index], pair[1] - pair[0], pair,
-                                    None if truth is None else truth["dz"])
+            dz_truth = None
+            if truth is not None:
+                dz_truth = np.zeros(total, dtype=np.int64)
+                dz_truth[index] = np.rint((truth["relative"][index, 2] - sensor.predicted_z(
+                    laser[index], rho[index] * quantum)) / quantum).astype(np.int64)
+            dz[index] = self._field(io, "dz", lev, index, has_right, gaps, rho[index] * quantum, pair[1] - pair[0],
+                                    pair, dz_truth)
         dxy_truth = None
-        if truth is not None:  # what rounding leaves of x and y, from the rebuilt azimuths
+        if truth is not None and quantum == 1:  # what rounding leaves of x and y
             x, y = sensors.predicted_xy(rho, azimuth)
             dxy_truth = np.r_[truth["relative"][:, 0] - x, truth["relative"][:, 1] - y]
             if xy_scale is None:
                 xy_scale = _best_log_scale(dxy_truth, 0)
-        dxy = self._flat(io, dxy_truth, 2 * total, 0, xy_scale)
-        return Scan(counts=counts, start=start, skip=skip, rho=rho, arc=arc, dz=dz,
+        dxy = self._flat(io, dxy_truth, 2 * total, 0, xy_scale) if quantum == 1 else np.zeros(2 * total, np.int64)
+        return Scan(counts=counts, start=start, skip=skip, rho=rho * quantum, arc=arc, dz=dz * quantum,
                     dx=np.asarray(dxy[:total]), dy=np.asarray(dxy[total:]), azimuth=azimuth,
-                    flat=(mode, mode_frequency, skip_scale, xy_scale))
+                    flat=(mode, mode_frequency, skip_scale, 0 if xy_scale is None else xy_scale))
 
 
 def _exact_arcs(true_azimuth, relative, predicted, rho):
@@ -239,11 +249,17 @@ def _predicted_azimuth(azimuth, lsafe, rsafe, has_right, gaps, step):
     return np.where(has_right & (span > 0), between, after)
 
 
-def sweep_truth(coords, sensor):
+def sweep_truth(coords, sensor, quantum=1, keep_every=1):
     """What the encoder codes of a sweep: (indices of the points coded by the sensor, in
     scan order; indices of the others; points per laser; each laser's first azimuth; the
-    true values :meth:`ScanCoder.walk` takes)."""
-    chosen, laser, rho, azimuth, relative, others = sensors.scan_order(coords, sensor)
+    true values :meth:`ScanCoder.walk` takes). ``keep_every`` > 1 (lossy) keeps only every
+    that many-th return of each laser (the others are dropped, not sent)."""
+    chosen, laser, rho, azimuth, relative, others = sensors.scan_order(coords, sensor, quantum)
+    if keep_every > 1:
+        counts = np.bincount(laser, minlength=sensor.lasers)
+        within = np.arange(len(laser)) - np.repeat(np.r_[0, np.cumsum(counts)[:-1]], counts)
+        kept = within % keep_every == 0
+        chosen, laser, rho, azimuth, relative = chosen[kept], laser[kept], rho[kept], azimuth[kept], relative[kept]
     counts = np.bincount(laser, minlength=sensor.lasers)
     starts = np.r_[0, np.cumsum(counts)[:-1]]
     first = np.zeros(len(chosen), dtype=bool)
@@ -253,8 +269,7 @@ def sweep_truth(coords, sensor):
     skip[first] = 0
     start = np.zeros(sensor.lasers, dtype=np.int64)
     start[counts > 0] = np.rint(azimuth[starts[counts > 0]]).astype(np.int64)
-    truth = {"skip": skip, "rho": rho, "azimuth": azimuth, "relative": relative,
-             "dz": relative[:, 2] - sensor.predicted_z(laser, rho)}
+    truth = {"skip": skip, "rho": rho, "azimuth": azimuth, "relative": relative}
     return chosen, others, counts, start, truth
 
 
@@ -272,6 +287,20 @@ class LidarCodec(GeometryCodec):
     lossless model of the card's ``base``, so no cloud costs more than there."""
 
     network = LidarNet
+
+    @property
+    def quantum(self):
+        """Voxels per unit of the ranges, arcs and heights sent: 1 is lossless."""
+        return int(self.card.settings.get("quantum", 1))
+
+    @property
+    def keep_every(self):
+        """A lossy rate's decimation: only every that many-th return of a laser is sent."""
+        return int(self.card.settings.get("keep_every", 1))
+
+    @property
+    def lossless(self):
+        return self.quantum == 1 and self.keep_every == 1
 
     @classmethod
     def suits(cls, data):
@@ -305,21 +334,21 @@ class LidarCodec(GeometryCodec):
             sensor = sensors.Sensor(origin=origin, z0=np.zeros(0, np.int64), tan=np.zeros(0, np.int64), step=1)
             counts, start, truth = np.zeros(0, np.int64), np.zeros(0, np.int64), None
         else:
-            chosen, others, counts, start, truth = sweep_truth(coords, sensor)
+            chosen, others, counts, start, truth = sweep_truth(coords, sensor, self.quantum, self.keep_every)
         writer = binary_writer(self.coder)
-        scan = self._scan_coder.walk(_Io(writer=writer), counts, start, sensor.step, _fitted_skip(truth), truth) \
-            if truth is not None else None
+        scan = self._scan_coder.walk(_Io(writer=writer), counts, start, sensor, _fitted_skip(truth),
+                                     self.quantum, truth) if truth is not None else None
         flat = scan.flat if scan is not None else (1, 1 << 15, 0, 0)
         if progress:
             progress(len(chosen))
-        sections = [_sensor_section(sensor, counts, start, flat, len(others)), writer.finish()]
+        sections = [_sensor_section(sensor, counts, start, flat, self.quantum, len(others)), writer.finish()]
         rebuilt = [scan_coords(scan, sensor)] if scan is not None else []
         if len(others):
             other_sections, other_coords = self._code_others(grid, coords[others], coord_dtype, progress)
             sections += other_sections
             rebuilt.append(other_coords)
-        keys = np.sort(morton.encode(np.concatenate(rebuilt), grid.bits))
-        if not np.array_equal(keys, grid.keys):  # the walk must rebuild every voxel exactly
+        keys = _grid_keys(np.concatenate(rebuilt), grid.bits)
+        if self.lossless and not np.array_equal(keys, grid.keys):  # it must rebuild every voxel
             raise AssertionError("the LiDAR coder's rebuilt sweep differs from its input")
         coords = morton.decode(keys, grid.bits)
         details = self._lidar_details(grid, len(keys), sensor, len(chosen), len(others), sections)
@@ -338,11 +367,14 @@ class LidarCodec(GeometryCodec):
         frame = self._frame(header)
         if len(sections) < 2:
             raise BitstreamError("LiDAR stream has too few sections")
-        sensor, counts, start, flat, other_count = _read_sensor_section(sections[0])
+        sensor, counts, start, flat, quantum, other_count = _read_sensor_section(sections[0])
+        if quantum != self.quantum:
+            raise BitstreamError(f"LiDAR stream sends units of {quantum} voxels, its model {self.card.model_id} "
+                                 f"units of {self.quantum}")
         reader = binary_reader(self.coder, sections[1])
         rebuilt = []
         if len(counts):
-            scan = self._scan_coder.walk(_Io(reader=reader), counts, start, sensor.step, flat)
+            scan = self._scan_coder.walk(_Io(reader=reader), counts, start, sensor, flat, quantum)
             rebuilt.append(scan_coords(scan, sensor))
         reader.finish()
         if other_count:
@@ -356,10 +388,9 @@ class LidarCodec(GeometryCodec):
             raise BitstreamError("LiDAR stream has sections its header does not account for")
         if progress:
             progress(int(np.sum(counts)) + other_count)
-        coords = np.concatenate(rebuilt) if rebuilt else np.zeros((0, 3), dtype=np.int64)
-        if len(coords) != frame["voxels"] or (len(coords) and (coords.min() < 0 or coords.max() >= 1 << frame["bits"])):
-            raise BitstreamError(f"decoded {len(coords)} voxels, not the header's {frame['voxels']} on its grid")
-        keys = np.sort(morton.encode(coords, frame["bits"]))
+        keys = _grid_keys(np.concatenate(rebuilt) if rebuilt else np.zeros((0, 3), dtype=np.int64), frame["bits"])
+        if len(keys) != frame["voxels"]:
+            raise BitstreamError(f"decoded {len(keys)} voxels, not the header's {frame['voxels']}")
         coords = morton.decode(keys, frame["bits"])
         positions = devoxelize(coords, frame["offset"], frame["scale"], np.dtype(frame["coord_dtype"]))
         details = self._lidar_details(None, len(keys), sensor, int(np.sum(counts)), other_count, sections,
@@ -387,6 +418,12 @@ class LidarCodec(GeometryCodec):
         details["scan bytes"] = len(sections[1])
         details["other bytes"] = sum(map(len, sections[2:]))
         return details
+
+
+def _grid_keys(coords, bits):
+    """Sorted unique Morton keys of rebuilt voxels, clamped into the grid (a lossy sweep's
+    rounding may step just outside it)."""
+    return np.unique(morton.encode(np.clip(coords, 0, (1 << bits) - 1), bits))
 
 
 def _sensor_origin(offset, scale):
@@ -417,16 +454,16 @@ def _fitted_skip(truth):
     return mode, frequency, _best_log_scale(others, 16 * mode) if len(others) else 0, None
 
 
-def _sensor_section(sensor, counts, start, flat, others):
-    values = [sensor.lasers, sensor.step, *_zigzag(sensor.origin), *_zigzag(flat), others]
+def _sensor_section(sensor, counts, start, flat, quantum, others):
+    values = [sensor.lasers, sensor.step, quantum, *_zigzag(sensor.origin), *_zigzag(flat), others]
     for index in range(sensor.lasers):
         values += [*_zigzag([sensor.z0[index], sensor.tan[index]]), int(counts[index]), *_zigzag([start[index]])]
     return varint.encode(values)
 
 
 def _read_sensor_section(section):
-    (lasers, step), pos = varint.decode(section, 2)
-    if lasers > sensors.MAX_LASERS or step < 1:
+    (lasers, step, quantum), pos = varint.decode(section, 3)
+    if lasers > sensors.MAX_LASERS or step < 1 or quantum < 1:
         raise BitstreamError("LiDAR sensor section is corrupted")
     head, pos = varint.decode(section, 8, pos)
     origin, flat, others = tuple(_unzigzag(head[:3])), tuple(_unzigzag(head[3:7])), head[7]
@@ -440,4 +477,4 @@ def _read_sensor_section(section):
     tan = np.array(_unzigzag(table[:, 1]), dtype=np.int64)
     start = np.array(_unzigzag(table[:, 3]), dtype=np.int64)
     sensor = sensors.Sensor(origin=origin, z0=z0, tan=tan, step=step)
-    return sensor, table[:, 2], start, flat, others
+    return sensor, table[:, 2], start, flat, quantum, others
