@@ -60,7 +60,7 @@ def coding_problems(positions, voxel_size, drop_lasers=False, quantum=1, keep_ev
     _, _, counts, start, truth = lidar.sweep_truth(coords, sensor, quantum, keep_every)
     found = {field: [] for field in FIELDS}
     io = lidar._Io(collect=lambda field, *values: found[field].append(values))
-    lidar.ScanCoder(LidarNet()).walk(io, counts, start, sensor, (1, 1 << 15, 0, 0), quantum, truth)
+    lidar.ScanCoder(LidarNet()).walk(io, counts, start, sensor, (1, 1 << 15, 0, 0), quantum, truth, keep_every)
     return {field: [torch.cat([part[i] for part in found[field]]).numpy() for i in range(4)]
             for field in FIELDS}
 

@@ -143,11 +143,12 @@ class ScanCoder:
         return skips
 
     @torch.no_grad()
-    def walk(self, io, counts, start, sensor, flat, quantum=1, truth=None):
+    def walk(self, io, counts, start, sensor, flat, quantum=1, truth=None, skip_unit=1):
         """Code (``truth``: per point in scan order the true ``skip``, ``rho``, ``azimuth``
         (float angle units) and ``relative`` position) or decode one sweep's values;
         returns the :class:`Scan`. ``quantum`` > 1 (lossy): ranges, arcs and height
-        residuals are sent in units of that many voxels, and x, y as they round."""
+        residuals are sent in units of that many voxels, and x, y as they round;
+        ``skip_unit`` > 1 (lossy rates that drop returns): skips count that many steps."""
         total = int(np.sum(counts))
         level, left, right = laser_levels(counts)
         starts = np.r_[0, np.cumsum(counts)[:-1]]
@@ -158,7 +159,7 @@ class ScanCoder:
         skip = np.zeros(total, dtype=np.int64)
         skip[rest] = self._skips(io, None if truth is None else truth["skip"][rest], len(rest), mode,
                                  mode_frequency, skip_scale)
-        column = np.cumsum(skip)
+        column = np.cumsum(skip) * skip_unit
         column -= np.repeat(column[starts], counts)
         # offset: each azimuth's arc as an angle (what it differed from its prediction by)
         step = sensor.step
@@ -265,12 +266,59 @@ def sweep_truth(coords, sensor, quantum=1, keep_every=1):
     first = np.zeros(len(chosen), dtype=bool)
     first[starts[counts > 0]] = True
     skip = np.zeros(len(chosen), dtype=np.int64)
-    skip[1:] = np.maximum(np.rint(np.diff(azimuth) / sensor.step), 0).astype(np.int64)
+    if keep_every == 1:
+        skip[1:] = np.maximum(np.rint(np.diff(azimuth) / sensor.step), 0).astype(np.int64)
+    else:  # in units of keep_every steps, each rounded from its laser's first return
+        columns = np.rint((azimuth - np.repeat(azimuth[starts], counts)) / (sensor.step * keep_every))
+        skip[1:] = np.maximum(np.diff(columns), 0).astype(np.int64)
     skip[first] = 0
     start = np.zeros(sensor.lasers, dtype=np.int64)
     start[counts > 0] = np.rint(azimuth[starts[counts > 0]]).astype(np.int64)
     truth = {"skip": skip, "rho": rho, "azimuth": azimuth, "relative": relative}
     return chosen, others, counts, start, truth
+
+
+EDGE = 0.1  # neighbours whose ranges differ by more than this fraction are on two surfaces
+
+
+def filled(scan, keep_every):
+    """A sweep sent with only every ``keep_every``-th return of each laser, with the
+    dropped returns put back where they were likely: between two sent returns as many
+    points as the azimuth steps between them say (at most ``keep_every`` - 1), their
+    azimuths evenly spread, their ranges and heights interpolated on one surface (or the
+    nearer neighbour's across a depth edge)."""
+    if keep_every == 1 or len(scan.rho) < 2:
+        return scan
+    starts = np.r_[0, np.cumsum(scan.counts)[:-1]]
+    second = np.ones(len(scan.rho), dtype=bool)
+    second[starts[scan.counts > 0]] = False
+    after = np.flatnonzero(second)  # each sent return but a laser's first, after its previous one
+    # Skips count keep_every steps: the usual one spans keep_every returns of ``spacing`` steps.
+    spacing = max(1, scan.flat[0])
+    slots = np.rint(scan.skip[after] * keep_every / spacing).astype(np.int64)
+    missing = np.where(slots <= keep_every, np.maximum(slots - 1, 0), 0)
+    pair_of = np.repeat(np.arange(len(after)), missing)
+    if not len(pair_of):
+        return scan
+    rank = np.arange(len(pair_of)) - np.repeat(np.cumsum(missing) - missing, missing) + 1
+    b = after[pair_of]
+    a = b - 1
+    total = missing[pair_of] + 1
+    azimuth = scan.azimuth[a] + (scan.azimuth[b] - scan.azimuth[a]) * rank // total
+    one_surface = np.abs(scan.rho[b] - scan.rho[a]) <= EDGE * np.minimum(scan.rho[a], scan.rho[b])
+    nearer_b = 2 * rank > total
+    rho = np.where(one_surface, scan.rho[a] + (scan.rho[b] - scan.rho[a]) * rank // total,
+                   np.where(nearer_b, scan.rho[b], scan.rho[a]))
+    dz = np.where(one_surface, scan.dz[a] + (scan.dz[b] - scan.dz[a]) * rank // total,
+                  np.where(nearer_b, scan.dz[b], scan.dz[a]))
+    laser = np.repeat(np.arange(len(scan.counts)), scan.counts)
+    order = np.argsort(np.r_[np.arange(len(scan.rho)) * 2, a * 2 + 1], kind="stable")
+    merged = lambda old, new: np.r_[old, new][order]  # noqa: E731
+    counts = np.bincount(merged(laser, laser[a]), minlength=len(scan.counts))
+    zeros = np.zeros(len(a), dtype=np.int64)
+    return dataclasses.replace(scan, counts=counts, rho=merged(scan.rho, rho), azimuth=merged(scan.azimuth, azimuth),
+                               dz=merged(scan.dz, dz), dx=merged(scan.dx, zeros), dy=merged(scan.dy, zeros),
+                               skip=merged(scan.skip, zeros), arc=merged(scan.arc, zeros))
 
 
 def scan_coords(scan, sensor):
@@ -337,12 +385,12 @@ class LidarCodec(GeometryCodec):
             chosen, others, counts, start, truth = sweep_truth(coords, sensor, self.quantum, self.keep_every)
         writer = binary_writer(self.coder)
         scan = self._scan_coder.walk(_Io(writer=writer), counts, start, sensor, _fitted_skip(truth),
-                                     self.quantum, truth) if truth is not None else None
+                                     self.quantum, truth, self.keep_every) if truth is not None else None
         flat = scan.flat if scan is not None else (1, 1 << 15, 0, 0)
         if progress:
             progress(len(chosen))
         sections = [_sensor_section(sensor, counts, start, flat, self.quantum, len(others)), writer.finish()]
-        rebuilt = [scan_coords(scan, sensor)] if scan is not None else []
+        rebuilt = [scan_coords(filled(scan, self.keep_every), sensor)] if scan is not None else []
         if len(others):
             other_sections, other_coords = self._code_others(grid, coords[others], coord_dtype, progress)
             sections += other_sections
@@ -374,8 +422,9 @@ class LidarCodec(GeometryCodec):
         reader = binary_reader(self.coder, sections[1])
         rebuilt = []
         if len(counts):
-            scan = self._scan_coder.walk(_Io(reader=reader), counts, start, sensor, flat, quantum)
-            rebuilt.append(scan_coords(scan, sensor))
+            scan = self._scan_coder.walk(_Io(reader=reader), counts, start, sensor, flat, quantum,
+                                         skip_unit=self.keep_every)
+            rebuilt.append(scan_coords(filled(scan, self.keep_every), sensor))
         reader.finish()
         if other_count:
             if len(sections) < 3:
@@ -455,13 +504,20 @@ def _fitted_skip(truth):
 
 
 def _sensor_section(sensor, counts, start, flat, quantum, others):
+    """The sensor, the stream-wide parameters and the laser table: each laser's cone,
+    return count and first azimuth, as differences from the previous laser's (neighbours
+    are alike), deflated."""
     values = [sensor.lasers, sensor.step, quantum, *_zigzag(sensor.origin), *_zigzag(flat), others]
-    for index in range(sensor.lasers):
-        values += [*_zigzag([sensor.z0[index], sensor.tan[index]]), int(counts[index]), *_zigzag([start[index]])]
-    return varint.encode(values)
+    table = np.stack([sensor.z0, sensor.tan, counts, start], axis=1).astype(np.int64)
+    values += _zigzag(np.diff(table, axis=0, prepend=0).T.reshape(-1))
+    return zlib.compress(varint.encode(values), 9)
 
 
 def _read_sensor_section(section):
+    try:
+        section = zlib.decompress(section)
+    except zlib.error:
+        raise BitstreamError("LiDAR sensor section is corrupted") from None
     (lasers, step, quantum), pos = varint.decode(section, 3)
     if lasers > sensors.MAX_LASERS or step < 1 or quantum < 1:
         raise BitstreamError("LiDAR sensor section is corrupted")
@@ -472,9 +528,9 @@ def _read_sensor_section(section):
     table, pos = varint.decode(section, 4 * lasers, pos)
     if pos != len(section):
         raise BitstreamError("LiDAR sensor section is corrupted")
-    table = np.array(table, dtype=np.int64).reshape(lasers, 4)
-    z0 = np.array(_unzigzag(table[:, 0]), dtype=np.int64)
-    tan = np.array(_unzigzag(table[:, 1]), dtype=np.int64)
-    start = np.array(_unzigzag(table[:, 3]), dtype=np.int64)
+    table = np.cumsum(np.array(_unzigzag(table), dtype=np.int64).reshape(4, lasers), axis=1)
+    z0, tan, counts, start = table
+    if (counts < 0).any():
+        raise BitstreamError("LiDAR sensor section is corrupted")
     sensor = sensors.Sensor(origin=origin, z0=z0, tan=tan, step=step)
-    return sensor, table[:, 2], start, flat, quantum, others
+    return sensor, counts, start, flat, quantum, others
