@@ -33,10 +33,10 @@ print(json.dumps({"seconds": time.perf_counter() - start,
 
 def voxel_colours(cloud):
     """{voxel: rounded mean colour}: what lossless colour must give back."""
-    from omnicodec.models.colour import merged_colours
+    from omnicodec.models.attribute import voxel_means
 
     positions, point_voxels = np.unique(cloud.positions, axis=0, return_inverse=True)
-    colours, _ = merged_colours(cloud.attributes["rgb"].astype(np.int64), point_voxels.reshape(-1),
+    colours, _ = voxel_means(cloud.attributes["rgb"].astype(np.int64), point_voxels.reshape(-1),
                                 len(positions))
     return positions, colours
 

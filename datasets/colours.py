@@ -25,7 +25,7 @@ from datasets.meshes import fit_to_grid, random_rotation, read_mesh, sample_surf
 from datasets.prepare import decoder_cells
 from omnicodec.geometry import morton
 from omnicodec.io import read_ply
-from omnicodec.models.colour import merged_colours
+from omnicodec.models.attribute import voxel_means
 
 SCAN_VOXELS = {"pointclouds_rgb": (0.001, 0.002), "scannet": (0.005, 0.01)}
 HEAD_BITS = (8, 9)
@@ -40,7 +40,7 @@ def voxel_colours(coords, rgb):
     coords = coords - coords.min(axis=0)
     bits = max(1, int(coords.max()).bit_length())
     keys, voxel = np.unique(morton.encode(coords, bits), return_inverse=True)
-    return morton.decode(keys, bits), merged_colours(np.asarray(rgb, dtype=np.int64), voxel.reshape(-1), len(keys))[0]
+    return morton.decode(keys, bits), voxel_means(np.asarray(rgb, dtype=np.int64), voxel.reshape(-1), len(keys))[0]
 
 
 def coloured_clouds(data, rng):

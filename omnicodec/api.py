@@ -187,6 +187,8 @@ def compress_file(src, dst, *, model=None, rate=None, target_bpp=None, progress=
     data = read_data(src, kind or file_kind(src), grid=grid, dataset=dataset)
     if options.pop("no_colour", False):
         data = without_attributes(data, COLOUR_ATTRIBUTES)
+    if options.pop("no_attributes", False):
+        data = without_attributes(data, tuple(getattr(data, "attributes", {})))
     if target_bpp is not None:
         if model is not None or rate is not None:
             raise InputError("give a target bits per point, a rate or a model, not several")

@@ -34,6 +34,7 @@ CODECS = {
     "lightfield": Registration(3, "lightfield", "omnicodec.models.lightfield:LightFieldCodec"),
     "pointcloud-colour": Registration(4, "pointcloud", "omnicodec.models.colour:ColourCodec"),
     "pointcloud-lidar": Registration(5, "pointcloud", "omnicodec.models.lidar:LidarCodec"),
+    "pointcloud-intensity": Registration(6, "pointcloud", "omnicodec.models.intensity:IntensityCodec"),
 }
 
 

@@ -9,12 +9,15 @@ import numpy as np
 
 from omnicodec.io.lightfield import LightField
 
-__all__ = ["COLOUR_ATTRIBUTES", "KIND_NAMES", "LightField", "PointCloud", "data_kind"]
+__all__ = ["COLOUR_ATTRIBUTES", "INTENSITY_ATTRIBUTES", "KIND_NAMES", "LightField", "PointCloud", "data_kind"]
 
 # A cloud's colour (``rgb``) and the PLY properties that hold parts of it when a file has
 # only some of them: --no-colour drops all of these.
 COLOUR_ATTRIBUTES = ("rgb", "red", "green", "blue", "r", "g", "b", "diffuse_red", "diffuse_green",
                      "diffuse_blue")
+
+# A LiDAR sweep's per-point return strength, under the names files give it.
+INTENSITY_ATTRIBUTES = ("intensity", "reflectance")
 
 KIND_NAMES = {"pointcloud": "point cloud", "lightfield": "light field"}  # for messages
 

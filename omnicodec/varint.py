@@ -33,3 +33,13 @@ def decode(data, count=None, pos=0):
                 break
         values.append(value)
     return values, pos
+
+
+def signed(values):
+    """Signed integers -> the unsigned ones varints hold (zigzag: 0, -1, 1, -2 -> 0, 1, 2, 3)."""
+    return [(v << 1) ^ (v >> 63) for v in (int(x) for x in values)]
+
+
+def unsigned(values):
+    """Inverse of :func:`signed`."""
+    return [(v >> 1) ^ -(v & 1) for v in values]

@@ -10,7 +10,7 @@ import hashlib
 import os
 import types
 
-from omnicodec.data import COLOUR_ATTRIBUTES, KIND_NAMES
+from omnicodec.data import COLOUR_ATTRIBUTES, INTENSITY_ATTRIBUTES, KIND_NAMES
 from omnicodec.errors import InputError, ModelError
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(__file__), "weights")
@@ -183,6 +183,18 @@ MODELS = {
             seed=0,
             steps=COLOUR_WEIGHTS[2],
             result=COLOUR_WEIGHTS[3],
+        ),
+        ModelCard(
+            model_id="intensity-v1",
+            file="",
+            sha256="",
+            codec="pointcloud-intensity",
+            attributes=INTENSITY_ATTRIBUTES,
+            data="none: nothing is trained; the encoder fits each stream's scales and sends them",
+            command="",
+            seed=0,
+            steps=0,
+            result="KITTI intensities (hundredths) of kitti_object_000114: see the README's LiDAR table",
         ),
         ModelCard(
             model_id="lidar-v1",

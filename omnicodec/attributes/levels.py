@@ -110,3 +110,23 @@ def contexts_of(coords, levels, bits, rows=None):
         chosen = position[level_rows] >= 0
         neighbours[position[level_rows[chosen]]] = context[chosen]
     return neighbours
+
+
+def sequence_levels(counts, levels):
+    """Coarse-to-fine levels of runs of a sequence (``counts[r]`` items in run r, one after
+    another): per item its level, and the indices of its left and right neighbours known
+    before it (-1 where there is none). Level 0 is every 2**levels-th item of a run (each
+    known after the one that many before it); level k the items halfway between those of
+    levels below k, down to every other item at level ``levels``."""
+    counts = np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    starts = np.repeat(np.r_[0, np.cumsum(counts)[:-1]], counts)
+    lengths = np.repeat(counts, counts)
+    j = np.arange(total) - starts
+    period = 1 << levels
+    low_bit = j & -j  # 2^(trailing zeros); 0 for j == 0
+    top = (j % period) == 0
+    level = np.where(top, 0, levels - np.log2(np.maximum(low_bit, 1)).astype(np.int64))
+    left = np.where(top, np.where(j > 0, j - period, -1), j - low_bit)
+    right = np.where(top | (j + low_bit >= lengths), -1, j + low_bit)
+    return level, np.where(left >= 0, left + starts, -1), np.where(right >= 0, right + starts, -1)

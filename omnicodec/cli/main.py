@@ -120,7 +120,9 @@ def cmd_compress(args, kind=None):
     options = {"voxel_size": getattr(args, "voxel_size", None), "bits": getattr(args, "bits", None),
                "tile": args.tile, "colour_rate": getattr(args, "colour_rate", None),
                "keep_duplicates": getattr(args, "keep_duplicates", False) or None,
-               "no_colour": getattr(args, "no_colour", False)}
+               "no_colour": getattr(args, "no_colour", False),
+               "intensity_bits": getattr(args, "intensity_bits", None),
+               "no_attributes": getattr(args, "no_attributes", False)}
     kind = kind or file_kind(args.input)
     if os.path.isdir(args.input) and kind == "pointcloud":
         return _run_batch("compress", args, {"model": args.model, "rate": args.rate,
@@ -456,6 +458,13 @@ def build_parser():
     p.add_argument("--keep-duplicates", action="store_true",
                    help="coloured clouds: keep every input point and its colour (the default "
                         "merges points in one voxel and averages their colours)")
+    attributes = p.add_mutually_exclusive_group()
+    attributes.add_argument("--intensity-bits", type=int,
+                            help="LiDAR intensity (or reflectance): quantize it to N bits over its "
+                                 "range, 1 to 16 (default: coded exactly as given)")
+    attributes.add_argument("--no-attributes", action="store_true",
+                            help="code the positions only: drop colour, intensity and every "
+                                 "other per-point attribute")
     p.set_defaults(func=cmd_compress)
 
     p = sub.add_parser("decompress", parents=[common, batch],

@@ -25,13 +25,14 @@ from omnicodec import bitstream, varint
 from omnicodec.attributes import adaptation, colour_coding
 from omnicodec.attributes.colour_model import ColourNet
 from omnicodec.attributes.levels import point_levels
-from omnicodec.codec import CODECS, Codec, Decoded, Encoded, codec_for
+from omnicodec.codec import Decoded, Encoded
 from omnicodec.data import COLOUR_ATTRIBUTES, PointCloud
 from omnicodec.entropy import binary_reader, binary_writer, logistic
-from omnicodec.errors import BitstreamError, InputError, ModelError
+from omnicodec.errors import BitstreamError, InputError
 from omnicodec.geometry import morton
+from omnicodec.models.attribute import AttributeCodec, attribute_details, carried_to, voxel_means
 
-_COLOUR = struct.Struct("<BBbBB")  # colour depth, rate, source kind, flags, geometry codec number
+_COLOUR = struct.Struct("<BBbB")  # colour depth, rate, source kind, flags
 _SOURCES = {0: "uint8", 1: "uint16", 2: "float 0..1"}  # how the input held its colours
 _KEEP_DUPLICATES = 1
 
@@ -82,20 +83,15 @@ class ColourInput:
     keep_duplicates: bool
 
 
-class ColourCodec(Codec):
+class ColourCodec(AttributeCodec):
     """Geometry by the geometry codec it wraps (:meth:`around`), colour by the learned
     predictor at a colour rate (0: lossless, 1..: the card's rates, fewest bits first)."""
 
     network = ColourNet
     options = ("voxel_size", "bits", "colour_rate", "keep_duplicates")
     coded_attributes = ("rgb",)
-
-    geometry = None
-
-    def around(self, geometry):
-        """This codec coding geometry with ``geometry`` (a geometry codec)."""
-        self.geometry = geometry
-        return self
+    fields = _COLOUR
+    what = "coloured point-cloud"
 
     @property
     def colour_rates(self):
@@ -126,9 +122,9 @@ class ColourCodec(Codec):
     def encode(self, prepared, rate=None, progress=None):
         geometry_encoded, coords = self.geometry.encode_voxels(prepared.geometry, progress)
         grid = prepared.geometry[0]
-        voxel_colours, counts = merged_colours(prepared.rgb, grid.point_voxels, len(grid.keys))
+        voxel_colours, counts = voxel_means(prepared.rgb, grid.point_voxels, len(grid.keys))
         if len(coords) != len(grid.keys) or not self.geometry.lossless:
-            voxel_colours = recoloured(grid.coords, voxel_colours, coords)
+            voxel_colours = carried_to(grid.coords, voxel_colours, coords)
         rate_number = prepared.colour_rate
         net, bits = self._net(), grid.bits
         levels = point_levels(morton.encode(coords, bits), bits)
@@ -142,10 +138,9 @@ class ColourCodec(Codec):
         if prepared.keep_duplicates:
             colour_sections.append(duplicates_payload(self.coder, counts, prepared.rgb, grid.point_voxels,
                                                       rgb, prepared.depth))
-        header = self._header(prepared.depth, rate_number, prepared.source, prepared.keep_duplicates,
-                              geometry_encoded.header)
-        sections = [varint.encode([len(geometry_encoded.sections)]), *geometry_encoded.sections,
-                    *colour_sections]
+        header = self.pack_header((prepared.depth, rate_number, prepared.source,
+                                   _KEEP_DUPLICATES if prepared.keep_duplicates else 0), geometry_encoded.header)
+        sections = self.pack_sections(geometry_encoded.sections, colour_sections)
         positions = geometry_encoded.decoded.positions
         if prepared.keep_duplicates:
             positions, rgb = np.repeat(positions, counts, axis=0), _exact_rgb(prepared.rgb, grid.point_voxels)
@@ -158,18 +153,12 @@ class ColourCodec(Codec):
 
     def decode(self, header, sections, progress=None):
         fields = self._fields(header)
-        geometry = self._geometry_of(fields)
-        if not sections:
-            raise BitstreamError("coloured point-cloud stream has no sections")
-        (count,), _ = varint.decode(sections[0], 1)
-        extra = 2 if fields["keep_duplicates"] else 1
-        if len(sections) != 1 + count + extra:
-            raise BitstreamError("coloured point-cloud stream's section table is corrupted")
-        geometry_decoded, coords = geometry.decode_voxels(fields["geometry_header"], sections[1:1 + count],
-                                                          progress)
+        geometry = self.geometry_of(fields)
+        geometry_sections, colour_sections = self.split_sections(sections, 2 if fields["keep_duplicates"] else 1)
+        geometry_decoded, coords = geometry.decode_voxels(fields["geometry_header"], geometry_sections, progress)
         bits = geometry._frame(fields["geometry_header"])["bits"]
         levels = point_levels(morton.encode(coords, bits), bits)
-        payload = sections[1 + count]
+        payload = colour_sections[0]
         (length,), start = varint.decode(payload, 1)
         net = adaptation.apply(self._net(), payload[start:start + length])
         rebuilt, reader = colour_coding.decode(net, coords, levels, bits, fields["depth"],
@@ -181,8 +170,8 @@ class ColourCodec(Codec):
         if fields["keep_duplicates"]:
             counts, rgb = read_duplicates(self.coder, sections[-1], rgb, fields["depth"])
             positions = np.repeat(positions, counts, axis=0)
-        details = _details(geometry_decoded.details, fields["geometry_model"], sections[1:1 + count],
-                           sections[1 + count:], geometry.input_units(fields["geometry_header"]),
+        details = _details(geometry_decoded.details, fields["geometry_model"], geometry_sections,
+                           colour_sections, geometry.input_units(fields["geometry_header"]),
                            fields["rate"], None, fields["keep_duplicates"])
         return Decoded(PointCloud(positions, {"rgb": _stored(rgb, fields["source"])}),
                        _checksum(coords, rgb, counts), details)
@@ -190,26 +179,15 @@ class ColourCodec(Codec):
     @classmethod
     def describe(cls, header):
         fields = cls._fields(header)
-        geometry = _geometry_class(fields["geometry_codec"])
-        return {"geometry model": fields["geometry_model"],
-                **geometry.describe(fields["geometry_header"]),
+        return {**cls.describe_geometry(fields),
                 "colour": f"{fields['depth']}-bit RGB ({_SOURCES[fields['source']]} input)",
                 "colour rate": fields["rate"] or "lossless",
                 "duplicates kept": fields["keep_duplicates"]}
 
     @classmethod
-    def input_units(cls, header):
-        fields = cls._fields(header)
-        return _geometry_class(fields["geometry_codec"]).input_units(fields["geometry_header"])
-
-    @classmethod
-    def wrapped_model(cls, header):
-        return cls._fields(header)["geometry_model"]
-
-    @classmethod
     def made_with(cls, header, options):
         fields = cls._fields(header)
-        return (_geometry_class(fields["geometry_codec"]).made_with(fields["geometry_header"], options)
+        return (cls.geometry_made_with(fields, options)
                 and fields["rate"] == (options.get("colour_rate") or 0)
                 and fields["keep_duplicates"] == bool(options.get("keep_duplicates")))
 
@@ -220,81 +198,24 @@ class ColourCodec(Codec):
             self._network = zoo.load(self.card.model_id)
         return self._network
 
-    def _header(self, depth, rate, source, keep_duplicates, geometry_header):
-        number = CODECS[self.geometry.card.codec].number
-        return (_COLOUR.pack(depth, rate, source, _KEEP_DUPLICATES if keep_duplicates else 0, number)
-                + bitstream.ascii_field(self.geometry.card.model_id) + self.geometry.weights_hash
-                + geometry_header)
-
-    @staticmethod
-    def _fields(header):
-        try:
-            depth, rate, source, flags, number = _COLOUR.unpack_from(header)
-            length = header[_COLOUR.size]
-            start = _COLOUR.size + 1
-            model = header[start:start + length].decode("ascii")
-            stamp = header[start + length:start + length + 8]
-        except (struct.error, IndexError, UnicodeDecodeError):
-            raise BitstreamError("coloured point-cloud header is corrupted") from None
-        if depth not in (8, 16) or source not in _SOURCES or len(stamp) != 8:
+    @classmethod
+    def _fields(cls, header):
+        (depth, rate, source, flags), fields = cls.split_header(header)
+        if depth not in (8, 16) or source not in _SOURCES:
             raise BitstreamError("coloured point-cloud header is corrupted")
         return {"depth": depth, "rate": rate, "source": source,
-                "keep_duplicates": bool(flags & _KEEP_DUPLICATES), "geometry_codec": number,
-                "geometry_model": model, "geometry_stamp": stamp,
-                "geometry_header": header[start + length + 8:]}
-
-    def _geometry_of(self, fields):
-        """The geometry codec a stream names, refusing other weights than it was made with."""
-        from omnicodec import zoo
-
-        card = zoo.stream_card(fields["geometry_model"])
-        if CODECS[card.codec].number != fields["geometry_codec"]:
-            raise BitstreamError("coloured point-cloud header names a geometry model of another codec")
-        geometry = codec_for(card.model_id, self.coder)
-        if geometry.weights_hash != fields["geometry_stamp"]:
-            raise ModelError(f"bitstream was made with other weights of model {card.model_id!r}")
-        return geometry
-
+                "keep_duplicates": bool(flags & _KEEP_DUPLICATES), **fields}
 
 
 def _details(geometry_details, geometry_model, geometry_sections, colour_sections, input_points, rate, note,
              keep_duplicates):
-    """The report: the geometry codec's figures, then bytes and bits per input point of
-    geometry and of colour apart (the container's few bytes are in neither)."""
-    geometry_bytes = sum(map(len, geometry_sections))
-    colour_bytes = sum(map(len, colour_sections))
-    per_point = 8 / max(input_points, 1)
-    return {**geometry_details, "geometry model": geometry_model, "geometry bytes": geometry_bytes,
-            "geometry bits per point": round(geometry_bytes * per_point, 4),
-            "colour": (f"lossy, colour rate {rate}" if rate else "lossless (YCoCg-R)")
-            + (", duplicates kept" if keep_duplicates else ""),
-            "colour bytes": colour_bytes, "colour bits per point": round(colour_bytes * per_point, 4),
-            "colour note": note}
-
-
-def _geometry_class(number):
-    from omnicodec.codec import codec_class, codec_id
-
-    return codec_class(codec_id(number))
-
-
-def merged_colours(rgb, point_voxels, voxels):
-    """Each voxel's colour: the rounded mean of its points' colours (0 for a voxel without
-    points); and its point count."""
-    counts = np.bincount(point_voxels, minlength=voxels)
-    sums = np.zeros((voxels, 3), dtype=np.int64)
-    np.add.at(sums, point_voxels, rgb)
-    return (sums + counts[:, None] // 2) // np.maximum(counts, 1)[:, None], counts
-
-
-def recoloured(coords, colours, decoded):
-    """Colours of the original voxels ``coords`` carried to the ``decoded`` voxels."""
-    from scipy.spatial import cKDTree
-
-    _, nearest_decoded = cKDTree(decoded).query(coords)
-    mean, counts = merged_colours(colours, nearest_decoded, len(decoded))
-    _, nearest_original = cKDTree(coords).query(decoded)
-    return np.where(counts[:, None] > 0, mean, colours[nearest_original])
+    """The report (:func:`attribute_details`) with how colour was coded."""
+    details = attribute_details(geometry_details, geometry_model, geometry_sections, colour_sections,
+                                input_points, "colour")
+    details["colour"] = (f"lossy, colour rate {rate}" if rate else "lossless (YCoCg-R)") \
+        + (", duplicates kept" if keep_duplicates else "")
+    details["colour note"] = note
+    return details
 
 
 def _rgb(ycocg, depth):

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from omnicodec import varint
+from omnicodec.attributes.levels import sequence_levels
 from omnicodec.codec import Decoded, Encoded
 from omnicodec.data import PointCloud
 from omnicodec.entropy import binary_reader, binary_writer, logistic
@@ -40,30 +41,6 @@ from omnicodec.models.lidar_network import LidarNet, features
 LEVELS = 5  # a laser's level-0 returns are every 2**LEVELS-th
 LIMIT = 1 << 30  # values beyond +-this are not coded (no sweep has them)
 _FLAT = struct.Struct("<bBbB")  # skip location (x16) and log2 scale (x16), xy log2 scale (x16), spare
-
-
-def _zigzag(values):
-    return [(v << 1) ^ (v >> 63) for v in (int(x) for x in values)]
-
-
-def _unzigzag(values):
-    return [(v >> 1) ^ -(v & 1) for v in values]
-
-
-def laser_levels(counts):
-    """Per point in scan order: its level, and the indices of its decoded left and right
-    neighbours along its laser (-1 where there is none)."""
-    total = int(np.sum(counts))
-    starts = np.repeat(np.r_[0, np.cumsum(counts)[:-1]], counts)
-    lengths = np.repeat(counts, counts)
-    j = np.arange(total) - starts
-    period = 1 << LEVELS
-    low_bit = j & -j  # 2^(trailing zeros); 0 for j == 0
-    top = (j % period) == 0
-    level = np.where(top, 0, LEVELS - np.log2(np.maximum(low_bit, 1)).astype(np.int64))
-    left = np.where(top, np.where(j > 0, j - period, -1), j - low_bit)
-    right = np.where(top | (j + low_bit >= lengths), -1, j + low_bit)
-    return level, np.where(left >= 0, left + starts, -1), np.where(right >= 0, right + starts, -1)
 
 
 @dataclasses.dataclass
@@ -150,7 +127,7 @@ class ScanCoder:
         residuals are sent in units of that many voxels, and x, y as they round;
         ``skip_unit`` > 1 (lossy rates that drop returns): skips count that many steps."""
         total = int(np.sum(counts))
-        level, left, right = laser_levels(counts)
+        level, left, right = sequence_levels(counts, LEVELS)
         starts = np.r_[0, np.cumsum(counts)[:-1]]
         first = np.zeros(total, dtype=bool)
         first[starts[counts > 0]] = True
@@ -507,9 +484,9 @@ def _sensor_section(sensor, counts, start, flat, quantum, others):
     """The sensor, the stream-wide parameters and the laser table: each laser's cone,
     return count and first azimuth, as differences from the previous laser's (neighbours
     are alike), deflated."""
-    values = [sensor.lasers, sensor.step, quantum, *_zigzag(sensor.origin), *_zigzag(flat), others]
+    values = [sensor.lasers, sensor.step, quantum, *varint.signed(sensor.origin), *varint.signed(flat), others]
     table = np.stack([sensor.z0, sensor.tan, counts, start], axis=1).astype(np.int64)
-    values += _zigzag(np.diff(table, axis=0, prepend=0).T.reshape(-1))
+    values += varint.signed(np.diff(table, axis=0, prepend=0).T.reshape(-1))
     return zlib.compress(varint.encode(values), 9)
 
 
@@ -522,13 +499,13 @@ def _read_sensor_section(section):
     if lasers > sensors.MAX_LASERS or step < 1 or quantum < 1:
         raise BitstreamError("LiDAR sensor section is corrupted")
     head, pos = varint.decode(section, 8, pos)
-    origin, flat, others = tuple(_unzigzag(head[:3])), tuple(_unzigzag(head[3:7])), head[7]
+    origin, flat, others = tuple(varint.unsigned(head[:3])), tuple(varint.unsigned(head[3:7])), head[7]
     if not 1 <= flat[1] < 1 << 16:
         raise BitstreamError("LiDAR sensor section is corrupted")
     table, pos = varint.decode(section, 4 * lasers, pos)
     if pos != len(section):
         raise BitstreamError("LiDAR sensor section is corrupted")
-    table = np.cumsum(np.array(_unzigzag(table), dtype=np.int64).reshape(4, lasers), axis=1)
+    table = np.cumsum(np.array(varint.unsigned(table), dtype=np.int64).reshape(4, lasers), axis=1)
     z0, tan, counts, start = table
     if (counts < 0).any():
         raise BitstreamError("LiDAR sensor section is corrupted")
