@@ -38,3 +38,35 @@ def textured_views(rows=3, cols=3, height=40, width=56, seed=0):
     views = np.stack([np.stack([texture[r:r + height, c:c + width] for c in range(cols)])
                       for r in range(rows)])
     return np.round(views * 255).astype(np.uint8)
+
+
+def synthetic_sweep(lasers=32, columns=512, seed=0, noise=0.01, dropout=0.05):
+    """A spinning-LiDAR sweep (float32 metres on KITTI's 1 mm precision, and float32
+    intensities in hundredths) ray-cast in a small street: a ground plane 1.7 m below the
+    sensor, a few vertical pillars and a round wall 40 m away. Each laser has its own
+    elevation and height in the head, returns have range noise and some are lost."""
+    rng = np.random.default_rng(seed)
+    elevation = np.linspace(np.radians(-24.9), np.radians(2.0), lasers)
+    head = rng.uniform(0.1, 0.2, lasers)  # each laser's height in the head (m)
+    azimuth = (np.arange(columns) + 0.5) * 2 * np.pi / columns - np.pi
+    el, az = np.meshgrid(elevation, azimuth, indexing="ij")
+    z0 = np.repeat(head[:, None], columns, axis=1)
+    d = np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], axis=-1)
+    flat = np.hypot(d[..., 0], d[..., 1])
+    best = np.full(el.shape, np.inf)
+    down = d[..., 2] < 0
+    best[down] = ((-1.7 - z0) / d[..., 2])[down]
+    for cx, cy, radius in ((6.0, 3.0, 0.8), (-9.0, -4.0, 1.5), (2.0, -12.0, 2.5), (0.0, 0.0, 40.0)):
+        # |(t d_xy) - c| = radius, t > 0: t^2 |d_xy|^2 - 2 t (d_xy . c) + |c|^2 - r^2 = 0
+        b = d[..., 0] * cx + d[..., 1] * cy
+        disc = b**2 - flat**2 * (cx**2 + cy**2 - radius**2)
+        root = np.sqrt(np.maximum(disc, 0))
+        for t in ((b - root) / flat**2, (b + root) / flat**2):
+            hit = (disc >= 0) & (t > 0.5) & (t < best)
+            best[hit] = t[hit]
+    ok = np.isfinite(best) & (rng.random(el.shape) > dropout)
+    rng_noise = best + rng.normal(0, noise, el.shape)
+    points = d * rng_noise[..., None] + np.stack([np.zeros_like(z0), np.zeros_like(z0), z0], axis=-1)
+    positions = (np.rint(points[ok] * 1000) / 1000).astype(np.float32)
+    intensity = (np.clip(np.rint(60 - rng_noise[ok] + rng.normal(0, 3, ok.sum())), 0, 99) / 100).astype(np.float32)
+    return positions, intensity

@@ -173,7 +173,7 @@ def test_cli_eval_bad_input(tmp_path, capsys):
         (["eval", SAMPLE, "--rates", "99"], "out of range"),
         (["eval", SAMPLE, "--rates", "x"], "rates must look like"),
         (["eval", SAMPLE, "--rates", "5-3"], "rates must look like"),
-        (["eval", SAMPLE, "--rates", "1", "--peak", "100"], "does not fit the data"),
+        (["eval", SAMPLE, "--rates", "1", "--peak", "10"], "does not fit the data"),
         (["eval", SAMPLE, "--rates", "1", "--no-normal-estimation"], "needs reference normals"),
         (["eval", tmp_path / "missing.ply"], "no such file"),
         (["eval", SAMPLE, "--anchor", tmp_path / "none.csv"], "cannot read the anchor file"),

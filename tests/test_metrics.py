@@ -183,7 +183,7 @@ GOOD = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=float)
     (GOOD, GOOD, -1023, None, "positive"),
     (GOOD, GOOD, math.nan, None, "positive"),
     (GOOD, GOOD, "high", None, "number"),
-    (GOOD * 600, GOOD, 511, None, "does not fit"),
+    (GOOD * 6000, GOOD, 511, None, "does not fit"),
     (GOOD, GOOD, 10, GOOD[:3], "one per point"),
     (GOOD, GOOD, 10, GOOD + [np.nan, 0, 0], "NaN"),
 ])

@@ -90,14 +90,16 @@ def test_a_new_codec_is_one_class_and_one_card(raw_codec, tmp_path, capsys):
 def test_every_card_names_a_registered_codec_class():
     for card in zoo.MODELS.values():
         cls = codec.codec_class(card.codec)
-        assert issubclass(cls, codec.Codec) and cls.network is not None
+        assert issubclass(cls, codec.Codec) and (cls.network is not None or not card.file)
         assert card.data_kind in ("pointcloud", "lightfield")
     numbers = [entry.number for entry in codec.CODECS.values()]
     assert len(set(numbers)) == len(numbers)
     assert {codec.CODECS[name].number for name in ("pointcloud-lossless", "pointcloud-lossy",
                                                    "lightfield")} == set(bitstream.LEGACY_MODES)
-    for kind in ("pointcloud", "lightfield"):
-        assert sum(card.default for card in zoo.MODELS.values() if card.data_kind == kind) == 1
+    for kind in ("pointcloud", "lightfield"):  # one default in general, one per content
+        for content in {card.content for card in zoo.MODELS.values() if card.data_kind == kind}:
+            assert sum(card.default for card in zoo.MODELS.values()
+                       if card.data_kind == kind and card.content == content) == 1
     assert zoo.rates("pointcloud") == list(range(1, 14)) and zoo.rates("lightfield") == [1, 2, 3, 4]
     assert zoo.load("lightfield-v1").rates == len(zoo.card("lightfield-v1").rates)
 
@@ -135,12 +137,15 @@ def test_report_names_the_attributes_not_coded(tmp_path):
     points = sphere_shell()
     colours = np.zeros((len(points), 3), dtype=np.uint8)
     src = tmp_path / "c.ply"
-    write_ply(src, PointCloud(points.astype(np.int32), {"rgb": colours, "intensity": np.ones(len(points))}))
+    write_ply(src, PointCloud(points.astype(np.int32), {"rgb": colours, "intensity": np.ones(len(points)),
+                                                        "curvature": np.zeros(len(points))}))
     report = api.compress_file(src, tmp_path / "c.ocz")
-    assert report.codec == "pointcloud-colour" and list(report.not_coded) == ["intensity"]
+    assert report.codec == "pointcloud-colour" and list(report.not_coded) == ["intensity", "curvature"]
     assert report.units == len(points) and report.details["voxels"] == len(points)
-    report = api.compress_file(src, tmp_path / "g.ocz", no_colour=True)
-    assert report.codec == "pointcloud-lossless" and list(report.not_coded) == ["intensity"]
+    report = api.compress_file(src, tmp_path / "i.ocz", no_colour=True)
+    assert report.codec == "pointcloud-intensity" and list(report.not_coded) == ["curvature"]
+    report = api.compress_file(src, tmp_path / "g.ocz", no_attributes=True)
+    assert report.codec == "pointcloud-lossless" and list(report.not_coded) == []
 
 
 def test_loaded_models_cannot_change_each_other():

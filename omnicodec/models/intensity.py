@@ -116,11 +116,10 @@ def _ordered(values):
 
 
 def _from_ordered(codes, dtype):
-    width = dtype.itemsize * 8
-    bits = np.where(codes < 0, (-(codes + 1)) | (1 << (width - 1)), codes)
-    if width == 32:
+    if dtype.itemsize == 4:
+        bits = np.where(codes < 0, (-(codes + 1)) | (1 << 31), codes)
         return (bits & 0xFFFFFFFF).astype(np.uint32).view(np.float32)
-    return bits.astype(np.uint64).view(np.float64)
+    return np.where(codes < 0, (-(codes + 1)) | np.int64(-2**63), codes).astype(np.int64).view(np.float64)
 
 
 @dataclasses.dataclass
@@ -275,7 +274,7 @@ def _code(coder, coords, codes):
     patterns of very different values) are sent as they are, deflated."""
     low, high = (int(codes.min()), int(codes.max())) if len(codes) else (0, 0)
     if high - low >= EXACT_SPAN:
-        return varint.encode([0, *varint.signed([low, high])]) + zlib.compress((codes - low).astype("<u8").tobytes(), 9)
+        return varint.encode([0]) + zlib.compress(codes.astype("<i8").tobytes(), 9)
     batches = list(_batches(coords))
     residuals = {}
     for lev, (rows, neighbours) in enumerate(batches):
@@ -304,15 +303,13 @@ def _residuals(io, residuals, scales, span, reading=False):
 def _read(coder, coords, payload):
     (levels,), pos = varint.decode(payload, 1)
     if levels == 0:  # sent as they are
-        (low, high), pos = varint.decode(payload, 2, pos)
-        low, high = varint.unsigned([low, high])
         try:
-            raw = np.frombuffer(zlib.decompress(payload[pos:]), dtype="<u8")
+            raw = np.frombuffer(zlib.decompress(payload[pos:]), dtype="<i8")
         except zlib.error:
             raise BitstreamError("intensity payload is corrupted") from None
         if len(raw) != len(coords):
             raise BitstreamError("intensity payload does not fit its geometry")
-        return raw.astype(np.int64) + low
+        return raw.astype(np.int64)
     if levels > LEVELS + 1:
         raise BitstreamError("intensity payload is corrupted")
     values, pos = varint.decode(payload, 2 + levels * SPREAD_BUCKETS, pos)

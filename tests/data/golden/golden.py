@@ -32,6 +32,12 @@ LATER_CASES = [
     ("colour_lossless.ocz", "ricardo_crop_rgb.ply", "occupancy-v1", "rans", {}),
     ("colour_c4.ocz", "ricardo_crop_rgb.ply", "occupancy-v1", "rans", {"colour_rate": 4}),
     ("colour_lossy_r11_c6.ocz", "ricardo_crop_rgb.ply", "lossy-r11", "torchac", {"colour_rate": 6}),
+    ("lidar_lossless.ocz", "sweep_synthetic.ply", "lidar-v1", "rans", {"voxel_size": 0.001}),
+    ("lidar_r3.ocz", "sweep_synthetic.ply", "lidar-r3", "rans", {"voxel_size": 0.001}),
+    ("lidar_r6.ocz", "sweep_synthetic.ply", "lidar-r6", "torchac", {"voxel_size": 0.001}),
+    ("lidar_intensity.ocz", "sweep_synthetic_intensity.ply", "lidar-v1", "rans", {"voxel_size": 0.001}),
+    ("lidar_intensity_bits6.ocz", "sweep_synthetic_intensity.ply", "lidar-r5", "rans",
+     {"voxel_size": 0.001, "intensity_bits": 6}),
 ]
 
 
@@ -53,16 +59,16 @@ def encode(entry):
 
 
 def decoded_array(data):
-    """Positions of a decoded point cloud (and their colours, if it has some, as more
-    columns), views of a decoded light field."""
+    """Positions of a decoded point cloud (and their colours or intensities, if it has
+    some, as more columns), views of a decoded light field."""
     import omnicodec
 
     decoded = omnicodec.decompress(data)
     if isinstance(decoded, omnicodec.LightField):
         return decoded.views
-    if "rgb" in decoded.attributes:
-        return np.hstack([decoded.positions, decoded.attributes["rgb"].astype(decoded.positions.dtype)])
-    return decoded.positions
+    more = [decoded.attributes[name].reshape(len(decoded.positions), -1).astype(decoded.positions.dtype)
+            for name in ("rgb", "intensity", "reflectance") if name in decoded.attributes]
+    return np.hstack([decoded.positions, *more]) if more else decoded.positions
 
 
 def digest(array):

@@ -1,0 +1,210 @@
+"""LiDAR sweeps: the sensor estimated from the points, lossless and lossy coding in its
+coordinates, the model chosen by content, intensity, and bad input."""
+
+import numpy as np
+import pytest
+
+from conftest import sphere_shell, synthetic_sweep
+from omnicodec import api, zoo
+from omnicodec.cli.main import main
+from omnicodec.data import PointCloud
+from omnicodec.errors import BitstreamError, InputError
+from omnicodec.geometry import sensor as sensors
+from omnicodec.io import read_ply, write_ply
+from omnicodec.models import intensity as intensities
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    return synthetic_sweep()
+
+
+def grid_set(positions):
+    """The 1 mm voxels of float metres, as a set of tuples."""
+    return set(map(tuple, np.rint(np.asarray(positions, np.float64) * 1000).astype(np.int64)))
+
+
+def millimetres(positions):
+    return np.unique(np.rint(np.asarray(positions, np.float64) * 1000).astype(np.int64), axis=0)
+
+
+def test_sensor_is_estimated_from_the_points(sweep):
+    coords = millimetres(sweep[0])
+    sensor = sensors.estimate_sensor(coords)
+    assert sensor is not None and 32 <= sensor.lasers <= 48
+    assert abs(sensors.ANGLE_UNITS / sensor.step - 512) < 2  # the azimuth steps per turn
+    chosen, laser, rho, *_, others = sensors.scan_order(coords, sensor)
+    assert len(chosen) + len(others) == len(coords) and len(others) < 0.01 * len(coords)
+    assert sensors.estimate_sensor(sphere_shell()) is None  # a closed surface is no sweep
+
+
+def test_fixed_point_trigonometry_is_exact_integers():
+    angles = np.arange(0, sensors.ANGLE_UNITS, 4099)
+    cos, sin = sensors.fixed_cos_sin(angles)
+    assert cos.dtype == np.int64 and sin.dtype == np.int64
+    exact = angles * 2 * np.pi / sensors.ANGLE_UNITS
+    assert np.abs(cos / 2**30 - np.cos(exact)).max() < 1e-6
+    assert np.abs(sin / 2**30 - np.sin(exact)).max() < 1e-6
+
+
+def test_sweeps_are_coded_by_the_lidar_model_losslessly(sweep):
+    positions, intensity = sweep
+    data = api.compress(PointCloud(positions), voxel_size=0.001)
+    header, decoded = api.decode(data)
+    assert header.model_id == "lidar-v1"
+    assert decoded.details["points coded by the sensor"] > 0.99 * len(positions)
+    assert "spinning LiDAR" in decoded.details["sensor"]
+    assert grid_set(decoded.data.positions) == grid_set(positions)
+    dense = api.compress(PointCloud(positions), voxel_size=0.001, model="occupancy-v1")
+    assert len(data) < 0.8 * len(dense)
+
+
+@pytest.mark.parametrize("pose", ["rotated", "mirrored", "shifted"])
+def test_any_pose_is_exact(sweep, pose):
+    positions = sweep[0].astype(np.float64)
+    if pose == "rotated":
+        angle = 1.234
+        rotation = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+        positions = positions @ rotation.T
+    elif pose == "mirrored":
+        positions = positions * [1, -1, 1]
+    else:  # the sensor 7 m away from the frame's origin: no sweep seen from there
+        positions = positions + [7.0, 0.0, 0.0]
+    positions = np.rint(positions * 1000).astype(np.int32)  # integer millimetres
+    data = api.compress(positions, model="lidar-v1")
+    assert set(map(tuple, api.decompress(data).positions)) == set(map(tuple, positions))
+    generic = api.compress(positions, model="occupancy-v1")
+    assert len(data) <= len(generic) + 128  # never worse than the generic path (but its header)
+
+
+def test_clouds_that_are_no_sweep_keep_the_dense_model():
+    points = sphere_shell()
+    header, decoded = api.decode(api.compress(points))
+    assert header.model_id == "occupancy-v1"
+    data = api.compress(points, model="lidar-v1")  # asked for: every point by the dense model
+    header, decoded = api.decode(data)
+    assert header.model_id == "lidar-v1" and decoded.details["other points"] == len(points)
+    assert set(map(tuple, decoded.data.positions)) == set(map(tuple, points))
+
+
+def test_placeholder_points_and_lone_beams_stay_exact(sweep):
+    positions = np.rint(sweep[0].astype(np.float64) * 1000).astype(np.int32)
+    with_zeros = np.vstack([positions, np.zeros((5, 3), np.int32)])  # zero-range placeholders
+    decoded = api.decompress(api.compress(with_zeros, model="lidar-v1"))
+    assert set(map(tuple, decoded.positions)) == set(map(tuple, with_zeros))
+    for few in (positions[:1], positions[:300]):  # one point; a part of one beam
+        decoded = api.decompress(api.compress(few, model="lidar-v1"))
+        assert set(map(tuple, decoded.positions)) == set(map(tuple, few))
+
+
+def test_lossy_rates_trade_bits_for_distortion(sweep):
+    positions = np.rint(sweep[0].astype(np.float64) * 1000).astype(np.int32)
+    sizes, errors = [], []
+    for rate in zoo.rates("pointcloud", PointCloud(positions)):
+        data = api.compress(positions, rate=rate)
+        header, decoded = api.decode(data)
+        assert header.model_id == f"lidar-r{rate}"
+        from scipy.spatial import cKDTree
+
+        distance, _ = cKDTree(decoded.data.positions).query(positions)
+        sizes.append(len(data))
+        errors.append(float(np.sqrt(np.mean(distance**2))))
+    assert len(sizes) >= 6 and sizes == sorted(sizes)
+    assert errors[-1] < errors[0] and errors[-1] < 5
+
+
+def test_intensity_is_coded_exactly_or_on_request_quantized(sweep, tmp_path):
+    positions, intensity = sweep
+    decoded = api.decompress(api.compress(PointCloud(positions, {"intensity": intensity}), voxel_size=0.001))
+    order = np.lexsort(np.rint(decoded.positions.astype(np.float64) * 1000).T)
+    original = np.lexsort(np.rint(positions.astype(np.float64) * 1000).T)
+    assert decoded.attributes["intensity"].dtype == np.float32
+    assert np.array_equal(decoded.attributes["intensity"][order], intensity[original])
+    reflectance = (intensity * 100).astype(np.uint8)
+    cloud = PointCloud(positions, {"reflectance": reflectance})
+    decoded = api.decompress(api.compress(cloud, voxel_size=0.001))
+    assert np.array_equal(decoded.attributes["reflectance"][order], reflectance[original])
+    decoded = api.decompress(api.compress(cloud, voxel_size=0.001, intensity_bits=3))
+    step = (reflectance.max() - reflectance.min()) / 7
+    assert np.abs(decoded.attributes["reflectance"][order].astype(float) - reflectance[original]).max() <= step / 2 + 1
+
+
+@pytest.mark.parametrize("values", [
+    np.array([0.1, 1e-7, 3.25e10, -2.5], np.float32),  # no decimal precision: float bits
+    np.array([1.5, -7.25, 0.0, 1e30], np.float64),
+    np.array([-3, 70000, 5, 0], np.int32),
+])
+def test_intensity_representations_are_exact(values):
+    codes, representation = intensities.represented(values)
+    result = representation.values(codes)
+    assert result.dtype == values.dtype and result.tobytes() == values.tobytes()
+
+
+def test_intensity_of_any_kind_round_trips(sweep):
+    positions = sweep[0][:2000]
+    values = np.random.default_rng(1).normal(0, 1e6, len(positions)).astype(np.float32)
+    decoded = api.decompress(api.compress(PointCloud(positions, {"intensity": values}), voxel_size=0.001))
+    order = np.lexsort(np.rint(decoded.positions.astype(np.float64) * 1000).T)
+    original = np.lexsort(np.rint(positions.astype(np.float64) * 1000).T)
+    assert decoded.attributes["intensity"][order].tobytes() == values[original].tobytes()
+
+
+def test_cli_codes_a_sweep_and_reports_its_sensor(sweep, tmp_path, capsys):
+    src = tmp_path / "sweep.ply"
+    write_ply(src, PointCloud(sweep[0], {"intensity": sweep[1]}))
+    assert main(["compress", str(src), "-o", str(tmp_path / "s.ocz"), "--voxel-size", "0.001"]) == 0
+    out = capsys.readouterr().out
+    assert "lidar-v1" in out and "spinning LiDAR" in out and "intensity bits per point" in out
+    assert main(["decompress", str(tmp_path / "s.ocz"), "-o", str(tmp_path / "d.ply")]) == 0
+    back = read_ply(tmp_path / "d.ply")
+    assert grid_set(back.positions) == grid_set(sweep[0]) and "intensity" in back.attributes
+    assert main(["compress", str(src), "-o", str(tmp_path / "g.ocz"), "--voxel-size", "0.001",
+                 "--no-attributes"]) == 0
+    assert "intensity" not in read_ply(_decompressed(tmp_path, "g")).attributes
+
+
+def _decompressed(tmp_path, name):
+    assert main(["decompress", str(tmp_path / f"{name}.ocz"), "-o", str(tmp_path / f"{name}.ply")]) == 0
+    return tmp_path / f"{name}.ply"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--intensity-bits", "0"], "--intensity-bits must be 1 to 16"),
+    (["--intensity-bits", "17"], "--intensity-bits must be 1 to 16"),
+    (["--bits", "4"], None),  # a coarse grid: fine, merged points reported
+])
+def test_cli_bad_intensity_options(sweep, tmp_path, capsys, args, message):
+    src = tmp_path / "sweep.ply"
+    write_ply(src, PointCloud(sweep[0], {"intensity": sweep[1]}))
+    code = main(["compress", str(src), "-o", str(tmp_path / "s.ocz"), *args])
+    err = capsys.readouterr().err
+    if message is None:
+        assert code == 0
+    else:
+        assert code != 0 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "s.ocz").exists()
+
+
+def test_nan_intensity_and_positions_are_refused(sweep):
+    positions, intensity = sweep
+    bad = intensity.copy()
+    bad[3] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        api.compress(PointCloud(positions, {"intensity": bad}), voxel_size=0.001)
+    bad_positions = positions.copy()
+    bad_positions[0, 0] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        api.compress(PointCloud(bad_positions), voxel_size=0.001)
+    with pytest.raises(InputError, match="exceeds"):
+        api.compress(np.array([[0, 0, 0], [2**40, 0, 0]], np.int64), model="lidar-v1")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_damaged_lidar_streams_are_refused(sweep, damage):
+    data = bytearray(api.compress(PointCloud(sweep[0], {"intensity": sweep[1]}), voxel_size=0.001))
+    if damage == "truncate":
+        data = data[: len(data) * 2 // 3]
+    else:
+        data[len(data) // 2] ^= 0x55
+    with pytest.raises(BitstreamError):
+        api.decompress(bytes(data))
