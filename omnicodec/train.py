@@ -252,7 +252,7 @@ def lidar_batch_loss(model, fields, indices, rng, values):
         location, scale = model(field, torch.from_numpy(feats[rows]), torch.from_numpy(reference[rows]),
                                 torch.from_numpy(unit[rows]))
         bits = logistic.bits(torch.from_numpy(value[rows]).to(torch.float64), location, scale,
-                             -lidar.LIMIT, lidar.LIMIT).mean()
+                             -lidar.LIMIT, lidar.LIMIT, lidar.TAIL).mean()
         total = total + bits
         figures[f"bits/{field}"] = bits.item()
     return total, figures

@@ -29,25 +29,32 @@ def _cdf_difference(upper, lower):
                        torch.sigmoid(upper) - torch.sigmoid(lower))
 
 
-def _mass(first, last, mu, scale, low, high):
-    """P(first <= q <= last) for integer tensors first <= last within [low, high]."""
+def _mass(first, last, mu, scale, low, high, tail=None):
+    """P(first <= q <= last) for integer tensors first <= last within [low, high]; with
+    ``tail`` = (weight, factor), of the mixture with that weight of a logistic ``factor``
+    times wider (heavy tails: a value far from its prediction costs tens of bits, not
+    hundreds)."""
+    if tail is not None:
+        weight, factor = tail
+        return ((1 - weight) * _mass(first, last, mu, scale, low, high)
+                + weight * _mass(first, last, mu, scale * factor, low, high))
     inf = torch.full_like(mu, float("inf"))
     upper = torch.where(last >= high, inf, (last + 0.5 - mu) / scale)
     lower = torch.where(first <= low, -inf, (first - 0.5 - mu) / scale)
     return _cdf_difference(upper, lower)
 
 
-def bits(q, mu, scale, low, high):
+def bits(q, mu, scale, low, high, tail=None):
     """Training: code length in bits of integers ``q`` (float tensor, may be noisy) in
     [low, high]; differentiable in ``mu`` and ``scale``."""
-    return -torch.log2(_mass(q, q, mu, clamp_scale(scale), low, high).clamp(min=1e-9))
+    return -torch.log2(_mass(q, q, mu, clamp_scale(scale), low, high, tail).clamp(min=1e-9))
 
 
 def _ratio(part, whole):
     return (part / whole.clamp(min=1e-30)).clamp(0.0, 1.0)
 
 
-def _walk(mu, scale, low, high, step, q=None):
+def _walk(mu, scale, low, high, step, q=None, tail=None):
     """Run the decisions of one batch: ``step(prob_one, truth)`` codes one batch of binary
     decisions (``truth`` is None when decoding) and returns them. Returns the values."""
     mu = mu.reshape(-1).to(torch.float32)
@@ -58,11 +65,11 @@ def _walk(mu, scale, low, high, step, q=None):
     def truth(rule):
         return None if distance is None else rule()
 
-    exact = step(_mass(centre, centre, mu, scale, low, high), truth(lambda: distance == 0))
+    exact = step(_mass(centre, centre, mu, scale, low, high, tail), truth(lambda: distance == 0))
     rows = torch.nonzero(~exact).reshape(-1)
     c, m, s = centre[rows], mu[rows], scale[rows]
-    above = _mass(c + 1, torch.full_like(c, high), m, s, low, high)
-    below = _mass(torch.full_like(c, low), c - 1, m, s, low, high)
+    above = _mass(c + 1, torch.full_like(c, high), m, s, low, high, tail)
+    below = _mass(torch.full_like(c, low), c - 1, m, s, low, high, tail)
     up = step(_ratio(above, above + below), truth(lambda: q.reshape(-1)[rows].to(torch.float32) > c))
     sign = torch.where(up, 1.0, -1.0)
     room = torch.where(up, high - c, c - low)  # the largest distance on that side
@@ -73,7 +80,7 @@ def _walk(mu, scale, low, high, step, q=None):
         cc, sg = c[active], sign[active]
         a = torch.where(sg > 0, cc + first, cc - last)
         b = torch.where(sg > 0, cc + last, cc - first)
-        return _mass(a, b, m[active], s[active], low, high)
+        return _mass(a, b, m[active], s[active], low, high, tail)
 
     # Buckets d in [2^k, 2^(k+1) - 1], unary in k.
     first = torch.ones_like(c)
@@ -103,9 +110,9 @@ def _walk(mu, scale, low, high, step, q=None):
     return values.to(torch.int64)
 
 
-def write(writer, q, mu, scale, low, high):
+def write(writer, q, mu, scale, low, high, tail=None):
     """Integers ``q`` in [low, high] with their predicted location and scale -> batches of
-    ``writer`` (an :func:`omnicodec.entropy.binary_writer`)."""
+    ``writer`` (an :func:`omnicodec.entropy.binary_writer`); ``tail`` as :func:`_mass`."""
     q = torch.as_tensor(q).reshape(-1)
     if len(q) and (int(q.min()) < low or int(q.max()) > high):
         raise ValueError(f"values outside [{low}, {high}] cannot be coded")
@@ -114,9 +121,9 @@ def write(writer, q, mu, scale, low, high):
         writer.write(binary_frequencies(prob), decisions)
         return decisions
 
-    _walk(mu, scale, low, high, step, q)
+    _walk(mu, scale, low, high, step, q, tail)
 
 
-def read(reader, mu, scale, low, high):
+def read(reader, mu, scale, low, high, tail=None):
     """Inverse of :func:`write`: the int64 values, one per ``mu``."""
-    return _walk(mu, scale, low, high, lambda prob, _: reader.read(binary_frequencies(prob)))
+    return _walk(mu, scale, low, high, lambda prob, _: reader.read(binary_frequencies(prob)), tail=tail)

@@ -19,6 +19,7 @@ against what the laser table and the range and azimuth predict.
 
 import dataclasses
 import functools
+import hashlib
 
 import numpy as np
 
@@ -128,7 +129,21 @@ def _tolerance(rho):
 def estimate_sensor(coords, origin=(0, 0, 0), seed=0):
     """The :class:`Sensor` of a sweep given as integer voxel coordinates with the sensor
     at ``origin``, or None when the points are not a spinning-LiDAR sweep (too few fit
-    cones, or their returns are not scan lines)."""
+    cones, or their returns are not scan lines). The last few answers are kept (choosing
+    the model by content asks it of the same points the encoder then codes)."""
+    coords = np.ascontiguousarray(coords, dtype=np.int64)
+    key = hashlib.sha256(coords.tobytes()).hexdigest() + repr((coords.shape, tuple(origin), seed))
+    if key not in _RECENT:
+        while len(_RECENT) >= 4:
+            _RECENT.pop(next(iter(_RECENT)))
+        _RECENT[key] = _estimate(coords, tuple(int(v) for v in origin), seed)
+    return _RECENT[key]
+
+
+_RECENT = {}  # the last answers of estimate_sensor, by a digest of its arguments
+
+
+def _estimate(coords, origin, seed):
     relative = np.asarray(coords, dtype=np.int64) - np.asarray(origin, dtype=np.int64)
     rho = np.hypot(relative[:, 0], relative[:, 1]).astype(np.float64)
     usable = rho >= max(4.0, 0.02 * float(np.median(rho))) if len(rho) else rho > 0

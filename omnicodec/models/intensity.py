@@ -28,6 +28,7 @@ from omnicodec.errors import BitstreamError, InputError
 from omnicodec.models.attribute import AttributeCodec, attribute_details
 from omnicodec.models.attribute import carried_to, voxel_means
 from omnicodec.attributes.levels import sequence_levels
+from omnicodec.models.lidar import TAIL
 
 LEVELS = 6
 NEIGHBOURS = 4
@@ -295,8 +296,8 @@ def _residuals(io, residuals, scales, span, reading=False):
     zero = torch.zeros(len(scales), dtype=torch.float64)
     scale = torch.from_numpy(2.0 ** (scales / 8))
     if reading:
-        return logistic.read(io, zero, scale, -span, span).numpy()
-    logistic.write(io, torch.from_numpy(residuals), zero, scale, -span, span)
+        return logistic.read(io, zero, scale, -span, span, TAIL).numpy()
+    logistic.write(io, torch.from_numpy(residuals), zero, scale, -span, span, TAIL)
     return residuals
 
 
@@ -329,10 +330,14 @@ def _read(coder, coords, payload):
     return codes
 
 
+FIT_SAMPLE = 4096  # residuals a level's scales are fitted on, at most
+
+
 def _best_log_scale(residuals):
-    """log2 scale x8 of the logistic at 0 that codes ``residuals`` in the fewest bits."""
-    values = torch.from_numpy(residuals).double()
+    """log2 scale x8 of the logistic at 0 that codes ``residuals`` (an evenly spread
+    sample of them) in the fewest bits."""
+    values = torch.from_numpy(residuals[:: max(1, len(residuals) // FIT_SAMPLE)]).double()
     zero = torch.zeros_like(values)
-    costs = {s: float(logistic.bits(values, zero, torch.full_like(values, 2.0 ** (s / 8)), -2**62, 2**62).sum())
-             for s in range(-32, 8 * 40, 4)}
+    costs = {s: float(logistic.bits(values, zero, torch.full_like(values, 2.0 ** (s / 8)), -2**62, 2**62, TAIL).sum())
+             for s in range(-32, 8 * 40, 8)}
     return min(costs, key=costs.get)

@@ -38,8 +38,9 @@ from omnicodec.geometry import devoxelize, morton, sensor as sensors, voxelize
 from omnicodec.models.geometry import GeometryCodec, checksum, frame_header
 from omnicodec.models.lidar_network import LidarNet, features
 
-LEVELS = 5  # a laser's level-0 returns are every 2**LEVELS-th
+LEVELS = 7  # a laser's level-0 returns are every 2**LEVELS-th
 LIMIT = 1 << 30  # values beyond +-this are not coded (no sweep has them)
+TAIL = (0.01, 30.0)  # every value's logistic is mixed with one 30 times wider (logistic._mass)
 _FLAT = struct.Struct("<bBbB")  # skip location (x16) and log2 scale (x16), xy log2 scale (x16), spare
 
 
@@ -67,9 +68,9 @@ class _Io:
 
     def values(self, truth, location, scale):
         if self.reader is not None:
-            return logistic.read(self.reader, location, scale, -LIMIT, LIMIT)
+            return logistic.read(self.reader, location, scale, -LIMIT, LIMIT, TAIL)
         if self.writer is not None:
-            logistic.write(self.writer, truth, location, scale, -LIMIT, LIMIT)
+            logistic.write(self.writer, truth, location, scale, -LIMIT, LIMIT, TAIL)
         return truth
 
 
@@ -144,10 +145,7 @@ class ScanCoder:
         laser = np.repeat(np.arange(len(counts)), counts)
         rho_truth = None if truth is None else np.rint(truth["rho"] / quantum).astype(np.int64)
         azimuth[starts[counts > 0]] = start[counts > 0]
-        for lev in range(LEVELS + 1):
-            index = np.flatnonzero(level == lev)
-            if not len(index):
-                continue
+        for lev, index in _batches(level, counts):
             has_left, has_right = left[index] >= 0, right[index] >= 0
             lsafe = np.where(has_left, left[index], index)
             rsafe = np.where(has_right, right[index], lsafe)
@@ -217,6 +215,21 @@ def _exact_arcs(true_azimuth, relative, predicted, rho):
         best = np.where(better, candidate, best)
         best_miss = np.minimum(miss, best_miss)
     return best
+
+
+def _batches(level, counts):
+    """(level, indices) of the points coded together, in coding order: level 0 one return
+    per laser at a time (each after the one 2^LEVELS before it, so it is predicted from
+    it), then each finer level at once."""
+    within = np.arange(len(level)) - np.repeat(np.r_[0, np.cumsum(counts)[:-1]], counts)
+    top = level == 0
+    chain = within >> LEVELS
+    for position in range(int(chain[top].max()) + 1 if top.any() else 0):
+        yield 0, np.flatnonzero(top & (chain == position))
+    for lev in range(1, LEVELS + 1):
+        index = np.flatnonzero(level == lev)
+        if len(index):
+            yield lev, index
 
 
 def _predicted_azimuth(azimuth, lsafe, rsafe, has_right, gaps, step):
@@ -462,7 +475,7 @@ def _best_log_scale(values, location16):
     the fewest bits."""
     values = torch.as_tensor(values, dtype=torch.float64)
     costs = {s: float(logistic.bits(values, torch.full_like(values, location16 / 16),
-                                    torch.full_like(values, 2.0 ** (s / 16)), -LIMIT, LIMIT).sum())
+                                    torch.full_like(values, 2.0 ** (s / 16)), -LIMIT, LIMIT, TAIL).sum())
              for s in range(-64, 160, 4)}
     return min(costs, key=costs.get)
 
