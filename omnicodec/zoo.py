@@ -115,7 +115,7 @@ COLOUR_RATES = (
 )
 # The LiDAR model: SHA-256, training command, steps, results.
 LIDAR_WEIGHTS = (
-    "8ec4efd3c76c7cb7c86e7af31aae7dedad24c59f99c381c2824f1c5c27af5063",
+    "fa50f67df15efa16e61d5dfd3ffcd77c01f07394a94e8f825123d48f73b107ed",
     "python -m omnicodec.train --kind lidar --run ~/.cache/omnicodec/runs/lidar --steps 1500 "
     "--channels 32 --lr 3e-3 --seed 0 --resume, then: python -m omnicodec.train --run "
     "~/.cache/omnicodec/runs/lidar --export omnicodec/weights/lidar_v1.pt",

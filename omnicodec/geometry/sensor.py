@@ -46,10 +46,30 @@ class Sensor:
     z0: np.ndarray  # int64, units of 2^-Z0_BITS voxel
     tan: np.ndarray  # int64, units of 2^-TAN_BITS
     step: int
+    # The sensor's travel during the sweep (voxels, x and y) and the azimuth (angle units)
+    # where the sweep starts and ends: the returns at azimuth a were measured from origin
+    # + motion * (((a - seam) mod turn) / turn - 1/2). Sweeps "de-skewed" into one frame
+    # (KITTI odometry, SemanticKITTI) show it; a sweep as measured has none.
+    motion: tuple = (0, 0)
+    seam: int = 0
 
     @property
     def lasers(self):
         return len(self.tan)
+
+    def moved(self, azimuth):
+        """(x, y) int64 voxels of the sensor, from ``origin``, when it measured at these
+        integer azimuths."""
+        azimuth = np.asarray(azimuth, dtype=np.int64)
+        phase = (azimuth - self.seam) % ANGLE_UNITS - ANGLE_UNITS // 2
+        return (self.motion[0] * phase) // ANGLE_UNITS, (self.motion[1] * phase) // ANGLE_UNITS
+
+    def xy(self, rho, azimuth):
+        """x, y (voxels, from ``origin``) of returns at range ``rho`` and integer azimuths:
+        rounded polar coordinates from where the sensor was, in integers."""
+        x, y = predicted_xy(rho, azimuth)
+        dx, dy = self.moved(azimuth)
+        return x + dx, y + dy
 
     def predicted_z(self, laser, rho):
         """round(z0 + rho * t) of each point's laser, in integers (what the decoder computes)."""
@@ -153,6 +173,8 @@ def _estimate(coords, origin, seed):
     sample = np.flatnonzero(usable)
     if len(sample) > SUBSAMPLE:
         sample = np.sort(rng.choice(sample, SUBSAMPLE, replace=False))
+    motion, seam = _sweep_motion(relative[sample], rho[sample], rng)
+    rho, _ = _from_moving_origin(relative, motion, seam)
     z = relative[:, 2].astype(np.float64)
     lines = _lines_of(z[sample], rho[sample], _tolerance(rho[sample]))
     if not 2 <= len(lines) <= MAX_LASERS:
@@ -176,7 +198,70 @@ def _estimate(coords, origin, seed):
     z0 = np.rint(lines[order, 0] * (1 << Z0_BITS)).astype(np.int64)
     tan = np.rint(lines[order, 1] * (1 << TAN_BITS)).astype(np.int64)
     keep = np.r_[True, (np.diff(tan) != 0) | (np.diff(z0) != 0)]
-    return Sensor(origin=tuple(int(v) for v in origin), z0=z0[keep], tan=tan[keep], step=step)
+    return Sensor(origin=tuple(int(v) for v in origin), z0=z0[keep], tan=tan[keep], step=step,
+                  motion=motion, seam=seam)
+
+
+MOTION_SAMPLE = 1500  # points the motion search sees
+SEAMS = (ANGLE_UNITS // 2, 0)  # where sweeps start: behind the sensor (KITTI), or ahead
+
+
+def _concentration(relative, rho_static, motion, seam):
+    """How sharply the points fall on few cones seen from the origin moving by ``motion``:
+    the sum of squared votes of their Hough transform (the larger, the fewer cones)."""
+    rho, _ = _from_moving_origin(relative, motion, seam)
+    keep = rho >= 0.2 * np.median(rho_static)
+    rho, z = rho[keep], relative[keep, 2].astype(np.float64)
+    if len(z) < 100:
+        return 0.0
+    z0_values = np.linspace(-0.1, 0.1, HOUGH_Z0_BINS // 2) * float(np.median(rho))
+    cells = np.floor(((z[None, :] - z0_values[:, None]) / rho[None, :] + MAX_TAN) / HOUGH_T_BIN).astype(np.int64)
+    cells += np.arange(len(z0_values))[:, None] * (1 << 20)
+    _, votes = np.unique(cells, return_counts=True)
+    return float((votes.astype(np.float64) ** 2).sum()) / len(z) ** 2
+
+
+def _sweep_motion(relative, rho, rng):
+    """The sensor's travel during the sweep and the sweep's seam (see :class:`Sensor`)
+    that make the returns fall on the fewest cones: a pattern search from no motion, in
+    steps from 2% of the median range down to 0.1%, for the seams of SEAMS in turn (the
+    first that pays is kept)."""
+    if len(relative) > MOTION_SAMPLE:
+        chosen = rng.choice(len(relative), MOTION_SAMPLE, replace=False)
+        relative, rho = relative[chosen], rho[chosen]
+    typical = float(np.median(rho))
+    best = ((0, 0), 0), _concentration(relative, rho, (0, 0), 0)
+    for seam in SEAMS:
+        motion, score = (0, 0), best[1]
+        step = max(1, int(0.02 * typical))
+        while step >= max(1, int(0.001 * typical)):
+            moves = [(motion[0] + dx * step, motion[1] + dy * step) for dx in (-1, 0, 1) for dy in (-1, 0, 1)
+                     if dx or dy]
+            scores = [_concentration(relative, rho, move, seam) for move in moves]
+            if max(scores) > score:
+                score, motion = max(scores), moves[int(np.argmax(scores))]
+            else:
+                step //= 2
+        if score > best[1] * MOTION_GAIN:
+            return motion, seam
+    return best[0]
+
+
+MOTION_GAIN = 1.02  # a motion must sharpen the cones by this much to be used
+
+
+def _from_moving_origin(relative, motion, seam):
+    """(horizontal range, azimuth in angle units (float)) of points seen from the origin
+    moving by ``motion``: the azimuth solved for the sensor's position at that azimuth."""
+    x, y = relative[:, 0].astype(np.float64), relative[:, 1].astype(np.float64)
+    azimuth = np.arctan2(y, x) * RADIAN
+    if motion == (0, 0):
+        return np.hypot(x, y), azimuth
+    for _ in range(3):
+        phase = np.mod(azimuth - seam, ANGLE_UNITS) / ANGLE_UNITS - 0.5
+        azimuth = np.arctan2(y - motion[1] * phase, x - motion[0] * phase) * RADIAN
+    phase = np.mod(azimuth - seam, ANGLE_UNITS) / ANGLE_UNITS - 0.5
+    return np.hypot(x - motion[0] * phase, y - motion[1] * phase), azimuth
 
 
 def _azimuth_step(relative, laser):
@@ -248,13 +333,16 @@ def scan_order(coords, sensor, quantum=1):
     (their indices into ``coords``, laser, horizontal range rho (rounded, voxels), azimuth
     (float angle units), position relative to the origin), and the others' indices."""
     relative = np.asarray(coords, dtype=np.int64) - np.asarray(sensor.origin, dtype=np.int64)
-    rho_exact = np.hypot(relative[:, 0], relative[:, 1])
+    rho_exact, azimuth_all = _from_moving_origin(relative, sensor.motion, sensor.seam)
+    if sensor.motion != (0, 0):  # the range from where the decoder will put the sensor
+        moved_x, moved_y = sensor.moved(np.rint(azimuth_all).astype(np.int64))
+        rho_exact = np.hypot(relative[:, 0] - moved_x, relative[:, 1] - moved_y)
     rho = np.rint(rho_exact).astype(np.int64)
     laser, distance = _nearest_laser(relative[:, 2].astype(np.float64), rho_exact,
                                      sensor.z0 / (1 << Z0_BITS), sensor.tan / (1 << TAN_BITS))
     fits = (rho >= max(MIN_RHO, quantum)) & (distance <= 4 * _tolerance(rho_exact))
     inside = np.flatnonzero(fits)
-    azimuth = np.arctan2(relative[inside, 1], relative[inside, 0]) * RADIAN
+    azimuth = azimuth_all[inside]
     order = np.lexsort((azimuth, laser[inside]))
     chosen = inside[order]
     return chosen, laser[chosen], rho[chosen], azimuth[order], relative[chosen], np.flatnonzero(~fits)

@@ -172,7 +172,7 @@ class ScanCoder:
             arc_truth = None
             if truth is not None:
                 arc_truth = np.zeros(total, dtype=np.int64)
-                arc_truth[coded] = _exact_arcs(truth["azimuth"][coded], truth["relative"][coded], predicted[here],
+                arc_truth[coded] = _exact_arcs(sensor, truth["azimuth"][coded], truth["relative"][coded], predicted[here],
                                                radius) if quantum == 1 else np.rint(
                     (truth["azimuth"][coded] - predicted[here]) * radius / (sensors.RADIAN * quantum)).astype(np.int64)
             arc[coded] = self._field(io, "arc", lev, coded, has_right[here], (gaps[0][here], gaps[1][here]),
@@ -190,7 +190,7 @@ class ScanCoder:
                                     pair, dz_truth)
         dxy_truth = None
         if truth is not None and quantum == 1:  # what rounding leaves of x and y
-            x, y = sensors.predicted_xy(rho, azimuth)
+            x, y = sensor.xy(rho, azimuth)
             dxy_truth = np.r_[truth["relative"][:, 0] - x, truth["relative"][:, 1] - y]
             if xy_scale is None:
                 xy_scale = _best_log_scale(dxy_truth, 0)
@@ -200,13 +200,13 @@ class ScanCoder:
                     flat=(mode, mode_frequency, skip_scale, 0 if xy_scale is None else xy_scale))
 
 
-def _exact_arcs(true_azimuth, relative, predicted, rho):
+def _exact_arcs(sensor, true_azimuth, relative, predicted, rho):
     """The arc of each point: the one nearest its true azimuth, or its neighbour (one voxel
     along the arc either way) when that rebuilds x and y exactly where it does not."""
     nearest = np.rint((true_azimuth - predicted) * rho / sensors.RADIAN).astype(np.int64)
     best, best_miss = nearest, None
     for candidate in (nearest, nearest - 1, nearest + 1):
-        x, y = sensors.predicted_xy(rho, predicted + sensors.arc_angle(candidate, rho))
+        x, y = sensor.xy(rho, predicted + sensors.arc_angle(candidate, rho))
         miss = np.abs(relative[:, 0] - x) + np.abs(relative[:, 1] - y)
         if best_miss is None:
             best_miss = miss
@@ -314,7 +314,7 @@ def filled(scan, keep_every):
 def scan_coords(scan, sensor):
     """(N, 3) int64 voxel coordinates of a rebuilt sweep, in scan order."""
     laser = np.repeat(np.arange(len(scan.counts)), scan.counts)
-    x, y = sensors.predicted_xy(scan.rho, scan.azimuth)
+    x, y = sensor.xy(scan.rho, scan.azimuth)
     z = sensor.predicted_z(laser, scan.rho)
     return np.stack([x + scan.dx, y + scan.dy, z + scan.dz], axis=1) + np.asarray(sensor.origin, dtype=np.int64)
 
@@ -497,7 +497,8 @@ def _sensor_section(sensor, counts, start, flat, quantum, others):
     """The sensor, the stream-wide parameters and the laser table: each laser's cone,
     return count and first azimuth, as differences from the previous laser's (neighbours
     are alike), deflated."""
-    values = [sensor.lasers, sensor.step, quantum, *varint.signed(sensor.origin), *varint.signed(flat), others]
+    values = [sensor.lasers, sensor.step, quantum, *varint.signed(sensor.origin), *varint.signed(sensor.motion),
+              sensor.seam % sensors.ANGLE_UNITS, *varint.signed(flat), others]
     table = np.stack([sensor.z0, sensor.tan, counts, start], axis=1).astype(np.int64)
     values += varint.signed(np.diff(table, axis=0, prepend=0).T.reshape(-1))
     return zlib.compress(varint.encode(values), 9)
@@ -511,8 +512,9 @@ def _read_sensor_section(section):
     (lasers, step, quantum), pos = varint.decode(section, 3)
     if lasers > sensors.MAX_LASERS or step < 1 or quantum < 1:
         raise BitstreamError("LiDAR sensor section is corrupted")
-    head, pos = varint.decode(section, 8, pos)
-    origin, flat, others = tuple(varint.unsigned(head[:3])), tuple(varint.unsigned(head[3:7])), head[7]
+    head, pos = varint.decode(section, 11, pos)
+    origin, motion, seam = tuple(varint.unsigned(head[:3])), tuple(varint.unsigned(head[3:5])), head[5]
+    flat, others = tuple(varint.unsigned(head[6:10])), head[10]
     if not 1 <= flat[1] < 1 << 16:
         raise BitstreamError("LiDAR sensor section is corrupted")
     table, pos = varint.decode(section, 4 * lasers, pos)
@@ -522,5 +524,5 @@ def _read_sensor_section(section):
     z0, tan, counts, start = table
     if (counts < 0).any():
         raise BitstreamError("LiDAR sensor section is corrupted")
-    sensor = sensors.Sensor(origin=origin, z0=z0, tan=tan, step=step)
+    sensor = sensors.Sensor(origin=origin, z0=z0, tan=tan, step=step, motion=motion, seam=seam)
     return sensor, counts, start, flat, quantum, others
