@@ -115,7 +115,7 @@ COLOUR_RATES = (
 )
 # The LiDAR model: SHA-256, training command, steps, results.
 LIDAR_WEIGHTS = (
-    "fa50f67df15efa16e61d5dfd3ffcd77c01f07394a94e8f825123d48f73b107ed",
+    "83701c7ab84e7e1da01728c3752b1e4128a35c3c43cbe0e94a2163b4c8197f2f",
     "python -m omnicodec.train --kind lidar --run ~/.cache/omnicodec/runs/lidar --steps 1500 "
     "--channels 32 --lr 3e-3 --seed 0 --resume, then: python -m omnicodec.train --run "
     "~/.cache/omnicodec/runs/lidar --export omnicodec/weights/lidar_v1.pt",
@@ -124,7 +124,8 @@ LIDAR_WEIGHTS = (
 # LiDAR rates, fewest bits first: the voxels per unit of the ranges, arcs and heights sent,
 # one return in how many of each laser is kept (models.lidar), and what each measured.
 LIDAR_RATES = (
-    (256, 8, ""), (128, 4, ""), (64, 2, ""), (32, 1, ""), (16, 1, ""), (8, 1, ""), (4, 1, ""), (2, 1, ""),
+    (512, 8, ""), (256, 4, ""), (128, 2, ""), (64, 1, ""), (32, 1, ""), (16, 1, ""), (8, 1, ""), (4, 1, ""),
+    (2, 1, ""),
 )
 _LIDAR_DATA = "python -m datasets.lidar --data ../shared/data --out ~/.cache/omnicodec/lidar_fields.h5 --seed 0"
 _DATA = ("python -m datasets.prepare --data ../shared/data "
