@@ -120,12 +120,17 @@ LIDAR_WEIGHTS = (
     "--channels 32 --lr 3e-3 --seed 0 --resume, then: python -m omnicodec.train --run "
     "~/.cache/omnicodec/runs/lidar --export omnicodec/weights/lidar_v1.pt",
     1500,
-    "")
+    "1 mm grids, lossless geometry: kitti_object_000114 (held out) 11.42 bits per point; "
+    "kitti_object_000000 12.77 (MPEG G-PCC v23 octree 20.36: 0.63x), ouster_OS-2-128 13.03 (22.90: "
+    "0.57x), semantickitti_000000 12.76 (20.27: 0.63x); encode ~2 s, decode ~1.3 s in a fresh process")
 # LiDAR rates, fewest bits first: the voxels per unit of the ranges, arcs and heights sent,
 # one return in how many of each laser is kept (models.lidar), and what each measured.
 LIDAR_RATES = (
-    (512, 8, ""), (256, 4, ""), (128, 2, ""), (64, 1, ""), (32, 1, ""), (16, 1, ""), (8, 1, ""), (4, 1, ""),
-    (2, 1, ""),
+    (512, 8, "0.491 bpp, D1 50.54 dB, D2 57.23 dB"), (256, 4, "0.891 bpp, D1 55.03 dB, D2 61.81 dB"),
+    (128, 2, "1.741 bpp, D1 59.53 dB, D2 65.76 dB"), (64, 1, "3.505 bpp, D1 67.50 dB, D2 73.08 dB"),
+    (32, 1, "4.221 bpp, D1 72.89 dB, D2 78.64 dB"), (16, 1, "5.102 bpp, D1 78.21 dB, D2 83.83 dB"),
+    (8, 1, "6.193 bpp, D1 83.18 dB, D2 88.29 dB"), (4, 1, "7.588 bpp, D1 88.02 dB, D2 92.78 dB"),
+    (2, 1, "9.361 bpp, D1 91.72 dB, D2 96.71 dB"),
 )
 _LIDAR_DATA = "python -m datasets.lidar --data ../shared/data --out ~/.cache/omnicodec/lidar_fields.h5 --seed 0"
 _DATA = ("python -m datasets.prepare --data ../shared/data "
@@ -195,7 +200,8 @@ MODELS = {
             command="",
             seed=0,
             steps=0,
-            result="KITTI intensities (hundredths) of kitti_object_000114: see the README's LiDAR table",
+            result="exact intensities on 1 mm grids: KITTI (hundredths) 4.8-5.3 bits per point, Ouster "
+                   "OS-2-128 (integers) 5.7, nuScenes 3.6",
         ),
         ModelCard(
             model_id="lidar-v1",

@@ -307,7 +307,8 @@ def cmd_models(args):
 
     rows = [{"model": card.model_id, "codec": card.codec, "data": card.data_kind,
              "rates": list(card.rates), "colour rates": len(card.settings.get("colour_rates", ())),
-             "default": card.default, "sha256": card.sha256,
+             "default": card.default, "content": card.content, "attributes": list(card.attributes),
+             "sha256": card.sha256,
              "result": card.result, "command": card.command} for card in zoo.MODELS.values()]
     if args.json:
         print(json.dumps(rows))
@@ -316,11 +317,14 @@ def cmd_models(args):
         rates = row["rates"]
         if row["colour rates"]:
             how = f"--colour-rate 1-{row['colour rates']}"
+        elif "intensity" in row["attributes"]:
+            how = "--intensity-bits"
         elif not rates:
             how = "lossless"
         else:
             how = f"--rate {rates[0]}" + (f"-{rates[-1]}" if len(rates) > 1 else "")
-        print(f"{row['model']:<14} {KIND_NAMES[row['data']]:<12} {how:<18} {row['result']}")
+        data = "LiDAR sweep" if row["content"] else KIND_NAMES[row["data"]]
+        print(f"{row['model']:<14} {data:<12} {how:<18} {row['result']}")
     return 0
 
 
