@@ -40,7 +40,9 @@ from omnicodec.models.lidar_network import LidarNet, features
 
 LEVELS = 7  # a laser's level-0 returns are every 2**LEVELS-th
 LIMIT = 1 << 30  # values beyond +-this are not coded (no sweep has them)
-TAIL = (0.01, 30.0)  # every value's logistic is mixed with one 30 times wider (logistic._mass)
+TAIL = (0.01, 30.0)
+RUN_CONTEXTS = 16  # contexts of the skips: usual ones since the last other, up to 15
+ADAPTATION_WINDOW = 4096  # a skip context's counts are halved past this many  # every value's logistic is mixed with one 30 times wider (logistic._mass)
 _FLAT = struct.Struct("<bBbB")  # skip location (x16) and log2 scale (x16), xy log2 scale (x16), spare
 
 
@@ -100,20 +102,42 @@ class ScanCoder:
         values = io.values(None if truth is None else torch.as_tensor(truth), location, scale)
         return np.asarray(values, dtype=np.int64)
 
-    def _skips(self, io, truth, count, mode, mode_frequency, log_scale16):
-        """Skips: "is it the usual one" at the stream's frequency, then the others under a
-        logistic about it."""
+    def _skips(self, io, truth, counts, mode, prior, log_scale16):
+        """Every point's skip (0 for a laser's first): all lasers at once, return after
+        return, "is it the usual one" under an adaptive frequency per context (how many
+        usual skips came since the last other one in this laser: a sensor's rhythm, such
+        as KITTI's half step every 7th return), starting from the stream's frequency
+        ``prior``; then the others at once under a logistic about the usual one."""
         if io.collect is not None:
             return truth
-        frequency = torch.full((count,), mode_frequency, dtype=torch.int32)
-        if io.writer is not None:
-            usual = torch.as_tensor(truth == mode)
-            io.writer.write(frequency, usual)
-        else:
-            usual = io.reader.read(frequency)
-        usual = np.asarray(usual, dtype=bool)
-        skips = np.full(count, mode, dtype=np.int64)
+        total = int(np.sum(counts))
+        starts = np.r_[0, np.cumsum(counts)[:-1]]
+        usual = np.ones(total, dtype=bool)
+        usual[starts[counts > 0]] = False  # a laser's first return has no skip
+        hits = np.full(RUN_CONTEXTS, prior >> 12, dtype=np.int64)  # of 16 prior draws
+        seen = np.full(RUN_CONTEXTS, 16, dtype=np.int64)
+        run = np.zeros(len(counts), dtype=np.int64)
+        lasers = np.flatnonzero(counts > 1)
+        for position in range(1, int(counts.max()) if len(counts) else 0):
+            lasers = lasers[counts[lasers] > position]
+            index = starts[lasers] + position
+            context = np.minimum(run[lasers], RUN_CONTEXTS - 1)
+            frequency = torch.from_numpy(np.clip(((2 * hits[context] + 1) << 16) // (2 * seen[context] + 2),
+                                                 1, 65535).astype(np.int32))
+            if io.writer is not None:
+                now = truth[index] == mode
+                io.writer.write(frequency, torch.from_numpy(now))
+            else:
+                now = np.asarray(io.reader.read(frequency), dtype=bool)
+            usual[index] = now
+            np.add.at(hits, context, now.astype(np.int64))
+            np.add.at(seen, context, 1)
+            if seen.max() > ADAPTATION_WINDOW:
+                hits, seen = hits >> 1, seen >> 1
+            run[lasers] = np.where(now, run[lasers] + 1, 0)
+        skips = np.where(usual, mode, 0)
         others = np.flatnonzero(~usual)
+        others = others[np.isin(others, starts[counts > 0], invert=True)]
         skips[others] = self._flat(io, None if truth is None else truth[others], len(others), 16 * mode,
                                    log_scale16)
         if truth is None and (skips[others] == mode).any():
@@ -132,11 +156,8 @@ class ScanCoder:
         starts = np.r_[0, np.cumsum(counts)[:-1]]
         first = np.zeros(total, dtype=bool)
         first[starts[counts > 0]] = True
-        mode, mode_frequency, skip_scale, xy_scale = flat
-        rest = np.flatnonzero(~first)
-        skip = np.zeros(total, dtype=np.int64)
-        skip[rest] = self._skips(io, None if truth is None else truth["skip"][rest], len(rest), mode,
-                                 mode_frequency, skip_scale)
+        mode, prior, skip_scale, xy_scale = flat
+        skip = self._skips(io, None if truth is None else truth["skip"], counts, mode, prior, skip_scale)
         column = np.cumsum(skip) * skip_unit
         column -= np.repeat(column[starts], counts)
         # offset: each azimuth's arc as an angle (what it differed from its prediction by)
@@ -197,7 +218,7 @@ class ScanCoder:
         dxy = self._flat(io, dxy_truth, 2 * total, 0, xy_scale) if quantum == 1 else np.zeros(2 * total, np.int64)
         return Scan(counts=counts, start=start, skip=skip, rho=rho * quantum, arc=arc, dz=dz * quantum,
                     dx=np.asarray(dxy[:total]), dy=np.asarray(dxy[total:]), azimuth=azimuth,
-                    flat=(mode, mode_frequency, skip_scale, 0 if xy_scale is None else xy_scale))
+                    flat=(mode, prior, skip_scale, 0 if xy_scale is None else xy_scale))
 
 
 def _exact_arcs(sensor, true_azimuth, relative, predicted, rho):
@@ -481,9 +502,9 @@ def _best_log_scale(values, location16):
 
 
 def _fitted_skip(truth):
-    """The stream-wide parameters of the skips (their usual value, its frequency of 2^16,
-    the log2 scale x16 of the others' logistic) and of the x/y residuals (left to the
-    walk: None)."""
+    """The stream-wide parameters of the skips (their usual value, its frequency of 2^16
+    (where the adaptive contexts start), the log2 scale x16 of the others' logistic) and of
+    the x/y residuals (left to the walk: None)."""
     skips = np.zeros(0, dtype=np.int64) if truth is None else truth["skip"][1:]
     if not len(skips):
         return 1, 1 << 15, 0, None
