@@ -28,7 +28,7 @@ from omnicodec.models.lidar_network import FIELDS, LidarNet
 
 GRIDS = (0.001, 0.002, 0.005)  # voxel sizes in metres
 HOLD_OUT = ("kitti_object_000114.ply",)
-LOSSY = ((4, 1), (16, 1), (64, 1), (128, 2), (256, 4), (512, 8))  # (quantum, keep_every) of the lossy rates' kind
+LOSSY = ((4, 1), (16, 1), (64, 1), (96, 2), (192, 4), (256, 8))  # (quantum, keep_every) of the lossy rates' kind
 
 
 def sweeps(data):

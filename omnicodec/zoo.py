@@ -115,7 +115,7 @@ COLOUR_RATES = (
 )
 # The LiDAR model: SHA-256, training command, steps, results.
 LIDAR_WEIGHTS = (
-    "83701c7ab84e7e1da01728c3752b1e4128a35c3c43cbe0e94a2163b4c8197f2f",
+    "90313a285e2f8fc111216ac99f9659aae32aa4c6b41c69464863aa2506917209",
     "python -m omnicodec.train --kind lidar --run ~/.cache/omnicodec/runs/lidar --steps 1500 "
     "--channels 32 --lr 3e-3 --seed 0 --resume, then: python -m omnicodec.train --run "
     "~/.cache/omnicodec/runs/lidar --export omnicodec/weights/lidar_v1.pt",
@@ -126,11 +126,16 @@ LIDAR_WEIGHTS = (
 # LiDAR rates, fewest bits first: the voxels per unit of the ranges, arcs and heights sent,
 # one return in how many of each laser is kept (models.lidar), and what each measured.
 LIDAR_RATES = (
-    (512, 8, "0.491 bpp, D1 50.54 dB, D2 57.23 dB"), (256, 4, "0.891 bpp, D1 55.03 dB, D2 61.81 dB"),
-    (128, 2, "1.741 bpp, D1 59.53 dB, D2 65.76 dB"), (64, 1, "3.505 bpp, D1 67.50 dB, D2 73.08 dB"),
-    (32, 1, "4.221 bpp, D1 72.89 dB, D2 78.64 dB"), (16, 1, "5.102 bpp, D1 78.21 dB, D2 83.83 dB"),
-    (8, 1, "6.193 bpp, D1 83.18 dB, D2 88.29 dB"), (4, 1, "7.588 bpp, D1 88.02 dB, D2 92.78 dB"),
-    (2, 1, "9.361 bpp, D1 91.72 dB, D2 96.71 dB"),
+    (256, 8, "0.556 bpp, D1 52.61 dB, D2 60.72 dB"),
+    (192, 4, "0.909 bpp, D1 55.85 dB, D2 62.82 dB"),
+    (96, 2, "1.760 bpp, D1 60.23 dB, D2 66.66 dB"),
+    (96, 1, "2.798 bpp, D1 65.72 dB, D2 71.18 dB"),
+    (64, 1, "3.152 bpp, D1 68.59 dB, D2 74.10 dB"),
+    (32, 1, "3.868 bpp, D1 73.34 dB, D2 79.01 dB"),
+    (16, 1, "4.748 bpp, D1 78.21 dB, D2 83.83 dB"),
+    (8, 1, "5.834 bpp, D1 83.18 dB, D2 88.29 dB"),
+    (4, 1, "7.223 bpp, D1 88.02 dB, D2 92.78 dB"),
+    (2, 1, "9.004 bpp, D1 91.72 dB, D2 96.71 dB"),
 )
 _LIDAR_DATA = "python -m datasets.lidar --data ../shared/data --out ~/.cache/omnicodec/lidar_fields.h5 --seed 0"
 _DATA = ("python -m datasets.prepare --data ../shared/data "

@@ -289,6 +289,7 @@ def sweep_truth(coords, sensor, quantum=1, keep_every=1):
     return chosen, others, counts, start, truth
 
 
+SMOOTH_FROM = 32
 EDGE = 0.1  # neighbours whose ranges differ by more than this fraction are on two surfaces
 
 
@@ -330,6 +331,26 @@ def filled(scan, keep_every):
     return dataclasses.replace(scan, counts=counts, rho=merged(scan.rho, rho), azimuth=merged(scan.azimuth, azimuth),
                                dz=merged(scan.dz, dz), dx=merged(scan.dx, zeros), dy=merged(scan.dy, zeros),
                                skip=merged(scan.skip, zeros), arc=merged(scan.arc, zeros))
+
+
+def smoothed(scan, quantum):
+    """A lossy sweep's ranges (sent in units of ``quantum`` voxels) with each one between
+    two neighbours along its laser on the same surface (within a unit of it) replaced by
+    their 1-2-1 average: a surface's ranges are smoother than their rounding, so this
+    comes nearer the truth (in integers, the same everywhere). Only for units of
+    SMOOTH_FROM voxels or more: below, the sensor's own noise is as large as the rounding."""
+    if quantum < SMOOTH_FROM or len(scan.rho) < 3:
+        return scan
+    first = np.zeros(len(scan.rho), dtype=bool)
+    first[np.r_[0, np.cumsum(scan.counts)[:-1]][scan.counts > 0]] = True
+    last = np.r_[first[1:], True]
+    rho = scan.rho
+    inner = np.flatnonzero(~first & ~last)
+    before, after = rho[inner - 1], rho[inner + 1]
+    near = (np.abs(before - rho[inner]) <= quantum) & (np.abs(after - rho[inner]) <= quantum)
+    result = rho.copy()
+    result[inner[near]] = (before[near] + 2 * rho[inner[near]] + after[near] + 2) // 4
+    return dataclasses.replace(scan, rho=result)
 
 
 def scan_coords(scan, sensor):
@@ -401,7 +422,8 @@ class LidarCodec(GeometryCodec):
         if progress:
             progress(len(chosen))
         sections = [_sensor_section(sensor, counts, start, flat, self.quantum, len(others)), writer.finish()]
-        rebuilt = [scan_coords(filled(scan, self.keep_every), sensor)] if scan is not None else []
+        rebuilt = [scan_coords(filled(smoothed(scan, self.quantum), self.keep_every), sensor)] \
+            if scan is not None else []
         if len(others):
             other_sections, other_coords = self._code_others(grid, coords[others], coord_dtype, progress)
             sections += other_sections
@@ -435,7 +457,7 @@ class LidarCodec(GeometryCodec):
         if len(counts):
             scan = self._scan_coder.walk(_Io(reader=reader), counts, start, sensor, flat, quantum,
                                          skip_unit=self.keep_every)
-            rebuilt.append(scan_coords(filled(scan, self.keep_every), sensor))
+            rebuilt.append(scan_coords(filled(smoothed(scan, quantum), self.keep_every), sensor))
         reader.finish()
         if other_count:
             if len(sections) < 3:
