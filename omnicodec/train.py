@@ -1,7 +1,8 @@
 """Train omnicodec's models (``--kind``): the lossless occupancy model (the default) and the
 lossy autoencoder on blocks prepared by ``python -m datasets.prepare``, the light-field model
 on patches of ``python -m datasets.lightfields``, the colour model on the clouds of
-``python -m datasets.colours``.
+``python -m datasets.colours``, the LiDAR predictor on the coding problems of
+``python -m datasets.lidar``.
 
     python -m omnicodec.train --data ~/.cache/omnicodec/train_blocks.h5 \
         --run ~/.cache/omnicodec/runs/lossless --steps 9000 --seed 0 [--resume]
@@ -13,7 +14,9 @@ scale given the next coarser one, over all 8 coding stages with the true earlier
 known. Light fields: each step draws --batch patches of one angular grid size. Colour: each step
 draws --batch clouds, random quantization steps (lossless half the time), --points random
 points of each, and minimizes their colours' code length given their true coded
-neighbourhoods (held out: lossless and steps 8/16).
+neighbourhoods (held out: lossless and steps 8/16). LiDAR: each step draws --values values of
+each coded field and minimizes their code length given what their prediction sees (held out:
+the file's held-out sweeps).
 An option the chosen kind does not use is an error; --data and --run default per kind
 (``~/.cache/omnicodec/runs/<kind>``). A checkpoint (model, optimizer, step, random state)
 is written atomically every --checkpoint-minutes, so ``--resume`` continues an interrupted
@@ -390,7 +393,8 @@ def parse_args(argv=None):
     """Arguments, with the defaults of the chosen --kind filled in; an option that kind does
     not use is an error rather than silently ignored."""
     parser = argparse.ArgumentParser(
-        description="Train omnicodec's models (lossless occupancy, lossy autoencoder or light field).")
+        description="Train omnicodec's models (lossless occupancy, lossy autoencoder, light field, "
+                    "colour or LiDAR).")
     parser.add_argument("--data", help="training file (default: ~/.cache/omnicodec/train_blocks.h5, "
                                        "light fields: ~/.cache/omnicodec/lf_patches.h5)")
     parser.add_argument("--run", help="run folder (default: ~/.cache/omnicodec/runs/KIND)")

@@ -120,9 +120,9 @@ LIDAR_WEIGHTS = (
     "--channels 32 --lr 3e-3 --seed 0 --resume, then: python -m omnicodec.train --run "
     "~/.cache/omnicodec/runs/lidar --export omnicodec/weights/lidar_v1.pt",
     1500,
-    "1 mm grids, lossless geometry: kitti_object_000114 (held out) 11.42 bits per point; "
-    "kitti_object_000000 12.77 (MPEG G-PCC v23 octree 20.36: 0.63x), ouster_OS-2-128 13.03 (22.90: "
-    "0.57x), semantickitti_000000 12.76 (20.27: 0.63x); encode ~2 s, decode ~1.3 s in a fresh process")
+    "1 mm grids, lossless geometry: kitti_object_000114 (held out) 11.07 bits per point; "
+    "kitti_object_000000 12.50 (MPEG G-PCC v23 octree 20.36: 0.61x), ouster_OS-2-128 12.99 (22.90: "
+    "0.57x), semantickitti_000000 12.41 (20.27: 0.61x); encode ~2 s, decode ~1.3 s in a fresh process")
 # LiDAR rates, fewest bits first: the voxels per unit of the ranges, arcs and heights sent,
 # one return in how many of each laser is kept (models.lidar), and what each measured.
 LIDAR_RATES = (

@@ -173,3 +173,27 @@ def test_colour_training_steps_resume_and_export(tmp_path):
 
     exported = torch.load(tmp_path / "colour.pt", weights_only=True)
     ColourNet(**exported["config"]).load_state_dict(exported["state_dict"])
+
+
+def test_lidar_training_steps_resume_and_export(tmp_path):
+    from conftest import synthetic_sweep
+    from datasets import lidar as lidar_data
+    from omnicodec.models.lidar_network import LidarNet
+
+    positions, _ = synthetic_sweep(lasers=16, columns=256)
+    path = tmp_path / "fields.h5"
+    with h5py.File(path, "w") as f:
+        for group in ("held_out", "train"):
+            problems = lidar_data.coding_problems(positions.astype(np.float64), 0.001)
+            lidar_data._store(f, group, "sweep/as is/1mm", problems)
+    run = tmp_path / "run"
+    common = ["--kind", "lidar", "--data", str(path), "--run", str(run), "--values", "512", "--channels", "8",
+              "--seed", "0"]
+    train.main(common + ["--steps", "2"])
+    assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 2
+    train.main(common + ["--steps", "4", "--resume"])
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 4 and state["config"]["channels"] == 8
+    train.main(["--run", str(run), "--export", str(tmp_path / "lidar.pt")])
+    exported = torch.load(tmp_path / "lidar.pt", weights_only=True)
+    LidarNet(**exported["config"]).load_state_dict(exported["state_dict"])
