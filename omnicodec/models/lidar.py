@@ -452,6 +452,8 @@ class LidarCodec(GeometryCodec):
         if quantum != self.quantum:
             raise BitstreamError(f"LiDAR stream sends units of {quantum} voxels, its model {self.card.model_id} "
                                  f"units of {self.quantum}")
+        if int(np.sum(counts)) + other_count > frame["input_points"]:
+            raise BitstreamError("LiDAR stream's laser table holds more points than its input had")
         reader = binary_reader(self.coder, sections[1])
         rebuilt = []
         if len(counts):
