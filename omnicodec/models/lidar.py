@@ -41,6 +41,7 @@ from omnicodec.models.lidar_network import LidarNet, features
 LEVELS = 7  # a laser's level-0 returns are every 2**LEVELS-th
 LIMIT = 1 << 30  # values beyond +-this are not coded (no sweep has them)
 TAIL = (0.01, 30.0)
+SUITS_POINTS = 40000  # points the content check looks at, at most
 RUN_CONTEXTS = 16  # contexts of the skips: usual ones since the last other, up to 15
 ADAPTATION_WINDOW = 4096  # a skip context's counts are halved past this many  # every value's logistic is mixed with one 30 times wider (logistic._mass)
 _FLAT = struct.Struct("<bBbB")  # skip location (x16) and log2 scale (x16), xy log2 scale (x16), spare
@@ -384,8 +385,14 @@ class LidarCodec(GeometryCodec):
 
     @classmethod
     def suits(cls, data):
-        """Whether the cloud is a spinning-LiDAR sweep: a sensor is found on its default grid."""
+        """Whether the cloud is a spinning-LiDAR sweep: a sensor is found, on its default
+        grid, in a sector about the frame's origin holding at most SUITS_POINTS points (a
+        sweep's scan lines are whole there; a large dense cloud costs no more to rule out)."""
         positions = np.asarray(data.positions if isinstance(data, PointCloud) else data)
+        if len(positions) > SUITS_POINTS:
+            azimuth = np.mod(np.arctan2(positions[:, 1].astype(np.float64), positions[:, 0].astype(np.float64)),
+                             2 * np.pi)
+            positions = positions[np.argpartition(azimuth, SUITS_POINTS)[:SUITS_POINTS]]
         try:
             grid = voxelize(positions)
         except InputError:
