@@ -104,12 +104,12 @@ def compress_to_bpp(data, target_bpp, *, coder=None, progress=None, **options):
     if not target_bpp > 0:
         raise InputError(f"target bits per point must be positive, not {target_bpp}")
     kind = data_kind(data)
-    rates = zoo.rates(kind)
+    rates = zoo.rates(kind, data)
     low, high, best, fewest = 0, len(rates) - 1, None, None
     prepared = None
     while low <= high:
         middle = (low + high) // 2
-        codec = select_codec(kind, rate=rates[middle], coder=coder)
+        codec = select_codec(kind, rate=rates[middle], coder=coder, data=data)
         if prepared is None:  # the codecs of one data kind share what prepare makes
             prepared = codec.prepare(data, **checked_options(codec, options))
         try:
@@ -140,7 +140,7 @@ def decode(data, progress=None, kind=None):
         decoded = codec.decode(header.codec_header, sections, progress)
     except OmnicodecError:
         raise
-    except (ValueError, RuntimeError, IndexError) as exc:  # values no encoder writes
+    except (ValueError, RuntimeError, IndexError, OverflowError) as exc:  # values no encoder writes
         if isinstance(exc, RuntimeError) and "alloc" in str(exc).lower():  # out of memory
             raise MemoryError(str(exc).splitlines()[0]) from None
         raise BitstreamError(f"bitstream does not fit its model: {exc}") from None

@@ -195,3 +195,16 @@ def _read_legacy(reader, version):
 def _check_crc(body, crc):
     if zlib.crc32(body) != crc:
         raise BitstreamError("bitstream is corrupted or truncated (CRC32 mismatch)")
+
+
+def inflated(data, limit, what):
+    """zlib-deflated ``data`` inflated, refusing more than ``limit`` bytes (a damaged
+    stream must not make the decoder allocate without bound)."""
+    inflater = zlib.decompressobj()
+    try:
+        result = inflater.decompress(data, limit)
+    except zlib.error:
+        raise BitstreamError(f"{what} is corrupted") from None
+    if inflater.unconsumed_tail or not inflater.eof:
+        raise BitstreamError(f"{what} is corrupted")
+    return result

@@ -283,10 +283,8 @@ def stream_card(model_id):
 def rates(data_kind, data=None):
     """The ``--rate`` numbers of a data kind, lowest (fewest bits) first: of the models
     made for ``data``'s content if there are some, else of the general ones."""
-    cards = [e for e in _whole_data_cards(data_kind) if e.content and e.rates]
-    if data is not None and cards and codec_class_of(cards[0]).suits(data):
-        return sorted(r for entry in cards for r in entry.rates)
-    return sorted(r for entry in _whole_data_cards(data_kind) if not entry.content for r in entry.rates)
+    cards = _content_cards(data_kind, data) or [e for e in _whole_data_cards(data_kind) if not e.content]
+    return sorted(r for entry in cards for r in entry.rates)
 
 
 def codec_class_of(entry):
@@ -330,27 +328,32 @@ def resolve(data_kind, model=None, rate=None, data=None):
             raise InputError(f"rate {rate} is out of range: model {model} has rates "
                              f"{entry.rates[0]} to {entry.rates[-1]}")
         return entry
-    cards = _content_cards(data_kind, data, rate) or [e for e in _whole_data_cards(data_kind) if not e.content]
+    cards = _content_cards(data_kind, data) or [e for e in _whole_data_cards(data_kind) if not e.content]
     if rate is None:
         return next(e for e in cards if e.default)
     for entry in cards:
         if _serves(entry, rate):
             return entry
-    available = rates(data_kind)
+    available = sorted(r for entry in cards for r in entry.rates)
+    what = cards[0].content if cards[0].content else f"{KIND_NAMES[data_kind]}s"
     if not available:
-        raise InputError(f"there are no {KIND_NAMES[data_kind]} rates")
-    raise InputError(f"rate {rate} is out of range: {KIND_NAMES[data_kind]} rates are "
-                     f"{available[0]} to {available[-1]}")
+        raise InputError(f"there are no rates for {what}")
+    raise InputError(f"rate {rate} is out of range: the rates for {what} are {available[0]} to {available[-1]}")
 
 
-def _content_cards(data_kind, data, rate):
-    """The cards made for the content of ``data`` (their codec recognizes it) that serve
-    ``rate`` (or are defaults when it is None)."""
+def _content_cards(data_kind, data):
+    """The cards made for the content of ``data`` (a content whose codec recognizes it),
+    or none."""
     if data is None:
         return []
-    cards = [e for e in _whole_data_cards(data_kind) if e.content
-             and (e.default if rate is None else _serves(e, rate))]
-    return [e for e in cards if codec_class_of(e).suits(data)]
+    contents = {}
+    for entry in _whole_data_cards(data_kind):
+        if entry.content:
+            contents.setdefault(entry.content, []).append(entry)
+    for cards in contents.values():
+        if codec_class_of(cards[0]).suits(data):
+            return cards
+    return []
 
 
 def _serves(entry, rate):

@@ -10,11 +10,11 @@ it extracts the cones one by one from a Hough transform of (z0, t) (each point v
 along the line z0 = z - rho t), keeping those whose points look like scan lines (returns
 about one azimuth step apart); clouds that are not LiDAR sweeps get None.
 
-:func:`scan_layout` then orders the points as the sensor scanned them (laser by laser,
-by azimuth) and splits each into integers the decoder turns back into the exact voxel
-with integer arithmetic only: its horizontal range, its azimuth step count and arc
-offset from the previous return of its laser, and the small residuals of z and of x, y
-against what the laser table and the range and azimuth predict.
+:func:`scan_order` then orders the points as the sensor scanned them (laser by laser,
+by azimuth), with each one's range and azimuth from where the sensor was; the integer
+helpers here (:func:`fixed_cos_sin`, :func:`arc_angle`, :meth:`Sensor.xy`,
+:meth:`Sensor.predicted_z`) are what the decoder rebuilds voxels with
+(omnicodec.models.lidar).
 """
 
 import dataclasses
@@ -150,7 +150,7 @@ def estimate_sensor(coords, origin=(0, 0, 0), seed=0):
     """The :class:`Sensor` of a sweep given as integer voxel coordinates with the sensor
     at ``origin``, or None when the points are not a spinning-LiDAR sweep (too few fit
     cones, or their returns are not scan lines). The last few answers are kept (choosing
-    the model by content asks it of the same points the encoder then codes)."""
+    the model by content asks it of the same points once per rate an evaluation codes)."""
     coords = np.ascontiguousarray(coords, dtype=np.int64)
     key = hashlib.sha256(coords.tobytes()).hexdigest() + repr((coords.shape, tuple(origin), seed))
     if key not in _RECENT:

@@ -4,7 +4,8 @@ whichever geometry codec the request picks (omnicodec.models.attribute).
 Values are coded exactly as given: integers as they are; floats as whole multiples of
 10^-d where they are (KITTI's intensities are hundredths in float32), else their float
 bits; or, on request (``intensity_bits``), quantized to N bits over their range. A voxel
-holding several points takes the rounded mean of their values.
+holding several points takes the rounded mean of their values (of float bit patterns, its
+first point's).
 
 Order and prediction, as G-PCC's levels of detail: the voxels in Morton order are split
 into levels (every 2^LEVELS-th first, then those halfway between, down to every other),
@@ -20,7 +21,7 @@ import zlib
 import numpy as np
 import torch
 
-from omnicodec import varint
+from omnicodec import bitstream, varint
 from omnicodec.codec import Decoded, Encoded
 from omnicodec.data import INTENSITY_ATTRIBUTES, PointCloud
 from omnicodec.entropy import binary_reader, binary_writer, logistic
@@ -70,7 +71,8 @@ class Representation:
         if self.kind == _FLOAT_BITS:
             return _from_ordered(codes, dtype)
         top = (1 << self.parameter) - 1
-        return (self.low + codes * ((self.high - self.low) / top)).astype(dtype)
+        values = self.low + codes * ((self.high - self.low) / top)
+        return (np.rint(values) if dtype.kind in "iu" else values).astype(dtype)
 
     @property
     def description(self):
@@ -84,6 +86,8 @@ def represented(values, bits=None):
     """(int64 codes, :class:`Representation`) of ``values`` (1-D numbers), exact unless
     ``bits`` asks for quantization; InputError for what cannot be coded."""
     values = np.asarray(values)
+    if values.dtype.byteorder == ">":  # a big-endian file's: the same numbers, little-endian
+        values = values.astype(values.dtype.newbyteorder("<"))
     if values.ndim != 1:
         raise InputError(f"intensity must be one number per point, not shape {values.shape}")
     if values.dtype.str not in _DTYPES:
@@ -123,6 +127,16 @@ def _from_ordered(codes, dtype):
     return np.where(codes < 0, (-(codes + 1)) | np.int64(-2**63), codes).astype(np.int64).view(np.float64)
 
 
+def _voxel_codes(codes, representation, point_voxels, voxels):
+    """Each voxel's code: the rounded mean of its points' (float bit patterns have no mean
+    to take: their first point's)."""
+    if representation.kind != _FLOAT_BITS:
+        return voxel_means(codes[:, None], point_voxels, voxels)[0]
+    first = np.full(voxels, len(codes), dtype=np.int64)
+    np.minimum.at(first, point_voxels, np.arange(len(codes)))
+    return codes[first][:, None]
+
+
 @dataclasses.dataclass
 class IntensityInput:
     geometry: tuple  # what the geometry codec's prepare made
@@ -154,7 +168,7 @@ class IntensityCodec(AttributeCodec):
     def encode(self, prepared, rate=None, progress=None):
         geometry_encoded, coords = self.geometry.encode_voxels(prepared.geometry, progress)
         grid = prepared.geometry[0]
-        voxel_codes = voxel_means(prepared.codes[:, None], grid.point_voxels, len(grid.keys))[0]
+        voxel_codes = _voxel_codes(prepared.codes, prepared.representation, grid.point_voxels, len(grid.keys))
         if len(coords) != len(grid.keys) or not self.geometry.lossless:
             voxel_codes = carried_to(grid.coords, voxel_codes, coords)
         codes = voxel_codes[:, 0]
@@ -223,8 +237,6 @@ def _details(geometry_details, geometry_model, geometry_sections, own_sections, 
 
 
 def _checksum(coords, codes):
-    from omnicodec import bitstream
-
     return bitstream.checksum(np.concatenate([coords.astype("<i8").reshape(-1), codes.astype("<i8")]))
 
 
@@ -243,8 +255,14 @@ def _batches(coords):
             continue
         known = np.flatnonzero(level < lev)
         count = min(NEIGHBOURS, len(known))
-        _, found = cKDTree(coords[known]).query(coords[rows], k=count)
-        found = known[np.asarray(found).reshape(len(rows), count)]
+        # A few more than needed, then the nearest by exact integer distance, ties by
+        # index: the neighbours do not depend on how the tree breaks ties.
+        extra = min(NEIGHBOURS + 2, len(known))
+        _, found = cKDTree(coords[known]).query(coords[rows], k=extra)
+        found = known[np.asarray(found).reshape(len(rows), extra)]
+        distance = ((coords[found] - coords[rows][:, None, :]) ** 2).sum(axis=2)
+        order = np.lexsort((found, distance), axis=1)[:, :count]
+        found = np.take_along_axis(found, order, axis=1)
         yield rows, np.pad(found, ((0, 0), (0, NEIGHBOURS - count)), constant_values=-1)
 
 
@@ -277,18 +295,14 @@ def _code(coder, coords, codes):
     if high - low >= EXACT_SPAN:
         return varint.encode([0]) + zlib.compress(codes.astype("<i8").tobytes(), 9)
     batches = list(_batches(coords))
-    residuals = {}
-    for lev, (rows, neighbours) in enumerate(batches):
-        prediction, bucket = _prediction(coords, codes, rows, neighbours, low, high)
-        for b in np.unique(bucket):
-            residuals.setdefault((lev, int(b)), []).append(codes[rows][bucket == b] - prediction[bucket == b])
+    predicted = [_prediction(coords, codes, rows, neighbours, low, high) for rows, neighbours in batches]
     table = np.zeros((len(batches), SPREAD_BUCKETS), dtype=np.int64)
-    for (lev, b), parts in residuals.items():
-        table[lev, b] = _best_log_scale(np.concatenate(parts))
+    for batch, ((rows, _), (prediction, bucket)) in enumerate(zip(batches, predicted)):
+        for b in np.unique(bucket):
+            table[batch, b] = _best_log_scale(codes[rows][bucket == b] - prediction[bucket == b])
     writer = binary_writer(coder)
-    for lev, (rows, neighbours) in enumerate(batches):
-        prediction, bucket = _prediction(coords, codes, rows, neighbours, low, high)
-        _residuals(writer, codes[rows] - prediction, table[lev, bucket], high - low)
+    for batch, ((rows, _), (prediction, bucket)) in enumerate(zip(batches, predicted)):
+        _residuals(writer, codes[rows] - prediction, table[batch, bucket], high - low)
     return varint.encode([len(batches), *varint.signed([low, high, *table.reshape(-1)])]) + writer.finish()
 
 
@@ -304,10 +318,7 @@ def _residuals(io, residuals, scales, span, reading=False):
 def _read(coder, coords, payload):
     (levels,), pos = varint.decode(payload, 1)
     if levels == 0:  # sent as they are
-        try:
-            raw = np.frombuffer(zlib.decompress(payload[pos:]), dtype="<i8")
-        except zlib.error:
-            raise BitstreamError("intensity payload is corrupted") from None
+        raw = np.frombuffer(bitstream.inflated(payload[pos:], 8 * len(coords), "intensity payload"), dtype="<i8")
         if len(raw) != len(coords):
             raise BitstreamError("intensity payload does not fit its geometry")
         return raw.astype(np.int64)
@@ -315,15 +326,17 @@ def _read(coder, coords, payload):
         raise BitstreamError("intensity payload is corrupted")
     values, pos = varint.decode(payload, 2 + levels * SPREAD_BUCKETS, pos)
     low, high, *scales = varint.unsigned(values)
+    if max(abs(low), abs(high)) >= 1 << 62 or any(abs(v) >= 1 << 12 for v in scales):
+        raise BitstreamError("intensity payload is corrupted")
     table = np.array(scales, dtype=np.int64).reshape(levels, SPREAD_BUCKETS)
     batches = list(_batches(coords))
     if len(batches) != levels or not 0 <= high - low < EXACT_SPAN:
         raise BitstreamError("intensity payload does not fit its geometry")
     reader = binary_reader(coder, payload[pos:])
     codes = np.zeros(len(coords), dtype=np.int64)
-    for lev, (rows, neighbours) in enumerate(batches):
+    for batch, (rows, neighbours) in enumerate(batches):
         prediction, bucket = _prediction(coords, codes, rows, neighbours, low, high)
-        codes[rows] = prediction + _residuals(reader, None, table[lev, bucket], high - low, reading=True)
+        codes[rows] = prediction + _residuals(reader, None, table[batch, bucket], high - low, reading=True)
     reader.finish()
     if len(codes) and (codes.min() < low or codes.max() > high):
         raise BitstreamError("intensity payload decodes to values outside its range: corrupted stream")

@@ -1,9 +1,9 @@
-"""Spinning-LiDAR sweeps coded in the sensor's own coordinates.
+"""Spinning-LiDAR sweeps coded in the sensor's own coordinates, lossless or lossy.
 
 :class:`LidarCodec` estimates the sensor from the points (omnicodec.geometry.sensor: the
-lasers' cones and the azimuth step, no calibration needed), orders the points as the
-sensor scanned them, and sends per point, as integers the decoder turns back into the
-exact voxel (integer arithmetic only):
+lasers' cones, the azimuth step and the sensor's travel, no calibration needed), orders
+the points as the sensor scanned them, and sends per point, as integers the decoder turns
+back into the voxel (integer arithmetic only):
 
 - ``skip``: azimuth steps since the previous return of the laser (mostly 1);
 - ``rho``: the horizontal range, voxels;
@@ -11,24 +11,24 @@ exact voxel (integer arithmetic only):
 - ``dz``: height minus the laser's cone at that range; ``dx``, ``dy``: what rounding
   the range and azimuth leaves of x and y.
 
-Ranges, arcs and height residuals are coded coarse to fine along each laser: every 32nd
-return first (each from the one 32 before), then the returns halfway between known ones,
-down to every other return; the learned predictor (omnicodec.models.lidar_network) gives
-each value's discretized logistic from its decoded neighbours. All lasers and all points
-of a level are coded at once, so the decoder runs a few dozen batched steps, not one per
-point. Points the sensor does not explain (near its axis, off every cone) are sent as
-voxel keys. One stream codes the whole sweep.
+Skips go first, all lasers at once return after return, under adaptive frequencies.
+Ranges, arcs and height residuals are then coded coarse to fine along each laser: every
+2^LEVELS-th return first (each from the one before it), then the returns halfway between
+known ones, down to every other return; the learned predictor
+(omnicodec.models.lidar_network) gives each value's discretized logistic from its decoded
+neighbours. All lasers go at once, and each finer level in one batch. Points the sensor
+does not explain (near its axis, off every cone) are coded by the dense lossless model.
+One stream codes the whole sweep.
 """
 
 import dataclasses
 import functools
-import struct
 import zlib
 
 import numpy as np
 import torch
 
-from omnicodec import varint
+from omnicodec import bitstream, varint
 from omnicodec.attributes.levels import sequence_levels
 from omnicodec.codec import Decoded, Encoded
 from omnicodec.data import PointCloud
@@ -39,12 +39,12 @@ from omnicodec.models.geometry import GeometryCodec, checksum, frame_header
 from omnicodec.models.lidar_network import LidarNet, features
 
 LEVELS = 7  # a laser's level-0 returns are every 2**LEVELS-th
-LIMIT = 1 << 30  # values beyond +-this are not coded (no sweep has them)
-TAIL = (0.01, 30.0)
+LIMIT = 1 << 22  # values beyond +-this are not coded (a 2^21 grid's ranges stay under it;
+# the logistic coder is exact up to 2^23 apart)
+TAIL = (0.01, 30.0)  # every value's logistic is mixed with one 30 times wider (logistic._mass)
 SUITS_POINTS = 40000  # points the content check looks at, at most
 RUN_CONTEXTS = 16  # contexts of the skips: usual ones since the last other, up to 15
-ADAPTATION_WINDOW = 4096  # a skip context's counts are halved past this many  # every value's logistic is mixed with one 30 times wider (logistic._mass)
-_FLAT = struct.Struct("<bBbB")  # skip location (x16) and log2 scale (x16), xy log2 scale (x16), spare
+ADAPTATION_WINDOW = 4096  # a skip context's counts are halved past this many
 
 
 @dataclasses.dataclass
@@ -160,7 +160,7 @@ class ScanCoder:
         mode, prior, skip_scale, xy_scale = flat
         skip = self._skips(io, None if truth is None else truth["skip"], counts, mode, prior, skip_scale)
         column = np.cumsum(skip) * skip_unit
-        column -= np.repeat(column[starts], counts)
+        column -= np.repeat(column[starts[counts > 0]], counts[counts > 0])
         # offset: each azimuth's arc as an angle (what it differed from its prediction by)
         step = sensor.step
         rho, arc, dz, azimuth, offset = (np.zeros(total, dtype=np.int64) for _ in range(5))
@@ -363,8 +363,9 @@ def scan_coords(scan, sensor):
 
 
 class LidarCodec(GeometryCodec):
-    """Lossless sweeps: the points the estimated sensor explains coded in its coordinates
-    by :class:`ScanCoder`, the others (all of a cloud that is no sweep) by the dense
+    """Sweeps, lossless (``lidar-v1``) or at a lossy rate (the card's ``quantum`` and
+    ``keep_every``): the points the estimated sensor explains coded in its coordinates by
+    :class:`ScanCoder`, the others (all of a cloud that is no sweep) by the dense
     lossless model of the card's ``base``, so no cloud costs more than there."""
 
     network = LidarNet
@@ -423,7 +424,7 @@ class LidarCodec(GeometryCodec):
         else:
             chosen, others, counts, start, truth = sweep_truth(coords, sensor, self.quantum, self.keep_every)
         writer = binary_writer(self.coder)
-        scan = self._scan_coder.walk(_Io(writer=writer), counts, start, sensor, _fitted_skip(truth),
+        scan = self._scan_coder.walk(_Io(writer=writer), counts, start, sensor, _fitted_skip(truth, counts),
                                      self.quantum, truth, self.keep_every) if truth is not None else None
         flat = scan.flat if scan is not None else (1, 1 << 15, 0, 0)
         if progress:
@@ -471,7 +472,7 @@ class LidarCodec(GeometryCodec):
         if other_count:
             if len(sections) < 3:
                 raise BitstreamError("LiDAR stream lacks the section of its other points")
-            other, other_coords = self._others.decode_voxels(sections[2], sections[3:], progress)
+            _, other_coords = self._others.decode_voxels(sections[2], sections[3:], progress)
             if len(other_coords) != other_count:
                 raise BitstreamError("LiDAR stream's other points disagree with its header")
             rebuilt.append(other_coords)
@@ -532,17 +533,25 @@ def _best_log_scale(values, location16):
     return min(costs, key=costs.get)
 
 
-def _fitted_skip(truth):
+def _fitted_skip(truth, counts):
     """The stream-wide parameters of the skips (their usual value, its frequency of 2^16
     (where the adaptive contexts start), the log2 scale x16 of the others' logistic) and of
     the x/y residuals (left to the walk: None)."""
-    skips = np.zeros(0, dtype=np.int64) if truth is None else truth["skip"][1:]
+    if truth is None:
+        skips = np.zeros(0, dtype=np.int64)
+    else:  # a laser's first return has no skip
+        first = np.zeros(len(truth["skip"]), dtype=bool)
+        first[np.r_[0, np.cumsum(counts)[:-1]][counts > 0]] = True
+        skips = truth["skip"][~first]
     if not len(skips):
         return 1, 1 << 15, 0, None
     mode = int(np.bincount(skips).argmax())
     frequency = int(np.clip(round(np.mean(skips == mode) * 65536), 1, 65535))
     others = skips[skips != mode]
     return mode, frequency, _best_log_scale(others, 16 * mode) if len(others) else 0, None
+
+
+SENSOR_SECTION_LIMIT = 1 << 16  # bytes a laser table of MAX_LASERS inflates to, at most
 
 
 def _sensor_section(sensor, counts, start, flat, quantum, others):
@@ -557,22 +566,20 @@ def _sensor_section(sensor, counts, start, flat, quantum, others):
 
 
 def _read_sensor_section(section):
-    try:
-        section = zlib.decompress(section)
-    except zlib.error:
-        raise BitstreamError("LiDAR sensor section is corrupted") from None
+    section = bitstream.inflated(section, SENSOR_SECTION_LIMIT, "LiDAR sensor section")
     (lasers, step, quantum), pos = varint.decode(section, 3)
-    if lasers > sensors.MAX_LASERS or step < 1 or quantum < 1:
-        raise BitstreamError("LiDAR sensor section is corrupted")
     head, pos = varint.decode(section, 11, pos)
     origin, motion, seam = tuple(varint.unsigned(head[:3])), tuple(varint.unsigned(head[3:5])), head[5]
     flat, others = tuple(varint.unsigned(head[6:10])), head[10]
-    if not 1 <= flat[1] < 1 << 16:
+    table, pos = varint.decode(section, 4 * min(lasers, sensors.MAX_LASERS), pos)
+    table = varint.unsigned(table)
+    values = [*origin, *motion, *table]
+    if (lasers > sensors.MAX_LASERS or not 1 <= step <= sensors.ANGLE_UNITS or not 1 <= quantum < 1 << 20
+            or seam >= sensors.ANGLE_UNITS or not 0 <= flat[0] < 1 << 20 or not 1 <= flat[1] < 1 << 16
+            or any(abs(v) >= 1 << 12 for v in flat[2:]) or any(abs(v) >= 1 << 40 for v in values)
+            or pos != len(section)):
         raise BitstreamError("LiDAR sensor section is corrupted")
-    table, pos = varint.decode(section, 4 * lasers, pos)
-    if pos != len(section):
-        raise BitstreamError("LiDAR sensor section is corrupted")
-    table = np.cumsum(np.array(varint.unsigned(table), dtype=np.int64).reshape(4, lasers), axis=1)
+    table = np.cumsum(np.array(table, dtype=np.int64).reshape(4, lasers), axis=1)
     z0, tan, counts, start = table
     if (counts < 0).any():
         raise BitstreamError("LiDAR sensor section is corrupted")
