@@ -163,16 +163,21 @@ def test_colour_training_steps_resume_and_export(tmp_path):
     run = tmp_path / "run"
     common = ["--kind", "colour", "--data", str(path), "--run", str(run), "--batch", "2", "--points", "256",
               "--channels", "8", "--seed", "0"]
+    from omnicodec.attributes.colour_model import ColourNet
+
+    _trains_resumes_and_exports(common, run, tmp_path / "colour.pt", ColourNet, {"hidden": 8})
+
+
+def _trains_resumes_and_exports(common, run, export, network, config):
+    """Two steps, two more resumed, then the export loads into ``network``."""
     train.main(common + ["--steps", "2"])
     assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 2
     train.main(common + ["--steps", "4", "--resume"])
     state = torch.load(run / "checkpoint.pt", weights_only=False)
-    assert state["step"] == 4 and state["config"]["hidden"] == 8
-    train.main(["--run", str(run), "--export", str(tmp_path / "colour.pt")])
-    from omnicodec.attributes.colour_model import ColourNet
-
-    exported = torch.load(tmp_path / "colour.pt", weights_only=True)
-    ColourNet(**exported["config"]).load_state_dict(exported["state_dict"])
+    assert state["step"] == 4 and all(state["config"][key] == value for key, value in config.items())
+    train.main(["--run", str(run), "--export", str(export)])
+    exported = torch.load(export, weights_only=True)
+    network(**exported["config"]).load_state_dict(exported["state_dict"])
 
 
 def test_lidar_training_steps_resume_and_export(tmp_path):
@@ -189,11 +194,4 @@ def test_lidar_training_steps_resume_and_export(tmp_path):
     run = tmp_path / "run"
     common = ["--kind", "lidar", "--data", str(path), "--run", str(run), "--values", "512", "--channels", "8",
               "--seed", "0"]
-    train.main(common + ["--steps", "2"])
-    assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 2
-    train.main(common + ["--steps", "4", "--resume"])
-    state = torch.load(run / "checkpoint.pt", weights_only=False)
-    assert state["step"] == 4 and state["config"]["channels"] == 8
-    train.main(["--run", str(run), "--export", str(tmp_path / "lidar.pt")])
-    exported = torch.load(tmp_path / "lidar.pt", weights_only=True)
-    LidarNet(**exported["config"]).load_state_dict(exported["state_dict"])
+    _trains_resumes_and_exports(common, run, tmp_path / "lidar.pt", LidarNet, {"channels": 8})
