@@ -127,3 +127,13 @@ def write(writer, q, mu, scale, low, high, tail=None):
 def read(reader, mu, scale, low, high, tail=None):
     """Inverse of :func:`write`: the int64 values, one per ``mu``."""
     return _walk(mu, scale, low, high, lambda prob, _: reader.read(binary_frequencies(prob)), tail=tail)
+
+
+def best_scale_exponent(values, location, exponents, per_octave, low, high, tail=None):
+    """Of ``exponents``, the e whose logistic at ``location`` with scale 2^(e / per_octave)
+    codes ``values`` in the fewest bits (what an encoder fits and sends for a stream)."""
+    values = torch.as_tensor(values, dtype=torch.float64)
+    at = torch.full_like(values, float(location))
+    costs = {e: float(bits(values, at, torch.full_like(values, 2.0 ** (e / per_octave)), low, high, tail).sum())
+             for e in exponents}
+    return min(costs, key=costs.get)

@@ -349,8 +349,5 @@ FIT_SAMPLE = 4096  # residuals a level's scales are fitted on, at most
 def _best_log_scale(residuals):
     """log2 scale x8 of the logistic at 0 that codes ``residuals`` (an evenly spread
     sample of them) in the fewest bits."""
-    values = torch.from_numpy(residuals[:: max(1, len(residuals) // FIT_SAMPLE)]).double()
-    zero = torch.zeros_like(values)
-    costs = {s: float(logistic.bits(values, zero, torch.full_like(values, 2.0 ** (s / 8)), -2**62, 2**62, TAIL).sum())
-             for s in range(-32, 8 * 40, 8)}
-    return min(costs, key=costs.get)
+    sample = residuals[:: max(1, len(residuals) // FIT_SAMPLE)]
+    return logistic.best_scale_exponent(sample, 0, range(-32, 8 * 40, 8), 8, -2**62, 2**62, TAIL)

@@ -526,11 +526,7 @@ def _sensor_origin(offset, scale):
 def _best_log_scale(values, location16):
     """The log2 scale (x16) of the logistic at ``location16 / 16`` that codes ``values`` in
     the fewest bits."""
-    values = torch.as_tensor(values, dtype=torch.float64)
-    costs = {s: float(logistic.bits(values, torch.full_like(values, location16 / 16),
-                                    torch.full_like(values, 2.0 ** (s / 16)), -LIMIT, LIMIT, TAIL).sum())
-             for s in range(-64, 160, 4)}
-    return min(costs, key=costs.get)
+    return logistic.best_scale_exponent(values, location16 / 16, range(-64, 160, 4), 16, -LIMIT, LIMIT, TAIL)
 
 
 def _fitted_skip(truth, counts):
