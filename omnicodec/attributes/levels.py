@@ -112,6 +112,27 @@ def contexts_of(coords, levels, bits, rows=None):
     return neighbours
 
 
+def run_starts(counts):
+    """Index of the first item of each run of a sequence of runs of ``counts`` items (the
+    run's length past the end for an empty run)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    return np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
+
+
+def first_of_runs(counts):
+    """Whether each item is the first of its run."""
+    counts = np.asarray(counts, dtype=np.int64)
+    first = np.zeros(int(counts.sum()), dtype=bool)
+    first[run_starts(counts)[counts > 0]] = True
+    return first
+
+
+def position_in_run(counts):
+    """Each item's index within its run."""
+    counts = np.asarray(counts, dtype=np.int64)
+    return np.arange(int(counts.sum())) - np.repeat(run_starts(counts), counts)
+
+
 def sequence_levels(counts, levels):
     """Coarse-to-fine levels of runs of a sequence (``counts[r]`` items in run r, one after
     another): per item its level, and the indices of its left and right neighbours known
@@ -119,10 +140,9 @@ def sequence_levels(counts, levels):
     known after the one that many before it); level k the items halfway between those of
     levels below k, down to every other item at level ``levels``."""
     counts = np.asarray(counts, dtype=np.int64)
-    total = int(counts.sum())
-    starts = np.repeat(np.r_[0, np.cumsum(counts)[:-1]], counts)
+    starts = np.repeat(run_starts(counts), counts)
     lengths = np.repeat(counts, counts)
-    j = np.arange(total) - starts
+    j = position_in_run(counts)
     period = 1 << levels
     low_bit = j & -j  # 2^(trailing zeros); 0 for j == 0
     top = (j % period) == 0

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from omnicodec import bitstream, varint
-from omnicodec.attributes.levels import sequence_levels
+from omnicodec.attributes.levels import first_of_runs, position_in_run, run_starts, sequence_levels
 from omnicodec.codec import Decoded, Encoded
 from omnicodec.data import PointCloud
 from omnicodec.entropy import binary_reader, binary_writer, logistic
@@ -111,10 +111,8 @@ class ScanCoder:
         ``prior``; then the others at once under a logistic about the usual one."""
         if io.collect is not None:
             return truth
-        total = int(np.sum(counts))
-        starts = np.r_[0, np.cumsum(counts)[:-1]]
-        usual = np.ones(total, dtype=bool)
-        usual[starts[counts > 0]] = False  # a laser's first return has no skip
+        starts = run_starts(counts)
+        usual = ~first_of_runs(counts)  # a laser's first return has no skip
         hits = np.full(RUN_CONTEXTS, prior >> 12, dtype=np.int64)  # of 16 prior draws
         seen = np.full(RUN_CONTEXTS, 16, dtype=np.int64)
         run = np.zeros(len(counts), dtype=np.int64)
@@ -154,9 +152,7 @@ class ScanCoder:
         ``skip_unit`` > 1 (lossy rates that drop returns): skips count that many steps."""
         total = int(np.sum(counts))
         level, left, right = sequence_levels(counts, LEVELS)
-        starts = np.r_[0, np.cumsum(counts)[:-1]]
-        first = np.zeros(total, dtype=bool)
-        first[starts[counts > 0]] = True
+        starts = run_starts(counts)
         mode, prior, skip_scale, xy_scale = flat
         skip = self._skips(io, None if truth is None else truth["skip"], counts, mode, prior, skip_scale)
         column = np.cumsum(skip) * skip_unit
@@ -194,8 +190,8 @@ class ScanCoder:
             arc_truth = None
             if truth is not None:
                 arc_truth = np.zeros(total, dtype=np.int64)
-                arc_truth[coded] = _exact_arcs(sensor, truth["azimuth"][coded], truth["relative"][coded], predicted[here],
-                                               radius) if quantum == 1 else np.rint(
+                arc_truth[coded] = _exact_arcs(sensor, truth["azimuth"][coded], truth["relative"][coded],
+                                               predicted[here], radius) if quantum == 1 else np.rint(
                     (truth["azimuth"][coded] - predicted[here]) * radius / (sensors.RADIAN * quantum)).astype(np.int64)
             arc[coded] = self._field(io, "arc", lev, coded, has_right[here], (gaps[0][here], gaps[1][here]),
                                      radius, to_arc(jitter), (to_arc(offsets[0]), to_arc(offsets[1])), arc_truth)
@@ -243,7 +239,7 @@ def _batches(level, counts):
     """(level, indices) of the points coded together, in coding order: level 0 one return
     per laser at a time (each after the one 2^LEVELS before it, so it is predicted from
     it), then each finer level at once."""
-    within = np.arange(len(level)) - np.repeat(np.r_[0, np.cumsum(counts)[:-1]], counts)
+    within = position_in_run(counts)
     top = level == 0
     chain = within >> LEVELS
     for position in range(int(chain[top].max()) + 1 if top.any() else 0):
@@ -269,14 +265,10 @@ def sweep_truth(coords, sensor, quantum=1, keep_every=1):
     that many-th return of each laser (the others are dropped, not sent)."""
     chosen, laser, rho, azimuth, relative, others = sensors.scan_order(coords, sensor, quantum)
     if keep_every > 1:
-        counts = np.bincount(laser, minlength=sensor.lasers)
-        within = np.arange(len(laser)) - np.repeat(np.r_[0, np.cumsum(counts)[:-1]], counts)
-        kept = within % keep_every == 0
+        kept = position_in_run(np.bincount(laser, minlength=sensor.lasers)) % keep_every == 0
         chosen, laser, rho, azimuth, relative = chosen[kept], laser[kept], rho[kept], azimuth[kept], relative[kept]
     counts = np.bincount(laser, minlength=sensor.lasers)
-    starts = np.r_[0, np.cumsum(counts)[:-1]]
-    first = np.zeros(len(chosen), dtype=bool)
-    first[starts[counts > 0]] = True
+    starts, first = run_starts(counts), first_of_runs(counts)
     skip = np.zeros(len(chosen), dtype=np.int64)
     if keep_every == 1:
         skip[1:] = np.maximum(np.rint(np.diff(azimuth) / sensor.step), 0).astype(np.int64)
@@ -302,10 +294,7 @@ def filled(scan, keep_every):
     nearer neighbour's across a depth edge)."""
     if keep_every == 1 or len(scan.rho) < 2:
         return scan
-    starts = np.r_[0, np.cumsum(scan.counts)[:-1]]
-    second = np.ones(len(scan.rho), dtype=bool)
-    second[starts[scan.counts > 0]] = False
-    after = np.flatnonzero(second)  # each sent return but a laser's first, after its previous one
+    after = np.flatnonzero(~first_of_runs(scan.counts))  # each return after another of its laser
     # Skips count keep_every steps: the usual one spans keep_every returns of ``spacing`` steps.
     spacing = max(1, scan.flat[0])
     slots = np.rint(scan.skip[after] * keep_every / spacing).astype(np.int64)
@@ -342,8 +331,7 @@ def smoothed(scan, quantum):
     SMOOTH_FROM voxels or more: below, the sensor's own noise is as large as the rounding."""
     if quantum < SMOOTH_FROM or len(scan.rho) < 3:
         return scan
-    first = np.zeros(len(scan.rho), dtype=bool)
-    first[np.r_[0, np.cumsum(scan.counts)[:-1]][scan.counts > 0]] = True
+    first = first_of_runs(scan.counts)
     last = np.r_[first[1:], True]
     rho = scan.rho
     inner = np.flatnonzero(~first & ~last)
@@ -536,9 +524,7 @@ def _fitted_skip(truth, counts):
     if truth is None:
         skips = np.zeros(0, dtype=np.int64)
     else:  # a laser's first return has no skip
-        first = np.zeros(len(truth["skip"]), dtype=bool)
-        first[np.r_[0, np.cumsum(counts)[:-1]][counts > 0]] = True
-        skips = truth["skip"][~first]
+        skips = truth["skip"][~first_of_runs(counts)]
     if not len(skips):
         return 1, 1 << 15, 0, None
     mode = int(np.bincount(skips).argmax())
