@@ -24,6 +24,7 @@ import torch
 from omnicodec.geometry import sensor as sensors
 from omnicodec.io import read_ply
 from omnicodec.models import lidar
+from omnicodec.models.sensor_coding import FieldIo
 from omnicodec.models.lidar_network import FIELDS, LidarNet
 
 GRIDS = (0.001, 0.002, 0.005)  # voxel sizes in metres
@@ -59,7 +60,7 @@ def coding_problems(positions, voxel_size, drop_lasers=False, quantum=1, keep_ev
             return None
     _, _, counts, start, truth = lidar.sweep_truth(coords, sensor, quantum, keep_every)
     found = {field: [] for field in FIELDS}
-    io = lidar._Io(collect=lambda field, *values: found[field].append(values))
+    io = FieldIo(collect=lambda field, *values: found[field].append(values))
     lidar.ScanCoder(LidarNet()).walk(io, counts, start, sensor, (1, 1 << 15, 0, 0), quantum, truth, keep_every)
     return {field: [torch.cat([part[i] for part in found[field]]).numpy() for i in range(4)]
             for field in FIELDS}

@@ -39,7 +39,7 @@ from omnicodec.attributes.levels import child_ranks, contexts_of, point_levels
 from omnicodec.entropy import logistic
 from omnicodec.geometry import morton, octree
 from omnicodec.io.atomic import atomic_output
-from omnicodec.models import lidar
+from omnicodec.models import sensor_coding
 from omnicodec.models.lidar_network import FIELDS as LIDAR_FIELDS, LidarNet
 from omnicodec.models.lightfield import CHANNEL_WEIGHTS, LAMBDAS, LightFieldModel
 from omnicodec.models.lossy import LossyModel, batched
@@ -255,7 +255,7 @@ def lidar_batch_loss(model, fields, indices, rng, values):
         location, scale = model(field, torch.from_numpy(feats[rows]), torch.from_numpy(reference[rows]),
                                 torch.from_numpy(unit[rows]))
         bits = logistic.bits(torch.from_numpy(value[rows]).to(torch.float64), location, scale,
-                             -lidar.LIMIT, lidar.LIMIT, lidar.TAIL).mean()
+                             -sensor_coding.LIMIT, sensor_coding.LIMIT, sensor_coding.TAIL).mean()
         total = total + bits
         figures[f"bits/{field}"] = bits.item()
     return total, figures

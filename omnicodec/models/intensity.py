@@ -29,7 +29,7 @@ from omnicodec.errors import BitstreamError, InputError
 from omnicodec.models.attribute import AttributeCodec, attribute_details
 from omnicodec.models.attribute import carried_to, voxel_means
 from omnicodec.attributes.levels import sequence_levels
-from omnicodec.models.lidar import TAIL
+from omnicodec.models.sensor_coding import TAIL
 
 LEVELS = 6
 NEIGHBOURS = 4

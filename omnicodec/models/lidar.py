@@ -30,18 +30,14 @@ import torch
 
 from omnicodec import bitstream, varint
 from omnicodec.attributes.levels import first_of_runs, position_in_run, run_starts, sequence_levels
-from omnicodec.codec import Decoded, Encoded
 from omnicodec.data import PointCloud
-from omnicodec.entropy import binary_reader, binary_writer, logistic
+from omnicodec.entropy import binary_reader, binary_writer
 from omnicodec.errors import BitstreamError, InputError
-from omnicodec.geometry import devoxelize, morton, sensor as sensors, voxelize
-from omnicodec.models.geometry import GeometryCodec, checksum, frame_header
+from omnicodec.geometry import sensor as sensors, voxelize
+from omnicodec.models.sensor_coding import FieldIo, SensorGeometryCodec, best_log_scale, sensor_origin
 from omnicodec.models.lidar_network import LidarNet, features
 
 LEVELS = 7  # a laser's level-0 returns are every 2**LEVELS-th
-LIMIT = 1 << 22  # values beyond +-this are not coded (a 2^21 grid's ranges stay under it;
-# the logistic coder is exact up to 2^23 apart)
-TAIL = (0.01, 30.0)  # every value's logistic is mixed with one 30 times wider (logistic._mass)
 SUITS_POINTS = 40000  # points the content check looks at, at most
 RUN_CONTEXTS = 16  # contexts of the skips: usual ones since the last other, up to 15
 ADAPTATION_WINDOW = 4096  # a skip context's counts are halved past this many
@@ -63,20 +59,6 @@ class Scan:
     flat: tuple  # the stream-wide logistics' parameters (see _fitted_skip)
 
 
-class _Io:
-    """Where the walk's values go: coded (writer), read (reader) or collected for training."""
-
-    def __init__(self, writer=None, reader=None, collect=None):
-        self.writer, self.reader, self.collect = writer, reader, collect
-
-    def values(self, truth, location, scale):
-        if self.reader is not None:
-            return logistic.read(self.reader, location, scale, -LIMIT, LIMIT, TAIL)
-        if self.writer is not None:
-            logistic.write(self.writer, truth, location, scale, -LIMIT, LIMIT, TAIL)
-        return truth
-
-
 class ScanCoder:
     """The learned predictor and the walk over a sweep shared by encoder and decoder."""
 
@@ -92,16 +74,6 @@ class ScanCoder:
             return truth[index]
         location, scale = self.network(name, feats, reference, unit)
         return np.asarray(io.values(true_values, location, scale), dtype=np.int64)
-
-    @staticmethod
-    def _flat(io, truth, count, mu16, log_scale16):
-        """Values under one logistic for the whole stream (its parameters in the header)."""
-        if io.collect is not None:
-            return truth
-        location = torch.full((count,), mu16 / 16, dtype=torch.float64)
-        scale = torch.full((count,), 2.0 ** (log_scale16 / 16), dtype=torch.float64)
-        values = io.values(None if truth is None else torch.as_tensor(truth), location, scale)
-        return np.asarray(values, dtype=np.int64)
 
     def _skips(self, io, truth, counts, mode, prior, log_scale16):
         """Every point's skip (0 for a laser's first): all lasers at once, return after
@@ -137,7 +109,7 @@ class ScanCoder:
         skips = np.where(usual, mode, 0)
         others = np.flatnonzero(~usual)
         others = others[np.isin(others, starts[counts > 0], invert=True)]
-        skips[others] = self._flat(io, None if truth is None else truth[others], len(others), 16 * mode,
+        skips[others] = io.flat(None if truth is None else truth[others], len(others), 16 * mode,
                                    log_scale16)
         if truth is None and (skips[others] == mode).any():
             raise BitstreamError("LiDAR stream's azimuth steps are corrupted")
@@ -211,8 +183,8 @@ class ScanCoder:
             x, y = sensor.xy(rho, azimuth)
             dxy_truth = np.r_[truth["relative"][:, 0] - x, truth["relative"][:, 1] - y]
             if xy_scale is None:
-                xy_scale = _best_log_scale(dxy_truth, 0)
-        dxy = self._flat(io, dxy_truth, 2 * total, 0, xy_scale) if quantum == 1 else np.zeros(2 * total, np.int64)
+                xy_scale = best_log_scale(dxy_truth, 0)
+        dxy = io.flat(dxy_truth, 2 * total, 0, xy_scale) if quantum == 1 else np.zeros(2 * total, np.int64)
         return Scan(counts=counts, start=start, skip=skip, rho=rho * quantum, arc=arc, dz=dz * quantum,
                     dx=np.asarray(dxy[:total]), dy=np.asarray(dxy[total:]), azimuth=azimuth,
                     flat=(mode, prior, skip_scale, 0 if xy_scale is None else xy_scale))
@@ -350,13 +322,14 @@ def scan_coords(scan, sensor):
     return np.stack([x + scan.dx, y + scan.dy, z + scan.dz], axis=1) + np.asarray(sensor.origin, dtype=np.int64)
 
 
-class LidarCodec(GeometryCodec):
+class LidarCodec(SensorGeometryCodec):
     """Sweeps, lossless (``lidar-v1``) or at a lossy rate (the card's ``quantum`` and
     ``keep_every``): the points the estimated sensor explains coded in its coordinates by
     :class:`ScanCoder`, the others (all of a cloud that is no sweep) by the dense
     lossless model of the card's ``base``, so no cloud costs more than there."""
 
     network = LidarNet
+    sensor_name = "LiDAR"
 
     @property
     def quantum(self):
@@ -386,7 +359,7 @@ class LidarCodec(GeometryCodec):
             grid = voxelize(positions)
         except InputError:
             return False
-        return sensors.estimate_sensor(grid.coords, _sensor_origin(grid.offset, grid.scale)) is not None
+        return sensors.estimate_sensor(grid.coords, sensor_origin(grid.offset, grid.scale)) is not None
 
     @functools.cached_property
     def _scan_coder(self):
@@ -394,16 +367,10 @@ class LidarCodec(GeometryCodec):
 
         return ScanCoder(zoo.load(self.card.model_id))
 
-    @functools.cached_property
-    def _others(self):
-        from omnicodec.codec import codec_for
-
-        return codec_for(self.card.base, self.coder)
-
     def encode_voxels(self, prepared, progress=None, max_block_points=None):
         grid, coord_dtype = prepared
         coords = grid.coords
-        origin = _sensor_origin(grid.offset, grid.scale)
+        origin = sensor_origin(grid.offset, grid.scale)
         sensor = sensors.estimate_sensor(coords, origin)
         if sensor is None:
             chosen, others = np.zeros(0, dtype=np.int64), np.arange(len(coords))
@@ -412,7 +379,7 @@ class LidarCodec(GeometryCodec):
         else:
             chosen, others, counts, start, truth = sweep_truth(coords, sensor, self.quantum, self.keep_every)
         writer = binary_writer(self.coder)
-        scan = self._scan_coder.walk(_Io(writer=writer), counts, start, sensor, _fitted_skip(truth, counts),
+        scan = self._scan_coder.walk(FieldIo(writer=writer), counts, start, sensor, _fitted_skip(truth, counts),
                                      self.quantum, truth, self.keep_every) if truth is not None else None
         flat = scan.flat if scan is not None else (1, 1 << 15, 0, 0)
         if progress:
@@ -421,24 +388,11 @@ class LidarCodec(GeometryCodec):
         rebuilt = [scan_coords(filled(smoothed(scan, self.quantum), self.keep_every), sensor)] \
             if scan is not None else []
         if len(others):
-            other_sections, other_coords = self._code_others(grid, coords[others], coord_dtype, progress)
+            other_sections, other_coords = self.code_others(grid, coords[others], coord_dtype, progress)
             sections += other_sections
             rebuilt.append(other_coords)
-        keys = _grid_keys(np.concatenate(rebuilt), grid.bits)
-        if self.lossless and not np.array_equal(keys, grid.keys):  # it must rebuild every voxel
-            raise AssertionError("the LiDAR coder's rebuilt sweep differs from its input")
-        coords = morton.decode(keys, grid.bits)
-        details = self._lidar_details(grid, len(keys), sensor, len(chosen), len(others), sections)
-        return Encoded(header=frame_header(grid, coord_dtype, len(keys)), sections=sections,
-                       checksum=checksum(coords), decoded=PointCloud(
-                           devoxelize(coords, grid.offset, grid.scale, coord_dtype)), details=details), coords
-
-    def _code_others(self, grid, coords, coord_dtype, progress):
-        """The points no laser explains, by the dense lossless codec on the same grid."""
-        keys = np.sort(morton.encode(coords, grid.bits))
-        part = dataclasses.replace(grid, keys=keys, input_points=len(keys), point_voxels=None)
-        encoded, rebuilt = self._others.encode_voxels((part, coord_dtype), progress)
-        return [encoded.header] + encoded.sections, rebuilt
+        return self.encoded(grid, coord_dtype, rebuilt, sections,
+                            _lidar_details(sensor, len(chosen), len(others), sections))
 
     def decode_voxels(self, header, sections, progress=None):
         frame = self._frame(header)
@@ -453,68 +407,32 @@ class LidarCodec(GeometryCodec):
         reader = binary_reader(self.coder, sections[1])
         rebuilt = []
         if len(counts):
-            scan = self._scan_coder.walk(_Io(reader=reader), counts, start, sensor, flat, quantum,
+            scan = self._scan_coder.walk(FieldIo(reader=reader), counts, start, sensor, flat, quantum,
                                          skip_unit=self.keep_every)
             rebuilt.append(scan_coords(filled(smoothed(scan, quantum), self.keep_every), sensor))
         reader.finish()
         if other_count:
-            if len(sections) < 3:
-                raise BitstreamError("LiDAR stream lacks the section of its other points")
-            _, other_coords = self._others.decode_voxels(sections[2], sections[3:], progress)
-            if len(other_coords) != other_count:
-                raise BitstreamError("LiDAR stream's other points disagree with its header")
-            rebuilt.append(other_coords)
+            rebuilt.append(self.decode_others(sections[2:], other_count, progress))
         elif len(sections) != 2:
             raise BitstreamError("LiDAR stream has sections its header does not account for")
         if progress:
             progress(int(np.sum(counts)) + other_count)
-        keys = _grid_keys(np.concatenate(rebuilt) if rebuilt else np.zeros((0, 3), dtype=np.int64), frame["bits"])
-        if len(keys) != frame["voxels"]:
-            raise BitstreamError(f"decoded {len(keys)} voxels, not the header's {frame['voxels']}")
-        coords = morton.decode(keys, frame["bits"])
-        positions = devoxelize(coords, frame["offset"], frame["scale"], np.dtype(frame["coord_dtype"]))
-        details = self._lidar_details(None, len(keys), sensor, int(np.sum(counts)), other_count, sections,
-                                      frame=frame)
-        return Decoded(PointCloud(positions), checksum(coords), details), coords
-
-    def _lidar_details(self, grid, voxels, sensor, scanned, others, sections, frame=None):
-        if grid is not None:
-            frame = {"input_points": grid.input_points, "bits": grid.bits, "integer_input": grid.integer_input,
-                     "scale": grid.scale}
-            choice = grid.grid_choice
-        else:
-            choice = None
-        details = self._details(frame["input_points"], voxels, frame["bits"], frame["integer_input"], 0,
-                                frame["scale"], choice)
-        del details["blocks"]
-        if sensor.lasers:
-            details["sensor"] = (f"spinning LiDAR estimated from the points: {sensor.lasers} lasers, "
-                                 f"{round(sensors.ANGLE_UNITS / sensor.step)} azimuth steps per turn")
-        else:
-            details["sensor"] = "none found: every point coded by the dense model"
-        details["points coded by the sensor"] = scanned
-        details["other points"] = others
-        details["sensor bytes"] = len(sections[0])
-        details["scan bytes"] = len(sections[1])
-        details["other bytes"] = sum(map(len, sections[2:]))
-        return details
+        return self.decoded(frame, rebuilt, _lidar_details(sensor, int(np.sum(counts)), other_count, sections))
 
 
-def _grid_keys(coords, bits):
-    """Sorted unique Morton keys of rebuilt voxels, clamped into the grid (a lossy sweep's
-    rounding may step just outside it)."""
-    return np.unique(morton.encode(np.clip(coords, 0, (1 << bits) - 1), bits))
-
-
-def _sensor_origin(offset, scale):
-    """The voxel of the input frame's origin, where a sweep's sensor sits."""
-    return tuple(int(v) for v in np.rint(-np.asarray(offset, dtype=np.float64) / scale))
-
-
-def _best_log_scale(values, location16):
-    """The log2 scale (x16) of the logistic at ``location16 / 16`` that codes ``values`` in
-    the fewest bits."""
-    return logistic.best_scale_exponent(values, location16 / 16, range(-64, 160, 4), 16, -LIMIT, LIMIT, TAIL)
+def _lidar_details(sensor, scanned, others, sections):
+    details = {}
+    if sensor.lasers:
+        details["sensor"] = (f"spinning LiDAR estimated from the points: {sensor.lasers} lasers, "
+                             f"{round(sensors.ANGLE_UNITS / sensor.step)} azimuth steps per turn")
+    else:
+        details["sensor"] = "none found: every point coded by the dense model"
+    details["points coded by the sensor"] = scanned
+    details["other points"] = others
+    details["sensor bytes"] = len(sections[0])
+    details["scan bytes"] = len(sections[1])
+    details["other bytes"] = sum(map(len, sections[2:]))
+    return details
 
 
 def _fitted_skip(truth, counts):
@@ -530,7 +448,7 @@ def _fitted_skip(truth, counts):
     mode = int(np.bincount(skips).argmax())
     frequency = int(np.clip(round(np.mean(skips == mode) * 65536), 1, 65535))
     others = skips[skips != mode]
-    return mode, frequency, _best_log_scale(others, 16 * mode) if len(others) else 0, None
+    return mode, frequency, best_log_scale(others, 16 * mode) if len(others) else 0, None
 
 
 SENSOR_SECTION_LIMIT = 1 << 16  # bytes a laser table of MAX_LASERS inflates to, at most

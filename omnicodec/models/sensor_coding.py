@@ -1,0 +1,125 @@
+"""What the codecs that code a cloud in its sensor's own coordinates share (spinning-LiDAR
+sweeps, omnicodec.models.lidar; depth-camera frames, omnicodec.models.depth).
+
+Such a codec estimates its sensor from the points, sends the points the sensor explains as
+integers under discretized logistics (a learned predictor's, or one per stream), and sends
+the points it does not explain with the dense lossless model of its card's ``base`` on the
+same voxel grid, so no cloud costs more than there beyond a header. The decoder rebuilds
+the union, and the stream's checksum covers it as for any geometry codec.
+"""
+
+import dataclasses
+import functools
+
+import numpy as np
+import torch
+
+from omnicodec.codec import Decoded, Encoded
+from omnicodec.data import PointCloud
+from omnicodec.entropy import logistic
+from omnicodec.errors import BitstreamError
+from omnicodec.geometry import devoxelize, morton
+from omnicodec.models.geometry import GeometryCodec, checksum, frame_header
+
+LIMIT = 1 << 22  # values beyond +-this are not coded (a 2^21 grid's ranges stay under it;
+# the logistic coder is exact up to 2^23 apart)
+TAIL = (0.01, 30.0)  # every value's logistic is mixed with one 30 times wider (logistic._mass)
+
+
+class FieldIo:
+    """Where a walk's values go: coded (writer), read (reader) or collected for training
+    (``collect(field, features, reference, unit, values)``)."""
+
+    def __init__(self, writer=None, reader=None, collect=None):
+        self.writer, self.reader, self.collect = writer, reader, collect
+
+    def values(self, truth, location, scale):
+        if self.reader is not None:
+            return logistic.read(self.reader, location, scale, -LIMIT, LIMIT, TAIL)
+        if self.writer is not None:
+            logistic.write(self.writer, truth, location, scale, -LIMIT, LIMIT, TAIL)
+        return truth
+
+    def flat(self, truth, count, mu16, log_scale16):
+        """``count`` values under one logistic for the whole stream (its location and log2
+        scale x16, from the stream's header)."""
+        if self.collect is not None:
+            return truth
+        location = torch.full((count,), mu16 / 16, dtype=torch.float64)
+        scale = torch.full((count,), 2.0 ** (log_scale16 / 16), dtype=torch.float64)
+        values = self.values(None if truth is None else torch.as_tensor(truth), location, scale)
+        return np.asarray(values, dtype=np.int64)
+
+
+def best_log_scale(values, location16):
+    """The log2 scale (x16) of the logistic at ``location16 / 16`` that codes ``values`` in
+    the fewest bits."""
+    return logistic.best_scale_exponent(values, location16 / 16, range(-64, 160, 4), 16, -LIMIT, LIMIT, TAIL)
+
+
+def grid_keys(coords, bits):
+    """Sorted unique Morton keys of rebuilt voxels, clamped into the grid (a lossy sweep's
+    rounding may step just outside it)."""
+    return np.unique(morton.encode(np.clip(coords, 0, (1 << bits) - 1), bits))
+
+
+def sensor_origin(offset, scale):
+    """The voxel of the input frame's origin, where a sensor's frame puts the sensor."""
+    return tuple(int(v) for v in np.rint(-np.asarray(offset, dtype=np.float64) / scale))
+
+
+class SensorGeometryCodec(GeometryCodec):
+    """Base of the sensor codecs: the other points' coding, and the frame that both
+    sides rebuild from the sensor's points and the others'."""
+
+    sensor_name = "sensor"  # how reports and errors name the stream's kind
+
+    @functools.cached_property
+    def _others(self):
+        from omnicodec.codec import codec_for
+
+        return codec_for(self.card.base, self.coder)
+
+    def code_others(self, grid, coords, coord_dtype, progress):
+        """(sections, rebuilt coordinates) of the points the sensor does not explain, by
+        the dense lossless codec on the same grid."""
+        keys = np.sort(morton.encode(coords, grid.bits))
+        part = dataclasses.replace(grid, keys=keys, input_points=len(keys), point_voxels=None)
+        encoded, rebuilt = self._others.encode_voxels((part, coord_dtype), progress)
+        return [encoded.header] + encoded.sections, rebuilt
+
+    def decode_others(self, sections, count, progress):
+        """The other points' coordinates from their sections (a header and its sections)."""
+        if not sections:
+            raise BitstreamError(f"{self.sensor_name} stream lacks the section of its other points")
+        _, coords = self._others.decode_voxels(sections[0], sections[1:], progress)
+        if len(coords) != count:
+            raise BitstreamError(f"{self.sensor_name} stream's other points disagree with its header")
+        return coords
+
+    def encoded(self, grid, coord_dtype, rebuilt, sections, details):
+        """(:class:`Encoded`, voxel coordinates in Morton order) of the union of ``rebuilt``
+        coordinate arrays; a lossless codec checks that it rebuilds every input voxel."""
+        keys = grid_keys(np.concatenate(rebuilt), grid.bits)
+        if self.lossless and not np.array_equal(keys, grid.keys):
+            raise AssertionError(f"the {self.sensor_name} coder's rebuilt cloud differs from its input")
+        coords = morton.decode(keys, grid.bits)
+        report = self._details(grid.input_points, len(keys), grid.bits, grid.integer_input, 0, grid.scale,
+                               grid.grid_choice)
+        del report["blocks"]
+        return Encoded(header=frame_header(grid, coord_dtype, len(keys)), sections=sections,
+                       checksum=checksum(coords), decoded=PointCloud(
+                           devoxelize(coords, grid.offset, grid.scale, coord_dtype)),
+                       details={**report, **details}), coords
+
+    def decoded(self, frame, rebuilt, details):
+        """(:class:`Decoded`, voxel coordinates in Morton order) of the union of ``rebuilt``."""
+        keys = grid_keys(np.concatenate(rebuilt) if rebuilt else np.zeros((0, 3), dtype=np.int64), frame["bits"])
+        if len(keys) != frame["voxels"]:
+            raise BitstreamError(f"decoded {len(keys)} voxels, not the header's {frame['voxels']}")
+        coords = morton.decode(keys, frame["bits"])
+        positions = devoxelize(coords, frame["offset"], frame["scale"], np.dtype(frame["coord_dtype"]))
+        report = self._details(frame["input_points"], len(keys), frame["bits"], frame["integer_input"], 0,
+                               frame["scale"])
+        del report["blocks"]
+        return Decoded(PointCloud(positions), checksum(coords), {**report, **details}), coords
