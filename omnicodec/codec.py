@@ -35,6 +35,7 @@ CODECS = {
     "pointcloud-colour": Registration(4, "pointcloud", "omnicodec.models.colour:ColourCodec"),
     "pointcloud-lidar": Registration(5, "pointcloud", "omnicodec.models.lidar:LidarCodec"),
     "pointcloud-intensity": Registration(6, "pointcloud", "omnicodec.models.intensity:IntensityCodec"),
+    "pointcloud-depth": Registration(7, "pointcloud", "omnicodec.models.depth:DepthCameraCodec"),
 }
 
 

@@ -1,8 +1,8 @@
 """Train omnicodec's models (``--kind``): the lossless occupancy model (the default) and the
 lossy autoencoder on blocks prepared by ``python -m datasets.prepare``, the light-field model
 on patches of ``python -m datasets.lightfields``, the colour model on the clouds of
-``python -m datasets.colours``, the LiDAR predictor on the coding problems of
-``python -m datasets.lidar``.
+``python -m datasets.colours``, the LiDAR and depth-camera predictors on the coding problems
+of ``python -m datasets.lidar`` and ``python -m datasets.depth``.
 
     python -m omnicodec.train --data ~/.cache/omnicodec/train_blocks.h5 \
         --run ~/.cache/omnicodec/runs/lossless --steps 9000 --seed 0 [--resume]
@@ -14,8 +14,8 @@ scale given the next coarser one, over all 8 coding stages with the true earlier
 known. Light fields: each step draws --batch patches of one angular grid size. Colour: each step
 draws --batch clouds, random quantization steps (lossless half the time), --points random
 points of each, and minimizes their colours' code length given their true coded
-neighbourhoods (held out: lossless and steps 8/16). LiDAR: each step draws --values values of
-each coded field and minimizes their code length given what their prediction sees (held out:
+neighbourhoods (held out: lossless and steps 8/16). LiDAR and depth cameras: each step draws
+--values values of each coded field and minimizes their code length given what their prediction sees (held out:
 the file's held-out sweeps).
 An option the chosen kind does not use is an error; --data and --run default per kind
 (``~/.cache/omnicodec/runs/<kind>``). A checkpoint (model, optimizer, step, random state)
@@ -40,24 +40,26 @@ from omnicodec.entropy import logistic
 from omnicodec.geometry import morton, octree
 from omnicodec.io.atomic import atomic_output
 from omnicodec.models import sensor_coding
-from omnicodec.models.lidar_network import FIELDS as LIDAR_FIELDS, LidarNet
+from omnicodec.models.depth_network import DepthNet
+from omnicodec.models.lidar_network import LidarNet
 from omnicodec.models.lightfield import CHANNEL_WEIGHTS, LAMBDAS, LightFieldModel
 from omnicodec.models.lossy import LossyModel, batched
 from omnicodec.models.occupancy import CODING_ORDER, OccupancyModel
 
-# Options only one kind uses: that kind, and their default for it.
+# Options only some kinds use: those kinds, and their default for them.
 KIND_OPTIONS = {
-    "blocks": ("lossless", 2),
-    "head_kernel": ("lossless", 3),
-    "levels": ("lossy", 3),
-    "latent_channels": ("lossy", 8),
-    "lmbda": ("lossy", 1.0),
-    "views_across": ("lightfield", None),
-    "points": ("colour", 4096),
-    "values": ("lidar", 16384),
+    "blocks": (("lossless",), 2),
+    "head_kernel": (("lossless",), 3),
+    "levels": (("lossy",), 3),
+    "latent_channels": (("lossy",), 8),
+    "lmbda": (("lossy",), 1.0),
+    "views_across": (("lightfield",), None),
+    "points": (("colour",), 4096),
+    "values": (("lidar", "depth"), 16384),
 }
 DATA_FILES = {"lossless": "train_blocks.h5", "lossy": "train_blocks.h5", "lightfield": "lf_patches.h5",
-              "colour": "colour_clouds.h5", "lidar": "lidar_fields.h5"}
+              "colour": "colour_clouds.h5", "lidar": "lidar_fields.h5", "depth": "depth_fields.h5"}
+FIELD_NETWORKS = {"lidar": LidarNet, "depth": DepthNet}  # the kinds trained on coding problems
 
 
 def _chunks(ids, size):
@@ -222,21 +224,23 @@ def colour_batch_loss(model, clouds, indices, rng, points, steps=None):
     return loss, {f"bits/point {name}": loss.item()}
 
 
-class LidarFields:
-    """The coding problems of ``python -m datasets.lidar``: per field, every value with
-    what its prediction sees. Index 0 is the held-out set, 1 the training set."""
+class CodingProblems:
+    """The coding problems of ``python -m datasets.lidar`` or ``datasets.depth``: per
+    field of ``fields``, every value with what its prediction sees. Index 0 is the
+    held-out set, 1 the training set."""
 
     count = 2
 
-    def __init__(self, path):
+    def __init__(self, path, fields):
         self.sets = []
         with h5py.File(path, "r") as f:
             for group in ("held_out", "train"):
-                sweeps = []
-                f[group].visit(lambda name: sweeps.append(name) if name.endswith("/rho") else None)
-                self.sets.append({field: [np.concatenate([f[group][sweep[:-3] + field][part][:] for sweep in sweeps])
+                samples = []
+                f[group].visit(lambda name: samples.append(name[:-len(fields[0])])
+                               if name.endswith("/" + fields[0]) else None)
+                self.sets.append({field: [np.concatenate([f[group][sample + field][part][:] for sample in samples])
                                           for part in ("features", "reference", "unit", "value")]
-                                  for field in LIDAR_FIELDS})
+                                  for field in fields})
 
     def draw(self, rng, ids, size):
         return ids
@@ -245,7 +249,7 @@ class LidarFields:
         return [ids]
 
 
-def lidar_batch_loss(model, fields, indices, rng, values):
+def field_batch_loss(model, fields, indices, rng, values):
     """Mean bits per value of each field (their sum: the loss), on ``values`` random values
     of each from the training set, or on all of the held-out set."""
     chosen = fields.sets[int(indices[0])]
@@ -292,8 +296,8 @@ def step_loss(model, blocks, indices, rng, args, rate=None):
         return lossy_batch_loss(model, blocks, indices, rng, args.lmbda)
     if args.kind == "lightfield":
         return lightfield_batch_loss(model, blocks, indices, rng, args.views_across, rate)
-    if args.kind == "lidar":
-        return lidar_batch_loss(model, blocks, indices, rng, args.values)
+    if args.kind in FIELD_NETWORKS:
+        return field_batch_loss(model, blocks, indices, rng, args.values)
     if args.kind == "colour":
         return colour_batch_loss(model, blocks, indices, rng, args.points,
                                  None if rate is None else ((1, 1, 1), (8, 16, 16))[rate])
@@ -308,8 +312,8 @@ def make_model(args):
         return LightFieldModel(args.channels)
     if args.kind == "colour":
         return ColourNet(args.channels)
-    if args.kind == "lidar":
-        return LidarNet(args.channels)
+    if args.kind in FIELD_NETWORKS:
+        return FIELD_NETWORKS[args.kind](args.channels)
     return OccupancyModel(args.channels, args.blocks, args.head_kernel)
 
 
@@ -335,8 +339,10 @@ def train(args):
         rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])
         print(f"resumed at step {step}", flush=True)
-    blocks = {"lightfield": LightFieldPatches, "colour": ColourClouds,
-              "lidar": LidarFields}.get(args.kind, BlockSet)(args.data)
+    if args.kind in FIELD_NETWORKS:
+        blocks = CodingProblems(args.data, FIELD_NETWORKS[args.kind].FIELDS)
+    else:
+        blocks = {"lightfield": LightFieldPatches, "colour": ColourClouds}.get(args.kind, BlockSet)(args.data)
     held_out = np.arange(blocks.count)[:: 50]  # every 50th block (or cloud) never trains
     train_ids = np.setdiff1d(np.arange(blocks.count), held_out)
     last_save, running = time.time(), []
@@ -394,7 +400,7 @@ def parse_args(argv=None):
     not use is an error rather than silently ignored."""
     parser = argparse.ArgumentParser(
         description="Train omnicodec's models (lossless occupancy, lossy autoencoder, light field, "
-                    "colour or LiDAR).")
+                    "colour, LiDAR or depth camera).")
     parser.add_argument("--data", help="training file (default: ~/.cache/omnicodec/train_blocks.h5, "
                                        "light fields: ~/.cache/omnicodec/lf_patches.h5)")
     parser.add_argument("--run", help="run folder (default: ~/.cache/omnicodec/runs/KIND)")
@@ -404,7 +410,7 @@ def parse_args(argv=None):
     parser.add_argument("--channels", type=int, default=32)
     parser.add_argument("--blocks", type=int, help="lossless: residual blocks per scale")
     parser.add_argument("--head-kernel", type=int, help="lossless: kernel size of the output head")
-    parser.add_argument("--kind", choices=("lossless", "lossy", "lightfield", "colour", "lidar"),
+    parser.add_argument("--kind", choices=("lossless", "lossy", "lightfield", "colour", "lidar", "depth"),
                         default="lossless")
     parser.add_argument("--levels", type=int, help="lossy: levels the decoder regrows")
     parser.add_argument("--latent-channels", type=int, help="lossy: latent channels")
@@ -414,7 +420,7 @@ def parse_args(argv=None):
                         help="lightfield: train on random sub-grids of this many views across "
                              "(default: all views)")
     parser.add_argument("--points", type=int, help="colour: points drawn from each cloud per step")
-    parser.add_argument("--values", type=int, help="lidar: values of each field drawn per step")
+    parser.add_argument("--values", type=int, help="lidar, depth: values of each field drawn per step")
     parser.add_argument("--init", help="start from this checkpoint's weights (e.g. another rate)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
@@ -422,12 +428,12 @@ def parse_args(argv=None):
     parser.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
     parser.add_argument("--export", help="write the run's weights to this file and exit")
     args = parser.parse_args(argv)
-    unused = [f"--{name.replace('_', '-')} ({kind} only)" for name, (kind, _) in KIND_OPTIONS.items()
-              if kind != args.kind and getattr(args, name) is not None]
+    unused = [f"--{name.replace('_', '-')} ({' and '.join(kinds)} only)"
+              for name, (kinds, _) in KIND_OPTIONS.items() if args.kind not in kinds and getattr(args, name) is not None]
     if unused:
         parser.error(f"not used by --kind {args.kind}: {', '.join(unused)}")
-    for name, (kind, default) in KIND_OPTIONS.items():
-        if kind == args.kind and getattr(args, name) is None:
+    for name, (kinds, default) in KIND_OPTIONS.items():
+        if args.kind in kinds and getattr(args, name) is None:
             setattr(args, name, default)
     args.data = args.data or os.path.expanduser(f"~/.cache/omnicodec/{DATA_FILES[args.kind]}")
     args.run = args.run or os.path.expanduser(f"~/.cache/omnicodec/runs/{args.kind}")

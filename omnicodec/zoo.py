@@ -137,6 +137,14 @@ LIDAR_RATES = (
     (4, 1, "7.223 bpp, D1 88.02 dB, D2 92.78 dB"),
     (2, 1, "9.004 bpp, D1 91.72 dB, D2 96.71 dB"),
 )
+# The depth-camera model: SHA-256, training command, steps, results.
+DEPTH_WEIGHTS = (
+    "8618c6e9e15720d0f780e9ad45a8b8c0c4dd8b58360636b8aed9df5479d781dc",
+    "python -m omnicodec.train --kind depth --run ~/.cache/omnicodec/runs/depth --steps 1500 "
+    "--channels 32 --lr 3e-3 --seed 0 --resume, then: python -m omnicodec.train --run "
+    "~/.cache/omnicodec/runs/depth --export omnicodec/weights/depth_v1.pt",
+    1500,
+    "held-out OSD test frames: 1.137 bits per depth")
 _LIDAR_DATA = "python -m datasets.lidar --data ../shared/data --out ~/.cache/omnicodec/lidar_fields.h5 --seed 0"
 _DATA = ("python -m datasets.prepare --data ../shared/data "
          "--out ~/.cache/omnicodec/train_blocks.h5 --seed 0")
@@ -243,6 +251,20 @@ MODELS = {
     ]
     + [
         ModelCard(
+            model_id="depth-v1",
+            file="depth_v1.pt",
+            sha256=DEPTH_WEIGHTS[0],
+            codec="pointcloud-depth",
+            content="depth-camera frames",
+            default=True,
+            base="occupancy-v1",  # codes the points the camera does not explain
+            data="python -m datasets.depth --data ../shared/data --out ~/.cache/omnicodec/depth_fields.h5",
+            command=DEPTH_WEIGHTS[1],
+            seed=0,
+            steps=DEPTH_WEIGHTS[2],
+            result=DEPTH_WEIGHTS[3],
+        ),
+        ModelCard(
             model_id="lightfield-v1",
             file="lightfield_v1.pt",
             sha256=LIGHTFIELD_WEIGHTS[0],
@@ -282,9 +304,19 @@ def stream_card(model_id):
 
 def rates(data_kind, data=None):
     """The ``--rate`` numbers of a data kind, lowest (fewest bits) first: of the models
-    made for ``data``'s content if there are some, else of the general ones."""
-    cards = _content_cards(data_kind, data) or [e for e in _whole_data_cards(data_kind) if not e.content]
-    return sorted(r for entry in cards for r in entry.rates)
+    made for ``data``'s content if they have rates, else of the general ones."""
+    return sorted(r for entry in _rate_cards(data_kind, data) for r in entry.rates)
+
+
+def _general_cards(data_kind):
+    return [e for e in _whole_data_cards(data_kind) if not e.content]
+
+
+def _rate_cards(data_kind, data):
+    """The cards whose rates serve ``data``: its content's, where they have rates (a
+    lossless-only content is coded at a rate by the general models)."""
+    cards = _content_cards(data_kind, data)
+    return cards if any(e.rates for e in cards) else _general_cards(data_kind)
 
 
 def codec_class_of(entry):
@@ -328,9 +360,9 @@ def resolve(data_kind, model=None, rate=None, data=None):
             raise InputError(f"rate {rate} is out of range: model {model} has rates "
                              f"{entry.rates[0]} to {entry.rates[-1]}")
         return entry
-    cards = _content_cards(data_kind, data) or [e for e in _whole_data_cards(data_kind) if not e.content]
     if rate is None:
-        return next(e for e in cards if e.default)
+        return next(e for e in _content_cards(data_kind, data) or _general_cards(data_kind) if e.default)
+    cards = _rate_cards(data_kind, data)
     for entry in cards:
         if _serves(entry, rate):
             return entry

@@ -70,3 +70,30 @@ def synthetic_sweep(lasers=32, columns=512, seed=0, noise=0.01, dropout=0.05):
     positions = (np.rint(points[ok] * 1000) / 1000).astype(np.float32)
     intensity = (np.clip(np.rint(60 - rng_noise[ok] + rng.normal(0, 3, ok.sum())), 0, 99) / 100).astype(np.float32)
     return positions, intensity
+
+
+def synthetic_depth_frame(width=160, height=120, focal=131.25, seed=0, dropout=0.03):
+    """One organized RGB-D frame as PCL and ROS store it (float32 metres in the camera's
+    optical frame, looking along +z, invalid pixels left out) of a small room: a back wall
+    2.4 m away, a floor, a tilted table top and a box on it. Depths are quantized as a
+    Kinect's disparity (z = K / d for integer d, then whole millimetres), x and y are the
+    back-projection z (u - cx) / f of each pixel; some pixels are lost at random, and the
+    box's shadow (where the projector does not reach) has none."""
+    rng = np.random.default_rng(seed)
+    u, v = np.meshgrid(np.arange(width), np.arange(height))
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    ray = np.stack([(u - cx) / focal, (v - cy) / focal, np.ones(u.shape)], axis=-1)
+    depth = np.full(u.shape, 2.4)  # the wall
+    floor = 1.2 / np.maximum(ray[..., 1], 1e-9)  # y points down: the floor is 1.2 m below
+    depth = np.where((ray[..., 1] > 0) & (floor < depth), floor, depth)
+    table = (0.4 + 0.25 * ray[..., 0]) / np.maximum(ray[..., 1] + 0.35, 1e-9)  # a tilted plane
+    on_table = (ray[..., 1] > -0.3) & (table > 0.8) & (table < 1.7) & (np.abs(ray[..., 0] * table) < 0.6)
+    depth = np.where(on_table & (table < depth), table, depth)
+    box = (np.abs(ray[..., 0] + 0.15) < 0.08) & (ray[..., 1] > -0.05) & (ray[..., 1] < 0.12)
+    depth = np.where(box, np.minimum(depth, 1.05), depth)
+    disparity = np.rint(350.0 / depth)
+    z = np.rint(350.0 / disparity * 1000) / 1000
+    shadow = (np.abs(ray[..., 0] + 0.05) < 0.02) & (ray[..., 1] > -0.05) & (ray[..., 1] < 0.12)
+    ok = ~shadow & (rng.random(u.shape) > dropout)
+    points = (ray * z[..., None])[ok]
+    return points.astype(np.float32)

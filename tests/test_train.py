@@ -86,8 +86,8 @@ def test_block_draws_consume_the_random_state_as_before(blocks):
 
 
 @pytest.mark.parametrize("option, kind", [
-    (option, kind) for option, (owner, _) in train.KIND_OPTIONS.items()
-    for kind in ("lossless", "lossy", "lightfield") if kind != owner])
+    (option, kind) for option, (owners, _) in train.KIND_OPTIONS.items()
+    for kind in ("lossless", "lossy", "lightfield") if kind not in owners])
 def test_an_option_the_kind_does_not_use_is_an_error(capsys, option, kind):
     flag = "--" + option.replace("_", "-")
     with pytest.raises(SystemExit) as exit:
@@ -95,7 +95,7 @@ def test_an_option_the_kind_does_not_use_is_an_error(capsys, option, kind):
     assert exit.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert flag in error and kind in error
-    owner = train.KIND_OPTIONS[option][0]
+    owner = train.KIND_OPTIONS[option][0][0]
     assert getattr(train.parse_args(["--kind", owner, flag, "1"]), option) == 1
 
 
@@ -195,3 +195,19 @@ def test_lidar_training_steps_resume_and_export(tmp_path):
     common = ["--kind", "lidar", "--data", str(path), "--run", str(run), "--values", "512", "--channels", "8",
               "--seed", "0"]
     _trains_resumes_and_exports(common, run, tmp_path / "lidar.pt", LidarNet, {"channels": 8})
+
+
+def test_depth_training_steps_resume_and_export(tmp_path):
+    from conftest import synthetic_depth_frame
+    from datasets import depth as depth_data
+    from omnicodec.models.depth_network import DepthNet
+
+    path = tmp_path / "fields.h5"
+    with h5py.File(path, "w") as f:
+        for group in ("held_out", "train"):
+            depth_data.store(f, group, "frame/as is/1mm",
+                             depth_data.coding_problems(synthetic_depth_frame().astype(np.float64), 0.001))
+    run = tmp_path / "run"
+    common = ["--kind", "depth", "--data", str(path), "--run", str(run), "--values", "512", "--channels", "8",
+              "--seed", "0"]
+    _trains_resumes_and_exports(common, run, tmp_path / "depth.pt", DepthNet, {"channels": 8})

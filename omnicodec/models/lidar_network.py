@@ -10,7 +10,8 @@ of the scale.
 """
 
 import torch
-from torch import nn
+
+from omnicodec.models.field_network import FieldNet
 
 FIELDS = ("rho", "arc", "dz")
 FEATURES = 8
@@ -50,21 +51,9 @@ def features(field, level, levels, has_right, left, right, gap_left, gap_right, 
     return torch.stack(columns, dim=1).to(torch.float32), reference, unit
 
 
-class LidarNet(nn.Module):
+class LidarNet(FieldNet):
     """One small MLP per field: features -> (correction, log scale)."""
 
-    def __init__(self, channels=32):
-        super().__init__()
-        self.config = {"channels": channels}
-        self.heads = nn.ModuleDict({
-            field: nn.Sequential(nn.Linear(FEATURES, channels), nn.ReLU(),
-                                 nn.Linear(channels, channels), nn.ReLU(),
-                                 nn.Linear(channels, 2))
-            for field in FIELDS})
-
-    def forward(self, field, feats, reference, unit):
-        """-> (location, scale) float64 of the field's values."""
-        out = self.heads[field](feats).to(torch.float64)
-        location = reference + out[:, 0] * unit
-        scale = torch.exp(out[:, 1].clamp(*LOG_SCALE_RANGE))
-        return location, scale
+    FIELDS = FIELDS
+    FEATURES = FEATURES
+    LOG_SCALE_RANGE = LOG_SCALE_RANGE

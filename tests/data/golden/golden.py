@@ -38,6 +38,7 @@ LATER_CASES = [
     ("lidar_intensity.ocz", "sweep_synthetic_intensity.ply", "lidar-v1", "rans", {"voxel_size": 0.001}),
     ("lidar_intensity_bits6.ocz", "sweep_synthetic_intensity.ply", "lidar-r5", "rans",
      {"voxel_size": 0.001, "intensity_bits": 6}),
+    ("depth_lossless.ocz", "depth_synthetic.ply", "depth-v1", "rans", {"voxel_size": 0.001}),
 ]
 
 

@@ -1,0 +1,93 @@
+"""Prepare the depth-camera model's training set: the coding problems of real RGB-D frames,
+augmented.
+
+    python -m datasets.depth --data ../shared/data --out ~/.cache/omnicodec/depth_fields.h5
+
+Sources (../shared/data/pointclouds_rgb): organized 640x480 Kinect/PrimeSense frames in
+float metres (PCL's tutorial clouds and the OSD learn scenes). The OSD test scenes are held
+out (stored under ``held_out/``: validation only, never trained on); the stereo capture
+has no depth camera's lattice and is skipped as the codec skips it. Each frame and its
+augmentations (mirrored, upside down, on 1 and 2 mm grids) is voxelized on rint(metres /
+voxel size), its camera estimated as the codec estimates it, and walked by the depth
+coder: what every coded depth's prediction sees (features, reference, unit) and the
+depth's rank are stored, so training (``omnicodec.train --kind depth``) sees exactly the
+numbers coding does.
+"""
+
+import argparse
+import pathlib
+
+import h5py
+import numpy as np
+import torch
+
+from omnicodec.geometry import camera as cameras
+from omnicodec.io import read_ply
+from omnicodec.models import depth
+from omnicodec.models.depth_network import FIELDS, DepthNet
+from omnicodec.models.sensor_coding import FieldIo
+
+GRIDS = (0.001, 0.002)  # voxel sizes in metres
+HELD_OUT = "pcl_mOSD_test"  # file names starting so are validation only
+
+
+def frames(data):
+    return sorted((data / "pointclouds_rgb").glob("*.ply"))
+
+
+def variants(points):
+    """(name, float positions) of a frame and its augmentations."""
+    yield "as is", points
+    yield "mirrored", points * np.array([-1.0, 1.0, 1.0])
+    yield "upside down", points * np.array([1.0, -1.0, 1.0])
+
+
+def coding_problems(positions, voxel_size):
+    """{field: (features, reference, unit, value)} of one frame on a grid, or None."""
+    coords = np.rint(positions / voxel_size).astype(np.int64)
+    coords = np.unique(coords - coords.min(axis=0), axis=0)
+    origin = tuple(float(v) for v in -np.rint(positions / voxel_size).min(axis=0))
+    camera = cameras.estimate_camera(coords, origin)
+    if camera is None:
+        return None
+    layout = cameras.depth_image(coords, camera)
+    table = np.unique(layout.z)
+    truth = depth.image_truth(layout, camera, table)
+    found = []
+    io = FieldIo(collect=lambda field, *values: found.append(values))
+    depth.DepthCoder(DepthNet()).walk(io, camera.height, camera.width, len(table),
+                                      int(np.median(truth[truth >= 0])), truth)
+    return {FIELDS[0]: [torch.cat([part[i] for part in found]).numpy() for i in range(4)]}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="../shared/data")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    out = pathlib.Path(args.out).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(out, "w") as f:
+        for path in frames(pathlib.Path(args.data)):
+            points = read_ply(path).positions.astype(np.float64)
+            group = "held_out" if path.name.startswith(HELD_OUT) else "train"
+            for variant, positions in variants(points):
+                for size in GRIDS if group == "train" else GRIDS[:1]:
+                    store(f, group, f"{path.name}/{variant}/{size * 1000:g}mm", coding_problems(positions, size))
+                if group == "held_out":
+                    break
+
+
+def store(f, group, name, problems):
+    """Write one sample's coding problems (per field: features, reference, unit, value)."""
+    if problems is None:
+        print(f"{name}: no depth camera found, skipped", flush=True)
+        return
+    for field, arrays in problems.items():
+        for part, array in zip(("features", "reference", "unit", "value"), arrays):
+            f[f"{group}/{name}/{field}/{part}"] = array
+    print(f"{name}: {len(next(iter(problems.values()))[3])} values", flush=True)
+
+
+if __name__ == "__main__":
+    main()
