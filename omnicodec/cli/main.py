@@ -300,6 +300,9 @@ def cmd_eval(args):
     return 0
 
 
+CONTENT_LABELS = {"spinning-LiDAR sweeps": "LiDAR sweep", "depth-camera frames": "depth frame"}
+
+
 def cmd_models(args):
     """The model cards: no weights are loaded."""
     from omnicodec import zoo
@@ -323,7 +326,7 @@ def cmd_models(args):
             how = "lossless"
         else:
             how = f"--rate {rates[0]}" + (f"-{rates[-1]}" if len(rates) > 1 else "")
-        data = "LiDAR sweep" if row["content"] else KIND_NAMES[row["data"]]
+        data = CONTENT_LABELS.get(row["content"], row["content"]) if row["content"] else KIND_NAMES[row["data"]]
         print(f"{row['model']:<14} {data:<12} {how:<18} {row['result']}")
     return 0
 
