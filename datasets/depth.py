@@ -5,8 +5,9 @@ augmented.
 
 Sources (../shared/data/pointclouds_rgb): organized 640x480 Kinect/PrimeSense frames in
 float metres (PCL's tutorial clouds and the OSD learn scenes). The OSD test scenes are held
-out (stored under ``held_out/``: validation only, never trained on); the stereo capture
-has no depth camera's lattice and is skipped as the codec skips it. Each frame and its
+out (stored under ``held_out/``: validation only, never trained on). A frame on a grid
+where no camera is found (most on 2 mm, where rounding blurs the pixels' lattice) is
+skipped, as the codec leaves such clouds to the dense model. Each frame and its
 augmentations (mirrored, upside down, on 1 and 2 mm grids) is voxelized on rint(metres /
 voxel size), its camera estimated as the codec estimates it, and walked by the depth
 coder: what every coded depth's prediction sees (features, reference, unit) and the
@@ -21,6 +22,7 @@ import h5py
 import numpy as np
 import torch
 
+from datasets.problems import store
 from omnicodec.geometry import camera as cameras
 from omnicodec.io import read_ply
 from omnicodec.models import depth
@@ -76,17 +78,6 @@ def main(argv=None):
                     store(f, group, f"{path.name}/{variant}/{size * 1000:g}mm", coding_problems(positions, size))
                 if group == "held_out":
                     break
-
-
-def store(f, group, name, problems):
-    """Write one sample's coding problems (per field: features, reference, unit, value)."""
-    if problems is None:
-        print(f"{name}: no depth camera found, skipped", flush=True)
-        return
-    for field, arrays in problems.items():
-        for part, array in zip(("features", "reference", "unit", "value"), arrays):
-            f[f"{group}/{name}/{field}/{part}"] = array
-    print(f"{name}: {len(next(iter(problems.values()))[3])} values", flush=True)
 
 
 if __name__ == "__main__":

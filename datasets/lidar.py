@@ -21,6 +21,7 @@ import h5py
 import numpy as np
 import torch
 
+from datasets.problems import store
 from omnicodec.geometry import sensor as sensors
 from omnicodec.io import read_ply
 from omnicodec.models import lidar
@@ -82,21 +83,11 @@ def main(argv=None):
             for variant, positions in variants(points, rng):
                 for size in GRIDS if variant == "as is" else GRIDS[:1]:
                     for drop in (False, True) if variant == "as is" and size == GRIDS[0] else (False,):
-                        _store(f, group, f"{path.name}/{variant}/{size * 1000:g}mm" + ("/half" if drop else ""),
+                        store(f, group, f"{path.name}/{variant}/{size * 1000:g}mm" + ("/half" if drop else ""),
                                coding_problems(positions, size, drop))
             for quantum, keep_every in LOSSY:
-                _store(f, group, f"{path.name}/lossy/{quantum}x{keep_every}",
+                store(f, group, f"{path.name}/lossy/{quantum}x{keep_every}",
                        coding_problems(points, GRIDS[0], quantum=quantum, keep_every=keep_every))
-
-
-def _store(f, group, name, problems):
-    if problems is None:
-        print(f"{name}: no sensor found, skipped", flush=True)
-        return
-    for field, arrays in problems.items():
-        for part, array in zip(("features", "reference", "unit", "value"), arrays):
-            f[f"{group}/{name}/{field}/{part}"] = array
-    print(f"{name}: {len(problems['rho'][3])} points", flush=True)
 
 
 if __name__ == "__main__":

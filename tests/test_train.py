@@ -183,6 +183,7 @@ def _trains_resumes_and_exports(common, run, export, network, config):
 def test_lidar_training_steps_resume_and_export(tmp_path):
     from conftest import synthetic_sweep
     from datasets import lidar as lidar_data
+    from datasets.problems import store
     from omnicodec.models.lidar_network import LidarNet
 
     positions, _ = synthetic_sweep(lasers=16, columns=256)
@@ -190,7 +191,7 @@ def test_lidar_training_steps_resume_and_export(tmp_path):
     with h5py.File(path, "w") as f:
         for group in ("held_out", "train"):
             problems = lidar_data.coding_problems(positions.astype(np.float64), 0.001)
-            lidar_data._store(f, group, "sweep/as is/1mm", problems)
+            store(f, group, "sweep/as is/1mm", problems)
     run = tmp_path / "run"
     common = ["--kind", "lidar", "--data", str(path), "--run", str(run), "--values", "512", "--channels", "8",
               "--seed", "0"]
@@ -200,12 +201,13 @@ def test_lidar_training_steps_resume_and_export(tmp_path):
 def test_depth_training_steps_resume_and_export(tmp_path):
     from conftest import synthetic_depth_frame
     from datasets import depth as depth_data
+    from datasets.problems import store
     from omnicodec.models.depth_network import DepthNet
 
     path = tmp_path / "fields.h5"
     with h5py.File(path, "w") as f:
         for group in ("held_out", "train"):
-            depth_data.store(f, group, "frame/as is/1mm",
+            store(f, group, "frame/as is/1mm",
                              depth_data.coding_problems(synthetic_depth_frame().astype(np.float64), 0.001))
     run = tmp_path / "run"
     common = ["--kind", "depth", "--data", str(path), "--run", str(run), "--values", "512", "--channels", "8",

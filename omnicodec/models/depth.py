@@ -28,12 +28,11 @@ import numpy as np
 import torch
 
 from omnicodec import bitstream, varint
-from omnicodec.data import PointCloud
 from omnicodec.entropy import binary_reader, binary_writer
-from omnicodec.errors import BitstreamError, InputError
-from omnicodec.geometry import camera as cameras, voxelize
+from omnicodec.errors import BitstreamError
+from omnicodec.geometry import camera as cameras
 from omnicodec.models.depth_network import DepthNet, features
-from omnicodec.models.sensor_coding import FieldIo, SensorGeometryCodec
+from omnicodec.models.sensor_coding import SUITS_POINTS, FieldIo, SensorGeometryCodec
 
 LEVELS = 3  # halvings: the first level's pixels are 2^LEVELS apart
 STRIDE = 1 << LEVELS
@@ -41,7 +40,6 @@ MARGIN = 3 * STRIDE  # the padding about the image that neighbour lookups may re
 MAX_PIXELS = 1 << 24
 CHUNK = 2048  # pixels whose occupancy shares one adaptation of the frequencies
 ADAPTATION_WINDOW = 4096
-SUITS_POINTS = 40000  # points the content check looks at, at most
 RESIDUAL_BUCKETS = 16
 OCCUPANCY_CONTEXTS = 3 * 3 * 7  # kind, known nearest pair (0-2), known others (0-6)
 
@@ -180,17 +178,13 @@ class DepthCameraCodec(SensorGeometryCodec):
     network = DepthNet
     sensor_name = "depth-camera"
 
-    @classmethod
-    def suits(cls, data):
-        """Whether the cloud is one depth camera's frame: a camera is found, on its default
-        grid, for an even sample of at most SUITS_POINTS of its points."""
-        positions = np.asarray(data.positions if isinstance(data, PointCloud) else data)
-        if len(positions) > SUITS_POINTS:
-            positions = positions[np.linspace(0, len(positions) - 1, SUITS_POINTS).astype(np.int64)]
-        try:
-            grid = voxelize(positions)
-        except InputError:
-            return False
+    @staticmethod
+    def suits_sample(positions):
+        """An even sample of the points."""
+        return np.linspace(0, len(positions) - 1, SUITS_POINTS).astype(np.int64)
+
+    @staticmethod
+    def sensor_found(grid):
         return cameras.estimate_camera(grid.coords, _camera_origin(grid.offset, grid.scale)) is not None
 
     @functools.cached_property

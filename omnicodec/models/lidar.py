@@ -30,15 +30,13 @@ import torch
 
 from omnicodec import bitstream, varint
 from omnicodec.attributes.levels import first_of_runs, position_in_run, run_starts, sequence_levels
-from omnicodec.data import PointCloud
 from omnicodec.entropy import binary_reader, binary_writer
-from omnicodec.errors import BitstreamError, InputError
-from omnicodec.geometry import sensor as sensors, voxelize
-from omnicodec.models.sensor_coding import FieldIo, SensorGeometryCodec, best_log_scale, sensor_origin
+from omnicodec.errors import BitstreamError
+from omnicodec.geometry import sensor as sensors
+from omnicodec.models.sensor_coding import SUITS_POINTS, FieldIo, SensorGeometryCodec, best_log_scale, sensor_origin
 from omnicodec.models.lidar_network import LidarNet, features
 
 LEVELS = 7  # a laser's level-0 returns are every 2**LEVELS-th
-SUITS_POINTS = 40000  # points the content check looks at, at most
 RUN_CONTEXTS = 16  # contexts of the skips: usual ones since the last other, up to 15
 ADAPTATION_WINDOW = 4096  # a skip context's counts are halved past this many
 
@@ -345,20 +343,15 @@ class LidarCodec(SensorGeometryCodec):
     def lossless(self):
         return self.quantum == 1 and self.keep_every == 1
 
-    @classmethod
-    def suits(cls, data):
-        """Whether the cloud is a spinning-LiDAR sweep: a sensor is found, on its default
-        grid, in a sector about the frame's origin holding at most SUITS_POINTS points (a
-        sweep's scan lines are whole there; a large dense cloud costs no more to rule out)."""
-        positions = np.asarray(data.positions if isinstance(data, PointCloud) else data)
-        if len(positions) > SUITS_POINTS:
-            azimuth = np.mod(np.arctan2(positions[:, 1].astype(np.float64), positions[:, 0].astype(np.float64)),
-                             2 * np.pi)
-            positions = positions[np.argpartition(azimuth, SUITS_POINTS)[:SUITS_POINTS]]
-        try:
-            grid = voxelize(positions)
-        except InputError:
-            return False
+    @staticmethod
+    def suits_sample(positions):
+        """A sector about the frame's origin: a sweep's scan lines are whole there."""
+        azimuth = np.mod(np.arctan2(positions[:, 1].astype(np.float64), positions[:, 0].astype(np.float64)),
+                         2 * np.pi)
+        return np.argpartition(azimuth, SUITS_POINTS)[:SUITS_POINTS]
+
+    @staticmethod
+    def sensor_found(grid):
         return sensors.estimate_sensor(grid.coords, sensor_origin(grid.offset, grid.scale)) is not None
 
     @functools.cached_property

@@ -17,13 +17,14 @@ import torch
 from omnicodec.codec import Decoded, Encoded
 from omnicodec.data import PointCloud
 from omnicodec.entropy import logistic
-from omnicodec.errors import BitstreamError
-from omnicodec.geometry import devoxelize, morton
+from omnicodec.errors import BitstreamError, InputError
+from omnicodec.geometry import devoxelize, morton, voxelize
 from omnicodec.models.geometry import GeometryCodec, checksum, frame_header
 
 LIMIT = 1 << 22  # values beyond +-this are not coded (a 2^21 grid's ranges stay under it;
 # the logistic coder is exact up to 2^23 apart)
 TAIL = (0.01, 30.0)  # every value's logistic is mixed with one 30 times wider (logistic._mass)
+SUITS_POINTS = 40000  # points a content check looks at, at most
 
 
 class FieldIo:
@@ -73,6 +74,30 @@ class SensorGeometryCodec(GeometryCodec):
     sides rebuild from the sensor's points and the others'."""
 
     sensor_name = "sensor"  # how reports and errors name the stream's kind
+
+    @classmethod
+    def suits(cls, data):
+        """Whether the cloud is this sensor's: the sensor is found on the default grid of at
+        most SUITS_POINTS of its points (:meth:`suits_sample` picks them: a large cloud
+        costs no more to rule out)."""
+        positions = np.asarray(data.positions if isinstance(data, PointCloud) else data)
+        if len(positions) > SUITS_POINTS:
+            positions = positions[cls.suits_sample(positions)]
+        try:
+            grid = voxelize(positions)
+        except InputError:
+            return False
+        return cls.sensor_found(grid)
+
+    @staticmethod
+    def suits_sample(positions):
+        """Indices of SUITS_POINTS of ``positions`` the content check looks at."""
+        raise NotImplementedError
+
+    @staticmethod
+    def sensor_found(grid):
+        """Whether the sensor is found in the voxel grid ``grid``."""
+        raise NotImplementedError
 
     @functools.cached_property
     def _others(self):
