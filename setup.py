@@ -52,6 +52,8 @@ setup(
     packages=find_packages(include=["omnicodec", "omnicodec.*", "datasets", "benchmarks"]),
     package_data={"omnicodec": ["weights/*.pt"]},
     install_requires=["torch==2.13.0", "numpy", "plyfile", "h5py", "torchac==0.9.3", "tqdm", "scipy"],
+    # batch coding on a Ray cluster (omnicodec/cluster.py); a version whose cp311 wheel installs
+    extras_require={"ray": ["ray==2.60.0"]},
     entry_points={"console_scripts": ["omnicodec = omnicodec.cli.main:main"]},
     ext_modules=ext_modules,
     cmdclass=cmdclass,

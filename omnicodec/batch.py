@@ -6,6 +6,7 @@ import concurrent.futures
 import contextlib
 from concurrent.futures.process import BrokenProcessPool
 import dataclasses
+import functools
 import multiprocessing
 import os
 import time
@@ -48,6 +49,18 @@ def plan(kind, source_dir, output_dir):
     return sorted(pairs)
 
 
+def check_writable(output_dir):
+    """InputError unless the output folder can take files: it, or the nearest folder above
+    it that exists (where it would be made), is a writable folder. Nothing is made here."""
+    path = os.path.abspath(output_dir)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    if not os.path.isdir(path):
+        raise InputError(f"{output_dir}: cannot make the output folder: {path} is a file")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InputError(f"{output_dir}: cannot write in {path}")
+
+
 def up_to_date(kind, source, output, options=None):
     """An output newer than its input that is complete: outputs are written atomically,
     so one that exists is whole; a bitstream is also checked against its CRC and must have
@@ -77,6 +90,9 @@ def up_to_date(kind, source, output, options=None):
 
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+ATTEMPTS = 3  # tries at a file whose worker process died, before it is reported failed
+CRASH_SWITCH = "OMNICODEC_TEST_CRASH"  # tests only: "NAME:MARKER", see _crash_for_test
+_in_worker = False  # set in worker processes (never kill the caller's own process)
 
 
 @contextlib.contextmanager
@@ -94,23 +110,41 @@ def _environment(values):
                 os.environ[name] = value
 
 
-def _init_worker(threads, engine_name):
+def init_worker(threads, engine_name):
     """A worker process: its share of the cores, and the parent's sparse engine."""
     import torch
 
     from omnicodec.sparse import set_engine
 
+    global _in_worker
+    _in_worker = True
     torch.set_num_threads(threads)
     set_engine(engine_name)
 
 
+def _crash_for_test(source):
+    """Tests of the retries: with CRASH_SWITCH set to "NAME:MARKER", the first attempt at
+    the file named NAME kills its worker process mid-file (MARKER, a path every worker
+    sees, records that it happened); "NAME:" kills every attempt."""
+    switch = os.environ.get(CRASH_SWITCH)
+    if not switch or not _in_worker:
+        return
+    name, marker = switch.split(":", 1)
+    if os.path.basename(source) == name and not (marker and os.path.exists(marker)):
+        if marker:
+            open(marker, "w").close()
+        os.kill(os.getpid(), 9)
+
+
 def _run_one(kind, source, output, options):
-    """Code one file; never raises (a failure is recorded, the batch goes on)."""
+    """Code one file; never raises (a failure is recorded, the batch goes on). What every
+    scheduler runs for each file."""
     from omnicodec import api
 
     start = time.perf_counter()
     try:
         os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
+        _crash_for_test(source)
         if kind == "compress":
             report = api.compress_file(source, output, **options)
         else:
@@ -122,10 +156,68 @@ def _run_one(kind, source, output, options):
                    seconds=report.seconds)
 
 
-def run(kind, pairs, jobs=1, force=False, options=None, on_done=None):
+def died(source, output, attempts, why):
+    return Outcome(source, output, "failed", error=f"worker process died on each of {attempts} attempts ({why})")
+
+
+def run_in_process(kind, todo, options):
+    """Scheduler: one file after another in this process; yields each outcome."""
+    for source, output in todo:
+        yield _run_one(kind, source, output, options)
+
+
+def run_in_processes(kind, todo, options, jobs):
+    """Scheduler: ``jobs`` worker processes on this machine, sharing its cores (each gets
+    cores // jobs threads); yields outcomes as files finish. A worker that dies (killed,
+    out of memory) breaks the pool and every file it was running: those are tried again
+    one at a time, each in a pool of its own (so a death is that file's), ATTEMPTS tries
+    in all, then reported failed."""
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    retry = []
+    # The thread counts go through the environment too: MinkowskiEngine's OpenMP loops do
+    # not follow torch.set_num_threads, and oversubscribed cores would undo the jobs.
+    with _environment({name: str(threads) for name in THREAD_VARIABLES}):
+        for source, output, outcome in _in_pool(kind, todo, options, jobs, threads):
+            if outcome is None:
+                retry.append((source, output))
+            else:
+                yield outcome
+        for source, output in retry:
+            for _ in range(ATTEMPTS - 1):
+                (_, _, outcome), = _in_pool(kind, [(source, output)], options, 1, threads)
+                if outcome is not None:
+                    yield outcome
+                    break
+            else:
+                yield died(source, output, ATTEMPTS, "killed, or out of memory")
+
+
+def _in_pool(kind, todo, options, jobs, threads):
+    """(source, output, outcome or None where the worker died) of files coded by a new
+    pool of ``jobs`` worker processes, as they finish."""
+    from omnicodec.sparse import engine
+
+    # spawn: forking a process whose torch thread pools already ran can deadlock.
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=init_worker,
+                                                initargs=(threads, engine().NAME)) as pool:
+        futures = {pool.submit(_run_one, kind, source, output, options): (source, output)
+                   for source, output in todo}
+        for future in concurrent.futures.as_completed(futures):
+            try:
+                outcome = future.result()
+            except BrokenProcessPool:
+                outcome = None
+            yield (*futures[future], outcome)
+
+
+def run(kind, pairs, jobs=1, force=False, options=None, on_done=None, scheduler=None):
     """Run the batch of :func:`plan`'s pairs; ``on_done(outcome)`` is called as each file
-    finishes. Returns the outcomes in input order. ``jobs`` worker processes share the
-    machine's cores (each gets cores // jobs threads); one job runs in this process."""
+    finishes. Returns the outcomes in input order. Outputs that are up to date are skipped
+    (unless ``force``); the others go to ``scheduler(kind, todo, options)``, a generator of
+    outcomes (:func:`run_in_processes`, :func:`run_in_process`,
+    :func:`omnicodec.cluster.run_on_ray`): by default ``jobs`` worker processes, one job in
+    this process. Every scheduler runs :func:`_run_one` per file: only where differs."""
     if jobs < 1:
         raise InputError(f"--jobs must be at least 1, not {jobs}")
     options = options or {}
@@ -138,34 +230,11 @@ def run(kind, pairs, jobs=1, force=False, options=None, on_done=None):
                 on_done(outcomes[source])
         else:
             todo.append((source, output))
-    if jobs == 1:
-        for source, output in todo:
-            outcomes[source] = _run_one(kind, source, output, options)
+    if scheduler is None:
+        scheduler = run_in_process if jobs == 1 else functools.partial(run_in_processes, jobs=jobs)
+    if todo:
+        for outcome in scheduler(kind, todo, options):
+            outcomes[outcome.source] = outcome
             if on_done:
-                on_done(outcomes[source])
-    elif todo:
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        # spawn: forking a process whose torch thread pools already ran can deadlock. The
-        # thread counts go through the environment too: MinkowskiEngine's OpenMP loops do
-        # not follow torch.set_num_threads, and oversubscribed cores would undo the jobs.
-        from omnicodec.sparse import engine
-
-        context = multiprocessing.get_context("spawn")
-        with _environment({name: str(threads) for name in THREAD_VARIABLES}), \
-                concurrent.futures.ProcessPoolExecutor(
-                    max_workers=jobs, mp_context=context, initializer=_init_worker,
-                    initargs=(threads, engine().NAME)) as pool:
-            futures = {pool.submit(_run_one, kind, source, output, options): source
-                       for source, output in todo}
-            for future in concurrent.futures.as_completed(futures):
-                source = futures[future]
-                try:
-                    outcomes[source] = future.result()
-                except BrokenProcessPool as exc:  # a worker died (killed, out of memory)
-                    output = dict(todo)[source]
-                    outcomes[source] = Outcome(source, output, "failed",
-                                               error=f"worker process died: {exc}")
-                if on_done:
-                    on_done(outcomes[source])
+                on_done(outcome)
     return [outcomes[source] for source, _ in pairs]
-

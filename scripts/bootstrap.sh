@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up of omnicodec's environment on Debian 12 + Python 3.11 (root).
 # Creates ./.venv with torch 2.13.0 (CPU), MinkowskiEngine 0.5.4 built from PyPI,
-# torchac, plyfile, h5py, numpy and omnicodec itself (with its C++ coder).
+# torchac, plyfile, h5py, numpy, Ray (the optional cluster batch: its tests run) and
+# omnicodec itself (with its C++ coder).
 # A stamp file makes the second run a no-op unless the requirements changed.
 # OMNICODEC_MINKOWSKI=0 skips MinkowskiEngine: omnicodec then runs on its torch engine.
 set -euo pipefail

@@ -6,14 +6,16 @@ Every omnicodec error becomes a one-line message on stderr and a non-zero exit c
 """
 
 import argparse
+import contextlib
 import dataclasses
+import functools
 import json
 import os
 import sys
 import time
 
 from omnicodec import __version__
-from omnicodec.errors import ModelError, OmnicodecError
+from omnicodec.errors import InputError, ModelError, OmnicodecError
 
 
 class Progress:
@@ -75,6 +77,15 @@ def _run_batch(kind, args, options):
     from omnicodec import batch
 
     pairs = batch.plan(kind, args.input, args.output)
+    batch.check_writable(args.output)
+    scheduler = None
+    if args.cluster == "ray":
+        from omnicodec import cluster
+
+        cluster.connect(args.ray_address, args.task_cpus)  # fails fast, before any file
+        scheduler = functools.partial(cluster.run_on_ray, address=args.ray_address, cpus_per_task=args.task_cpus)
+    elif args.ray_address or args.task_cpus != 1:
+        raise InputError("--ray-address and --task-cpus go with --cluster ray")
     bar = None
     if not args.quiet:
         from tqdm import tqdm
@@ -82,11 +93,15 @@ def _run_batch(kind, args, options):
         bar = tqdm(total=len(pairs), desc=kind, unit=" files", file=sys.stderr, leave=False)
     start = time.perf_counter()
     try:
-        outcomes = batch.run(kind, pairs, jobs=args.jobs, force=args.force, options=options,
-                             on_done=(lambda outcome: bar.update(1)) if bar else None)
+        # Ray prints its workers' troubles (a worker died...) on stdout: keep it for the report.
+        with contextlib.redirect_stdout(sys.stderr) if scheduler else contextlib.nullcontext():
+            outcomes = batch.run(kind, pairs, jobs=args.jobs, force=args.force, options=options,
+                                 on_done=(lambda outcome: bar.update(1)) if bar else None, scheduler=scheduler)
     finally:
         if bar is not None:
             bar.close()
+        if scheduler is not None:
+            cluster.disconnect()
     wall = time.perf_counter() - start
     failed = [o for o in outcomes if o.status == "failed"]
     done = [o for o in outcomes if o.status == "done"]
@@ -95,7 +110,8 @@ def _run_batch(kind, args, options):
                "skipped": sum(o.status == "skipped" for o in outcomes), "points": points,
                "bytes": size, "bits per point": round(8 * size / points, 4) if points else None,
                "seconds (sum over files)": round(sum(o.seconds for o in done), 2),
-               "wall seconds": round(wall, 2), "jobs": args.jobs}
+               "wall seconds": round(wall, 2),
+               **({"cluster": "ray"} if scheduler is not None else {"jobs": args.jobs})}
     if args.json:
         print(json.dumps({**summary, "outcomes": [dataclasses.asdict(o) for o in outcomes]}))
     elif not args.quiet:
@@ -427,6 +443,16 @@ def build_parser():
                        help="folders: worker processes (default 1)")
     batch.add_argument("--force", action="store_true",
                        help="folders: redo outputs that are already complete and newer")
+    batch.add_argument("--cluster", choices=["local", "ray"], default="local",
+                       help="folders: where files are coded: worker processes on this machine "
+                            "(local, --jobs), or one Ray task each (ray: a local Ray instance, "
+                            "or the cluster at --ray-address; needs pip install 'omnicodec[ray]')")
+    batch.add_argument("--ray-address",
+                       help="folders, --cluster ray: the Ray cluster to join, HOST:PORT of its head "
+                            "(default: env RAY_ADDRESS, else a local instance); inputs and outputs "
+                            "must be on a filesystem every worker sees")
+    batch.add_argument("--task-cpus", type=int, default=1,
+                       help="folders, --cluster ray: CPUs (and threads) of each file's task (default 1)")
 
     lf_input = argparse.ArgumentParser(add_help=False)
     lf_input.add_argument("--grid", type=_grid, help="views per column x row, e.g. 9x9 "
