@@ -248,6 +248,10 @@ class CodingProblems:
     def chunks(self, ids, size):
         return [ids]
 
+    def shard(self, rank, world):
+        """Keep this rank's share of the training values: every ``world``-th one."""
+        self.sets[1] = {field: [part[rank::world] for part in parts] for field, parts in self.sets[1].items()}
+
 
 def field_batch_loss(model, fields, indices, rng, values):
     """Mean bits per value of each field (their sum: the loss), on ``values`` random values
@@ -317,55 +321,133 @@ def make_model(args):
     return OccupancyModel(args.channels, args.blocks, args.head_kernel)
 
 
-def train(args):
+class StepLoss(torch.nn.Module):
+    """One training step's loss as a module's forward: what DistributedDataParallel wraps,
+    so that the backward pass averages the gradients over the ranks."""
+
+    def __init__(self, model, args):
+        super().__init__()
+        self.model, self.args = model, args
+
+    def forward(self, blocks, indices, rng):
+        return step_loss(self.model, blocks, indices, rng, self.args)
+
+
+def rank_and_world():
+    """(this process's rank, the number of processes) under torchrun (its environment),
+    else (0, 1)."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _start_distributed(args, rank, world):
+    """Join the torchrun process group (gloo on CPU); then every rank checks the data file,
+    so one rank without it stops them all with one clear message."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo")
+    missing = [None] * world
+    dist.all_gather_object(missing, not os.path.exists(args.data))
+    if any(missing):
+        ranks = ", ".join(str(r) for r, gone in enumerate(missing) if gone)
+        dist.destroy_process_group()
+        raise SystemExit(f"omnicodec.train: error: {args.data}: no such file on rank {ranks} (of {world})")
+
+
+def _random_states(rng):
+    return {"numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}
+
+
+def train(args, on_step=None):
+    """Train (or resume) the run; ``on_step(model, step)`` is called after each step.
+
+    Under ``torchrun --nproc-per-node N`` each process trains on its shard of the data
+    (every N-th training block, or value of a field), DistributedDataParallel averages the
+    gradients, and rank 0 alone writes the checkpoints and the log; the checkpoint keeps
+    every rank's random state, so a resumed run with as many processes goes on exactly,
+    and one with another number draws fresh streams from (seed, rank, step). One process
+    (no torchrun) trains exactly as without it."""
+    rank, world = rank_and_world()
+    if world > 1:
+        _start_distributed(args, rank, world)
+    try:
+        _train(args, rank, world, on_step)
+    finally:
+        if world > 1:
+            torch.distributed.destroy_process_group()
+
+
+def _train(args, rank, world, on_step):
     torch.set_num_threads(args.threads)
     os.makedirs(args.run, exist_ok=True)
     checkpoint_path = os.path.join(args.run, "checkpoint.pt")
     torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(args.seed if world == 1 else [args.seed, rank])
     model = make_model(args)
     groups = (model.parameter_groups(args.lr) if hasattr(model, "parameter_groups")
               else [{"params": list(model.parameters()), "base_lr": args.lr}])
     optimizer = torch.optim.Adam(groups, lr=args.lr)
     step = 0
+    say = print if rank == 0 else (lambda *_, **__: None)
     if args.init and not (args.resume and os.path.exists(checkpoint_path)):
         model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
-        print(f"initialized from {args.init}", flush=True)
+        say(f"initialized from {args.init}", flush=True)
     if args.resume and os.path.exists(checkpoint_path):
         state = torch.load(checkpoint_path, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step = state["step"]
-        rng.bit_generator.state = state["numpy_rng"]
-        torch.set_rng_state(state["torch_rng"])
-        print(f"resumed at step {step}", flush=True)
+        if state.get("world_size", 1) == world:  # each rank goes on with its own streams
+            mine = state["ranks"][rank] if world > 1 else state
+            rng.bit_generator.state = mine["numpy_rng"]
+            torch.set_rng_state(mine["torch_rng"])
+        else:
+            rng = np.random.default_rng([args.seed, rank, step])
+            torch.manual_seed(args.seed + 7919 * rank + step)
+        say(f"resumed at step {step}" + (f" on {world} processes" if world > 1 else ""), flush=True)
     if args.kind in FIELD_NETWORKS:
         blocks = CodingProblems(args.data, FIELD_NETWORKS[args.kind].FIELDS)
     else:
         blocks = {"lightfield": LightFieldPatches, "colour": ColourClouds}.get(args.kind, BlockSet)(args.data)
     held_out = np.arange(blocks.count)[:: 50]  # every 50th block (or cloud) never trains
     train_ids = np.setdiff1d(np.arange(blocks.count), held_out)
+    stepper = StepLoss(model, args)
+    if world > 1:
+        if hasattr(blocks, "shard"):
+            blocks.shard(rank, world)
+        else:
+            train_ids = train_ids[rank::world] if len(train_ids) >= world else train_ids
+        stepper = torch.nn.parallel.DistributedDataParallel(stepper, find_unused_parameters=True)
     last_save, running = time.time(), []
     while step < args.steps:
         factor = 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / args.steps))
         lr = args.lr * factor
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
-        loss, figures = step_loss(model, blocks, blocks.draw(rng, train_ids, args.batch), rng, args)
+        loss, figures = stepper(blocks, blocks.draw(rng, train_ids, args.batch), rng)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         step += 1
+        if on_step is not None:
+            on_step(model, step)
         running.append(figures)
         if step % 50 == 0:
-            print(f"step {step} lr {lr:.2e} train " + _mean_figures(running), flush=True)
+            say(f"step {step} lr {lr:.2e} train " + _mean_figures(running), flush=True)
             running = []
-        if time.time() - last_save > args.checkpoint_minutes * 60 or step == args.steps:
+        save = time.time() - last_save > args.checkpoint_minutes * 60 or step == args.steps
+        if world > 1:  # rank 0's clock decides for all
+            flag = torch.tensor([int(save)])
+            torch.distributed.broadcast(flag, 0)
+            save = bool(flag.item())
+            ranks = [None] * world
+            if save:
+                torch.distributed.all_gather_object(ranks, _random_states(rng))
+        if save and rank == 0:
             with atomic_output(checkpoint_path) as handle:
                 torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                            "step": step, "numpy_rng": rng.bit_generator.state,
-                            "torch_rng": torch.get_rng_state(), "config": model.config,
+                            "step": step, **_random_states(rng), "world_size": world,
+                            **({"ranks": ranks} if world > 1 else {}), "config": model.config,
                             "args": vars(args)}, handle)
             with torch.no_grad():
                 check_rng = np.random.default_rng(0)
@@ -373,6 +455,7 @@ def train(args):
                 held = [step_loss(model, blocks, chunk, check_rng, args, rate)[1]
                         for rate in rates for chunk in blocks.chunks(held_out, 8)]
             print(f"checkpoint at step {step}; held-out " + _mean_figures(held), flush=True)
+        if save:
             last_save = time.time()
 
 
@@ -403,7 +486,9 @@ def parse_args(argv=None):
                     "colour, LiDAR or depth camera).")
     parser.add_argument("--data", help="training file (default: ~/.cache/omnicodec/train_blocks.h5, "
                                        "light fields: ~/.cache/omnicodec/lf_patches.h5)")
-    parser.add_argument("--run", help="run folder (default: ~/.cache/omnicodec/runs/KIND)")
+    parser.add_argument("--run", "--run-dir", dest="run",
+                        help="run folder (default: ~/.cache/omnicodec/runs/KIND); under torchrun write "
+                             "--run-dir: its own --run-path makes --run ambiguous there")
     parser.add_argument("--steps", type=int, default=9000)
     parser.add_argument("--batch", type=int, default=6)
     parser.add_argument("--lr", type=float, default=1e-3)
