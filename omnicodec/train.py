@@ -56,6 +56,7 @@ KIND_OPTIONS = {
     "views_across": (("lightfield",), None),
     "points": (("colour",), 4096),
     "values": (("lidar", "depth"), 16384),
+    "device": (("lossless", "lidar", "depth"), "cpu"),
 }
 DATA_FILES = {"lossless": "train_blocks.h5", "lossy": "train_blocks.h5", "lightfield": "lf_patches.h5",
               "colour": "colour_clouds.h5", "lidar": "lidar_fields.h5", "depth": "depth_fields.h5"}
@@ -104,9 +105,10 @@ def batch_loss(model, blocks, indices, rng):
         coords.append(c)
         masks.append(m)
         batch.append(np.full(len(c), b))
-    coords = torch.from_numpy(np.concatenate(coords))
-    masks = torch.from_numpy(np.concatenate(masks))
-    logits = model.all_stage_logits(coords, masks, torch.from_numpy(np.concatenate(batch)))
+    device = model.out_bias.device
+    coords = torch.from_numpy(np.concatenate(coords)).to(device)
+    masks = torch.from_numpy(np.concatenate(masks)).to(device)
+    logits = model.all_stage_logits(coords, masks, torch.from_numpy(np.concatenate(batch)).to(device))
     targets = masks[:, list(CODING_ORDER)].to(torch.float32)
     nats = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="sum")
     return nats / math.log(2) / targets.sum()
@@ -258,11 +260,12 @@ def field_batch_loss(model, fields, indices, rng, values):
     of each from the training set, or on all of the held-out set."""
     chosen = fields.sets[int(indices[0])]
     total, figures = 0.0, {}
+    device = next(model.parameters()).device
     for field, (feats, reference, unit, value) in chosen.items():
         rows = rng.integers(0, len(value), values) if int(indices[0]) else np.arange(len(value))
-        location, scale = model(field, torch.from_numpy(feats[rows]), torch.from_numpy(reference[rows]),
-                                torch.from_numpy(unit[rows]))
-        bits = logistic.bits(torch.from_numpy(value[rows]).to(torch.float64), location, scale,
+        on = lambda array: torch.from_numpy(array[rows]).to(device)  # noqa: E731
+        location, scale = model(field, on(feats), on(reference), on(unit))
+        bits = logistic.bits(on(value).to(torch.float64), location, scale,
                              -sensor_coding.LIMIT, sensor_coding.LIMIT, sensor_coding.TAIL).mean()
         total = total + bits
         figures[f"bits/{field}"] = bits.item()
@@ -344,7 +347,9 @@ def _start_distributed(args, rank, world):
     so one rank without it stops them all with one clear message."""
     import torch.distributed as dist
 
-    dist.init_process_group("gloo")
+    if args.device == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group("nccl" if args.device == "cuda" else "gloo")
     missing = [None] * world
     dist.all_gather_object(missing, not os.path.exists(args.data))
     if any(missing):
@@ -382,24 +387,25 @@ def _train(args, rank, world, on_step):
     checkpoint_path = os.path.join(args.run, "checkpoint.pt")
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed if world == 1 else [args.seed, rank])
-    model = make_model(args)
+    device = args.device or "cpu"
+    model = make_model(args).to(device)
     groups = (model.parameter_groups(args.lr) if hasattr(model, "parameter_groups")
               else [{"params": list(model.parameters()), "base_lr": args.lr}])
     optimizer = torch.optim.Adam(groups, lr=args.lr)
     step = 0
     say = print if rank == 0 else (lambda *_, **__: None)
     if args.init and not (args.resume and os.path.exists(checkpoint_path)):
-        model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
+        model.load_state_dict(torch.load(args.init, weights_only=False, map_location=device)["model"])
         say(f"initialized from {args.init}", flush=True)
     if args.resume and os.path.exists(checkpoint_path):
-        state = torch.load(checkpoint_path, weights_only=False)
+        state = torch.load(checkpoint_path, weights_only=False, map_location=device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step = state["step"]
         if state.get("world_size", 1) == world:  # each rank goes on with its own streams
             mine = state["ranks"][rank] if world > 1 else state
             rng.bit_generator.state = mine["numpy_rng"]
-            torch.set_rng_state(mine["torch_rng"])
+            torch.set_rng_state(mine["torch_rng"].cpu())
         else:
             rng = np.random.default_rng([args.seed, rank, step])
             torch.manual_seed(args.seed + 7919 * rank + step)
@@ -416,7 +422,9 @@ def _train(args, rank, world, on_step):
             blocks.shard(rank, world)
         else:
             train_ids = train_ids[rank::world] if len(train_ids) >= world else train_ids
-        stepper = torch.nn.parallel.DistributedDataParallel(stepper, find_unused_parameters=True)
+        stepper = torch.nn.parallel.DistributedDataParallel(
+            stepper, device_ids=[torch.cuda.current_device()] if args.device == "cuda" else None,
+            find_unused_parameters=True)
     last_save, running = time.time(), []
     while step < args.steps:
         factor = 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / args.steps))
@@ -445,7 +453,8 @@ def _train(args, rank, world, on_step):
                 torch.distributed.all_gather_object(ranks, _random_states(rng))
         if save and rank == 0:
             with atomic_output(checkpoint_path) as handle:
-                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()},
+                            "optimizer": optimizer.state_dict(),
                             "step": step, **_random_states(rng), "world_size": world,
                             **({"ranks": ranks} if world > 1 else {}), "config": model.config,
                             "args": vars(args)}, handle)
@@ -508,6 +517,9 @@ def parse_args(argv=None):
     parser.add_argument("--values", type=int, help="lidar, depth: values of each field drawn per step")
     parser.add_argument("--init", help="start from this checkpoint's weights (e.g. another rate)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", choices=("cpu", "cuda"),
+                        help="lossless, lidar, depth: where to train (default cpu; cuda: the torch sparse "
+                             "engine, OMNICODEC_ENGINE=torch, and under torchrun one GPU per process, NCCL)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-minutes", type=float, default=3.0)
     parser.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")

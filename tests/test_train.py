@@ -86,7 +86,7 @@ def test_block_draws_consume_the_random_state_as_before(blocks):
 
 
 @pytest.mark.parametrize("option, kind", [
-    (option, kind) for option, (owners, _) in train.KIND_OPTIONS.items()
+    (option, kind) for option, (owners, _) in train.KIND_OPTIONS.items() if option != "device"
     for kind in ("lossless", "lossy", "lightfield") if kind not in owners])
 def test_an_option_the_kind_does_not_use_is_an_error(capsys, option, kind):
     flag = "--" + option.replace("_", "-")
@@ -97,6 +97,14 @@ def test_an_option_the_kind_does_not_use_is_an_error(capsys, option, kind):
     assert flag in error and kind in error
     owner = train.KIND_OPTIONS[option][0][0]
     assert getattr(train.parse_args(["--kind", owner, flag, "1"]), option) == 1
+
+
+def test_device_is_for_the_kinds_that_move_to_a_gpu(capsys):
+    assert train.parse_args(["--device", "cuda"]).device == "cuda"
+    assert train.parse_args(["--kind", "depth"]).device == "cpu"
+    with pytest.raises(SystemExit):
+        train.parse_args(["--kind", "colour", "--device", "cuda"])
+    assert "--device (lossless and lidar and depth only)" in capsys.readouterr().err
 
 
 def test_defaults_per_kind():

@@ -40,7 +40,7 @@ class OccupancyModel(nn.Module):
 
     def context(self, parent_coords, batch=None):
         """Backbone features of the occupied voxels of one scale, (P, 3) int coordinates."""
-        ones = torch.ones((len(parent_coords), 1), dtype=torch.float32)
+        ones = torch.ones((len(parent_coords), 1), dtype=torch.float32, device=self.out_bias.device)
         x = self.embed(sparse_tensor(parent_coords, ones, batch=batch))
         for block in self.fine:
             x = block(relu(x))
@@ -61,7 +61,7 @@ class OccupancyModel(nn.Module):
     def all_stage_logits(self, parent_coords, masks, batch=None):
         """Training: (P, 8) logits of every stage, with the true earlier children known."""
         context = self.context(parent_coords, batch)
-        known = torch.zeros((len(parent_coords), 8), dtype=torch.float32)
+        known = torch.zeros((len(parent_coords), 8), dtype=torch.float32, device=self.out_bias.device)
         signed = masks.to(torch.float32) * 2 - 1
         logits = []
         for stage, child in enumerate(CODING_ORDER):

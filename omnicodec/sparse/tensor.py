@@ -112,7 +112,7 @@ def sparse_tensor(coordinates, features, batch=None, stride=1):
     """Build a tensor from (N, D) integer coordinates, (N, C) features and optional batch ids."""
     coordinates = torch.as_tensor(coordinates, dtype=torch.int32)
     if batch is None:
-        batch = torch.zeros(len(coordinates), dtype=torch.int32)
+        batch = torch.zeros(len(coordinates), dtype=torch.int32, device=coordinates.device)
     full = torch.cat([torch.as_tensor(batch, dtype=torch.int32).reshape(-1, 1), coordinates], dim=1)
     current = engine()
     return SparseTensor(current.make_tensor(full.contiguous(), features, stride), current)

@@ -38,7 +38,8 @@ class NativeTensor:
         computed once per coordinate set."""
         if "index" not in self.maps:
             coords = self.C.to(torch.int64)
-            low = coords.min(dim=0).values if len(coords) else torch.zeros(coords.shape[1], dtype=torch.int64)
+            low = (coords.min(dim=0).values if len(coords)
+                   else torch.zeros(coords.shape[1], dtype=torch.int64, device=coords.device))
             span = (coords.max(dim=0).values - low) if len(coords) else torch.zeros_like(low)
             widths = [max(1, int(v).bit_length()) for v in span]
             keys = _pack(coords, low, widths)
@@ -58,7 +59,7 @@ def lookup(tensor, queries):
     """Rows of ``tensor`` at the query coordinates, and a mask of which queries exist."""
     keys, order, low, widths = tensor.index()
     queries = queries.to(torch.int64)
-    limit = torch.tensor([1 << w for w in widths], dtype=torch.int64)
+    limit = torch.tensor([1 << w for w in widths], dtype=torch.int64, device=queries.device)
     inside = ((queries >= low) & (queries - low < limit)).all(dim=1)
     # queries outside the index's range were replaced by its lowest corner: all fit
     wanted = _pack(torch.where(inside.unsqueeze(1), queries, low), low, widths, checked=False)
@@ -151,7 +152,7 @@ def _output_tensor(op, native, out):
     if op.generative:
         step = native.tensor_stride // op.stride
         grown = native.C.unsqueeze(1).repeat(1, len(op.offsets), 1)
-        grown[:, :, 1:] += op.offsets.unsqueeze(0) * step
+        grown[:, :, 1:] += op.offsets.to(grown.device).unsqueeze(0) * step
         coords = torch.unique(grown.reshape(-1, native.C.shape[1]), dim=0)
         return NativeTensor(None, coords, step)
     if op.transpose:
@@ -167,7 +168,7 @@ def _kernel_map(op, source, target):
     if key in target.maps:
         return target.maps[key]
     pairs = []
-    for offset in op.offsets:
+    for offset in op.offsets.to(target.C.device):
         queries = target.C.clone()
         if op.transpose:  # target is the finer tensor: it sits at source + offset (its stride)
             queries[:, 1:] -= offset * target.tensor_stride
