@@ -24,6 +24,7 @@ run exactly where it stopped.
 """
 
 import argparse
+import gc
 import math
 import os
 import time
@@ -363,7 +364,9 @@ def _random_states(rng):
 
 
 def train(args, on_step=None):
-    """Train (or resume) the run; ``on_step(model, step)`` is called after each step.
+    """Train (or resume) the run; ``on_step(model, step)`` is called after each step, and a
+true answer ends the run there, as if its last step (under torchrun, every rank's must
+answer alike).
 
     Under ``torchrun --nproc-per-node N`` each process trains on its shard of the data
     (every N-th training block, or value of a field), DistributedDataParallel averages the
@@ -376,8 +379,11 @@ def train(args, on_step=None):
         _start_distributed(args, rank, world)
     try:
         _train(args, rank, world, on_step)
+        if world > 1:  # rank 0 may still be writing: tear down together
+            torch.distributed.barrier()
     finally:
         if world > 1:
+            gc.collect()  # the DistributedDataParallel wrapper (in cycles) goes before its group
             torch.distributed.destroy_process_group()
 
 
@@ -437,13 +443,12 @@ def _train(args, rank, world, on_step):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         step += 1
-        if on_step is not None:
-            on_step(model, step)
+        stop = on_step is not None and bool(on_step(model, step))
         running.append(figures)
         if step % 50 == 0:
             say(f"step {step} lr {lr:.2e} train " + _mean_figures(running), flush=True)
             running = []
-        save = time.time() - last_save > args.checkpoint_minutes * 60 or step == args.steps
+        save = time.time() - last_save > args.checkpoint_minutes * 60 or step == args.steps or stop
         if world > 1:  # rank 0's clock decides for all
             flag = torch.tensor([int(save)])
             torch.distributed.broadcast(flag, 0)
@@ -466,6 +471,8 @@ def _train(args, rank, world, on_step):
             print(f"checkpoint at step {step}; held-out " + _mean_figures(held), flush=True)
         if save:
             last_save = time.time()
+        if stop:
+            break
 
 
 def _mean_figures(figures):

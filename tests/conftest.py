@@ -28,6 +28,20 @@ def sphere_shell(radius=20, center=32, count=4000, seed=0):
     return np.unique(np.rint(v).astype(np.int64), axis=0)
 
 
+@pytest.fixture(scope="module")
+def blocks(tmp_path_factory):
+    """A lossless/lossy training file (datasets.prepare's layout) of three sphere shells."""
+    import h5py
+
+    path = tmp_path_factory.mktemp("data") / "blocks.h5"
+    clouds = [sphere_shell(radius=r, center=32, count=3000, seed=r) for r in (12, 18, 24)]
+    with h5py.File(path, "w") as f:
+        f.create_dataset("points", data=np.concatenate(clouds).astype(np.uint16))
+        f.create_dataset("offsets", data=np.cumsum([0] + [len(c) for c in clouds]))
+        f.attrs["block_bits"] = 6
+    return path
+
+
 def textured_views(rows=3, cols=3, height=40, width=56, seed=0):
     """A small textured light field (uint8 views): a smooth texture seen with a disparity
     of one pixel per view, so neighbouring views are shifted copies (as in a real capture)."""

@@ -19,10 +19,6 @@ import torch.multiprocessing as mp
 from omnicodec import train
 
 
-class _Stop(Exception):
-    pass
-
-
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -42,13 +38,10 @@ def _rank_main(rank, world, port, argvs, record, stop_at):
 
     def on_step(model, step):
         digests.append(_digest(model))
-        if step == stop_at:
-            raise _Stop
+        return step == stop_at
 
     try:
         train.train(train.parse_args(argvs[rank]), on_step)
-    except _Stop:
-        pass
     except SystemExit as exc:
         error = str(exc)
     with open(os.path.join(record, f"rank{rank}.json"), "w") as handle:
@@ -85,14 +78,23 @@ def test_ranks_stay_identical_and_a_resumed_run_goes_on_exactly(fields, tmp_path
     assert len(whole[0]["digests"]) == 6 and whole[0]["digests"] == whole[1]["digests"]
     state = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=False)
     assert state["step"] == 6 and state["world_size"] == 2 and len(state["ranks"]) == 2
-    # Stopped after step 3 (its checkpoint is step 2's), then resumed to step 6.
+    # Stopped after step 3 (checkpointed there), then resumed to step 6.
     _spawn([_argv(fields, tmp_path / "cut", 6)] * 2, tmp_path / "r2", stop_at=3)
-    assert torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)["step"] == 2
+    assert torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)["step"] == 3
     resumed = _spawn([_argv(fields, tmp_path / "cut", 6, "--resume")] * 2, tmp_path / "r3")
-    assert resumed[0]["digests"] == resumed[1]["digests"] == whole[0]["digests"][2:]
+    assert resumed[0]["digests"] == resumed[1]["digests"] == whole[0]["digests"][3:]
     # One process resumes a two-process run too (fresh random streams).
     train.main(_argv(fields, tmp_path / "cut", 8, "--resume"))
     assert torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)["step"] == 8
+
+
+@pytest.mark.parametrize("kind, options", [("lossless", ["--blocks", "1", "--batch", "1"]),
+                                           ("lossy", ["--levels", "2", "--latent-channels", "2", "--batch", "1"])])
+def test_other_kinds_train_on_two_processes(blocks, tmp_path, kind, options):
+    argv = ["--kind", kind, "--data", str(blocks), "--run-dir", str(tmp_path / "run"), "--channels", "4",
+            "--steps", "2", "--seed", "0", "--threads", "1", *options]
+    ranks = _spawn([argv] * 2, tmp_path / "r")
+    assert len(ranks[0]["digests"]) == 2 and ranks[0]["digests"] == ranks[1]["digests"]
 
 
 def test_one_process_trains_as_before(fields, tmp_path):

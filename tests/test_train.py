@@ -15,17 +15,6 @@ from tests.conftest import sphere_shell
 
 
 @pytest.fixture(scope="module")
-def blocks(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "blocks.h5"
-    clouds = [sphere_shell(radius=r, center=32, count=3000, seed=r) for r in (12, 18, 24)]
-    with h5py.File(path, "w") as f:
-        f.create_dataset("points", data=np.concatenate(clouds).astype(np.uint16))
-        f.create_dataset("offsets", data=np.cumsum([0] + [len(c) for c in clouds]))
-        f.attrs["block_bits"] = 6
-    return path
-
-
-@pytest.fixture(scope="module")
 def patches(tmp_path_factory):
     """Light-field patches of two grid sizes: 3 of 2x2 views (ids 0-2), 4 of 3x3 (ids 3-6)."""
     path = tmp_path_factory.mktemp("data") / "patches.h5"
