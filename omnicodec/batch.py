@@ -12,6 +12,7 @@ import os
 import time
 
 from omnicodec.errors import InputError, OmnicodecError
+from omnicodec.io.atomic import remove_leftovers
 
 SUFFIXES = {"compress": (".ply", ".ocz"), "decompress": (".ocz", ".ply")}
 
@@ -144,6 +145,7 @@ def _run_one(kind, source, output, options):
     start = time.perf_counter()
     try:
         os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
+        remove_leftovers(output)  # of an earlier attempt whose worker was killed mid-write
         _crash_for_test(source)
         if kind == "compress":
             report = api.compress_file(source, output, **options)

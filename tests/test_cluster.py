@@ -62,6 +62,8 @@ def test_a_worker_killed_mid_file_costs_a_retry(scans, tmp_path, capsys, monkeyp
     if "ray" in where:
         pytest.importorskip("ray")
     code, _, _ = run(["compress", scans, "-o", tmp_path / "reference", "-q"], capsys)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / ".omnicodec-s1.ocz-x1y2.tmp").write_bytes(b"half")  # as a killed writer leaves it
     marker = tmp_path / "killed"
     monkeypatch.setenv(batch.CRASH_SWITCH, f"s1.ply:{marker}")
     code, out, _ = run(["compress", scans, "-o", tmp_path / "out", *where, "--json", "-q"], capsys)

@@ -1,6 +1,7 @@
 """Atomic file output: write to a temporary file in the same folder, then rename."""
 
 import contextlib
+import glob
 import os
 import tempfile
 
@@ -10,7 +11,7 @@ def atomic_output(path, mode="wb"):
     """Yield a file object; on success it replaces ``path``, on any error nothing is left behind."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".omnicodec-", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
@@ -22,6 +23,19 @@ def atomic_output(path, mode="wb"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _temporary_prefix(path):
+    return f".omnicodec-{os.path.basename(path)}-"
+
+
+def remove_leftovers(path):
+    """Remove the temporary files a writer of ``path`` killed mid-write left beside it (a
+    process that is killed cannot clean up after itself); for batch retries."""
+    folder = os.path.dirname(os.path.abspath(path))
+    for leftover in glob.glob(os.path.join(glob.escape(folder), glob.escape(_temporary_prefix(path)) + "*.tmp")):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(leftover)
 
 
 def write_bytes_atomic(path, data):
