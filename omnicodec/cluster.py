@@ -10,6 +10,8 @@ filesystem every worker sees, under the same paths. Ray is an optional dependenc
 (``pip install 'omnicodec[ray]'``).
 """
 
+import contextlib
+import functools
 import os
 import socket
 import subprocess
@@ -88,11 +90,18 @@ def connect(address=None, cpus_per_task=1):
     return True
 
 
-def disconnect():
-    """Leave Ray (and stop the local instance this process started, if any)."""
-    ray = import_ray()
-    if ray.is_initialized():
-        ray.shutdown()
+@contextlib.contextmanager
+def session(address=None, cpus_per_task=1):
+    """Ray for a batch: joined (or started) on entry, left on exit; yields the scheduler
+    for :func:`omnicodec.batch.run`. Ray prints its workers' troubles (a worker died...)
+    on stdout: inside, stdout goes to stderr, so that the report stays clean."""
+    with contextlib.redirect_stdout(sys.stderr):
+        started = connect(address, cpus_per_task)
+        try:
+            yield functools.partial(run_on_ray, address=address, cpus_per_task=cpus_per_task)
+        finally:
+            if started:
+                import_ray().shutdown()
 
 
 def run_on_ray(kind, todo, options, address=None, cpus_per_task=1):

@@ -8,7 +8,6 @@ Every omnicodec error becomes a one-line message on stderr and a non-zero exit c
 import argparse
 import contextlib
 import dataclasses
-import functools
 import json
 import os
 import sys
@@ -78,30 +77,27 @@ def _run_batch(kind, args, options):
 
     pairs = batch.plan(kind, args.input, args.output)
     batch.check_writable(args.output)
-    scheduler = None
+    if args.cluster != "ray" and (args.ray_address or args.task_cpus != 1):
+        raise InputError("--ray-address and --task-cpus go with --cluster ray")
     if args.cluster == "ray":
         from omnicodec import cluster
 
-        cluster.connect(args.ray_address, args.task_cpus)  # fails fast, before any file
-        scheduler = functools.partial(cluster.run_on_ray, address=args.ray_address, cpus_per_task=args.task_cpus)
-    elif args.ray_address or args.task_cpus != 1:
-        raise InputError("--ray-address and --task-cpus go with --cluster ray")
-    bar = None
-    if not args.quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(pairs), desc=kind, unit=" files", file=sys.stderr, leave=False)
+        place = cluster.session(args.ray_address, args.task_cpus)  # fails fast, before any file
+    else:
+        place = contextlib.nullcontext()
     start = time.perf_counter()
-    try:
-        # Ray prints its workers' troubles (a worker died...) on stdout: keep it for the report.
-        with contextlib.redirect_stdout(sys.stderr) if scheduler else contextlib.nullcontext():
+    with place as scheduler:
+        bar = None
+        if not args.quiet:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(pairs), desc=kind, unit=" files", file=sys.stderr, leave=False)
+        try:
             outcomes = batch.run(kind, pairs, jobs=args.jobs, force=args.force, options=options,
                                  on_done=(lambda outcome: bar.update(1)) if bar else None, scheduler=scheduler)
-    finally:
-        if bar is not None:
-            bar.close()
-        if scheduler is not None:
-            cluster.disconnect()
+        finally:
+            if bar is not None:
+                bar.close()
     wall = time.perf_counter() - start
     failed = [o for o in outcomes if o.status == "failed"]
     done = [o for o in outcomes if o.status == "done"]
