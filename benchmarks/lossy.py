@@ -26,16 +26,14 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 
-from benchmarks.lossless import run_worker
+from benchmarks.lossless import draco_round_trip, run_worker
 from omnicodec import zoo
 from omnicodec.evaluate import Reference, curve, parse_rates, read_anchors
 from omnicodec.io import read_ply
 from omnicodec.metrics.bjontegaard import bd_table
 from omnicodec.plots import point_cloud_note, rd_plot
 
-DRACO_LEVEL = 7
 
 
 def _row(codec, setting, size, points, quality, encode_s=None, decode_s=None, peak_mb=None):
@@ -61,18 +59,10 @@ def run_omnicodec(path, rates, measure, folder):
 
 
 def run_draco(points, bits_list, measure):
-    import DracoPy
-
     rows = []
     for bits in bits_list:
-        start = time.perf_counter()
-        data = DracoPy.encode(points.astype(np.float32), quantization_bits=bits,
-                              compression_level=DRACO_LEVEL)
-        encoded = time.perf_counter()
-        decoded = np.asarray(DracoPy.decode(data).points, dtype=np.float64)
-        finished = time.perf_counter()
-        rows.append(_row("draco", f"qbits {bits}", len(data), len(points), measure(decoded),
-                         encoded - start, finished - encoded))
+        data, decoded, encode_s, decode_s = draco_round_trip(points, bits)
+        rows.append(_row("draco", f"qbits {bits}", len(data), len(points), measure(decoded), encode_s, decode_s))
     return rows
 
 
