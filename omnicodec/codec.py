@@ -36,6 +36,7 @@ CODECS = {
     "pointcloud-lidar": Registration(5, "pointcloud", "omnicodec.models.lidar:LidarCodec"),
     "pointcloud-intensity": Registration(6, "pointcloud", "omnicodec.models.intensity:IntensityCodec"),
     "pointcloud-depth": Registration(7, "pointcloud", "omnicodec.models.depth:DepthCameraCodec"),
+    "pointcloud-sparse": Registration(8, "pointcloud", "omnicodec.models.sparse:SparseCodec"),
 }
 
 

@@ -111,3 +111,15 @@ def synthetic_depth_frame(width=160, height=120, focal=131.25, seed=0, dropout=0
     ok = ~shadow & (rng.random(u.shape) > dropout)
     points = (ray * z[..., None])[ok]
     return points.astype(np.float32)
+
+
+def sparse_surface(count=6000, radius=700, seed=0, pairs=0):
+    """Integer voxels sampled at random on a large sphere: points tens of voxels apart, as
+    a decimated room mesh is on a 1 mm grid; ``pairs`` of them get a neighbour 1-3 voxels
+    away (cells of several points)."""
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=(count, 3))
+    v = v / np.linalg.norm(v, axis=1, keepdims=True) * radius + radius + 8
+    points = np.rint(v).astype(np.int64)
+    near = points[:pairs] + rng.integers(1, 4, (pairs, 3))
+    return np.unique(np.vstack([points, near]), axis=0)

@@ -312,7 +312,8 @@ def cmd_eval(args):
     return 0
 
 
-CONTENT_LABELS = {"spinning-LiDAR sweeps": "LiDAR sweep", "depth-camera frames": "depth frame"}
+CONTENT_LABELS = {"spinning-LiDAR sweeps": "LiDAR sweep", "depth-camera frames": "depth frame",
+                  "sparse scans": "sparse scan"}
 
 
 def cmd_models(args):

@@ -1,5 +1,6 @@
 """What the codecs that code a cloud in its sensor's own coordinates share (spinning-LiDAR
-sweeps, omnicodec.models.lidar; depth-camera frames, omnicodec.models.depth).
+sweeps, omnicodec.models.lidar; depth-camera frames, omnicodec.models.depth), and the
+sparse-scan codec (omnicodec.models.sparse), which codes cells with the dense model too.
 
 Such a codec estimates its sensor from the points, sends the points the sensor explains as
 integers under discretized logistics (a learned predictor's, or one per stream), and sends
@@ -105,20 +106,23 @@ class SensorGeometryCodec(GeometryCodec):
 
         return codec_for(self.card.base, self.coder)
 
-    def code_others(self, grid, coords, coord_dtype, progress):
-        """(sections, rebuilt coordinates) of the points the sensor does not explain, by
-        the dense lossless codec on the same grid."""
-        keys = np.sort(morton.encode(coords, grid.bits))
-        part = dataclasses.replace(grid, keys=keys, input_points=len(keys), point_voxels=None)
+    def code_others(self, grid, coords, coord_dtype, progress, bits=None):
+        """(sections, rebuilt coordinates in Morton order) of points coded by the dense
+        lossless codec: the points the sensor does not explain, on the same grid, or
+        coarser coordinates on a grid of ``bits`` (the sparse codec's cells)."""
+        bits = bits or grid.bits
+        keys = np.sort(morton.encode(coords, bits))
+        part = dataclasses.replace(grid, keys=keys, bits=bits, input_points=len(keys), point_voxels=None)
         encoded, rebuilt = self._others.encode_voxels((part, coord_dtype), progress)
         return [encoded.header] + encoded.sections, rebuilt
 
     def decode_others(self, sections, count, progress):
-        """The other points' coordinates from their sections (a header and its sections)."""
+        """The coordinates :meth:`code_others` sent (a header and its sections); ``count``:
+        how many the stream says, if it says."""
         if not sections:
             raise BitstreamError(f"{self.sensor_name} stream lacks the section of its other points")
         _, coords = self._others.decode_voxels(sections[0], sections[1:], progress)
-        if len(coords) != count:
+        if count is not None and len(coords) != count:
             raise BitstreamError(f"{self.sensor_name} stream's other points disagree with its header")
         return coords
 

@@ -39,6 +39,7 @@ LATER_CASES = [
     ("lidar_intensity_bits6.ocz", "sweep_synthetic_intensity.ply", "lidar-r5", "rans",
      {"voxel_size": 0.001, "intensity_bits": 6}),
     ("depth_lossless.ocz", "depth_synthetic.ply", "depth-v1", "rans", {"voxel_size": 0.001}),
+    ("sparse_lossless.ocz", "sparse_synthetic.ply", "sparse-v1", "rans", {}),
 ]
 
 
