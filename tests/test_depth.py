@@ -123,10 +123,14 @@ def test_damaged_depth_streams_are_refused(frame, damage, tmp_path, capsys):
 def test_corrupted_camera_sections_are_refused():
     camera = cameras.Camera(origin=(0, 0, 0), sign=1, fx=1 << 20, cx=0, fy=1 << 20, cy=0, width=8, height=8)
     good = depth._camera_section(camera, np.array([3, 5, 9]), 1, 0)
-    assert depth._read_camera_section(good)[1].tolist() == [3, 5, 9]
+    assert depth._read_camera_section(good, 10)[1].tolist() == [3, 5, 9]
+    huge = cameras.Camera((1 << 37, 0, 0), 1, 1 << 20, 0, 1 << 20, 0, 8, 8)
     for bad in (depth._camera_section(camera, np.array([3, 3, 9]), 1, 0),  # depths not increasing
                 depth._camera_section(camera, np.array([3, 5, 9]), 3, 0),  # fallback beyond the table
+                depth._camera_section(camera, np.array([3, 5, 1 << 10]), 1, 0),  # a depth off the grid
+                depth._camera_section(camera, np.array([1 << 62, 1 << 63]), 1, 0),  # int64 would wrap
+                depth._camera_section(huge, np.array([3]), 0, 0),  # a centre no grid has
                 depth._camera_section(cameras.Camera((0, 0, 0), 1, 1, 0, 1, 0, 1 << 13, 1 << 13),
                                       np.array([3]), 0, 0)):  # too many pixels
         with pytest.raises(BitstreamError):
-            depth._read_camera_section(bad)
+            depth._read_camera_section(bad, 10)

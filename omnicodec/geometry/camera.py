@@ -29,15 +29,17 @@ HISTOGRAM_BINS_PER_PIXEL = 8
 LATTICE_STRENGTH = 0.4  # the lattice's Fourier peak, as a fraction of the points, at least
 FIT_FRACTION = 0.9  # of points the camera must explain (one per pixel, rounding residual <= 1)
 MAX_IMAGE_SIDE = 1 << 14
+MAX_PIXELS = 1 << 22  # 2048 x 2048: beyond every depth camera; bounds the decoder's memory
+IMAGE_GAP = 64  # pixels: points beyond such a gap in u or v from the image's bulk are strays
 MAX_RESIDUAL = 2  # voxels of x or y beyond the camera's rebuild: further, a point is not the camera's
 
 
 @dataclasses.dataclass(frozen=True)
 class Camera:
     """The estimated camera: where its centre is (voxels, the frame's origin, which the
-    voxel grid may put between voxels), which way it looks (``sign`` of z), and its
-    intrinsics in pixels, the principal point counted from the image's first column and
-    row; all in units of 2^-FIXED_BITS."""
+    voxel grid may put between voxels) and its intrinsics in pixels (the principal point
+    counted from the image's first column and row), these in units of 2^-FIXED_BITS;
+    which way it looks (``sign`` of z); the image's size in pixels."""
 
     origin: tuple
     sign: int
@@ -90,7 +92,7 @@ def _lattice(slopes, weights):
         if frequencies[candidate] >= FOCAL_RANGE[0]:
             near = spectrum[max(candidate - 1, 0): candidate + 2]
             if near.max() >= 0.5 * spectrum[peak]:
-                peak = candidate - 1 + int(np.argmax(near)) if candidate > 0 else candidate
+                peak = candidate - 1 + int(np.argmax(near))
                 break
     # Refine the frequency between its FFT neighbours on the points themselves.
     step = frequencies[1]
@@ -100,6 +102,17 @@ def _lattice(slopes, weights):
     if np.abs(phasors[best]) < LATTICE_STRENGTH * weights.sum():
         return None
     return candidates[best], (-np.angle(phasors[best]) / (2 * np.pi)) % 1.0
+
+
+def _span(pixels):
+    """(first, count) of the pixel range holding most of ``pixels``: the run of them with
+    no gap over IMAGE_GAP that holds the most (a stray point near the camera projects far
+    off the image; it goes to the other points, not into the image's size)."""
+    values = np.sort(pixels)
+    cuts = np.flatnonzero(np.diff(values) > IMAGE_GAP) + 1
+    starts, ends = np.r_[0, cuts], np.r_[cuts, len(values)]
+    best = int(np.argmax(ends - starts))
+    return int(values[starts[best]]), int(values[ends[best] - 1] - values[starts[best]]) + 1
 
 
 def _refined(coordinate, depth, focal, centre):
@@ -142,11 +155,10 @@ def estimate_camera(coords, origin=(0.0, 0.0, 0.0), seed=0):
             return None
         intrinsics.append((focal, centre))
     (fx, cx), (fy, cy) = intrinsics
-    u = np.rint(relative[front, 0] * fx / depth[front] + cx).astype(np.int64)
-    v = np.rint(relative[front, 1] * fy / depth[front] + cy).astype(np.int64)
-    first_u, first_v = int(u.min()), int(v.min())
-    width, height = int(u.max()) - first_u + 1, int(v.max()) - first_v + 1
-    if max(width, height) > MAX_IMAGE_SIDE:
+    (first_u, width), (first_v, height) = (
+        _span(np.rint(relative[front, axis] * focal / depth[front] + centre).astype(np.int64))
+        for axis, focal, centre in ((0, fx, cx), (1, fy, cy)))
+    if max(width, height) > MAX_IMAGE_SIDE or width * height > MAX_PIXELS:
         return None
     scale = 1 << FIXED_BITS
     camera = Camera(origin=fixed_origin, sign=sign, fx=int(round(fx * scale)),

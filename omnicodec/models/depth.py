@@ -22,6 +22,7 @@ that are no camera frame.
 """
 
 import functools
+import itertools
 import zlib
 
 import numpy as np
@@ -37,7 +38,6 @@ from omnicodec.models.sensor_coding import SUITS_POINTS, FieldIo, SensorGeometry
 LEVELS = 3  # halvings: the first level's pixels are 2^LEVELS apart
 STRIDE = 1 << LEVELS
 MARGIN = 3 * STRIDE  # the padding about the image that neighbour lookups may reach
-MAX_PIXELS = 1 << 24
 CHUNK = 2048  # pixels whose occupancy shares one adaptation of the frequencies
 ADAPTATION_WINDOW = 4096
 RESIDUAL_BUCKETS = 16
@@ -230,7 +230,7 @@ class DepthCameraCodec(SensorGeometryCodec):
             raise BitstreamError("depth-camera stream has too few sections")
         rebuilt, camera, other_count, points = [], None, frame["voxels"], 0
         if sections[0]:
-            camera, table, fallback, other_count = _read_camera_section(sections[0])
+            camera, table, fallback, other_count = _read_camera_section(sections[0], frame["bits"])
             reader = binary_reader(self.coder, sections[1])
             image = self._depth_coder.walk(FieldIo(reader=reader), camera.height, camera.width, len(table),
                                            fallback)
@@ -283,21 +283,26 @@ def _camera_section(camera, table, fallback, others):
     return zlib.compress(varint.encode(values), 9)
 
 
-def _read_camera_section(section):
+def _read_camera_section(section, bits):
+    """The camera section of a stream on a ``bits`` grid, every value checked against what
+    an encoder makes (so that Camera.xy's int64 products cannot overflow)."""
     section = bitstream.inflated(section, CAMERA_SECTION_LIMIT, "depth-camera section")
     head, pos = varint.decode(section, 13)
     sign, origin, fx, cx, fy, cy = head[0] - 1, varint.unsigned(head[1:4]), head[4], *varint.unsigned([head[5]]), \
         head[6], *varint.unsigned([head[7]])
     width, height, fallback, others, ranks = head[8:13]
+    focal_limit = int(cameras.FOCAL_RANGE[1]) << cameras.FIXED_BITS
     if (sign not in (-1, 1) or not 1 <= ranks <= cameras.MAX_DEPTH or not 0 <= fallback < ranks
-            or not 1 <= fx < 1 << 26 or not 1 <= fy < 1 << 26 or not 1 <= width <= cameras.MAX_IMAGE_SIDE
-            or not 1 <= height <= cameras.MAX_IMAGE_SIDE or width * height > MAX_PIXELS
-            or any(abs(v) >= 1 << 40 for v in (*origin, cx, cy))):
+            or not 1 <= fx <= focal_limit or not 1 <= fy <= focal_limit or not 1 <= width <= cameras.MAX_IMAGE_SIDE
+            or not 1 <= height <= cameras.MAX_IMAGE_SIDE or width * height > cameras.MAX_PIXELS
+            or any(abs(v) >= 1 << 36 for v in origin)  # an encoder's: under (2^21 + 2^23) << 12
+            or any(abs(v) >= 1 << 28 for v in (cx, cy))):
         raise BitstreamError("depth-camera section is corrupted")
     deltas, pos = varint.decode(section, ranks, pos)
-    table = np.cumsum(np.array(varint.unsigned(deltas), dtype=np.int64))
-    if pos != len(section) or (np.diff(table) <= 0).any():
+    table = list(itertools.accumulate(varint.unsigned(deltas)))  # Python integers: no wrap-around
+    if (pos != len(section) or any(not 0 <= z < 1 << bits for z in table)
+            or any(b <= a for a, b in zip(table, table[1:]))):
         raise BitstreamError("depth-camera section is corrupted")
     camera = cameras.Camera(origin=tuple(origin), sign=sign, fx=fx, cx=cx, fy=fy, cy=cy, width=width,
                             height=height)
-    return camera, table, fallback, others
+    return camera, np.array(table, dtype=np.int64), fallback, others
