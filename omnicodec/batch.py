@@ -171,27 +171,33 @@ def run_in_process(kind, todo, options):
 def run_in_processes(kind, todo, options, jobs):
     """Scheduler: ``jobs`` worker processes on this machine, sharing its cores (each gets
     cores // jobs threads); yields outcomes as files finish. A worker that dies (killed,
-    out of memory) breaks the pool and every file it was running: those are tried again
-    one at a time, each in a pool of its own (so a death is that file's), ATTEMPTS tries
-    in all, then reported failed."""
+    out of memory) breaks the pool and fails every file not done in it, whichever one
+    killed it: those all run again in a new pool of ``jobs``; the ones that break that one
+    too run alone, each in a pool of its own (so a death is that file's), until a file has
+    died ATTEMPTS times in all, when it is reported failed."""
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    retry = []
     # The thread counts go through the environment too: MinkowskiEngine's OpenMP loops do
     # not follow torch.set_num_threads, and oversubscribed cores would undo the jobs.
     with _environment({name: str(threads) for name in THREAD_VARIABLES}):
-        for source, output, outcome in _in_pool(kind, todo, options, jobs, threads):
-            if outcome is None:
-                retry.append((source, output))
-            else:
-                yield outcome
-        for source, output in retry:
-            for _ in range(ATTEMPTS - 1):
+        broken = list(todo)
+        for _ in range(2):  # the first run, then the files of a broken pool together once
+            again = []
+            for source, output, outcome in _in_pool(kind, broken, options, jobs, threads):
+                if outcome is None:
+                    again.append((source, output))
+                else:
+                    yield outcome
+            broken = again
+            if not broken:
+                return
+        for source, output in broken:
+            for _ in range(max(1, ATTEMPTS - 2)):
                 (_, _, outcome), = _in_pool(kind, [(source, output)], options, 1, threads)
                 if outcome is not None:
                     yield outcome
                     break
             else:
-                yield died(source, output, ATTEMPTS, "killed, or out of memory")
+                yield died(source, output, 2 + max(1, ATTEMPTS - 2), "killed, or out of memory")
 
 
 def _in_pool(kind, todo, options, jobs, threads):

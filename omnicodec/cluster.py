@@ -20,7 +20,6 @@ import sys
 from omnicodec import batch
 from omnicodec.errors import InputError
 
-RAY_REQUIREMENT = "ray==2.60.0"
 CONNECT_TIMEOUT = 3.0  # seconds a cluster's address has to accept a connection
 PROBE_TIMEOUT = 10.0  # seconds a Ray driver has to join it
 _PROBE = ("import sys, ray; ray.init(address=sys.argv[1], include_dashboard=False, log_to_driver=False, "
@@ -75,18 +74,26 @@ def connect(address=None, cpus_per_task=1):
     """Start or join Ray for a run (checked first: ``ray`` installed, the address
     answering); -> whether this call initialized Ray (and so shuts it down after)."""
     ray = import_ray()
-    address = cluster_address(address)
-    if address not in (None, "auto"):
-        check_reachable(address)
     if cpus_per_task < 1:
         raise InputError(f"--task-cpus must be at least 1, not {cpus_per_task}")
     if ray.is_initialized():
         return False
+    address = cluster_address(address)
+    if address not in (None, "auto"):
+        check_reachable(address)
     env = {name: str(cpus_per_task) for name in batch.THREAD_VARIABLES}
     if os.environ.get(batch.CRASH_SWITCH):
         env[batch.CRASH_SWITCH] = os.environ[batch.CRASH_SWITCH]
+    # A task its node's memory monitor kills is retried by this count, not max_retries (and
+    # without end by default): a local instance's raylet takes it from the environment.
+    os.environ.setdefault("RAY_task_oom_retries", str(batch.ATTEMPTS - 1))
     ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
              runtime_env={"env_vars": env})
+    largest = max((node["Resources"].get("CPU", 0) for node in ray.nodes() if node["Alive"]), default=0)
+    if cpus_per_task > largest:
+        ray.shutdown()
+        raise InputError(f"--task-cpus {cpus_per_task}: no node of the Ray cluster has that many CPUs "
+                         f"(the largest has {largest:g})")
     return True
 
 

@@ -394,6 +394,10 @@ def _train(args, rank, world, on_step):
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed if world == 1 else [args.seed, rank])
     device = args.device or "cpu"
+    if device == "cuda":  # MinkowskiEngine is built for the CPU here; the torch engine runs anywhere
+        from omnicodec.sparse import set_engine
+
+        set_engine("torch")
     model = make_model(args).to(device)
     groups = (model.parameter_groups(args.lr) if hasattr(model, "parameter_groups")
               else [{"params": list(model.parameters()), "base_lr": args.lr}])
@@ -416,6 +420,12 @@ def _train(args, rank, world, on_step):
             rng = np.random.default_rng([args.seed, rank, step])
             torch.manual_seed(args.seed + 7919 * rank + step)
         say(f"resumed at step {step}" + (f" on {world} processes" if world > 1 else ""), flush=True)
+    if world > 1:  # every rank must start from the same step: each reads the run folder itself
+        steps = [None] * world
+        torch.distributed.all_gather_object(steps, step)
+        if len(set(steps)) > 1:
+            raise SystemExit(f"omnicodec.train: error: the ranks would start at steps {steps}: give every "
+                             "rank the same run folder (a shared filesystem) to resume from")
     if args.kind in FIELD_NETWORKS:
         blocks = CodingProblems(args.data, FIELD_NETWORKS[args.kind].FIELDS)
     else:
@@ -450,7 +460,7 @@ def _train(args, rank, world, on_step):
             running = []
         save = time.time() - last_save > args.checkpoint_minutes * 60 or step == args.steps or stop
         if world > 1:  # rank 0's clock decides for all
-            flag = torch.tensor([int(save)])
+            flag = torch.tensor([int(save)], device=device)  # NCCL broadcasts GPU tensors only
             torch.distributed.broadcast(flag, 0)
             save = bool(flag.item())
             ranks = [None] * world
@@ -483,7 +493,7 @@ def _mean_figures(figures):
 def export(args):
     """Write the checkpoint's weights (config + state dict) as a package weight file; light-field
     weights are stored as float16 (half the size; they load back into float32 layers)."""
-    state = torch.load(os.path.join(args.run, "checkpoint.pt"), weights_only=False)
+    state = torch.load(os.path.join(args.run, "checkpoint.pt"), weights_only=False, map_location="cpu")
     weights = state["model"]
     if state["args"].get("kind") == "lightfield":
         weights = {name: value.half() if value.is_floating_point() else value

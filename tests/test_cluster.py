@@ -15,7 +15,7 @@ from omnicodec import batch, cluster
 from omnicodec.cli.main import main
 from omnicodec.data import PointCloud
 from omnicodec.errors import InputError
-from omnicodec.io import write_ply
+from omnicodec.io import atomic, write_ply
 
 
 @pytest.fixture
@@ -63,7 +63,8 @@ def test_a_worker_killed_mid_file_costs_a_retry(scans, tmp_path, capsys, monkeyp
         pytest.importorskip("ray")
     code, _, _ = run(["compress", scans, "-o", tmp_path / "reference", "-q"], capsys)
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / ".omnicodec-s1.ocz-x1y2.tmp").write_bytes(b"half")  # as a killed writer leaves it
+    leftover = atomic._temporary_prefix(str(tmp_path / "out" / "s1.ocz")) + "x1y2.tmp"
+    (tmp_path / "out" / leftover).write_bytes(b"half")  # as a writer killed mid-write leaves it
     marker = tmp_path / "killed"
     monkeypatch.setenv(batch.CRASH_SWITCH, f"s1.ply:{marker}")
     code, out, _ = run(["compress", scans, "-o", tmp_path / "out", *where, "--json", "-q"], capsys)
@@ -76,12 +77,11 @@ def test_a_worker_killed_mid_file_costs_a_retry(scans, tmp_path, capsys, monkeyp
 def test_a_file_whose_worker_always_dies_is_reported_failed(scans, tmp_path, capsys, monkeypatch, where):
     if "ray" in where:
         pytest.importorskip("ray")
-    monkeypatch.setattr(batch, "ATTEMPTS", 2)
     monkeypatch.setenv(batch.CRASH_SWITCH, "s1.ply:")  # every attempt at s1 kills its worker
     code, out, err = run(["compress", scans, "-o", tmp_path / "out", *where, "--json", "-q"], capsys)
     summary = json.loads(out)
     assert code == 1 and summary["failed"] == 1 and summary["done"] == 3  # the others were only retried
-    assert "s1.ply: worker process died on each of 2 attempts" in err
+    assert f"s1.ply: worker process died on each of {batch.ATTEMPTS} attempts" in err
     assert not (tmp_path / "out" / "s1.ocz").exists()
     assert not [n for n in os.listdir(tmp_path / "out") if n.endswith(".tmp")]  # no partial output
 
@@ -107,11 +107,20 @@ def test_bad_batch_places_and_options(scans, tmp_path, capsys, monkeypatch):
     assert code == 2 and "cannot make the output folder" in err and len(err.strip().splitlines()) == 1
     code, _, err = run(["compress", scans, "-o", tmp_path / "out", "--ray-address", "127.0.0.1:1"], capsys)
     assert code == 2 and "go with --cluster ray" in err
+    code, _, err = run(["compress", scans, "-o", tmp_path / "out", "--cluster", "ray", "--jobs", "2"], capsys)
+    assert code == 2 and "--jobs is for --cluster local" in err
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     with pytest.raises(InputError, match=r"pip install 'omnicodec\[ray\]'"):
         cluster.import_ray()
     code, _, err = run(["compress", scans, "-o", tmp_path / "out", "--cluster", "ray"], capsys)
     assert code == 2 and "pip install 'omnicodec[ray]'" in err and not (tmp_path / "out").exists()
+
+
+def test_a_task_larger_than_every_node_is_refused(scans, tmp_path, capsys):
+    pytest.importorskip("ray")
+    code, _, err = run(["compress", scans, "-o", tmp_path / "out", "--cluster", "ray", "--task-cpus", "999"], capsys)
+    assert code == 2 and "--task-cpus 999: no node of the Ray cluster has that many CPUs" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
 
 
 def test_joins_a_running_cluster(scans, tmp_path, capsys):

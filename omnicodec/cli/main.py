@@ -79,6 +79,8 @@ def _run_batch(kind, args, options):
     batch.check_writable(args.output)
     if args.cluster != "ray" and (args.ray_address or args.task_cpus != 1):
         raise InputError("--ray-address and --task-cpus go with --cluster ray")
+    if args.cluster == "ray" and args.jobs != 1:
+        raise InputError("--jobs is for --cluster local; on Ray, --task-cpus sets each file's share")
     if args.cluster == "ray":
         from omnicodec import cluster
 

@@ -2,6 +2,7 @@
 
 import contextlib
 import glob
+import hashlib
 import os
 import tempfile
 
@@ -26,7 +27,9 @@ def atomic_output(path, mode="wb"):
 
 
 def _temporary_prefix(path):
-    return f".omnicodec-{os.path.basename(path)}-"
+    """Named after the output (a digest: no other output's prefix extends it, and a long
+    name stays short)."""
+    return f".omnicodec-{hashlib.sha256(os.path.basename(path).encode()).hexdigest()[:16]}-"
 
 
 def remove_leftovers(path):
