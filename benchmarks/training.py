@@ -25,10 +25,12 @@ def main(argv=None):
     parser.add_argument("--kind", default="lossless")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=5, help="steps before the timing (at least 1)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("more", nargs="*", help="more omnicodec.train options (after --)")
     args = parser.parse_args(argv)
+    if args.warmup < 1 or args.steps < 1:
+        parser.error("--warmup and --steps must be at least 1")
     stamps = {}
 
     def on_step(model, step):
@@ -37,7 +39,10 @@ def main(argv=None):
         stamps[step] = time.perf_counter()
 
     with tempfile.TemporaryDirectory() as run:
-        options = train.parse_args(["--kind", args.kind, "--data", args.data, "--run", run, "--device", args.device,
+        device = ["--device", args.device] if args.kind in train.KIND_OPTIONS["device"][0] else []
+        if args.device == "cuda" and not device:
+            parser.error(f"--kind {args.kind} trains on the CPU only")
+        options = train.parse_args(["--kind", args.kind, "--data", args.data, "--run", run, *device,
                                     "--steps", str(args.warmup + args.steps), "--threads", str(args.threads),
                                     "--checkpoint-minutes", "1000", "--seed", "0", *args.more])
         train.train(options, on_step)

@@ -23,7 +23,7 @@ from omnicodec import varint
 from omnicodec.entropy import binary_reader, binary_writer, logistic
 from omnicodec.errors import BitstreamError
 from omnicodec.geometry import morton
-from omnicodec.models.sensor_coding import SUITS_POINTS, SensorGeometryCodec, best_log_scale
+from omnicodec.models.sensor_coding import SUITS_POINTS, SensorGeometryCodec
 
 CELL_BITS = (2, 3, 4, 5, 6)  # cell sides tried, in voxel bits, finest first
 CELL_POINTS = 2.0  # the finest cell holding this many points on average is the one used
@@ -81,7 +81,8 @@ class SparseCodec(SensorGeometryCodec):
         cells, first, counts = np.unique(keys >> (3 * k), return_index=True, return_counts=True)
         extra = counts - 1
         location16 = 16 * int(np.median(extra)) if len(extra) else 0
-        log_scale16 = best_log_scale(extra, location16) if len(extra) else 0
+        log_scale16 = logistic.best_scale_exponent(extra, location16 / 16, range(-64, 160, 4), 16, 0,
+                                                   COUNT_LIMIT) if len(extra) else 0
         writer = binary_writer(self.coder)
         logistic.write(writer, torch.from_numpy(extra), torch.full((len(extra),), location16 / 16.0,
                        dtype=torch.float64), torch.full((len(extra),), 2.0 ** (log_scale16 / 16), dtype=torch.float64),
