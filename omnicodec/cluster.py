@@ -25,6 +25,7 @@ PROBE_TIMEOUT = 10.0  # seconds a Ray driver has to join it
 _PROBE = ("import sys, ray; ray.init(address=sys.argv[1], include_dashboard=False, log_to_driver=False, "
           "configure_logging=False); ray.shutdown()")
 DEFAULT_PORT = 6379  # a Ray head's GCS port
+CLIENT_PORT = 10001  # its Ray Client server's, for ray:// addresses
 
 
 def import_ray():
@@ -45,7 +46,7 @@ def check_reachable(address):
     where = address.split("://", 1)[-1]
     host, _, port = where.rpartition(":")
     if not host:
-        host, port = where, DEFAULT_PORT
+        host, port = where, CLIENT_PORT if address.startswith("ray://") else DEFAULT_PORT
     try:
         port = int(port)
     except ValueError:

@@ -33,7 +33,7 @@ from omnicodec.entropy import binary_reader, binary_writer
 from omnicodec.errors import BitstreamError
 from omnicodec.geometry import camera as cameras
 from omnicodec.models.depth_network import DepthNet, features
-from omnicodec.models.sensor_coding import SUITS_POINTS, FieldIo, SensorGeometryCodec
+from omnicodec.models.sensor_coding import SUITS_POINTS, FieldIo, SensorGeometryCodec, frame_origin
 
 LEVELS = 3  # halvings: the first level's pixels are 2^LEVELS apart
 STRIDE = 1 << LEVELS
@@ -185,7 +185,7 @@ class DepthCameraCodec(SensorGeometryCodec):
 
     @staticmethod
     def sensor_found(grid):
-        return cameras.estimate_camera(grid.coords, _camera_origin(grid.offset, grid.scale)) is not None
+        return cameras.estimate_camera(grid.coords, frame_origin(grid.offset, grid.scale)) is not None
 
     @functools.cached_property
     def _depth_coder(self):
@@ -196,7 +196,7 @@ class DepthCameraCodec(SensorGeometryCodec):
     def encode_voxels(self, prepared, progress=None, max_block_points=None):
         grid, coord_dtype = prepared
         coords = grid.coords
-        camera = cameras.estimate_camera(coords, _camera_origin(grid.offset, grid.scale))
+        camera = cameras.estimate_camera(coords, frame_origin(grid.offset, grid.scale))
         writer = binary_writer(self.coder)
         rebuilt = []
         if camera is None:
@@ -248,12 +248,6 @@ class DepthCameraCodec(SensorGeometryCodec):
         if progress:
             progress(points + other_count)
         return self.decoded(frame, rebuilt, _depth_details(camera, points, other_count, sections))
-
-
-def _camera_origin(offset, scale):
-    """Where the input frame's origin, the camera's centre, falls on the voxel grid
-    (voxels, float: the grid may put it between voxels)."""
-    return tuple(float(v) for v in -np.asarray(offset, dtype=np.float64) / scale)
 
 
 def _depth_details(camera, coded, others, sections):

@@ -65,9 +65,15 @@ def grid_keys(coords, bits):
     return np.unique(morton.encode(np.clip(coords, 0, (1 << bits) - 1), bits))
 
 
+def frame_origin(offset, scale):
+    """Where the input frame's origin, where a sensor's frame puts the sensor, falls on the
+    voxel grid (voxels, float: the grid may put it between voxels)."""
+    return tuple(float(v) for v in -np.asarray(offset, dtype=np.float64) / scale)
+
+
 def sensor_origin(offset, scale):
-    """The voxel of the input frame's origin, where a sensor's frame puts the sensor."""
-    return tuple(int(v) for v in np.rint(-np.asarray(offset, dtype=np.float64) / scale))
+    """The voxel of the input frame's origin."""
+    return tuple(int(v) for v in np.rint(frame_origin(offset, scale)))
 
 
 class SensorGeometryCodec(GeometryCodec):
