@@ -65,10 +65,12 @@ def test_frames_are_coded_by_the_depth_model_losslessly(frame, pose):
 
 def test_points_off_the_camera_go_to_the_dense_model(frame):
     positions = millimetres(frame)
-    extra = np.array([[5, 5, 900], [6, 5, 900], [-300, 200, 1500], [0, 0, 2000], [1, 2, -40]], np.int32)
+    extra = np.array([[5, 5, 900], [6, 5, 900], [-300, 200, 1500], [0, 0, 2000], [1, 2, -40],
+                      [300, 200, 12], [-250, 100, 13]], np.int32)  # the last two: strays next to the camera
     cloud = np.vstack([positions, extra, positions[:50] + [0, 0, 1]])  # off-ray points, a second point per pixel
     header, decoded = api.decode(api.compress(cloud, model="depth-v1"))
     assert decoded.details["other points"] > 0
+    assert "160x120 pixels" in decoded.details["sensor"]  # the strays did not widen the image
     assert as_set(decoded.data.positions) == as_set(cloud)
 
 
