@@ -542,8 +542,8 @@ def parse_args(argv=None):
     parser.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
     parser.add_argument("--export", help="write the run's weights to this file and exit")
     args = parser.parse_args(argv)
-    unused = [f"--{name.replace('_', '-')} ({' and '.join(kinds)} only)"
-              for name, (kinds, _) in KIND_OPTIONS.items() if args.kind not in kinds and getattr(args, name) is not None]
+    unused = [f"--{name.replace('_', '-')} ({' and '.join(kinds)} only)" for name, (kinds, _) in KIND_OPTIONS.items()
+              if args.kind not in kinds and getattr(args, name) is not None]
     if unused:
         parser.error(f"not used by --kind {args.kind}: {', '.join(unused)}")
     for name, (kinds, default) in KIND_OPTIONS.items():

@@ -10,17 +10,20 @@ smallest (CELL_BITS) at which cells hold CELL_POINTS points on average, and send
 - the occupied cells with the dense lossless model of its card's ``base`` (at the cell
   scale the points do form surfaces);
 - how many points each cell holds, minus one, under one logistic the encoder fits;
-- each point's offset in its cell, 3k bits (the points of a cell in Morton order).
+- the points of each cell as a set of offsets (:func:`offset_sets`): log2 C(2^3k, n) bits
+  for n points in a cell of 2^3k voxels.
 
 A test on its grid (:meth:`SparseCodec.suits`) claims clouds whose points mostly sit
 alone in their 4^3-voxel cell.
 """
 
+import math
+
 import numpy as np
 import torch
 
 from omnicodec import varint
-from omnicodec.entropy import binary_reader, binary_writer, logistic
+from omnicodec.entropy import binary_frequencies, binary_reader, binary_writer, logistic
 from omnicodec.errors import BitstreamError
 from omnicodec.geometry import morton
 from omnicodec.models.sensor_coding import SUITS_POINTS, SensorGeometryCodec
@@ -42,18 +45,50 @@ def cell_bits(keys, bits):
     return max(0, min(CELL_BITS[-1], bits - 1))
 
 
-def _offset_bits(io, offsets, k, count):
-    """Code (``offsets``: int64 Morton codes inside the cell) or read ``count`` offsets of
-    3k bits each, every bit at even odds, most significant first."""
-    half = torch.full((count,), 1 << 15, dtype=torch.int32)
-    values = np.zeros(count, dtype=np.int64)
-    for bit in range(3 * k - 1, -1, -1):
-        if offsets is not None:
-            bits = (offsets >> bit) & 1
-            io.write(half, torch.from_numpy(bits.astype(bool)))
-        else:
-            bits = np.asarray(io.read(half), dtype=np.int64)
-        values |= bits << bit
+def _log_choices(free, points):
+    """log C(free, points) (float64; -inf where free < points)."""
+    free, points = torch.as_tensor(free, dtype=torch.float64), torch.as_tensor(points, dtype=torch.float64)
+    value = torch.lgamma(free + 1) - torch.lgamma((free - points).clamp(min=0) + 1) - torch.lgamma(points + 1)
+    return torch.where(free >= points, value, torch.full_like(value, -math.inf))
+
+
+def offset_sets(io, offsets, counts, k):
+    """Code (``offsets``: each cell's Morton offsets, ascending) or read the points of every
+    cell as a set of distinct offsets in [0, 2^3k), which costs log2 C(2^3k, n) bits a cell
+    (log2 n! fewer than one offset after another). A cell's next offset, the previous one
+    known, is the least of the m points left, drawn at even odds from the values after it:
+    P(least >= x) is proportional to C(2^3k - x, m). It is sent by bisection of its range,
+    each step's odds from those."""
+    size = 1 << (3 * k)
+    starts = np.cumsum(counts) - counts
+    values = np.zeros(int(counts.sum()), dtype=np.int64)
+    after = np.zeros(len(counts), dtype=np.int64)  # the least value each cell's next offset can take
+    for i in range(int(counts.max()) if len(counts) else 0):
+        cells = np.flatnonzero(counts > i)
+        left = counts[cells] - i  # points of the cell still to send, this one included
+        low, high = after[cells].copy(), size - left  # the others need room after it
+        if (high < low).any():
+            raise BitstreamError("sparse-scan stream's cell counts exceed their cells")
+        truth = None if offsets is None else offsets[starts[cells] + i]
+        while True:
+            active = np.flatnonzero(high > low)
+            if not len(active):
+                break
+            lo, hi, m = low[active], high[active], left[active]
+            mid = (lo + hi) // 2
+            base = _log_choices(size - lo, m)
+            lower = torch.expm1(_log_choices(size - mid - 1, m) - base)  # -P(lo <= x <= mid), scaled
+            share = lower / torch.expm1(_log_choices(size - hi - 1, m) - base)
+            prob_upper = (1 - share).clamp(0, 1)
+            if truth is not None:
+                upper = truth[active] > mid
+                io.write(binary_frequencies(prob_upper), torch.from_numpy(upper))
+            else:
+                upper = np.asarray(io.read(binary_frequencies(prob_upper)), dtype=bool)
+            low[active] = np.where(upper, mid + 1, lo)
+            high[active] = np.where(upper, hi, mid)
+        values[starts[cells] + i] = low
+        after[cells] = low + 1
     return values
 
 
@@ -87,7 +122,7 @@ class SparseCodec(SensorGeometryCodec):
         logistic.write(writer, torch.from_numpy(extra), torch.full((len(extra),), location16 / 16.0,
                        dtype=torch.float64), torch.full((len(extra),), 2.0 ** (log_scale16 / 16), dtype=torch.float64),
                        0, COUNT_LIMIT)
-        _offset_bits(writer, keys & ((1 << (3 * k)) - 1), k, len(keys))
+        offset_sets(writer, keys & ((1 << (3 * k)) - 1), counts, k)
         cell_sections, cell_coords = self.code_others(grid, morton.decode(cells, grid.bits - k), coord_dtype,
                                                       progress, bits=grid.bits - k)
         sections = [varint.encode([k, *varint.signed([location16, log_scale16])]), writer.finish(), *cell_sections]
@@ -114,7 +149,7 @@ class SparseCodec(SensorGeometryCodec):
             dtype=np.int64)
         if counts.sum() != frame["voxels"]:
             raise BitstreamError("sparse-scan stream's cell counts disagree with its header")
-        offsets = _offset_bits(reader, None, k, int(counts.sum()))
+        offsets = offset_sets(reader, None, counts, k)
         reader.finish()
         if progress:
             progress(frame["voxels"])
