@@ -46,19 +46,16 @@ def variants(points):
 
 def coding_problems(positions, voxel_size):
     """{field: (features, reference, unit, value)} of one frame on a grid, or None."""
-    coords = np.rint(positions / voxel_size).astype(np.int64)
-    coords = np.unique(coords - coords.min(axis=0), axis=0)
-    origin = tuple(float(v) for v in -np.rint(positions / voxel_size).min(axis=0))
-    camera = cameras.estimate_camera(coords, origin)
+    grid = np.rint(positions / voxel_size).astype(np.int64)
+    low = grid.min(axis=0)
+    coords = np.unique(grid - low, axis=0)
+    camera = cameras.estimate_camera(coords, tuple(float(v) for v in -low))
     if camera is None:
         return None
-    layout = cameras.depth_image(coords, camera)
-    table = np.unique(layout.z)
-    truth = depth.image_truth(layout, camera, table)
+    _, table, truth, fallback = depth.frame_image(coords, camera)
     found = []
     io = FieldIo(collect=lambda field, *values: found.append(values))
-    depth.DepthCoder(DepthNet()).walk(io, camera.height, camera.width, len(table),
-                                      int(np.median(truth[truth >= 0])), truth)
+    depth.DepthCoder(DepthNet()).walk(io, camera.height, camera.width, len(table), fallback, truth)
     return {FIELDS[0]: [torch.cat([part[i] for part in found]).numpy() for i in range(4)]}
 
 

@@ -117,8 +117,7 @@ def test_a_rank_without_the_data_stops_every_rank(fields, tmp_path):
 
 def test_torchrun_launch(fields, tmp_path):
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
-    if torchrun is None:
-        pytest.skip("no torchrun")
+    assert torchrun, "torch installs torchrun beside this Python"
     result = subprocess.run([torchrun, "--nproc-per-node", "2", "--master-port", str(_free_port()), "-m",
                              "omnicodec.train", *_argv(fields, tmp_path / "run", 2)],
                             capture_output=True, text=True, timeout=300)

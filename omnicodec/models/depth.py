@@ -148,11 +148,17 @@ def residuals(io, truth, ties):
     return values
 
 
-def image_truth(layout, camera, table):
-    """The (height, width) image of depth ranks in ``table`` of a frame's layout."""
+def frame_image(coords, camera):
+    """What the encoder codes of a frame (and training sees): its layout in ``camera``'s
+    image (omnicodec.geometry.camera.depth_image), its table of depths, the (height, width)
+    image of depth ranks in that table (-1 where no point) and the rank a pixel with no
+    known neighbour is predicted from (the median)."""
+    layout = cameras.depth_image(coords, camera)
+    table = np.unique(layout.z)
     image = np.full(camera.height * camera.width, -1, dtype=np.int64)
     image[layout.pixel] = np.searchsorted(table, layout.z)
-    return image.reshape(camera.height, camera.width)
+    fallback = int(np.median(image[image >= 0])) if len(layout.pixel) else 0
+    return layout, table, image.reshape(camera.height, camera.width), fallback
 
 
 def image_points(image, camera, table):
@@ -202,11 +208,8 @@ class DepthCameraCodec(SensorGeometryCodec):
         if camera is None:
             others, head = np.arange(len(coords)), b""
         else:
-            layout = cameras.depth_image(coords, camera)
+            layout, table, truth, fallback = frame_image(coords, camera)
             others = layout.others
-            table = np.unique(layout.z)
-            truth = image_truth(layout, camera, table)
-            fallback = int(np.median(truth[truth >= 0]))
             image = self._depth_coder.walk(FieldIo(writer=writer), camera.height, camera.width, len(table),
                                            fallback, truth)
             points, ties = image_points(image, camera, table)
