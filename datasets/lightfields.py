@@ -144,11 +144,31 @@ def main(argv=None):
     print(f"wrote {args.out}")
 
 
+def training_light_fields(data):
+    """{scene: (9, 9, H, W, 3) uint8 views} of the training scenes, absent views black."""
+    scenes = {}
+    for scene in TRAINING_SCENES:
+        path = os.path.join(data, "lightfields", scene)
+        if scene == "hci_dino_partial":
+            names = sorted(n for n in os.listdir(path) if n.startswith("input_Cam") and n.endswith(".png"))
+            found = _read_named(path, names, None)
+            views = np.zeros((9, 9, *found.shape[1:]), dtype=np.uint8)
+            for name, view in zip(names, found):
+                index = int(name[len("input_Cam"):-4])
+                views[index // 9, index % 9] = view
+        else:
+            views = read_lightfield(path).views
+        scenes[scene] = views
+    return scenes
+
+
 def _read_named(folder, names, side):
+    """The named views, as (side, side, H, W, 3), or (N, H, W, 3) for side None."""
     from PIL import Image
 
     views = [np.asarray(Image.open(os.path.join(folder, name)).convert("RGB")) for name in names]
-    return np.stack(views).reshape(side, side, *views[0].shape)
+    views = np.stack(views)
+    return views if side is None else views.reshape(side, side, *views[0].shape)
 
 
 if __name__ == "__main__":

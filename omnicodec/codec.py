@@ -37,6 +37,8 @@ CODECS = {
     "pointcloud-intensity": Registration(6, "pointcloud", "omnicodec.models.intensity:IntensityCodec"),
     "pointcloud-depth": Registration(7, "pointcloud", "omnicodec.models.depth:DepthCameraCodec"),
     "pointcloud-sparse": Registration(8, "pointcloud", "omnicodec.models.sparse:SparseCodec"),
+    "lightfield-synthesis": Registration(9, "lightfield",
+                                         "omnicodec.models.lightfield_synthesis:SynthesisLightFieldCodec"),
 }
 
 

@@ -28,7 +28,8 @@ class ModelCard:
     data carries them (its codec's ``around``), and it is never picked by rate or default;
     ``content``: for a model made for one kind of content (e.g. LiDAR sweeps), what it is:
     the default and the rates for data its codec recognizes (``Codec.suits``), in place of
-    the data kind's general ones."""
+    the data kind's general ones; ``superseded_by``: the model that took over its rates
+    and default (it still decodes its streams, and codes when named)."""
 
     model_id: str
     file: str
@@ -45,6 +46,7 @@ class ModelCard:
     settings: types.MappingProxyType = dataclasses.field(default_factory=lambda: types.MappingProxyType({}))
     attributes: tuple = ()
     content: str = ""
+    superseded_by: str = ""
 
     @property
     def data_kind(self):
@@ -88,6 +90,10 @@ LIGHTFIELD_WEIGHTS = (
     "PSNR-YUV 34.71/38.19/41.69/45.26 dB; Lytro 2067 (9x9x383x552): 0.0106/0.0234/0.0816/0.3486 "
     "bpp, 33.07/36.38/39.70/43.25 dB; BD-rate (PSNR-YUV) against the x265 pseudo-sequence: "
     "+450% and +81%")
+# The light-field synthesis model (entropy scales fitted at each rate): SHA-256, results.
+SYNTHESIS_WEIGHTS = (
+    "4c0bcc2d8959ff5b1fcfe91e5de734f38b50bab3dcecfd183bad2492d1f381c9",
+    "pending")
 # The colour model: SHA-256, training command, steps, results. Its colour rates, fewest bits
 # first: the quantization steps of Y, Co, Cg at the finest level, their ratio per coarser
 # level, the rounding offset of the prediction errors and the Lagrangian of the encoder's
@@ -285,7 +291,7 @@ MODELS = {
             sha256=LIGHTFIELD_WEIGHTS[0],
             codec="lightfield",
             rates=(1, 2, 3, 4),
-            default=True,
+            superseded_by="lightfield-v2",
             data="python -m datasets.lightfields --data ../shared/data "
                  "--out ~/.cache/omnicodec/lf_patches.h5 --seed 0",
             command="python -m omnicodec.train --kind lightfield --data ~/.cache/omnicodec/lf_patches.h5 "
@@ -298,6 +304,21 @@ MODELS = {
             seed=0,
             steps=LIGHTFIELD_WEIGHTS[1],
             result=LIGHTFIELD_WEIGHTS[2],
+        ),
+        ModelCard(
+            model_id="lightfield-v2",
+            file="lightfield_v2.pt",
+            sha256=SYNTHESIS_WEIGHTS[0],
+            codec="lightfield-synthesis",
+            rates=tuple(range(1, 7)),
+            default=True,
+            data="the training scenes of datasets.lightfields (HCI cotton; dino's 33 views), read "
+                 "from ../shared/data/lightfields",
+            command="python -m omnicodec.models.lightfield_synthesis --data ../shared/data "
+                    "--out omnicodec/weights/lightfield_v2.pt",
+            seed=0,
+            steps=0,  # fitted in one pass over the training scenes, not by gradient steps
+            result=SYNTHESIS_WEIGHTS[1],
         ),
     ]
 }
@@ -324,7 +345,7 @@ def rates(data_kind, data=None):
 
 
 def _general_cards(data_kind):
-    return [e for e in _whole_data_cards(data_kind) if not e.content]
+    return [e for e in _whole_data_cards(data_kind) if not e.content and not e.superseded_by]
 
 
 def _rate_cards(data_kind, data):

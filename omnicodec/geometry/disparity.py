@@ -1,0 +1,123 @@
+"""Disparity of a light field's views: estimation by plane sweep, and warping by it.
+
+Views sit on a regular U x V grid of cameras; a scene point at disparity d (pixels per
+camera step) seen at pixel (y, x) of the centre view (cu, cv) appears at
+(y + (u - cu) d, x + (v - cv) d) in view (u, v). The centre view's disparity map is
+estimated by a plane sweep (each candidate disparity resamples the other views onto the
+centre's pixels; the candidate of least absolute difference over a window wins, refined to
+a fraction of the candidate step by a parabola), and carried to every view by forward
+splatting (nearer points, larger disparity, hide farther ones; holes, which the centre
+does not see, take the background around them). A view is then predicted from decoded
+views by backward warping with its own disparity map.
+"""
+
+import torch
+import torch.nn.functional as F
+
+WINDOW = 5  # pixels: side of the window the sweep's costs are summed over
+SWEEP_VIEWS = 4  # the sweep compares the centre with views up to this many steps away on
+# the centre row, column and both diagonals (the other views add little and cost time)
+
+
+def luma(views):
+    """(..., 3) RGB -> (...) BT.709 luma."""
+    return views @ torch.tensor([0.2126, 0.7152, 0.0722], dtype=views.dtype)
+
+
+def _pixel_grid(height, width):
+    return torch.meshgrid(torch.arange(height, dtype=torch.float32),
+                          torch.arange(width, dtype=torch.float32), indexing="ij")
+
+
+def sample(images, y, x, mode="bicubic"):
+    """Bicubic samples of (C, H, W) ``images`` at float pixel coordinates (H', W') (edges
+    clamped) -> (C, H', W')."""
+    _, height, width = images.shape
+    grid = torch.stack([x * (2.0 / max(width - 1, 1)) - 1, y * (2.0 / max(height - 1, 1)) - 1], dim=-1)
+    return F.grid_sample(images[None], grid[None], mode=mode, padding_mode="border", align_corners=True)[0]
+
+
+def sweep_views(grid, centre):
+    """The views the sweep compares with the centre: on its row, column and diagonals."""
+    rows, cols = grid
+    cu, cv = centre
+    views = []
+    for u in range(rows):
+        for v in range(cols):
+            du, dv = u - cu, v - cv
+            if (du, dv) != (0, 0) and max(abs(du), abs(dv)) <= SWEEP_VIEWS and (
+                    du == 0 or dv == 0 or abs(du) == abs(dv)):
+                views.append((u, v))
+    return views
+
+
+def estimate(luma_views, centre, candidates):
+    """Disparity map (H, W) of the centre view of (U, V, H, W) float luma views, from the
+    1D tensor of ``candidates`` (evenly spaced)."""
+    rows, cols, height, width = luma_views.shape
+    y, x = _pixel_grid(height, width)
+    reference = luma_views[centre]
+    others = sweep_views((rows, cols), centre)
+    if not others:  # one view: no parallax to measure
+        return torch.zeros(height, width)
+    costs = torch.empty(len(candidates), height, width)
+    for i, d in enumerate(candidates.tolist()):
+        total = torch.zeros(height, width)
+        for u, v in others:
+            moved = sample(luma_views[u, v][None], y + (u - centre[0]) * d, x + (v - centre[1]) * d,
+                           mode="bilinear")[0]
+            total += (moved - reference).abs()
+        costs[i] = total
+    costs = F.avg_pool2d(costs[:, None], WINDOW, 1, WINDOW // 2, count_include_pad=False)[:, 0]
+    best = costs.argmin(dim=0)
+    # sub-candidate refinement: the vertex of the parabola through the best and its neighbours
+    inner = best.clamp(1, len(candidates) - 2)
+    c0, c1, c2 = (costs.gather(0, (inner + k)[None])[0] for k in (-1, 0, 1))
+    curvature = c0 - 2 * c1 + c2
+    shift = torch.where(curvature > 0, 0.5 * (c0 - c2) / curvature.clamp(min=1e-6), torch.zeros_like(c1))
+    step = float(candidates[1] - candidates[0]) if len(candidates) > 1 else 0.0
+    refined = candidates[inner] + shift.clamp(-0.5, 0.5) * step
+    return torch.where(best == inner, refined, candidates[best])
+
+
+def splat(disparity, offset):
+    """The disparity map of the view ``offset`` = (du, dv) camera steps from the view whose
+    map ``disparity`` (H, W) is: each pixel moves by offset x its disparity (nearest pixel);
+    where several land, the largest disparity (the nearest point) wins; holes take the
+    smallest disparity around them (the background the nearer surface uncovered)."""
+    height, width = disparity.shape
+    du, dv = offset
+    if (du, dv) == (0, 0):
+        return disparity.clone()
+    y, x = _pixel_grid(height, width)
+    ty = torch.round(y + du * disparity).long()
+    tx = torch.round(x + dv * disparity).long()
+    inside = (ty >= 0) & (ty < height) & (tx >= 0) & (tx < width)
+    empty = -1e9
+    out = torch.full((height * width,), empty).scatter_reduce(
+        0, (ty * width + tx)[inside], disparity[inside], "amax").view(height, width)
+    hole = out == empty
+    if hole.all():
+        return torch.full_like(disparity, float(disparity.min()))
+    filled = torch.where(hole, torch.full_like(out, 1e9), out)
+    while hole.any():
+        around = -F.max_pool2d(-filled[None, None], 3, 1, 1)[0, 0]
+        fill = hole & (around < 1e8)
+        filled = torch.where(fill, around, filled)
+        hole = hole & ~fill
+    return filled
+
+
+def warp(source, source_disparity, target_disparity, offset):
+    """Backward warp of a (3, H, W) ``source`` view to the view ``offset`` = (du, dv) camera
+    steps from it, whose disparity map is ``target_disparity``: (the (3, H, W) warped view,
+    (H, W) visibility weight in (0, 1]: how well the source's own disparity at the sampled
+    place agrees, low where the target's point is hidden in the source)."""
+    height, width = target_disparity.shape
+    y, x = _pixel_grid(height, width)
+    sy = y - offset[0] * target_disparity
+    sx = x - offset[1] * target_disparity
+    warped = sample(source, sy, sx)
+    seen = sample(source_disparity[None], sy, sx, mode="bilinear")[0]
+    agreement = torch.exp(-((seen - target_disparity) / 0.3) ** 2)
+    return warped, agreement + 1e-4

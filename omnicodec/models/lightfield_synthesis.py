@@ -1,0 +1,409 @@
+"""Light-field codec by view synthesis: a key view, its disparity, and what warping misses.
+
+The views of a light field are one scene seen from a grid of cameras; a scene point moves
+across the views by its disparity times the camera offset. So:
+
+1. The key view (the centre of the grid) is coded on its own (:mod:`view_coding`, kind
+   "key").
+2. Its disparity map, estimated at the encoder by a plane sweep (``geometry.disparity``),
+   is sent as a coarse grid of cells (median of each cell, in 1/16 pixel), coarse to fine
+   as the key view's DC is; the decoder interpolates it and splats it to every view.
+3. Every other view, in hierarchical order (views 4 grid steps from the key view, then 2,
+   then 1: each one predicted from the nearest views already decoded), is predicted by
+   warping those views by disparity and blending them by distance and visibility, and
+   only the residual is coded (kind "residual"), with a step that grows by LEVEL_RATIO
+   per level (later views serve as references for fewer views). The spread of the blended
+   warps tells the entropy model where the residual is likely large.
+
+Views that are exactly black (a Lytro's vignetted corners, absent views) are flagged and
+cost nothing. A rate is a quantization step (fractional rates interpolate it
+geometrically). The encoder runs the decoder's own path, so the stream's checksum covers
+the views exactly as the decoder rebuilds them.
+
+Header: U, V, H, W (u32), bits per sample (u8), key view (u16 x 2), luma step (f32),
+disparity cell (u8), disparity scale exponent (i16), black-view mask, naming (varint
+length + JSON). Sections: disparity, key view, residuals.
+"""
+
+import dataclasses
+import json
+import math
+import struct
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from omnicodec import bitstream, varint
+from omnicodec.codec import Codec, Decoded, Encoded
+from omnicodec.entropy import binary_reader, binary_writer, gaussian
+from omnicodec.errors import BitstreamError, InputError
+from omnicodec.geometry import disparity
+from omnicodec.io.lightfield import LightField, Naming
+from omnicodec.models import view_coding
+from omnicodec.models.view_coding import ViewEntropyModel
+
+SEARCH = 4.0  # disparities swept: -SEARCH .. SEARCH pixels per camera step ...
+SEARCH_STEP = 0.25  # ... in these steps (refined to a fraction of them)
+DISPARITY_UNIT = 16  # disparities are sent in 1/16 pixel
+CHROMA_RATIO = 1.8  # Cb and Cr steps / Y step (PSNR-YUV weighs Y six times each)
+LEVEL_RATIO = 1.5  # step of a view of level L: luma step x LEVEL_RATIO^(L + 1)
+LEVEL_SPACINGS = (4, 2, 1)  # grid steps between the views of each level
+# Luma steps of the rates, fewest bits first; rates between interpolate them geometrically.
+RATE_STEPS = (64.0, 40.0, 24.0, 14.0, 8.0, 4.5)
+COARSE_STEP = 24.0  # at this luma step and coarser, disparity cells are 16 pixels, else 8
+
+
+def key_view(present):
+    """The key view: the present view nearest the grid's centre."""
+    rows, cols = present.shape
+    centre = ((rows - 1) / 2, (cols - 1) / 2)
+    candidates = [(u, v) for u in range(rows) for v in range(cols) if present[u, v]]
+    return min(candidates, key=lambda t: ((t[0] - centre[0]) ** 2 + (t[1] - centre[1]) ** 2, t))
+
+
+def coding_order(present, key):
+    """The present views other than the key view, by level: [(view, level)]."""
+    rows, cols = present.shape
+    order, seen = [], {key}
+    for level, spacing in enumerate(LEVEL_SPACINGS):
+        for u in range(rows):
+            for v in range(cols):
+                if present[u, v] and (u, v) not in seen and (u - key[0]) % spacing == 0 and (
+                        v - key[1]) % spacing == 0:
+                    order.append(((u, v), level))
+                    seen.add((u, v))
+    return order
+
+
+def reference_views(target, decoded):
+    """The decoded views a view is predicted from: the nearest, and up to three more no
+    more than sqrt(2) times as far."""
+    def distance(s):
+        return (s[0] - target[0]) ** 2 + (s[1] - target[1]) ** 2
+
+    ranked = sorted(decoded, key=lambda s: (distance(s), s))
+    return [s for s in ranked if distance(s) <= 2 * distance(ranked[0])][:4]
+
+
+def predict(target, references, decoded, maps):
+    """(3, H, W) prediction of a view from decoded (H, W, 3) views by warping and blending,
+    and (H, W) its uncertainty: the blend's spread plus its local gradient."""
+    total, weights, warps = 0.0, 0.0, []
+    for source in references:
+        offset = (target[0] - source[0], target[1] - source[1])
+        warped, visible = disparity.warp(decoded[source].permute(2, 0, 1), maps[source], maps[target], offset)
+        weight = visible / (offset[0] ** 2 + offset[1] ** 2)
+        total, weights = total + warped * weight, weights + weight
+        warps.append((warped, weight))
+    prediction = total / weights
+    spread = sum(weight * (warped - prediction).pow(2).mean(dim=0) for warped, weight in warps) / weights
+    gy, gx = torch.gradient(prediction.mean(dim=0))
+    return prediction, (spread + 0.25 * (gy ** 2 + gx ** 2)).sqrt()
+
+
+def cell_grid(disparity_map, cell):
+    """(H, W) disparities -> (H', W') medians of cell x cell pixels, in DISPARITY_UNITs."""
+    height, width = disparity_map.shape
+    padded = F.pad(disparity_map[None, None], (0, -width % cell, 0, -height % cell), mode="replicate")[0, 0]
+    rows, cols = padded.shape[0] // cell, padded.shape[1] // cell
+    cells = padded.reshape(rows, cell, cols, cell).permute(0, 2, 1, 3).reshape(rows, cols, -1)
+    return torch.round(cells.median(dim=-1).values * DISPARITY_UNIT).to(torch.int64)
+
+
+def full_map(cells, cell, shape):
+    """Inverse of :func:`cell_grid` up to its loss: bilinear interpolation to (H, W) pixels."""
+    grown = F.interpolate((cells.to(torch.float32) / DISPARITY_UNIT)[None, None], scale_factor=cell,
+                          mode="bilinear", align_corners=False)[0, 0]
+    return grown[:shape[0], :shape[1]]
+
+
+def disparity_scale(exponent):
+    return 2.0 ** (exponent / 4)
+
+
+def code_disparity(cells, exponent, writer=None, reader=None, shape=None):
+    """The disparity cells, coarse to fine as a key view's DC (view_coding.code_lattice),
+    every difference under one Gaussian of scale 2^(exponent / 4)."""
+    def values(truth, context, feature):
+        scale = torch.full(context.shape, disparity_scale(exponent))
+        if reader is not None:
+            return gaussian.read(reader, scale, view_coding.LIMIT)
+        gaussian.write(writer, truth, scale, view_coding.LIMIT)
+        return truth
+
+    grid = torch.zeros((1, *shape), dtype=torch.int64) if cells is None else cells[None]
+    return view_coding.code_lattice(grid, values, reader is not None)[0]
+
+
+def best_disparity_exponent(cells):
+    """The scale exponent under which the cells' differences cost the fewest bits."""
+    differences = []
+
+    def collect(truth, context, feature):
+        differences.append(truth.reshape(-1))
+        return truth
+
+    view_coding.code_lattice(cells[None], collect, False)
+    values = torch.cat(differences).to(torch.float32)
+    costs = [float(gaussian.likelihood_bits(values, torch.tensor(disparity_scale(e))).sum()) for e in range(-8, 40)]
+    return int(np.argmin(costs)) - 8
+
+
+@dataclasses.dataclass
+class Layout:
+    """What the header fixes: shape, sample bits, key view, luma step, disparity cell and
+    scale exponent, which views are present."""
+
+    shape: tuple
+    sample_bits: int
+    key: tuple
+    step: float
+    cell: int
+    exponent: int
+    present: np.ndarray
+
+    @property
+    def peak(self):
+        return float((1 << self.sample_bits) - 1)
+
+    def steps(self, level=None):
+        """Y, Cb, Cr steps of the key view (level None) or of a view of ``level``."""
+        step = self.step * (1.0 if level is None else LEVEL_RATIO ** (level + 1))
+        return torch.tensor([step, step * CHROMA_RATIO, step * CHROMA_RATIO])
+
+
+def analyse(raw, step):
+    """The encoder's choices for (U, V, H, W, 3) integer views at a luma step: (Layout,
+    the views as floats on the 8-bit scale, the disparity cells)."""
+    sample_bits = 8 * raw.dtype.itemsize
+    rows, cols, height, width, _ = raw.shape
+    present = raw.reshape(rows, cols, -1).any(axis=-1)
+    views = torch.from_numpy(raw.astype(np.float32)) * (255.0 / ((1 << sample_bits) - 1))
+    cell = 16 if step >= COARSE_STEP else 8
+    key = key_view(present) if present.any() else (rows // 2, cols // 2)
+    cells = torch.zeros((-(-height // cell), -(-width // cell)), dtype=torch.int64)
+    if present.sum() > 1:
+        candidates = torch.arange(-SEARCH, SEARCH + SEARCH_STEP / 2, SEARCH_STEP)
+        # absent views are left out of the sweep by standing in the key view for them
+        stand_in = torch.where(torch.from_numpy(present)[..., None, None, None], views, views[key][None, None])
+        cells = cell_grid(disparity.estimate(disparity.luma(stand_in), key, candidates), cell)
+    layout = Layout((rows, cols, height, width), sample_bits, key, step, cell, best_disparity_exponent(cells),
+                    present)
+    return layout, views, cells
+
+
+class SynthesisCoder:
+    """The walk over a light field's views shared by encoder and decoder: given the
+    integers (encoder: from the views; decoder: from the stream), it rebuilds every view
+    as the decoder does."""
+
+    def __init__(self, model, layout, progress=None):
+        self.model, self.layout, self.progress = model, layout, progress
+
+    def _views(self, planes_integers, steps, base, kind_shape):
+        height, width = kind_shape
+        residual = view_coding.inverse(view_coding.dequantize(planes_integers, steps), height, width)
+        return view_coding.to_rgb(residual.permute(1, 2, 0)) + base
+
+    def run(self, views, disparity_cells, io):
+        """-> (U, V, H, W, 3) decoded float views on the 8-bit scale, rounded to the
+        samples. ``views`` (float, 8-bit scale) when encoding, None when decoding; ``io``:
+        the keywords of ViewEntropyModel.code for the key view and for the residuals."""
+        layout = self.layout
+        rows, cols, height, width = layout.shape
+        scale = layout.peak / 255.0
+        out = torch.zeros(rows, cols, height, width, 3)
+        if not layout.present.any():
+            return out
+        key = layout.key
+        steps = layout.steps()
+        blocks = (-(-height // view_coding.BLOCK), -(-width // view_coding.BLOCK))
+        q = None
+        if views is not None:
+            q = view_coding.quantize(view_coding.forward(view_coding.to_ycbcr(views[key] - 128.0).permute(2, 0, 1)),
+                                     steps)
+        feature = torch.zeros((view_coding.PLANES, *blocks), dtype=torch.int64)
+        q = self.model.code(q, "key", feature, **io[0])
+        decoded = {key: self._round(self._views(q, steps, 128.0, (height, width)), scale)}
+        out[key] = decoded[key]
+        self._tick()
+        full = full_map(disparity_cells, layout.cell, (height, width))
+        maps = {}
+        for target, level in coding_order(layout.present, key):
+            for view in (target, *decoded):
+                if view not in maps:
+                    maps[view] = disparity.splat(full, (view[0] - key[0], view[1] - key[1]))
+            prediction, uncertainty = predict(target, reference_views(target, decoded), decoded, maps)
+            steps = layout.steps(level)
+            feature = view_coding.block_feature(torch.stack([uncertainty, uncertainty * 0.3, uncertainty * 0.3]),
+                                                steps)
+            q = None
+            if views is not None:
+                residual = view_coding.to_ycbcr(views[target] - prediction.permute(1, 2, 0)).permute(2, 0, 1)
+                q = view_coding.quantize(view_coding.forward(residual), steps)
+            q = self.model.code(q, "residual", feature, **io[1])
+            decoded[target] = self._round(self._views(q, steps, prediction.permute(1, 2, 0), (height, width)), scale)
+            out[target] = decoded[target]
+            self._tick()
+        return out
+
+    @staticmethod
+    def _round(view, scale):
+        """A decoded view as the output holds it (samples rounded), on the 8-bit scale."""
+        return torch.round(view.clamp(0, 255) * scale) / scale
+
+    def _tick(self):
+        if self.progress:
+            self.progress(1, int(self.layout.present.sum()))
+
+
+_HEADER = struct.Struct("<4IB2HfBh")  # U, V, H, W, sample bits, key u, v, step, cell, exponent
+
+
+class SynthesisLightFieldCodec(Codec):
+    """Light fields by key view, disparity and warped prediction; ``rate`` 1 (fewest bits)
+    to the card's last rate, fractional rates in between."""
+
+    network = ViewEntropyModel
+    options = ()
+    unit = "pixel"
+    takes_rate = True
+
+    def prepare(self, data):
+        if not isinstance(data, LightField):
+            raise InputError("the light-field codec codes light fields (U, V, H, W, 3 views)")
+        return data
+
+    def step_of(self, rate):
+        last = len(RATE_STEPS)
+        rate = 1.0 if rate is None else float(rate)
+        if not 1 <= rate <= last:
+            raise InputError(f"rate {rate:g} is out of range: light-field rates are 1 to {last}")
+        low = min(int(rate), last - 1)
+        t = rate - low
+        return float(np.float32(RATE_STEPS[low - 1] ** (1 - t) * RATE_STEPS[low] ** t))
+
+    def encode(self, prepared, rate=None, progress=None):
+        lightfield = prepared
+        layout, views, cells = analyse(lightfield.views, self.step_of(rate))
+        writers = [binary_writer(self.coder) for _ in range(3)]
+        code_disparity(cells, layout.exponent, writer=writers[0])
+        decoded = SynthesisCoder(self._model, layout, progress).run(
+            views, cells, [{"writer": writers[1]}, {"writer": writers[2]}])
+        samples = self._samples(decoded, layout, lightfield.views.dtype)
+        return Encoded(header=self._header(layout, lightfield.naming),
+                       sections=[w.finish() for w in writers], checksum=bitstream.checksum(samples),
+                       decoded=LightField(samples, lightfield.naming), details=self._details(layout))
+
+    def decode(self, header, sections, progress=None):
+        layout, naming = self._fields(header)
+        if len(sections) != 3:
+            raise BitstreamError("bitstream section table does not match its light field")
+        rows, cols, height, width = layout.shape
+        readers = [binary_reader(self.coder, section) for section in sections]
+        cells = code_disparity(None, layout.exponent, reader=readers[0],
+                               shape=(-(-height // layout.cell), -(-width // layout.cell)))
+        decoded = SynthesisCoder(self._model, layout, progress).run(
+            None, cells, [{"reader": readers[1]}, {"reader": readers[2]}])
+        for reader in readers:
+            reader.finish()
+        samples = self._samples(decoded, layout, np.uint8 if layout.sample_bits == 8 else np.uint16)
+        return Decoded(LightField(samples, naming), bitstream.checksum(samples), self._details(layout))
+
+    @staticmethod
+    def _samples(decoded, layout, dtype):
+        return np.round(decoded.numpy() * (layout.peak / 255.0)).astype(dtype)
+
+    @classmethod
+    def describe(cls, header):
+        layout, naming = cls._fields(header)
+        return {**cls._details(layout), "bits per sample": layout.sample_bits,
+                "naming": dataclasses.asdict(naming)}
+
+    @classmethod
+    def input_units(cls, header):
+        return math.prod(cls._fields(header)[0].shape)
+
+    @property
+    def _model(self):
+        from omnicodec import zoo
+
+        return zoo.load(self.card.model_id)
+
+    @staticmethod
+    def _details(layout):
+        rows, cols, height, width = layout.shape
+        return {"views": f"{rows}x{cols}", "view size": f"{height}x{width}", "pixels": rows * cols * height * width,
+                "key view": f"{layout.key[0]},{layout.key[1]}", "step": round(layout.step, 3),
+                "black views": int((~layout.present).sum()), "disparity cell": layout.cell}
+
+    @staticmethod
+    def _header(layout, naming):
+        rows, cols, height, width = layout.shape
+        head = _HEADER.pack(rows, cols, height, width, layout.sample_bits, *layout.key, layout.step,
+                            layout.cell, layout.exponent)
+        mask = np.packbits(layout.present.reshape(-1)).tobytes()
+        text = json.dumps(dataclasses.asdict(naming), sort_keys=True).encode("ascii")
+        return head + mask + varint.encode([len(text)]) + text
+
+    @staticmethod
+    def _fields(header):
+        """The codec header -> (Layout, Naming)."""
+        try:
+            rows, cols, height, width, sample_bits, ku, kv, step, cell, exponent = _HEADER.unpack_from(header)
+            count = rows * cols
+            if not (0 < count <= 1 << 16 and 0 < height <= 1 << 16 and 0 < width <= 1 << 16):
+                raise ValueError
+            start = _HEADER.size
+            raw = header[start:start + -(-count // 8)]
+            if len(raw) != -(-count // 8):
+                raise ValueError
+            present = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), count=count).astype(bool)
+            (length,), pos = varint.decode(header, 1, start + len(raw))
+            text = header[pos:pos + length]
+            if len(text) != length or pos + length != len(header):
+                raise ValueError
+            naming = Naming(**json.loads(text.decode("ascii")))
+        except (struct.error, ValueError, TypeError, UnicodeDecodeError, BitstreamError):
+            raise BitstreamError("light-field header is corrupted") from None
+        if (sample_bits not in (8, 16) or cell not in (8, 16) or not (math.isfinite(step) and step > 0)
+                or not (ku < rows and kv < cols) or not -64 <= exponent <= 64):
+            raise BitstreamError("light-field header is corrupted")
+        layout = Layout((rows, cols, height, width), sample_bits, (ku, kv), step, cell, exponent,
+                        present.reshape(rows, cols))
+        return layout, naming
+
+
+def fit(data, out):
+    """Fit the entropy model's scales on the training light fields of ``data``
+    (datasets.lightfields: HCI cotton, and dino's 33 views with the others absent) at
+    every rate's step, and save them as a model file."""
+    from datasets.lightfields import training_light_fields
+
+    counts = view_coding.histograms()
+    collect = view_coding.histogram_collector(counts)
+    collector = ViewEntropyModel()
+    for name, raw in training_light_fields(data).items():
+        for step in RATE_STEPS:
+            layout, views, cells = analyse(raw, step)
+            SynthesisCoder(collector, layout).run(views, cells, [{"collect": collect}, {"collect": collect}])
+            print(f"{name}: step {step} collected", flush=True)
+    model = ViewEntropyModel()
+    model.log_scales.copy_(view_coding.fit_scales(counts))
+    torch.save({"config": model.config, "state_dict": model.state_dict()}, out)
+
+
+def main(argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Fit the light-field synthesis codec's entropy model.")
+    parser.add_argument("--data", default="../shared/data")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    fit(args.data, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

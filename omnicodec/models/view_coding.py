@@ -1,0 +1,293 @@
+"""Transform coding of views (a light field's key view, and what a view's prediction
+misses) with a context-adaptive entropy model of learned scales.
+
+A view (or the residual of its prediction) in BT.709 Y'CbCr is cut into BLOCK x BLOCK
+blocks per plane and transformed by the orthonormal 2D DCT-II; the coefficients, in zigzag
+order, are quantized by a step per plane (a dead zone rounds small values to zero, which
+saves more bits than it costs) and coded frequency band by frequency band. A coefficient's
+integer is coded under a zero-mean discretized Gaussian whose scale is learned per
+(kind of view, plane, band, context, feature) cell:
+
+- context: how much the block and its four neighbours already hold in lower bands (a
+  block whose low frequencies are zero rarely has high ones);
+- feature: for a residual, how uncertain the decoder's prediction is in that block (the
+  spread of the warped views it blends and its gradients, in steps), which both sides
+  know before the residual is coded.
+
+The key view's DC coefficients are sent coarse to fine on lattices of halving spacing,
+each predicted from its already sent neighbours, in a context of their spread. The scales are fitted on training light fields
+(:func:`fit_scales`); encoder and decoder compute them the same way from integers already
+sent and from the prediction both hold.
+"""
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from omnicodec.entropy import gaussian
+from omnicodec.metrics.lightfield import YCBCR_FROM_RGB
+
+BLOCK = 8
+BAND_EDGES = (0, 1, 3, 6, 10, 15, 21, 28, 36, 45, 55, 64)  # zigzag positions starting each band
+BANDS = len(BAND_EDGES) - 1
+CONTEXTS = 10
+FEATURES = 8
+KINDS = ("key", "residual")
+PLANES = 3
+LIMIT = 8191  # largest coded magnitude (a DC at step 0.25: 8 x 255 / 0.25)
+DEAD_ZONE = 0.22  # of a step: |x| / step is rounded down below n + 0.5 + DEAD_ZONE
+
+
+def _zigzag():
+    order = sorted(((y, x) for y in range(BLOCK) for x in range(BLOCK)),
+                   key=lambda p: (p[0] + p[1], p[1] if (p[0] + p[1]) % 2 == 0 else p[0]))
+    return torch.tensor([y * BLOCK + x for y, x in order])
+
+
+def _dct_matrix(n):
+    k = torch.arange(n, dtype=torch.float64)[:, None]
+    i = torch.arange(n, dtype=torch.float64)[None, :]
+    matrix = torch.cos(math.pi * (2 * i + 1) * k / (2 * n)) * math.sqrt(2.0 / n)
+    matrix[0] /= math.sqrt(2.0)
+    return matrix.to(torch.float32)
+
+
+def band_of_position():
+    band = torch.empty(BLOCK * BLOCK, dtype=torch.int64)
+    for j in range(BANDS):
+        band[BAND_EDGES[j]:BAND_EDGES[j + 1]] = j
+    return band
+
+
+def to_ycbcr(rgb):
+    """(..., 3) RGB -> (..., 3) Y'CbCr, linear (no offsets: for residuals and centred views)."""
+    return rgb @ torch.tensor(YCBCR_FROM_RGB, dtype=torch.float32).t()
+
+
+def to_rgb(ycbcr):
+    return ycbcr @ torch.linalg.inv(torch.tensor(YCBCR_FROM_RGB, dtype=torch.float32)).t()
+
+
+def forward(planes):
+    """(P, H, W) planes -> (P, H', W', BLOCK * BLOCK) zigzag DCT coefficients of the blocks
+    (H, W padded to multiples of BLOCK by repeating the edge)."""
+    p, h, w = planes.shape
+    padded = torch.nn.functional.pad(planes[None], (0, -w % BLOCK, 0, -h % BLOCK), mode="replicate")[0]
+    hb, wb = padded.shape[1] // BLOCK, padded.shape[2] // BLOCK
+    blocks = padded.reshape(p, hb, BLOCK, wb, BLOCK).permute(0, 1, 3, 2, 4)
+    m = _dct_matrix(BLOCK)
+    coefficients = torch.einsum("ry,sx,pabyx->pabrs", m, m, blocks).reshape(p, hb, wb, BLOCK * BLOCK)
+    return coefficients[..., _zigzag()]
+
+
+def inverse(coefficients, height, width):
+    """Inverse of :func:`forward`, cropped to (P, height, width)."""
+    p, hb, wb, _ = coefficients.shape
+    natural = torch.empty_like(coefficients)
+    natural[..., _zigzag()] = coefficients
+    m = _dct_matrix(BLOCK)
+    blocks = torch.einsum("ry,sx,pabrs->pabyx", m, m, natural.reshape(p, hb, wb, BLOCK, BLOCK))
+    return blocks.permute(0, 1, 3, 2, 4).reshape(p, hb * BLOCK, wb * BLOCK)[:, :height, :width]
+
+
+def quantize(coefficients, steps, dead_zone=DEAD_ZONE):
+    """Coefficients (P, ..., K) / the plane's step -> integers, with a dead zone."""
+    scaled = coefficients / steps.reshape(-1, *([1] * (coefficients.dim() - 1)))
+    magnitude = torch.floor(scaled.abs() + 0.5 - dead_zone).clamp(min=0, max=LIMIT)
+    return (torch.sign(scaled) * magnitude).to(torch.int64)
+
+
+def dequantize(q, steps):
+    return q.to(torch.float32) * steps.reshape(-1, *([1] * (q.dim() - 1)))
+
+
+def block_feature(spread, steps):
+    """(P, H, W) prediction uncertainty (in the planes' units) -> (P, H', W') feature bins:
+    log2(1 + RMS over the block / step), in halves."""
+    energy = forward(spread ** 2)[..., 0] / BLOCK  # DC of the squares = BLOCK x their mean
+    rms = energy.clamp(min=0).sqrt() / steps.reshape(-1, 1, 1)
+    return torch.floor(2 * torch.log2(1 + rms)).clamp(0, FEATURES - 1).to(torch.int64)
+
+
+def _context(q, band, kind):
+    """(P, H', W') context bins of ``band`` from the magnitudes of the lower bands of each
+    block and its four neighbours (a key view's DC, its brightness, left out)."""
+    if band == 0:
+        return torch.zeros(q.shape[:3], dtype=torch.int64)
+    low = q[..., int(kind == "key"):BAND_EDGES[band]].abs().sum(dim=-1).to(torch.float32)
+    padded = torch.nn.functional.pad(low[None], (1, 1, 1, 1))[0]
+    around = (padded[:, :-2, 1:-1] + padded[:, 2:, 1:-1] + padded[:, 1:-1, :-2] + padded[:, 1:-1, 2:]) / 4
+    activity = torch.log2(1 + low + around) * 1.5
+    return torch.floor(activity).clamp(0, CONTEXTS - 2).to(torch.int64)
+
+
+def dc_feature(dc):
+    """(P, H', W') feature bins of a key view's blocks from their DC integers: how much the
+    DC changes from the blocks left of and above them (edges and texture)."""
+    padded = torch.nn.functional.pad(dc[None].to(torch.float32), (1, 0, 1, 0), mode="replicate")[0]
+    change = (padded[:, 1:, 1:] - padded[:, 1:, :-1]).abs() + (padded[:, 1:, 1:] - padded[:, :-1, 1:]).abs()
+    return torch.floor(2 * torch.log2(1 + change)).clamp(0, FEATURES - 1).to(torch.int64)
+
+
+def _dc_passes(shape):
+    """The passes in which a key view's (H', W') DC grid is sent, coarse to fine: each a
+    (rows, cols) index pair of the DC it sends and the (rows, cols) of the up to four
+    already sent neighbours that predict it (-1: none). The first pass sends the corners
+    of the coarsest lattice; then at each lattice spacing the centres of its squares (from
+    their four corners), then the middles of their edges (from the two corners and two
+    centres around them)."""
+    h, w = shape
+    spacing = 1
+    while spacing * 2 < max(h, w):
+        spacing *= 2
+    known = np.zeros((h, w), dtype=bool)
+    rows, cols = np.mgrid[0:h:spacing, 0:w:spacing]
+    passes = [((rows.ravel(), cols.ravel()), None)]
+    known[rows, cols] = True
+    while spacing > 1:
+        half = spacing // 2
+        for offsets, around in ((((half, half),), ((-half, -half), (-half, half), (half, -half), (half, half))),
+                                (((0, half), (half, 0)), ((-half, 0), (half, 0), (0, -half), (0, half)))):
+            r, c = [], []
+            for dy, dx in offsets:
+                rr, cc = np.mgrid[dy:h:spacing, dx:w:spacing]
+                r.append(rr.ravel())
+                c.append(cc.ravel())
+            r, c = np.concatenate(r), np.concatenate(c)
+            fresh = ~known[r, c]
+            r, c = r[fresh], c[fresh]
+            nr = np.stack([r + dy for dy, _ in around], axis=1)
+            nc = np.stack([c + dx for _, dx in around], axis=1)
+            usable = (nr >= 0) & (nr < h) & (nc >= 0) & (nc < w)
+            usable &= known[nr.clip(0, h - 1), nc.clip(0, w - 1)]
+            passes.append(((r, c), (np.where(usable, nr, -1), np.where(usable, nc, -1))))
+            known[r, c] = True
+        spacing = half
+    return passes
+
+
+def _dc_prediction(dc, neighbours):
+    """(P, N) integer predictions (floor of the mean of the usable neighbours' DC) and
+    (P, N) context bins (their spread) for a pass."""
+    nr, nc = neighbours
+    usable = torch.from_numpy(nr >= 0)
+    values = dc[:, torch.from_numpy(nr.clip(min=0)), torch.from_numpy(nc.clip(min=0))]  # (P, N, 4)
+    count = usable.sum(dim=1).clamp(min=1)
+    total = torch.where(usable, values, torch.zeros_like(values)).sum(dim=-1)
+    prediction = torch.div(total + count // 2, count, rounding_mode="floor")
+    high = torch.where(usable, values, torch.full_like(values, -(1 << 30))).amax(dim=-1)
+    low = torch.where(usable, values, torch.full_like(values, 1 << 30)).amin(dim=-1)
+    spread = (high - low).to(torch.float32)
+    bins = torch.floor(torch.log2(1 + spread) * 1.5).clamp(0, CONTEXTS - 1).to(torch.int64)
+    return prediction, bins
+
+
+class ViewEntropyModel(nn.Module):
+    """The learned scales: log_scales[kind, plane, band, context, feature] (fitted by
+    :func:`fit_scales`, not by gradients)."""
+
+    def __init__(self):
+        super().__init__()
+        self.config = {}
+        self.register_buffer("log_scales", torch.zeros(len(KINDS), PLANES, BANDS, CONTEXTS, FEATURES))
+
+    def _scales(self, kind, band, context, feature):
+        table = self.log_scales[KINDS.index(kind), :, band]  # (P, C, F)
+        planes = torch.arange(PLANES).reshape(-1, *([1] * (context.dim() - 1))).expand_as(context)
+        return torch.exp(table[planes, context, feature])
+
+    def code(self, q, kind, feature, writer=None, reader=None, collect=None):
+        """Write (``writer``), read (``reader``, ``q`` None) or collect for fitting
+        (``collect(kind, band, context, feature, values)``) the (P, H', W', K) integers
+        of a view; returns them. ``feature``: (P, H', W') bins (a key view's are made
+        here from its DC)."""
+        io = (writer, reader, collect)
+        if reader is not None:
+            q = torch.zeros((*feature.shape, BLOCK * BLOCK), dtype=torch.int64)
+        for band in range(BANDS):
+            if kind == "key" and band == 0:
+                q[..., 0] = self._code_dc(q[..., 0], *io)
+                feature = dc_feature(q[..., 0])
+                continue
+            lo, hi = BAND_EDGES[band], BAND_EDGES[band + 1]
+            context = _context(q, band, kind)
+            cells = (context[..., None].expand(*context.shape, hi - lo),
+                     feature[..., None].expand(*feature.shape, hi - lo))
+            q[..., lo:hi] = self._values(kind, band, cells, q[..., lo:hi], *io)
+        return q
+
+    def _values(self, kind, band, cells, values, writer, reader, collect):
+        """Code integers in their (context, feature) cells of ``band``; returns them."""
+        if collect is not None:
+            collect(kind, band, *cells, values)
+            return values
+        scales = self._scales(kind, band, *cells)
+        if reader is not None:
+            return gaussian.read(reader, scales, LIMIT)
+        gaussian.write(writer, values, scales, LIMIT)
+        return values
+
+    def _code_dc(self, dc, writer, reader, collect):
+        """A key view's (P, H', W') DC integers by :func:`code_lattice`."""
+        def values(truth, context, feature):
+            return self._values("key", 0, (context, feature), truth, writer, reader, collect)
+
+        return code_lattice(dc, values, reader is not None)
+
+
+def code_lattice(grid, values, reading):
+    """Send or read a (P, H', W') grid of integers pass by pass (:func:`_dc_passes`), each
+    as its difference from its prediction: ``values(truth, context, feature)`` codes (P, N)
+    differences (truth None when ``reading``) in their cells (context: the neighbours'
+    spread; feature: the pass, as coarse passes differ more) and returns them."""
+    planes = grid.shape[0]
+    out = torch.zeros_like(grid)
+    for index, ((rows, cols), neighbours) in enumerate(_dc_passes(grid.shape[1:])):
+        rows, cols = torch.from_numpy(rows), torch.from_numpy(cols)
+        if neighbours is None:
+            prediction = torch.zeros(planes, len(rows), dtype=torch.int64)
+            context = torch.full_like(prediction, CONTEXTS - 1)
+        else:
+            prediction, context = _dc_prediction(out, neighbours)
+        feature = torch.full_like(context, min(index, FEATURES - 1))
+        truth = None if reading else grid[:, rows, cols] - prediction
+        out[:, rows, cols] = values(truth, context, feature) + prediction
+    return out
+
+
+HISTOGRAM = 256  # magnitudes the fit counts one by one (larger ones count as this)
+
+
+def histograms():
+    """Empty counts for :func:`fit_scales`."""
+    return torch.zeros(len(KINDS), PLANES, BANDS, CONTEXTS, FEATURES, HISTOGRAM, dtype=torch.float64)
+
+
+def histogram_collector(counts):
+    """A ``collect`` for :meth:`ViewEntropyModel.code` that adds to ``counts``."""
+    def collect(kind, band, context, feature, values):
+        cells = (context * FEATURES + feature) * HISTOGRAM + values.abs().clamp(max=HISTOGRAM - 1)
+        for plane in range(PLANES):
+            added = torch.bincount(cells[plane].reshape(-1), minlength=CONTEXTS * FEATURES * HISTOGRAM)
+            counts[KINDS.index(kind), plane, band] += added.reshape(CONTEXTS, FEATURES, HISTOGRAM).double()
+    return collect
+
+
+def fit_scales(histograms, floor=gaussian.SCALE_MIN):
+    """Log scales (KINDS, PLANES, BANDS, CONTEXTS, FEATURES) fitted to collected integers:
+    ``histograms`` (KINDS, PLANES, BANDS, CONTEXTS, FEATURES, HISTOGRAM) counts of their
+    magnitudes. A cell's scale is the one (on a grid of 2^(1/8) steps) under which its
+    integers cost the fewest bits; a cell with few samples borrows its band's counts (with
+    the weight of 50 samples) so that rare cells get sensible scales."""
+    counts = torch.as_tensor(histograms, dtype=torch.float64)
+    band = counts.sum(dim=(3, 4), keepdim=True)
+    band = band / band.sum(dim=-1, keepdim=True).clamp(min=1)
+    counts = counts + 50.0 * band
+    magnitudes = torch.arange(HISTOGRAM, dtype=torch.float64)
+    candidates = floor * 2.0 ** (torch.arange(0, 8 * 14, dtype=torch.float64) / 8)
+    # bits of a signed integer of each magnitude under each candidate scale: (S, M)
+    bits = torch.stack([gaussian.likelihood_bits(magnitudes, s) for s in candidates])
+    cost = counts @ bits.t()  # (..., S)
+    return torch.log(candidates[cost.argmin(dim=-1)]).to(torch.float32)
