@@ -92,7 +92,7 @@ LIGHTFIELD_WEIGHTS = (
     "+450% and +81%")
 # The light-field synthesis model (entropy scales fitted at each rate): SHA-256, results.
 SYNTHESIS_WEIGHTS = (
-    "4c0bcc2d8959ff5b1fcfe91e5de734f38b50bab3dcecfd183bad2492d1f381c9",
+    "6f0bf620eba9aa6ae246e0af225ee3a5168e95cda86ffc48f80c40107d304170",
     "pending")
 # The colour model: SHA-256, training command, steps, results. Its colour rates, fewest bits
 # first: the quantization steps of Y, Co, Cg at the finest level, their ratio per coarser

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 WINDOW = 5  # pixels: side of the window the sweep's costs are summed over
+TIE_BREAK = 1e-3  # cost per view and pixel of one pixel of disparity
 SWEEP_VIEWS = 4  # the sweep compares the centre with views up to this many steps away on
 # the centre row, column and both diagonals (the other views add little and cost time)
 
@@ -69,6 +70,8 @@ def estimate(luma_views, centre, candidates):
             total += (moved - reference).abs()
         costs[i] = total
     costs = F.avg_pool2d(costs[:, None], WINDOW, 1, WINDOW // 2, count_include_pad=False)[:, 0]
+    # ties (no texture) go to the disparity nearest zero, so flat regions send no noise
+    costs += TIE_BREAK * len(others) * candidates.abs()[:, None, None]
     best = costs.argmin(dim=0)
     # sub-candidate refinement: the vertex of the parabola through the best and its neighbours
     inner = best.clamp(1, len(candidates) - 2)
@@ -83,8 +86,8 @@ def estimate(luma_views, centre, candidates):
 def splat(disparity, offset):
     """The disparity map of the view ``offset`` = (du, dv) camera steps from the view whose
     map ``disparity`` (H, W) is: each pixel moves by offset x its disparity (nearest pixel);
-    where several land, the largest disparity (the nearest point) wins; holes take the
-    smallest disparity around them (the background the nearer surface uncovered)."""
+    where several land, the largest disparity (the nearest point) wins; holes are filled
+    by :func:`fill_holes`."""
     height, width = disparity.shape
     du, dv = offset
     if (du, dv) == (0, 0):
@@ -96,16 +99,41 @@ def splat(disparity, offset):
     empty = -1e9
     out = torch.full((height * width,), empty).scatter_reduce(
         0, (ty * width + tx)[inside], disparity[inside], "amax").view(height, width)
-    hole = out == empty
-    if hole.all():
-        return torch.full_like(disparity, float(disparity.min()))
-    filled = torch.where(hole, torch.full_like(out, 1e9), out)
-    while hole.any():
-        around = -F.max_pool2d(-filled[None, None], 3, 1, 1)[0, 0]
-        fill = hole & (around < 1e8)
-        filled = torch.where(fill, around, filled)
-        hole = hole & ~fill
-    return filled
+    return fill_holes(out, out == empty)
+
+
+def _nearest_along(values, known, dim, reverse):
+    """For every pixel, the value of the nearest known pixel before it along ``dim`` (after
+    it if ``reverse``), and whether there is one."""
+    if reverse:
+        values, known = values.flip(dim), known.flip(dim)
+    shape = [1, 1]
+    shape[dim] = -1
+    index = torch.arange(values.shape[dim]).reshape(shape).expand_as(values)
+    last = torch.where(known, index, torch.full_like(index, -1)).cummax(dim=dim).values
+    found = last >= 0
+    nearest = values.gather(dim, last.clamp(min=0))
+    if reverse:
+        nearest, found = nearest.flip(dim), found.flip(dim)
+    return nearest, found
+
+
+def fill_holes(disparity_map, hole):
+    """Holes take the smallest of the nearest known disparities left, right, above and
+    below them: the background that a nearer surface uncovered."""
+    if not hole.any():
+        return disparity_map
+    known = ~hole
+    if not known.any():
+        return torch.zeros_like(disparity_map)
+    best = torch.full_like(disparity_map, float("inf"))
+    for dim in (0, 1):
+        for reverse in (False, True):
+            nearest, found = _nearest_along(disparity_map, known, dim, reverse)
+            best = torch.where(found, torch.minimum(best, nearest), best)
+    fallback = disparity_map[known].min()
+    best = torch.where(torch.isinf(best), fallback, best)
+    return torch.where(hole, best, disparity_map)
 
 
 def warp(source, source_disparity, target_disparity, offset):

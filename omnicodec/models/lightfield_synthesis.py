@@ -36,12 +36,12 @@ import torch.nn.functional as F
 
 from omnicodec import bitstream, varint
 from omnicodec.codec import Codec, Decoded, Encoded
-from omnicodec.entropy import binary_reader, binary_writer, gaussian
+from omnicodec.entropy import binary_reader, binary_writer, logistic
 from omnicodec.errors import BitstreamError, InputError
 from omnicodec.geometry import disparity
 from omnicodec.io.lightfield import LightField, Naming
 from omnicodec.models import view_coding
-from omnicodec.models.view_coding import ViewEntropyModel
+from omnicodec.models.view_coding import LIMIT, TAIL, ViewEntropyModel
 
 SEARCH = 4.0  # disparities swept: -SEARCH .. SEARCH pixels per camera step ...
 SEARCH_STEP = 0.25  # ... in these steps (refined to a fraction of them)
@@ -124,12 +124,13 @@ def disparity_scale(exponent):
 
 def code_disparity(cells, exponent, writer=None, reader=None, shape=None):
     """The disparity cells, coarse to fine as a key view's DC (view_coding.code_lattice),
-    every difference under one Gaussian of scale 2^(exponent / 4)."""
+    every difference under one logistic of scale 2^(exponent / 4)."""
     def values(truth, context, feature):
-        scale = torch.full(context.shape, disparity_scale(exponent))
+        scale = torch.full((context.numel(),), disparity_scale(exponent))
+        centre = torch.zeros_like(scale)
         if reader is not None:
-            return gaussian.read(reader, scale, view_coding.LIMIT)
-        gaussian.write(writer, truth, scale, view_coding.LIMIT)
+            return logistic.read(reader, centre, scale, -LIMIT, LIMIT, TAIL).reshape(context.shape)
+        logistic.write(writer, truth, centre, scale, -LIMIT, LIMIT, TAIL)
         return truth
 
     grid = torch.zeros((1, *shape), dtype=torch.int64) if cells is None else cells[None]
@@ -145,9 +146,7 @@ def best_disparity_exponent(cells):
         return truth
 
     view_coding.code_lattice(cells[None], collect, False)
-    values = torch.cat(differences).to(torch.float32)
-    costs = [float(gaussian.likelihood_bits(values, torch.tensor(disparity_scale(e))).sum()) for e in range(-8, 40)]
-    return int(np.argmin(costs)) - 8
+    return logistic.best_scale_exponent(torch.cat(differences), 0.0, range(-16, 40), 4, -LIMIT, LIMIT, TAIL)
 
 
 @dataclasses.dataclass
@@ -381,16 +380,14 @@ def fit(data, out):
     every rate's step, and save them as a model file."""
     from datasets.lightfields import training_light_fields
 
-    counts = view_coding.histograms()
-    collect = view_coding.histogram_collector(counts)
+    statistics = view_coding.Statistics()
     collector = ViewEntropyModel()
     for name, raw in training_light_fields(data).items():
         for step in RATE_STEPS:
             layout, views, cells = analyse(raw, step)
-            SynthesisCoder(collector, layout).run(views, cells, [{"collect": collect}, {"collect": collect}])
+            SynthesisCoder(collector, layout).run(views, cells, [{"collect": statistics}] * 2)
             print(f"{name}: step {step} collected", flush=True)
-    model = ViewEntropyModel()
-    model.log_scales.copy_(view_coding.fit_scales(counts))
+    model = view_coding.fit(statistics)
     torch.save({"config": model.config, "state_dict": model.state_dict()}, out)
 
 

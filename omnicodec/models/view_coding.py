@@ -5,7 +5,8 @@ A view (or the residual of its prediction) in BT.709 Y'CbCr is cut into BLOCK x 
 blocks per plane and transformed by the orthonormal 2D DCT-II; the coefficients, in zigzag
 order, are quantized by a step per plane (a dead zone rounds small values to zero, which
 saves more bits than it costs) and coded frequency band by frequency band. A coefficient's
-integer is coded under a zero-mean discretized Gaussian whose scale is learned per
+integer is coded under a zero-centred discretized logistic (with a heavy tail) whose
+scale is learned per
 (kind of view, plane, band, context, feature) cell:
 
 - context: how much the block and its four neighbours already hold in lower bands (a
@@ -16,7 +17,7 @@ integer is coded under a zero-mean discretized Gaussian whose scale is learned p
 
 The key view's DC coefficients are sent coarse to fine on lattices of halving spacing,
 each predicted from its already sent neighbours, in a context of their spread. The scales are fitted on training light fields
-(:func:`fit_scales`); encoder and decoder compute them the same way from integers already
+(:func:`fit`); encoder and decoder compute them the same way from integers already
 sent and from the prediction both hold.
 """
 
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from omnicodec.entropy import gaussian
+from omnicodec.entropy import binary_frequencies, logistic
 from omnicodec.metrics.lightfield import YCBCR_FROM_RGB
 
 BLOCK = 8
@@ -37,6 +38,7 @@ FEATURES = 8
 KINDS = ("key", "residual")
 PLANES = 3
 LIMIT = 8191  # largest coded magnitude (a DC at step 0.25: 8 x 255 / 0.25)
+TAIL = (0.01, 30.0)  # each logistic mixed with one 30 times wider: outliers cost tens of bits
 DEAD_ZONE = 0.22  # of a step: |x| / step is rounded down below n + 0.5 + DEAD_ZONE
 
 
@@ -185,54 +187,79 @@ def _dc_prediction(dc, neighbours):
 
 
 class ViewEntropyModel(nn.Module):
-    """The learned scales: log_scales[kind, plane, band, context, feature] (fitted by
-    :func:`fit_scales`, not by gradients)."""
+    """The fitted tables (:func:`fit`, not gradients): ``log_scales[kind, plane, band,
+    context, feature]`` of the integers, and ``coded_logits[kind, plane, feature, luma
+    coded]`` of the flag that says whether a block has any nonzero integer to send (a
+    key view's DC aside, which is always sent). Flags make blocks with nothing to send,
+    most of a well predicted view, nearly free."""
 
     def __init__(self):
         super().__init__()
         self.config = {}
         self.register_buffer("log_scales", torch.zeros(len(KINDS), PLANES, BANDS, CONTEXTS, FEATURES))
-
-    def _scales(self, kind, band, context, feature):
-        table = self.log_scales[KINDS.index(kind), :, band]  # (P, C, F)
-        planes = torch.arange(PLANES).reshape(-1, *([1] * (context.dim() - 1))).expand_as(context)
-        return torch.exp(table[planes, context, feature])
+        self.register_buffer("coded_logits", torch.zeros(len(KINDS), PLANES, FEATURES, 2))
 
     def code(self, q, kind, feature, writer=None, reader=None, collect=None):
-        """Write (``writer``), read (``reader``, ``q`` None) or collect for fitting
-        (``collect(kind, band, context, feature, values)``) the (P, H', W', K) integers
-        of a view; returns them. ``feature``: (P, H', W') bins (a key view's are made
-        here from its DC)."""
+        """Write (``writer``), read (``reader``, ``q`` None) or add to a
+        :class:`Statistics` (``collect``) the (P, H', W', K) integers of a view; returns
+        them. ``feature``: (P, H', W') bins (a key view's are made here from its DC)."""
         io = (writer, reader, collect)
         if reader is not None:
             q = torch.zeros((*feature.shape, BLOCK * BLOCK), dtype=torch.int64)
-        for band in range(BANDS):
-            if kind == "key" and band == 0:
-                q[..., 0] = self._code_dc(q[..., 0], *io)
-                feature = dc_feature(q[..., 0])
-                continue
+        first = 0
+        if kind == "key":
+            q[..., 0] = self._code_dc(q[..., 0], *io)
+            feature = dc_feature(q[..., 0])
+            first = 1
+        coded = self._code_flags(kind, feature, None if reader is not None else (q[..., first:] != 0).any(dim=-1), *io)
+        planes = torch.arange(PLANES).reshape(-1, 1, 1).expand_as(feature)[coded]
+        for band in range(first, BANDS):
             lo, hi = BAND_EDGES[band], BAND_EDGES[band + 1]
-            context = _context(q, band, kind)
-            cells = (context[..., None].expand(*context.shape, hi - lo),
-                     feature[..., None].expand(*feature.shape, hi - lo))
-            q[..., lo:hi] = self._values(kind, band, cells, q[..., lo:hi], *io)
+            cells = tuple(x[:, None].expand(-1, hi - lo) for x in (planes, _context(q, band, kind)[coded], feature[coded]))
+            part = q[..., lo:hi]
+            part[coded] = self._values(kind, band, cells, part[coded], *io)
+            q[..., lo:hi] = part
         return q
 
+    def _code_flags(self, kind, feature, coded, writer, reader, collect):
+        """The (P, H', W') coded-block flags, plane by plane (a chroma block's context also
+        holds whether its luma block is coded)."""
+        out = torch.zeros(feature.shape, dtype=torch.bool)
+        luma = torch.zeros(feature.shape[1:], dtype=torch.int64)
+        for plane in range(PLANES):
+            index = (KINDS.index(kind), plane, feature[plane], luma)
+            if collect is not None:
+                collect.flags(index, coded[plane])
+                out[plane] = coded[plane]
+            else:
+                frequencies = binary_frequencies(torch.sigmoid(self.coded_logits[index]).reshape(-1))
+                if reader is not None:
+                    out[plane] = reader.read(frequencies).reshape(luma.shape)
+                else:
+                    writer.write(frequencies, coded[plane].reshape(-1))
+                    out[plane] = coded[plane]
+            if plane == 0:
+                luma = out[0].to(torch.int64)
+        return out
+
     def _values(self, kind, band, cells, values, writer, reader, collect):
-        """Code integers in their (context, feature) cells of ``band``; returns them."""
+        """Code integers in their (plane, context, feature) cells of ``band``; returns them."""
+        planes, context, feature = cells
         if collect is not None:
-            collect(kind, band, *cells, values)
+            collect.values(KINDS.index(kind), band, planes, context, feature, values)
             return values
-        scales = self._scales(kind, band, *cells)
+        scales = torch.exp(self.log_scales[KINDS.index(kind), planes, band, context, feature]).reshape(-1)
+        centre = torch.zeros_like(scales)
         if reader is not None:
-            return gaussian.read(reader, scales, LIMIT)
-        gaussian.write(writer, values, scales, LIMIT)
+            return logistic.read(reader, centre, scales, -LIMIT, LIMIT, TAIL).reshape(planes.shape)
+        logistic.write(writer, values, centre, scales, -LIMIT, LIMIT, TAIL)
         return values
 
     def _code_dc(self, dc, writer, reader, collect):
         """A key view's (P, H', W') DC integers by :func:`code_lattice`."""
         def values(truth, context, feature):
-            return self._values("key", 0, (context, feature), truth, writer, reader, collect)
+            planes = torch.arange(PLANES).reshape(-1, 1).expand_as(context)
+            return self._values("key", 0, (planes, context, feature), truth, writer, reader, collect)
 
         return code_lattice(dc, values, reader is not None)
 
@@ -257,37 +284,50 @@ def code_lattice(grid, values, reading):
     return out
 
 
+FLAG_LOGIT = 6.0  # flags' probabilities stay within [0.0025, 0.9975]
 HISTOGRAM = 256  # magnitudes the fit counts one by one (larger ones count as this)
 
 
-def histograms():
-    """Empty counts for :func:`fit_scales`."""
-    return torch.zeros(len(KINDS), PLANES, BANDS, CONTEXTS, FEATURES, HISTOGRAM, dtype=torch.float64)
+class Statistics:
+    """What :meth:`ViewEntropyModel.code` saw, for :func:`fit`: counts of the magnitudes
+    in each scale cell, and of the flags in each flag cell."""
+
+    def __init__(self):
+        self.magnitudes = torch.zeros(len(KINDS), PLANES, BANDS, CONTEXTS, FEATURES, HISTOGRAM, dtype=torch.float64)
+        self.flag_counts = torch.zeros(len(KINDS), PLANES, FEATURES, 2, 2, dtype=torch.float64)
+
+    def values(self, kind, band, planes, context, feature, values):
+        cells = ((planes * CONTEXTS + context) * FEATURES + feature) * HISTOGRAM + values.abs().clamp(max=HISTOGRAM - 1)
+        counts = torch.bincount(cells.reshape(-1), minlength=PLANES * CONTEXTS * FEATURES * HISTOGRAM)
+        self.magnitudes[kind, :, band] += counts.reshape(PLANES, CONTEXTS, FEATURES, HISTOGRAM).double()
+
+    def flags(self, index, coded):
+        kind, plane, feature, luma = index
+        cells = (feature * 2 + luma) * 2 + coded.to(torch.int64)
+        counts = torch.bincount(cells.reshape(-1), minlength=FEATURES * 4)
+        self.flag_counts[kind, plane] += counts.reshape(FEATURES, 2, 2).double()
 
 
-def histogram_collector(counts):
-    """A ``collect`` for :meth:`ViewEntropyModel.code` that adds to ``counts``."""
-    def collect(kind, band, context, feature, values):
-        cells = (context * FEATURES + feature) * HISTOGRAM + values.abs().clamp(max=HISTOGRAM - 1)
-        for plane in range(PLANES):
-            added = torch.bincount(cells[plane].reshape(-1), minlength=CONTEXTS * FEATURES * HISTOGRAM)
-            counts[KINDS.index(kind), plane, band] += added.reshape(CONTEXTS, FEATURES, HISTOGRAM).double()
-    return collect
-
-
-def fit_scales(histograms, floor=gaussian.SCALE_MIN):
-    """Log scales (KINDS, PLANES, BANDS, CONTEXTS, FEATURES) fitted to collected integers:
-    ``histograms`` (KINDS, PLANES, BANDS, CONTEXTS, FEATURES, HISTOGRAM) counts of their
-    magnitudes. A cell's scale is the one (on a grid of 2^(1/8) steps) under which its
-    integers cost the fewest bits; a cell with few samples borrows its band's counts (with
-    the weight of 50 samples) so that rare cells get sensible scales."""
-    counts = torch.as_tensor(histograms, dtype=torch.float64)
+def fit(statistics, floor=logistic.SCALE_MIN):
+    """A :class:`ViewEntropyModel` fitted to :class:`Statistics`. A cell's scale is the one
+    (on a grid of 2^(1/8) steps) under which its integers cost the fewest bits; a cell
+    with few samples borrows its band's counts (with the weight of 50 samples) so that
+    rare cells get sensible scales. A flag's probability is its frequency (plus a half),
+    kept within FLAG_LOGIT of even odds: content unlike the training's (flat colour) must
+    not cost 16 bits a block."""
+    counts = statistics.magnitudes
     band = counts.sum(dim=(3, 4), keepdim=True)
     band = band / band.sum(dim=-1, keepdim=True).clamp(min=1)
     counts = counts + 50.0 * band
     magnitudes = torch.arange(HISTOGRAM, dtype=torch.float64)
-    candidates = floor * 2.0 ** (torch.arange(0, 8 * 14, dtype=torch.float64) / 8)
+    candidates = floor * 2.0 ** (torch.arange(0, 8 * 16, dtype=torch.float64) / 8)
     # bits of a signed integer of each magnitude under each candidate scale: (S, M)
-    bits = torch.stack([gaussian.likelihood_bits(magnitudes, s) for s in candidates])
+    zero = torch.zeros_like(magnitudes)
+    bits = torch.stack([logistic.bits(magnitudes, zero, torch.full_like(magnitudes, s), -LIMIT, LIMIT, TAIL)
+                        for s in candidates])
     cost = counts @ bits.t()  # (..., S)
-    return torch.log(candidates[cost.argmin(dim=-1)]).to(torch.float32)
+    model = ViewEntropyModel()
+    model.log_scales.copy_(torch.log(candidates[cost.argmin(dim=-1)]))
+    flags = statistics.flag_counts + 0.5
+    model.coded_logits.copy_(torch.log(flags[..., 1] / flags[..., 0]).clamp(-FLAG_LOGIT, FLAG_LOGIT))
+    return model

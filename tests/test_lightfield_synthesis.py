@@ -1,0 +1,163 @@
+"""The light-field codec by view synthesis (lightfield-v2): disparity estimation and
+warping, the view coder's transform and entropy model, round trips of grids of every
+shape, black and flat views, disparities beyond the search, corrupted headers."""
+
+import numpy as np
+import pytest
+import torch
+
+import omnicodec
+from omnicodec import api, zoo
+from omnicodec.codec import codec_id
+from omnicodec.entropy import binary_reader, binary_writer
+from omnicodec.errors import BitstreamError
+from omnicodec.geometry import disparity
+from omnicodec.io.lightfield import LightField, Naming
+from omnicodec.models import lightfield_synthesis as synthesis
+from omnicodec.models import view_coding
+from tests.conftest import textured_views
+
+
+def _shifted_views(rows, cols, shift, height=48, width=64, seed=1):
+    """A smooth texture seen by a grid of cameras: a scene point moves ``shift`` pixels per
+    camera step (bilinear resampling of one texture)."""
+    rng = np.random.default_rng(seed)
+    texture = torch.from_numpy(rng.random((3, height + 80, width + 80), dtype=np.float32))
+    texture = torch.nn.functional.avg_pool2d(texture[None], 5, 1, 2)[0]
+    y, x = torch.meshgrid(torch.arange(height, dtype=torch.float32) + 40,
+                          torch.arange(width, dtype=torch.float32) + 40, indexing="ij")
+    cu, cv = rows // 2, cols // 2
+    views = np.empty((rows, cols, height, width, 3), dtype=np.uint8)
+    for u in range(rows):
+        for v in range(cols):
+            view = disparity.sample(texture, y - (u - cu) * shift, x - (v - cv) * shift, mode="bilinear")
+            views[u, v] = np.round(view.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    return views
+
+
+def _quality(reference, decoded):
+    error = reference.astype(np.float64) - decoded
+    return 10 * np.log10(255.0**2 / max((error**2).mean(), 1e-9))
+
+
+def test_plane_sweep_finds_the_disparity_and_warping_rebuilds_the_views():
+    views = torch.from_numpy(_shifted_views(5, 5, 1.3).astype(np.float32))
+    estimate = disparity.estimate(disparity.luma(views), (2, 2), torch.arange(-3, 3.01, 0.25))
+    inner = estimate[8:-8, 8:-8]
+    assert (inner - 1.3).abs().median() < 0.05
+    maps = disparity.splat(torch.full((48, 64), 1.3), (0, 0)), disparity.splat(torch.full((48, 64), 1.3), (1, 2))
+    assert torch.allclose(maps[1][5:-5, 5:-5], torch.tensor(1.3))
+    warped, visible = disparity.warp(views[2, 2].permute(2, 0, 1), maps[0], maps[1], (1, 2))
+    error = (warped.permute(1, 2, 0) - views[3, 4])[8:-8, 8:-8].abs().mean()
+    assert error < 2.0 and visible.min() > 0.5
+
+
+def test_splat_lets_the_nearer_surface_win_and_fills_holes_with_the_background():
+    near = torch.zeros(20, 20)
+    near[:, 8:12] = 2.0  # a near strip in front of a far wall
+    moved = disparity.splat(near, (0, 1))
+    assert (moved[:, 10:14] == 2.0).all()  # the strip moved 2 pixels to the right
+    assert (moved[:, 8:10] == 0.0).all()  # uncovered wall takes the background's disparity
+
+
+def test_transform_inverts_and_quantization_has_a_dead_zone():
+    planes = torch.rand(3, 21, 30) * 255
+    coefficients = view_coding.forward(planes)
+    assert coefficients.shape == (3, 3, 4, 64)
+    assert torch.allclose(view_coding.inverse(coefficients, 21, 30), planes, atol=1e-3)
+    q = view_coding.quantize(torch.tensor([[0.7, 0.8, -1.6, 2.7]]), torch.tensor([1.0]))
+    assert q.tolist() == [[0, 1, -1, 2]]
+
+
+def test_entropy_model_reads_back_what_it_wrote():
+    model = zoo.load("lightfield-v2")
+    rng = np.random.default_rng(0)
+    for kind in view_coding.KINDS:
+        q = torch.from_numpy(np.round(rng.laplace(0, 2, (3, 5, 7, 64)) * (rng.random((3, 5, 7, 64)) < 0.3)))
+        q = q.to(torch.int64)
+        q[..., 0] += 40
+        feature = torch.from_numpy(rng.integers(0, view_coding.FEATURES, (3, 5, 7)))
+        writer = binary_writer("rans")
+        model.code(q.clone(), kind, feature, writer=writer)
+        reader = binary_reader("rans", writer.finish())
+        assert torch.equal(model.code(None, kind, feature, reader=reader), q)
+        reader.finish()
+
+
+def test_lattice_sends_every_value_once_coarse_to_fine():
+    seen = np.zeros((6, 11), dtype=int)
+    for (rows, cols), neighbours in view_coding._dc_passes((6, 11)):
+        seen[rows, cols] += 1
+        if neighbours is not None:
+            assert (neighbours[0] >= 0).any(axis=1).all()  # every value has a predictor
+    assert (seen == 1).all()
+
+
+@pytest.mark.parametrize("grid", [(1, 1), (1, 4), (2, 2), (3, 3), (4, 6)])
+def test_grids_of_every_shape_round_trip(grid):
+    views = textured_views(*grid, height=24, width=40)
+    lightfield = LightField(views, Naming("npy"))
+    codec, prepared = api.prepare(lightfield, rate=6)
+    data, encoded = api.encode(codec, prepared, rate=6)
+    decoded = omnicodec.decompress(data).views
+    assert np.array_equal(decoded, encoded.decoded.views)
+    assert codec_id(api.info(data).codec) == "lightfield-synthesis"
+    assert _quality(views, decoded) > 30
+
+
+def test_prediction_makes_the_other_views_cheap():
+    """Views that are shifted copies of the key view cost a small part of it."""
+    views = _shifted_views(5, 5, 1.5)
+    whole = len(omnicodec.compress(LightField(views, Naming("npy")), rate=5))
+    alone = len(omnicodec.compress(LightField(views[2:3, 2:3], Naming("npy")), rate=5))
+    assert whole < 3 * alone  # 25 views for the price of under three
+
+
+def test_disparity_beyond_the_search_still_decodes_faithfully():
+    far = _shifted_views(3, 3, 2 * synthesis.SEARCH)
+    codec, prepared = api.prepare(LightField(far, Naming("npy")), rate=6)
+    data, encoded = api.encode(codec, prepared, rate=6)
+    decoded = omnicodec.decompress(data).views
+    assert np.array_equal(decoded, encoded.decoded.views)
+    assert _quality(far, decoded) > 25  # the residuals make up for the prediction
+
+
+def test_flat_views_cost_little_and_decode_flat():
+    views = np.full((5, 5, 64, 64, 3), (40, 120, 200), dtype=np.uint8)
+    data = omnicodec.compress(LightField(views, Naming("npy")), rate=6)
+    assert len(data) < 400  # 0.03 bits per pixel
+    assert np.abs(omnicodec.decompress(data).views.astype(int) - views).max() <= 1
+
+
+def test_black_views_are_skipped_and_stay_black():
+    views = textured_views(5, 5, height=32, width=32)
+    views[0, 0] = views[4, 4] = views[0, 4] = 0
+    views[2, 2] = 0  # the centre too: the key view moves to a present one
+    full = omnicodec.compress(LightField(textured_views(5, 5, height=32, width=32), Naming("npy")), rate=3)
+    data = omnicodec.compress(LightField(views, Naming("npy")), rate=3)
+    decoded = omnicodec.decompress(data).views
+    assert not decoded[0, 0].any() and not decoded[4, 4].any() and not decoded[2, 2].any()
+    assert decoded[1, 1].any() and len(data) <= len(full)
+    assert api.describe(api.info(data))["black views"] == 4
+    black = omnicodec.compress(LightField(np.zeros_like(views), Naming("npy")), rate=3)
+    assert len(black) < 200 and not omnicodec.decompress(black).views.any()
+
+
+def test_rates_interpolate_steps_and_refuse_out_of_range():
+    codec = api.prepare(LightField(textured_views(), Naming("npy")), rate=2.5)[0]
+    steps = [codec.step_of(rate) for rate in (1, 2, 2.5, 3)]
+    assert steps[0] > steps[1] > steps[2] > steps[3]
+    assert steps[2] == pytest.approx((steps[1] * steps[3]) ** 0.5, rel=1e-5)
+    with pytest.raises(omnicodec.InputError):
+        codec.step_of(len(synthesis.RATE_STEPS) + 1)
+
+
+def test_corrupted_header_is_refused():
+    data = omnicodec.compress(LightField(textured_views(), Naming("npy")), rate=2)
+    header = api.info(data)
+    codec_class = synthesis.SynthesisLightFieldCodec
+    layout, naming = codec_class._fields(header.codec_header)
+    good = codec_class._header(layout, naming)
+    for bad in (good[:10], good[:-1], good + b"x", good[:16] + b"\x07" + good[17:]):
+        with pytest.raises(BitstreamError):
+            codec_class._fields(bad)
