@@ -92,7 +92,7 @@ LIGHTFIELD_WEIGHTS = (
     "+450% and +81%")
 # The light-field synthesis model (entropy scales fitted at each rate): SHA-256, results.
 SYNTHESIS_WEIGHTS = (
-    "6f0bf620eba9aa6ae246e0af225ee3a5168e95cda86ffc48f80c40107d304170",
+    "f0d49bac93a026aec21b1abd900cb54f0a1d45033d322de71a20fb37cc7f642f",
     "pending")
 # The colour model: SHA-256, training command, steps, results. Its colour rates, fewest bits
 # first: the quantization steps of Y, Co, Cg at the finest level, their ratio per coarser
@@ -310,7 +310,7 @@ MODELS = {
             file="lightfield_v2.pt",
             sha256=SYNTHESIS_WEIGHTS[0],
             codec="lightfield-synthesis",
-            rates=tuple(range(1, 7)),
+            rates=tuple(range(1, 9)),
             default=True,
             data="the training scenes of datasets.lightfields (HCI cotton; dino's 33 views), read "
                  "from ../shared/data/lightfields",

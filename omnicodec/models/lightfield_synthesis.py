@@ -47,10 +47,10 @@ SEARCH = 4.0  # disparities swept: -SEARCH .. SEARCH pixels per camera step ...
 SEARCH_STEP = 0.25  # ... in these steps (refined to a fraction of them)
 DISPARITY_UNIT = 16  # disparities are sent in 1/16 pixel
 CHROMA_RATIO = 1.8  # Cb and Cr steps / Y step (PSNR-YUV weighs Y six times each)
-LEVEL_RATIO = 1.5  # step of a view of level L: luma step x LEVEL_RATIO^(L + 1)
+LEVEL_RATIO = 3.0  # step of a view of level L: luma step x LEVEL_RATIO^(L + 1)
 LEVEL_SPACINGS = (4, 2, 1)  # grid steps between the views of each level
 # Luma steps of the rates, fewest bits first; rates between interpolate them geometrically.
-RATE_STEPS = (64.0, 40.0, 24.0, 14.0, 8.0, 4.5)
+RATE_STEPS = (64.0, 40.0, 24.0, 14.0, 8.0, 4.5, 2.5, 1.4)
 COARSE_STEP = 24.0  # at this luma step and coarser, disparity cells are 16 pixels, else 8
 
 

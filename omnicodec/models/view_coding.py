@@ -38,7 +38,7 @@ FEATURES = 8
 KINDS = ("key", "residual")
 PLANES = 3
 LIMIT = 8191  # largest coded magnitude (a DC at step 0.25: 8 x 255 / 0.25)
-TAIL = (0.01, 30.0)  # each logistic mixed with one 30 times wider: outliers cost tens of bits
+TAIL = (0.001, 30.0)  # each logistic mixed with one 30 times wider: outliers cost tens of bits
 DEAD_ZONE = 0.22  # of a step: |x| / step is rounded down below n + 0.5 + DEAD_ZONE
 
 
