@@ -45,8 +45,8 @@ def parts(raw, rate):
     sizes = [len(w.finish()) for w in writers]
     predicted = synthesis.SynthesisCoder(_WithoutResiduals(model), layout).run(
         views, cells, [{"writer": binary_writer("rans")}, {}])
-    samples = codec._samples(decoded, layout, raw.dtype)
-    only = codec._samples(predicted, layout, raw.dtype)
+    samples = codec._samples(decoded, layout)
+    only = codec._samples(predicted, layout)
     key = layout.key
     row = {"rate": rate, "disparity_bytes": sizes[0], "key_bytes": sizes[1], "residual_bytes": sizes[2],
            "bpp": 8 * sum(sizes) / raw[..., 0].size,

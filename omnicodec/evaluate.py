@@ -444,7 +444,7 @@ def evaluate_lightfield(path, rates=None, grid=None, dataset=None, tile=None, pr
     and per view."""
     lightfield = read_lightfield(path, grid=grid, dataset=dataset)
     runs = rate_codecs("lightfield", rates, model)
-    prepared = runs[0][1].prepare(lightfield, tile=tile)
+    prepared = runs[0][1].prepare(lightfield, **checked_options(runs[0][1], {"tile": tile}))
     u, v, h, w, _ = lightfield.views.shape
     points, view_rows = [], []
     for rate, codec in runs:

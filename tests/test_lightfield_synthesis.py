@@ -17,6 +17,8 @@ from omnicodec.models import lightfield_synthesis as synthesis
 from omnicodec.models import view_coding
 from tests.conftest import textured_views
 
+TOP = len(synthesis.RATE_STEPS)  # the rate of most bits
+
 
 def _shifted_views(rows, cols, shift, height=48, width=64, seed=1):
     """A smooth texture seen by a grid of cameras: a scene point moves ``shift`` pixels per
@@ -97,8 +99,8 @@ def test_lattice_sends_every_value_once_coarse_to_fine():
 def test_grids_of_every_shape_round_trip(grid):
     views = textured_views(*grid, height=24, width=40)
     lightfield = LightField(views, Naming("npy"))
-    codec, prepared = api.prepare(lightfield, rate=6)
-    data, encoded = api.encode(codec, prepared, rate=6)
+    codec, prepared = api.prepare(lightfield, rate=TOP)
+    data, encoded = api.encode(codec, prepared, rate=TOP)
     decoded = omnicodec.decompress(data).views
     assert np.array_equal(decoded, encoded.decoded.views)
     assert codec_id(api.info(data).codec) == "lightfield-synthesis"
@@ -115,8 +117,8 @@ def test_prediction_makes_the_other_views_cheap():
 
 def test_disparity_beyond_the_search_still_decodes_faithfully():
     far = _shifted_views(3, 3, 2 * synthesis.SEARCH)
-    codec, prepared = api.prepare(LightField(far, Naming("npy")), rate=6)
-    data, encoded = api.encode(codec, prepared, rate=6)
+    codec, prepared = api.prepare(LightField(far, Naming("npy")), rate=TOP)
+    data, encoded = api.encode(codec, prepared, rate=TOP)
     decoded = omnicodec.decompress(data).views
     assert np.array_equal(decoded, encoded.decoded.views)
     assert _quality(far, decoded) > 25  # the residuals make up for the prediction

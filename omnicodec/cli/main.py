@@ -460,8 +460,8 @@ def build_parser():
                                             "(U, V, H, W, 3) dataset)")
     lf_coding = argparse.ArgumentParser(add_help=False)
     lf_coding.add_argument("--tile", type=int,
-                           help="light fields: tile side in pixels: all views x TILE x TILE code "
-                                "on their own, which bounds memory (default 128)")
+                           help="light fields, model lightfield-v1: tile side in pixels: all views "
+                                "x TILE x TILE code on their own, which bounds memory (default 128)")
     model = argparse.ArgumentParser(add_help=False)
     model.add_argument("--model", help="model id (`omnicodec models` lists them; default: the "
                                        "data's default model, or its model at --rate)")

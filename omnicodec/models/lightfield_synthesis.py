@@ -166,6 +166,10 @@ class Layout:
     def peak(self):
         return float((1 << self.sample_bits) - 1)
 
+    @property
+    def dtype(self):
+        return np.uint8 if self.sample_bits == 8 else np.uint16
+
     def steps(self, level=None):
         """Y, Cb, Cr steps of the key view (level None) or of a view of ``level``."""
         step = self.step * (1.0 if level is None else LEVEL_RATIO ** (level + 1))
@@ -290,9 +294,11 @@ class SynthesisLightFieldCodec(Codec):
         code_disparity(cells, layout.exponent, writer=writers[0])
         decoded = SynthesisCoder(self._model, layout, progress).run(
             views, cells, [{"writer": writers[1]}, {"writer": writers[2]}])
-        samples = self._samples(decoded, layout, lightfield.views.dtype)
+        samples = self._samples(decoded, layout)
+        # a light field of black views only is its header
+        sections = [w.finish() for w in writers] if layout.present.any() else [b""] * 3
         return Encoded(header=self._header(layout, lightfield.naming),
-                       sections=[w.finish() for w in writers], checksum=bitstream.checksum(samples),
+                       sections=sections, checksum=bitstream.checksum(samples),
                        decoded=LightField(samples, lightfield.naming), details=self._details(layout))
 
     def decode(self, header, sections, progress=None):
@@ -300,6 +306,11 @@ class SynthesisLightFieldCodec(Codec):
         if len(sections) != 3:
             raise BitstreamError("bitstream section table does not match its light field")
         rows, cols, height, width = layout.shape
+        if not layout.present.any():
+            if any(sections):
+                raise BitstreamError("light field of black views carries coded data")
+            samples = np.zeros((rows, cols, height, width, 3), layout.dtype)
+            return Decoded(LightField(samples, naming), bitstream.checksum(samples), self._details(layout))
         readers = [binary_reader(self.coder, section) for section in sections]
         cells = code_disparity(None, layout.exponent, reader=readers[0],
                                shape=(-(-height // layout.cell), -(-width // layout.cell)))
@@ -307,12 +318,12 @@ class SynthesisLightFieldCodec(Codec):
             None, cells, [{"reader": readers[1]}, {"reader": readers[2]}])
         for reader in readers:
             reader.finish()
-        samples = self._samples(decoded, layout, np.uint8 if layout.sample_bits == 8 else np.uint16)
+        samples = self._samples(decoded, layout)
         return Decoded(LightField(samples, naming), bitstream.checksum(samples), self._details(layout))
 
     @staticmethod
-    def _samples(decoded, layout, dtype):
-        return np.round(decoded.numpy() * (layout.peak / 255.0)).astype(dtype)
+    def _samples(decoded, layout):
+        return np.round(decoded.numpy() * (layout.peak / 255.0)).astype(layout.dtype)
 
     @classmethod
     def describe(cls, header):

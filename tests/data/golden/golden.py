@@ -40,6 +40,8 @@ LATER_CASES = [
      {"voxel_size": 0.001, "intensity_bits": 6}),
     ("depth_lossless.ocz", "depth_synthetic.ply", "depth-v1", "rans", {"voxel_size": 0.001}),
     ("sparse_lossless.ocz", "sparse_synthetic.ply", "sparse-v1", "rans", {}),
+    ("lightfield_v2_r2.ocz", "plane_9x9.npy", "lightfield-v2", "rans", {"rate": 2}),
+    ("lightfield_v2_r7.ocz", "plane_9x9.npy", "lightfield-v2", "torchac", {"rate": 7}),
 ]
 
 
