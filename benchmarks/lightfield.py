@@ -103,7 +103,7 @@ def main(argv=None):
         write_rows([{"lightfield": name, **r} for r in rows], stem + ".csv")
         curves = {"omnicodec": lightfield_curve(ours), **{k: lightfield_curve(v) for k, v in others.items()}}
         rd_plot(stem + ".png", curves, f"{name}: rate-distortion", metrics=LIGHT_FIELD_METRICS,
-                x_label="bits per pixel", note=LIGHT_FIELD_NOTE)
+                x_label="bits per pixel", note=LIGHT_FIELD_NOTE, log_rate=True)
         print("\n| codec | setting | bpp | PSNR-Y dB | PSNR-YUV dB | SSIM-Y | enc s | dec s | peak MB |\n"
               + "|---" * 9 + "|")
         for r in rows:

@@ -18,9 +18,10 @@ LIGHT_FIELD_NOTE = "BT.709 Y'CbCr, 8-bit peak 255, over all views; bits per pixe
 
 
 def rd_plot(path, curves, title, metrics=POINT_CLOUD_METRICS, x_label="bits per input point",
-            note=""):
+            note="", log_rate=False):
     """Write a PNG with one panel per metric of ``metrics`` ({key: axis label}) that has
-    values: bits per point (or pixel) against quality, one line per codec.
+    values: bits per point (or pixel) against quality, one line per codec (the rate axis
+    logarithmic with ``log_rate``, for rates spanning decades).
     ``curves``: {label: {"bpp": [...], metric key: [...], ...}}."""
     import matplotlib
 
@@ -38,6 +39,8 @@ def rd_plot(path, curves, title, metrics=POINT_CLOUD_METRICS, x_label="bits per 
                 axis.plot(*zip(*points), marker="o", label=label)
         axis.set_xlabel(x_label)
         axis.set_ylabel(metrics[metric])
+        if log_rate:
+            axis.set_xscale("log")
         axis.grid(True, alpha=0.3)
         if axis.lines:  # none where every value is infinite (lossless)
             axis.legend()
