@@ -48,6 +48,7 @@ from omnicodec.entropy import binary_reader, binary_writer, gaussian
 from omnicodec.errors import BitstreamError, InputError
 from omnicodec.io.lightfield import LightField, Naming
 from omnicodec.metrics.lightfield import YCBCR_FROM_RGB
+from omnicodec.models.view_coding import dct_matrix
 from omnicodec.sparse import Conv, Pool, relu, sparse_tensor
 from omnicodec.sparse.keys import pack_keys
 
@@ -62,15 +63,6 @@ LIMIT = 4095  # largest coded magnitude (a DC coefficient at a fine step can rea
 LAMBDAS = (0.00016, 0.0012, 0.0083, 0.065)
 INITIAL_STEPS = (400.0, 150.0, 56.0, 20.0)
 CHANNEL_WEIGHTS = (6 / 8, 1 / 8, 1 / 8)  # of PSNR-YUV
-
-
-def dct_matrix(n):
-    """The orthonormal DCT-II: row k is the k-th basis vector."""
-    k = torch.arange(n, dtype=torch.float64)[:, None]
-    i = torch.arange(n, dtype=torch.float64)[None, :]
-    matrix = torch.cos(math.pi * (2 * i + 1) * k / (2 * n)) * math.sqrt(2.0 / n)
-    matrix[0] /= math.sqrt(2.0)
-    return matrix.to(torch.float32)
 
 
 def to_blocks(views):

@@ -48,7 +48,8 @@ def _zigzag():
     return torch.tensor([y * BLOCK + x for y, x in order])
 
 
-def _dct_matrix(n):
+def dct_matrix(n):
+    """The orthonormal DCT-II: row k is the k-th basis vector."""
     k = torch.arange(n, dtype=torch.float64)[:, None]
     i = torch.arange(n, dtype=torch.float64)[None, :]
     matrix = torch.cos(math.pi * (2 * i + 1) * k / (2 * n)) * math.sqrt(2.0 / n)
@@ -79,7 +80,7 @@ def forward(planes):
     padded = torch.nn.functional.pad(planes[None], (0, -w % BLOCK, 0, -h % BLOCK), mode="replicate")[0]
     hb, wb = padded.shape[1] // BLOCK, padded.shape[2] // BLOCK
     blocks = padded.reshape(p, hb, BLOCK, wb, BLOCK).permute(0, 1, 3, 2, 4)
-    m = _dct_matrix(BLOCK)
+    m = dct_matrix(BLOCK)
     coefficients = torch.einsum("ry,sx,pabyx->pabrs", m, m, blocks).reshape(p, hb, wb, BLOCK * BLOCK)
     return coefficients[..., _zigzag()]
 
@@ -89,7 +90,7 @@ def inverse(coefficients, height, width):
     p, hb, wb, _ = coefficients.shape
     natural = torch.empty_like(coefficients)
     natural[..., _zigzag()] = coefficients
-    m = _dct_matrix(BLOCK)
+    m = dct_matrix(BLOCK)
     blocks = torch.einsum("ry,sx,pabrs->pabyx", m, m, natural.reshape(p, hb, wb, BLOCK, BLOCK))
     return blocks.permute(0, 1, 3, 2, 4).reshape(p, hb * BLOCK, wb * BLOCK)[:, :height, :width]
 
