@@ -44,7 +44,7 @@ def _quality(reference, decoded):
 
 def test_plane_sweep_finds_the_disparity_and_warping_rebuilds_the_views():
     views = torch.from_numpy(_shifted_views(5, 5, 1.3).astype(np.float32))
-    estimate = disparity.estimate(disparity.luma(views), (2, 2), torch.arange(-3, 3.01, 0.25))
+    estimate = disparity.estimate(disparity.luma(views), np.ones((5, 5), bool), (2, 2), torch.arange(-3, 3.01, 0.25))
     inner = estimate[8:-8, 8:-8]
     assert (inner - 1.3).abs().median() < 0.05
     maps = disparity.splat(torch.full((48, 64), 1.3), (0, 0)), disparity.splat(torch.full((48, 64), 1.3), (1, 2))

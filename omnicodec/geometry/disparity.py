@@ -38,27 +38,29 @@ def sample(images, y, x, mode="bicubic"):
     return F.grid_sample(images[None], grid[None], mode=mode, padding_mode="border", align_corners=True)[0]
 
 
-def sweep_views(grid, centre):
-    """The views the sweep compares with the centre: on its row, column and diagonals."""
-    rows, cols = grid
+def sweep_views(present, centre):
+    """The views the sweep compares with the centre: those present ((U, V) bool) on its
+    row, column and diagonals."""
+    rows, cols = present.shape
     cu, cv = centre
     views = []
     for u in range(rows):
         for v in range(cols):
             du, dv = u - cu, v - cv
-            if (du, dv) != (0, 0) and max(abs(du), abs(dv)) <= SWEEP_VIEWS and (
+            if present[u, v] and (du, dv) != (0, 0) and max(abs(du), abs(dv)) <= SWEEP_VIEWS and (
                     du == 0 or dv == 0 or abs(du) == abs(dv)):
                 views.append((u, v))
     return views
 
 
-def estimate(luma_views, centre, candidates):
+def estimate(luma_views, present, centre, candidates):
     """Disparity map (H, W) of the centre view of (U, V, H, W) float luma views, from the
-    1D tensor of ``candidates`` (evenly spaced)."""
+    1D tensor of ``candidates`` (evenly spaced); ``present`` (U, V) bool: the views that
+    are there (absent ones are left out)."""
     rows, cols, height, width = luma_views.shape
     y, x = _pixel_grid(height, width)
     reference = luma_views[centre]
-    others = sweep_views((rows, cols), centre)
+    others = sweep_views(present, centre)
     if not others:  # one view: no parallax to measure
         return torch.zeros(height, width)
     costs = torch.empty(len(candidates), height, width)

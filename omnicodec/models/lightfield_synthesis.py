@@ -188,9 +188,7 @@ def analyse(raw, step):
     cells = torch.zeros((-(-height // cell), -(-width // cell)), dtype=torch.int64)
     if present.sum() > 1:
         candidates = torch.arange(-SEARCH, SEARCH + SEARCH_STEP / 2, SEARCH_STEP)
-        # absent views are left out of the sweep by standing in the key view for them
-        stand_in = torch.where(torch.from_numpy(present)[..., None, None, None], views, views[key][None, None])
-        cells = cell_grid(disparity.estimate(disparity.luma(stand_in), key, candidates), cell)
+        cells = cell_grid(disparity.estimate(disparity.luma(views), present, key, candidates), cell)
     layout = Layout((rows, cols, height, width), sample_bits, key, step, cell, best_disparity_exponent(cells),
                     present)
     return layout, views, cells
