@@ -4,10 +4,10 @@ misses) with a context-adaptive entropy model of learned scales.
 A view (or the residual of its prediction) in BT.709 Y'CbCr is cut into BLOCK x BLOCK
 blocks per plane and transformed by the orthonormal 2D DCT-II; the coefficients, in zigzag
 order, are quantized by a step per plane (a dead zone rounds small values to zero, which
-saves more bits than it costs) and coded frequency band by frequency band. A coefficient's
-integer is coded under a zero-centred discretized logistic (with a heavy tail) whose
-scale is learned per
-(kind of view, plane, band, context, feature) cell:
+saves more bits than it costs) and coded frequency band by frequency band, after a flag
+per block and plane that says whether it has anything to send. A coefficient's integer is
+coded under a zero-centred discretized logistic (with a heavy tail) whose scale is learned
+per (kind of view, plane, band, context, feature) cell:
 
 - context: how much the block and its four neighbours already hold in lower bands (a
   block whose low frequencies are zero rarely has high ones);
@@ -16,9 +16,9 @@ scale is learned per
   know before the residual is coded.
 
 The key view's DC coefficients are sent coarse to fine on lattices of halving spacing,
-each predicted from its already sent neighbours, in a context of their spread. The scales are fitted on training light fields
-(:func:`fit`); encoder and decoder compute them the same way from integers already
-sent and from the prediction both hold.
+each predicted from its already sent neighbours, in a context of their spread. The scales
+and the flags' odds are fitted on training light fields (:func:`fit`); encoder and decoder
+compute them the same way from integers already sent and from the prediction both hold.
 """
 
 import math
@@ -55,13 +55,6 @@ def dct_matrix(n):
     matrix = torch.cos(math.pi * (2 * i + 1) * k / (2 * n)) * math.sqrt(2.0 / n)
     matrix[0] /= math.sqrt(2.0)
     return matrix.to(torch.float32)
-
-
-def band_of_position():
-    band = torch.empty(BLOCK * BLOCK, dtype=torch.int64)
-    for j in range(BANDS):
-        band[BAND_EDGES[j]:BAND_EDGES[j + 1]] = j
-    return band
 
 
 def to_ycbcr(rgb):
