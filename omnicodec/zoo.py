@@ -93,9 +93,9 @@ LIGHTFIELD_WEIGHTS = (
 # The light-field synthesis model (entropy scales fitted at each rate): SHA-256, results.
 SYNTHESIS_WEIGHTS = (
     "f0d49bac93a026aec21b1abd900cb54f0a1d45033d322de71a20fb37cc7f642f",
-    "HCI antinous (9x9x512x512, never fitted on), rates 1-8: 0.0013-0.063 bpp at PSNR-YUV "
-    "34.23-48.57 dB; Lytro 2067 (9x9x383x552): 0.0019-0.182 bpp at 32.37-42.29 dB; BD-rate "
-    "(PSNR-YUV) against the x265 pseudo-sequence: -41.9% and -32.1%")
+    "HCI antinous (9x9x512x512, never fitted on), rates 1-8: 0.0013-0.057 bpp at PSNR-YUV "
+    "34.21-48.22 dB; Lytro 2067 (9x9x383x552): 0.0019-0.153 bpp at 32.35-41.73 dB; BD-rate "
+    "(PSNR-YUV) against the x265 pseudo-sequence: -44.4% and -34.4%")
 # The colour model: SHA-256, training command, steps, results. Its colour rates, fewest bits
 # first: the quantization steps of Y, Co, Cg at the finest level, their ratio per coarser
 # level, the rounding offset of the prediction errors and the Lagrangian of the encoder's

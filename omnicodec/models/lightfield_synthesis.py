@@ -51,6 +51,10 @@ LEVEL_RATIO = 3.0  # step of a view of level L: luma step x LEVEL_RATIO^(L + 1)
 LEVEL_SPACINGS = (4, 2, 1)  # grid steps between the views of each level
 # Luma steps of the rates, fewest bits first; rates between interpolate them geometrically.
 RATE_STEPS = (64.0, 40.0, 24.0, 14.0, 8.0, 4.5, 2.5, 1.4)
+# A residual block is sent only if it lowers the squared error by RD_SLOPE x its plane's
+# step^2 per bit (chosen on cotton: BD-rate against x265 -35.2% without, -35.5% at 0.12,
+# -35.9% at 0.2, -36.0% at 0.3).
+RD_SLOPE = 0.2
 COARSE_STEP = 24.0  # at this luma step and coarser, disparity cells are 16 pixels, else 8
 
 
@@ -242,7 +246,10 @@ class SynthesisCoder:
             q = None
             if views is not None:
                 residual = view_coding.to_ycbcr(views[target] - prediction.permute(1, 2, 0)).permute(2, 0, 1)
-                q = view_coding.quantize(view_coding.forward(residual), steps)
+                coefficients = view_coding.forward(residual)
+                q = view_coding.quantize(coefficients, steps)
+                if "writer" in io[1]:  # the encoder's choice (not while fitting the tables)
+                    q = view_coding.drop_unworthy_blocks(self.model, q, coefficients, steps, feature, RD_SLOPE)
             q = self.model.code(q, "residual", feature, **io[1])
             decoded[target] = self._round(self._views(q, steps, prediction.permute(1, 2, 0), (height, width)), scale)
             out[target] = decoded[target]

@@ -302,6 +302,35 @@ class Statistics:
         self.flag_counts[kind, plane] += counts.reshape(FEATURES, 2, 2).double()
 
 
+class _BlockBits:
+    """A ``collect`` for :meth:`ViewEntropyModel.code` that adds up the bits each block's
+    integers cost under the model (its flag left out)."""
+
+    def __init__(self, model, coded):
+        self.model, self.coded = model, coded
+        self.bits = torch.zeros(coded.shape, dtype=torch.float64)
+
+    def values(self, kind, band, planes, context, feature, values):
+        scales = torch.exp(self.model.log_scales[kind, planes, band, context, feature])
+        bits = logistic.bits(values.to(torch.float32), torch.zeros_like(scales), scales, -LIMIT, LIMIT, TAIL)
+        self.bits[self.coded] += bits.sum(dim=-1).double()
+
+    def flags(self, index, coded):
+        pass
+
+
+def drop_unworthy_blocks(model, q, coefficients, steps, feature, slope):
+    """The encoder's rate-distortion choice for a residual: the integers ``q`` with every
+    block zeroed whose coding lowers its squared error by less than ``slope`` x its
+    plane's step^2 per bit it costs (the steps already weigh the planes)."""
+    counter = _BlockBits(model, (q != 0).any(dim=-1))
+    model.code(q, "residual", feature, collect=counter)
+    kept = ((coefficients - dequantize(q, steps)) ** 2).sum(dim=-1)
+    gain = (coefficients ** 2).sum(dim=-1) - kept
+    worth = gain >= slope * steps.reshape(-1, 1, 1) ** 2 * counter.bits.float()
+    return torch.where(worth[..., None], q, torch.zeros_like(q))
+
+
 def fit(statistics, floor=logistic.SCALE_MIN):
     """A :class:`ViewEntropyModel` fitted to :class:`Statistics`. A cell's scale is the one
     (on a grid of 2^(1/8) steps) under which its integers cost the fewest bits; a cell
