@@ -121,7 +121,10 @@ def test_disparity_beyond_the_search_still_decodes_faithfully():
     data, encoded = api.encode(codec, prepared, rate=TOP)
     decoded = omnicodec.decompress(data).views
     assert np.array_equal(decoded, encoded.decoded.views)
-    assert _quality(far, decoded) > 25  # the residuals make up for the prediction
+    # Warping misses, and the residuals (those worth their bits) still carry the scene:
+    # better than the key view copied to every view.
+    copied = np.broadcast_to(decoded[1:2, 1:2], far.shape)
+    assert _quality(far, decoded) > _quality(far, copied) + 1.5
 
 
 def test_flat_views_cost_little_and_decode_flat():
