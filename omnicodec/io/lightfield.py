@@ -15,6 +15,7 @@ an .npy file; ``.h5``/``.hdf5`` an HDF5 file (the input's dataset name, else
 """
 
 import dataclasses
+import json
 import math
 import os
 import re
@@ -23,6 +24,7 @@ import tempfile
 
 import numpy as np
 
+from omnicodec import varint
 from omnicodec.errors import InputError
 from omnicodec.io.atomic import atomic_output
 
@@ -46,6 +48,23 @@ class Naming:
     first: int = 0
     digits: int = 3
     dataset: str = ""
+
+
+    def pack(self):
+        """The naming as the light-field codecs' headers end with it: varint length, then
+        its sorted JSON."""
+        text = json.dumps(dataclasses.asdict(self), sort_keys=True).encode("ascii")
+        return varint.encode([len(text)]) + text
+
+    @classmethod
+    def unpack(cls, header, pos):
+        """Inverse of :meth:`pack` for the naming that ends ``header`` from ``pos``; raises
+        ValueError, TypeError, UnicodeDecodeError or BitstreamError if it is not one."""
+        (length,), pos = varint.decode(header, 1, pos)
+        text = header[pos:pos + length]
+        if len(text) != length or pos + length != len(header):
+            raise ValueError("the naming does not end the header")
+        return cls(**json.loads(text.decode("ascii")))
 
 
 @dataclasses.dataclass

@@ -33,7 +33,6 @@ out again. A 4D block whose views are all black is not coded at all.
 """
 
 import dataclasses
-import json
 import math
 import struct
 import zlib
@@ -42,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from omnicodec import bitstream, varint
+from omnicodec import bitstream
 from omnicodec.codec import Codec, Decoded, Encoded
 from omnicodec.entropy import binary_reader, binary_writer, gaussian
 from omnicodec.errors import BitstreamError, InputError
@@ -413,9 +412,7 @@ class LightFieldCodec(Codec):
             decoded[:, :, y:y + tile, x:x + tile] = np.round(rebuilt * peak)
             if progress:
                 progress(1, len(places))
-        naming = json.dumps(dataclasses.asdict(lightfield.naming), sort_keys=True).encode("ascii")
-        header = _HEADER.pack(u, v, h, w, sample_bits, tile, gain_index)
-        header += varint.encode([len(naming)]) + naming
+        header = _HEADER.pack(u, v, h, w, sample_bits, tile, gain_index) + lightfield.naming.pack()
         return Encoded(header=header, sections=sections, checksum=bitstream.checksum(decoded),
                        decoded=LightField(decoded, lightfield.naming),
                        details=self._details((u, v, h, w), gain_index, len(places)))
@@ -470,11 +467,7 @@ class LightFieldCodec(Codec):
         """The codec header -> (shape, sample bits, tile, gain index, Naming)."""
         try:
             *shape, sample_bits, tile, gain_index = _HEADER.unpack_from(header)
-            (length,), pos = varint.decode(header, 1, _HEADER.size)
-            raw = header[pos:pos + length]
-            if len(raw) != length or pos + length != len(header):
-                raise ValueError
-            naming = Naming(**json.loads(raw.decode("ascii")))
+            naming = Naming.unpack(header, _HEADER.size)
         except (struct.error, ValueError, TypeError, UnicodeDecodeError, BitstreamError):
             raise BitstreamError("light-field header is corrupted") from None
         if sample_bits not in (8, 16) or not 16 <= tile <= 4096 or not math.isfinite(gain_index):

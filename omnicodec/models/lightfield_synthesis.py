@@ -26,7 +26,6 @@ length + JSON). Sections: disparity, key view, residuals.
 """
 
 import dataclasses
-import json
 import math
 import struct
 
@@ -34,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from omnicodec import bitstream, varint
+from omnicodec import bitstream
 from omnicodec.codec import Codec, Decoded, Encoded
 from omnicodec.entropy import binary_reader, binary_writer, logistic
 from omnicodec.errors import BitstreamError, InputError
@@ -358,9 +357,7 @@ class SynthesisLightFieldCodec(Codec):
         rows, cols, height, width = layout.shape
         head = _HEADER.pack(rows, cols, height, width, layout.sample_bits, *layout.key, layout.step,
                             layout.cell, layout.exponent)
-        mask = np.packbits(layout.present.reshape(-1)).tobytes()
-        text = json.dumps(dataclasses.asdict(naming), sort_keys=True).encode("ascii")
-        return head + mask + varint.encode([len(text)]) + text
+        return head + np.packbits(layout.present.reshape(-1)).tobytes() + naming.pack()
 
     @staticmethod
     def _fields(header):
@@ -375,11 +372,7 @@ class SynthesisLightFieldCodec(Codec):
             if len(raw) != -(-count // 8):
                 raise ValueError
             present = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), count=count).astype(bool)
-            (length,), pos = varint.decode(header, 1, start + len(raw))
-            text = header[pos:pos + length]
-            if len(text) != length or pos + length != len(header):
-                raise ValueError
-            naming = Naming(**json.loads(text.decode("ascii")))
+            naming = Naming.unpack(header, start + len(raw))
         except (struct.error, ValueError, TypeError, UnicodeDecodeError, BitstreamError):
             raise BitstreamError("light-field header is corrupted") from None
         if (sample_bits not in (8, 16) or cell not in (8, 16) or not (math.isfinite(step) and step > 0)
