@@ -30,13 +30,17 @@ def extension_modules():
         raise SystemExit("building cuda_ext needs a C++ compiler: apt-get install g++")
     cu = sorted(glob.glob(os.path.join("cuda_ext", "*.cu")))
     with_cuda = bool(cu) and shutil.which("nvcc") is not None and torch.version.cuda is not None
-    args = {"cxx": ["-O3", "-std=c++17"]}
+    # -fopenmp: at::parallel_for (ATen's OpenMP backend) runs on torch's threads only when
+    # the extension itself is compiled with OpenMP; without it every loop runs serially.
+    args = {"cxx": ["-O3", "-std=c++17", "-fopenmp"]}
     if with_cuda:
         args["nvcc"] = ["-O3", "-DOMNICODEC_WITH_CUDA"]
         args["cxx"].append("-DOMNICODEC_WITH_CUDA")
-        ext = cpp_extension.CUDAExtension("omnicodec._coder", cpp + cu, extra_compile_args=args)
+        ext = cpp_extension.CUDAExtension("omnicodec._coder", cpp + cu, extra_compile_args=args,
+                                          extra_link_args=["-fopenmp"])
     else:
-        ext = cpp_extension.CppExtension("omnicodec._coder", cpp, extra_compile_args=args)
+        ext = cpp_extension.CppExtension("omnicodec._coder", cpp, extra_compile_args=args,
+                                         extra_link_args=["-fopenmp"])
     return [ext], {"build_ext": cpp_extension.BuildExtension}
 
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "rans.h"
+#include "sparse_integer.h"
 
 #ifdef OMNICODEC_WITH_CUDA
 #include <c10/cuda/CUDAException.h>
@@ -474,4 +475,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "symbols of a small alphabet with one CDF row each -> bytes");
   m.def("decode_cdf", &decode_cdf, py::arg("cdf"), py::arg("data"),
         "inverse of encode_cdf: an int32 tensor, one symbol per CDF row");
+  m.def("neighbour_table", &neighbour_table, py::arg("keys"), py::arg("bits"),
+        "sorted unique Morton keys -> (N, 27) int32 rows of each 3x3x3 neighbour, -1 where absent");
+  m.def("integer_conv", &integer_conv, py::arg("features"), py::arg("table"), py::arg("weight"),
+        py::arg("bias"), py::arg("shift"), py::arg("input_bound"), py::arg("residual") = py::none(),
+        py::arg("relu") = false, py::arg("path") = "auto",
+        "int16 sparse convolution with int32 sums over a neighbour table (see sparse_integer.cpp)");
+  m.def("integer_conv_paths", &integer_conv_paths, "the integer_conv paths this CPU runs, fastest first");
 }

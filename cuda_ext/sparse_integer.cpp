@@ -1,0 +1,338 @@
+// Integer sparse convolution: the hot path of the integer occupancy model
+// (omnicodec/sparse/integer.py documents the arithmetic).
+//
+// Every output row is computed on its own (output-stationary: no scatter, no atomics) from
+// int16 features and int16 weights with int32 sums, so the result is the same integers
+// whatever the threads, the SIMD width or the order of the sums: integer addition wraps
+// modulo 2^32 and is associative, and the model's bounds keep every sum inside int32
+// anyway. The AVX-512 VNNI, AVX2 and plain C++ paths are interchangeable; the first the
+// CPU runs is used, and tests check that all of them agree.
+#include <ATen/Parallel.h>
+#include <torch/extension.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define OMNICODEC_X86 1
+#endif
+
+#include "sparse_integer.h"
+
+namespace {
+
+// 21 bits per axis spread over every third bit of a 63-bit key, and back.
+inline uint64_t spread(uint64_t v) {
+  v &= 0x1fffff;
+  v = (v | v << 32) & 0x1f00000000ffffULL;
+  v = (v | v << 16) & 0x1f0000ff0000ffULL;
+  v = (v | v << 8) & 0x100f00f00f00f00fULL;
+  v = (v | v << 4) & 0x10c30c30c30c30c3ULL;
+  v = (v | v << 2) & 0x1249249249249249ULL;
+  return v;
+}
+
+inline uint64_t compact(uint64_t v) {
+  v &= 0x1249249249249249ULL;
+  v = (v ^ (v >> 2)) & 0x10c30c30c30c30c3ULL;
+  v = (v ^ (v >> 4)) & 0x100f00f00f00f00fULL;
+  v = (v ^ (v >> 8)) & 0x1f0000ff0000ffULL;
+  v = (v ^ (v >> 16)) & 0x1f00000000ffffULL;
+  v = (v ^ (v >> 32)) & 0x1fffffULL;
+  return v;
+}
+
+// omnicodec.geometry.morton: child index (x << 2) | (y << 1) | z, so x is the highest bit.
+inline uint64_t morton_key(uint64_t x, uint64_t y, uint64_t z) {
+  return spread(x) << 2 | spread(y) << 1 | spread(z);
+}
+
+// Row of `target` in sorted keys, searched outward from row `start` (neighbours are near
+// in Morton order, so this touches few cache lines); -1 when absent.
+inline int32_t gallop(const int64_t* keys, int64_t n, int64_t start, int64_t target) {
+  int64_t lo, hi;
+  if (keys[start] < target) {
+    int64_t step = 1;
+    lo = start;
+    hi = start + 1;
+    while (hi < n && keys[hi] < target) {
+      lo = hi;
+      step <<= 1;
+      hi = start + step;
+    }
+    hi = std::min(hi, n);
+    lo += 1;
+  } else {
+    int64_t step = 1;
+    hi = start;
+    lo = start - 1;
+    while (lo >= 0 && keys[lo] >= target) {
+      hi = lo;
+      step <<= 1;
+      lo = start - step;
+    }
+    lo = std::max<int64_t>(lo + 1, 0);
+  }
+  const int64_t* found = std::lower_bound(keys + lo, keys + hi, target);
+  return (found != keys + n && *found == target) ? static_cast<int32_t>(found - keys) : -1;
+}
+
+void check(bool ok, const std::string& message) {
+  if (!ok) throw std::invalid_argument(message);
+}
+
+// The three implementations of one block of output rows. Weights are packed
+// [K][Cin / 2][Cout][2]: the pair of input channels (2p, 2p + 1) of output o sit together,
+// as the multiply-add-pairs instructions want them.
+struct ConvArgs {
+  const int16_t* x;        // (rows_in, cin), already clamped to the layer's input bound
+  const int32_t* table;    // (rows_out, K), -1 where the neighbour is absent
+  const int16_t* weight;   // packed as above
+  const int32_t* bias;     // (cout,) at the accumulator's scale
+  const int16_t* residual; // (rows_out, cout) or null, added after the shift
+  int16_t* out;            // (rows_out, cout)
+  int64_t cin, cout, kernel;
+  int shift;
+  bool relu;
+};
+
+inline int16_t finish_value(uint32_t acc, int shift, const int16_t* residual, int64_t o, bool relu) {
+  int32_t value = static_cast<int32_t>(acc) >> shift;  // arithmetic: rounds toward -inf
+  if (residual) value += residual[o];
+  if (relu && value < 0) value = 0;
+  return static_cast<int16_t>(std::min(32767, std::max(-32768, value)));
+}
+
+void conv_rows_plain(const ConvArgs& a, int64_t begin, int64_t end) {
+  std::vector<uint32_t> acc(a.cout);
+  const uint32_t half = a.shift ? (1u << (a.shift - 1)) : 0u;
+  for (int64_t i = begin; i < end; ++i) {
+    for (int64_t o = 0; o < a.cout; ++o) acc[o] = static_cast<uint32_t>(a.bias[o]) + half;
+    for (int64_t k = 0; k < a.kernel; ++k) {
+      const int32_t j = a.table[i * a.kernel + k];
+      if (j < 0) continue;
+      const int16_t* xr = a.x + static_cast<int64_t>(j) * a.cin;
+      const int16_t* wk = a.weight + k * a.cin * a.cout;
+      for (int64_t p = 0; p < a.cin / 2; ++p) {
+        const int32_t x0 = xr[2 * p], x1 = xr[2 * p + 1];
+        const int16_t* wp = wk + p * a.cout * 2;
+        for (int64_t o = 0; o < a.cout; ++o)
+          acc[o] += static_cast<uint32_t>(x0 * wp[2 * o]) + static_cast<uint32_t>(x1 * wp[2 * o + 1]);
+      }
+    }
+    const int16_t* res = a.residual ? a.residual + i * a.cout : nullptr;
+    for (int64_t o = 0; o < a.cout; ++o) a.out[i * a.cout + o] = finish_value(acc[o], a.shift, res, o, a.relu);
+  }
+}
+
+#ifdef OMNICODEC_X86
+// The SIMD paths take rows in tiles and kernel offsets outermost within a tile, so one
+// offset's weights (Cin * Cout int16) stay in the L1 cache while every row of the tile uses
+// them; the tile's sums wait in a small buffer.
+constexpr int64_t kTile = 32;
+
+template <int V>  // V = cout / 16 vectors of 16 int32
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void conv_rows_vnni(const ConvArgs& a, int64_t begin,
+                                                                             int64_t end) {
+  const __m512i half = _mm512_set1_epi32(a.shift ? (1 << (a.shift - 1)) : 0);
+  alignas(64) int32_t sums[kTile * 16 * V];
+  for (int64_t first = begin; first < end; first += kTile) {
+    const int64_t count = std::min(kTile, end - first);
+    for (int64_t r = 0; r < count; ++r)
+      for (int v = 0; v < V; ++v)
+        _mm512_store_si512(sums + (r * V + v) * 16, _mm512_add_epi32(_mm512_loadu_si512(a.bias + 16 * v), half));
+    for (int64_t k = 0; k < a.kernel; ++k) {
+      const int16_t* wk = a.weight + k * a.cin * a.cout;
+      for (int64_t r = 0; r < count; ++r) {
+        const int32_t j = a.table[(first + r) * a.kernel + k];
+        if (j < 0) continue;
+        const int16_t* xr = a.x + static_cast<int64_t>(j) * a.cin;
+        __m512i acc[V];
+        for (int v = 0; v < V; ++v) acc[v] = _mm512_load_si512(sums + (r * V + v) * 16);
+        for (int64_t p = 0; p < a.cin / 2; ++p) {
+          int32_t pair;
+          std::memcpy(&pair, xr + 2 * p, sizeof(pair));
+          const __m512i xs = _mm512_set1_epi32(pair);
+          const int16_t* wp = wk + p * a.cout * 2;
+          for (int v = 0; v < V; ++v) acc[v] = _mm512_dpwssd_epi32(acc[v], xs, _mm512_loadu_si512(wp + 32 * v));
+        }
+        for (int v = 0; v < V; ++v) _mm512_store_si512(sums + (r * V + v) * 16, acc[v]);
+      }
+    }
+    for (int64_t r = 0; r < count; ++r) {
+      const int64_t i = first + r;
+      for (int v = 0; v < V; ++v) {
+        __m512i value = _mm512_srai_epi32(_mm512_load_si512(sums + (r * V + v) * 16), a.shift);
+        if (a.residual)
+          value = _mm512_add_epi32(value, _mm512_cvtepi16_epi32(_mm256_loadu_si256(
+                                              reinterpret_cast<const __m256i*>(a.residual + i * a.cout + 16 * v))));
+        if (a.relu) value = _mm512_max_epi32(value, _mm512_setzero_si512());
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.out + i * a.cout + 16 * v), _mm512_cvtsepi32_epi16(value));
+      }
+    }
+  }
+}
+
+template <int V>  // V = cout / 8 vectors of 8 int32
+__attribute__((target("avx2"))) void conv_rows_avx2(const ConvArgs& a, int64_t begin, int64_t end) {
+  const __m256i half = _mm256_set1_epi32(a.shift ? (1 << (a.shift - 1)) : 0);
+  alignas(32) int32_t sums[kTile * 8 * V];
+  for (int64_t first = begin; first < end; first += kTile) {
+    const int64_t count = std::min(kTile, end - first);
+    for (int64_t r = 0; r < count; ++r)
+      for (int v = 0; v < V; ++v)
+        _mm256_store_si256(reinterpret_cast<__m256i*>(sums + (r * V + v) * 8),
+                           _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bias + 8 * v)), half));
+    for (int64_t k = 0; k < a.kernel; ++k) {
+      const int16_t* wk = a.weight + k * a.cin * a.cout;
+      for (int64_t r = 0; r < count; ++r) {
+        const int32_t j = a.table[(first + r) * a.kernel + k];
+        if (j < 0) continue;
+        const int16_t* xr = a.x + static_cast<int64_t>(j) * a.cin;
+        __m256i acc[V];
+        for (int v = 0; v < V; ++v) acc[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(sums + (r * V + v) * 8));
+        for (int64_t p = 0; p < a.cin / 2; ++p) {
+          int32_t pair;
+          std::memcpy(&pair, xr + 2 * p, sizeof(pair));
+          const __m256i xs = _mm256_set1_epi32(pair);
+          const int16_t* wp = wk + p * a.cout * 2;
+          for (int v = 0; v < V; ++v)
+            acc[v] = _mm256_add_epi32(acc[v], _mm256_madd_epi16(xs, _mm256_loadu_si256(
+                                                                    reinterpret_cast<const __m256i*>(wp + 16 * v))));
+        }
+        for (int v = 0; v < V; ++v) _mm256_store_si256(reinterpret_cast<__m256i*>(sums + (r * V + v) * 8), acc[v]);
+      }
+    }
+    for (int64_t r = 0; r < count; ++r) {
+      const int64_t i = first + r;
+      const int16_t* res = a.residual ? a.residual + i * a.cout : nullptr;
+      for (int64_t o = 0; o < a.cout; ++o)
+        a.out[i * a.cout + o] = finish_value(static_cast<uint32_t>(sums[r * a.cout + o]), a.shift, res, o, a.relu);
+    }
+  }
+}
+#endif
+
+using RowsFunction = void (*)(const ConvArgs&, int64_t, int64_t);
+
+RowsFunction pick_rows(int64_t cout, const std::string& path) {
+#ifdef OMNICODEC_X86
+  const bool want_auto = path == "auto";
+  if ((want_auto || path == "avx512vnni") && __builtin_cpu_supports("avx512vnni") &&
+      __builtin_cpu_supports("avx512bw")) {
+    if (cout == 16) return conv_rows_vnni<1>;
+    if (cout == 32) return conv_rows_vnni<2>;
+    if (cout == 64) return conv_rows_vnni<4>;
+  }
+  if ((want_auto || path == "avx2") && __builtin_cpu_supports("avx2")) {
+    if (cout == 8) return conv_rows_avx2<1>;
+    if (cout == 16) return conv_rows_avx2<2>;
+    if (cout == 32) return conv_rows_avx2<4>;
+    if (cout == 64) return conv_rows_avx2<8>;
+  }
+#endif
+  check(path == "auto" || path == "plain", "integer_conv: path " + path + " is not available on this CPU for " +
+                                               std::to_string(cout) + " output channels");
+  return conv_rows_plain;
+}
+
+}  // namespace
+
+std::vector<std::string> integer_conv_paths() {
+  std::vector<std::string> paths;
+#ifdef OMNICODEC_X86
+  if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")) paths.push_back("avx512vnni");
+  if (__builtin_cpu_supports("avx2")) paths.push_back("avx2");
+#endif
+  paths.push_back("plain");
+  return paths;
+}
+
+torch::Tensor neighbour_table(const torch::Tensor& keys, int64_t bits) {
+  check(keys.device().is_cpu() && keys.scalar_type() == torch::kInt64 && keys.dim() == 1,
+        "neighbour_table: keys must be a 1-D int64 CPU tensor");
+  check(bits >= 1 && bits <= 21, "neighbour_table: bits must lie in [1, 21]");
+  const torch::Tensor sorted = keys.contiguous();
+  const int64_t n = sorted.numel();
+  const int64_t* k = sorted.data_ptr<int64_t>();
+  for (int64_t i = 1; i < n; ++i) check(k[i - 1] < k[i], "neighbour_table: keys must be sorted and unique");
+  torch::Tensor table = torch::full({n, 27}, -1, torch::kInt32);
+  int32_t* t = table.data_ptr<int32_t>();
+  const int64_t side = int64_t{1} << bits;
+  // The 13 offsets after the centre in MinkowskiEngine's numbering (first axis fastest) are
+  // searched; each found pair also fills the mirrored offset 26 - k of the neighbour.
+  at::parallel_for(0, n, 2048, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const uint64_t key = static_cast<uint64_t>(k[i]);
+      const int64_t x = compact(key >> 2), y = compact(key >> 1), z = compact(key);
+      t[i * 27 + 13] = static_cast<int32_t>(i);
+      for (int kk = 14; kk < 27; ++kk) {
+        const int64_t nx = x + kk % 3 - 1, ny = y + (kk / 3) % 3 - 1, nz = z + kk / 9 - 1;
+        if (nx < 0 || ny < 0 || nz < 0 || nx >= side || ny >= side || nz >= side) continue;
+        const int32_t j = gallop(k, n, i, static_cast<int64_t>(morton_key(nx, ny, nz)));
+        t[i * 27 + kk] = j;
+      }
+    }
+  });
+  // Mirror: (i, k) -> j means (j, 26 - k) -> i. Each (j, 26 - k) has exactly one i.
+  at::parallel_for(0, n, 2048, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      for (int kk = 14; kk < 27; ++kk) {
+        const int32_t j = t[i * 27 + kk];
+        if (j >= 0) t[static_cast<int64_t>(j) * 27 + 26 - kk] = static_cast<int32_t>(i);
+      }
+  });
+  return table;
+}
+
+torch::Tensor integer_conv(const torch::Tensor& features, const torch::Tensor& table, const torch::Tensor& weight,
+                           const torch::Tensor& bias, int64_t shift, int64_t input_bound,
+                           const c10::optional<torch::Tensor>& residual, bool relu, const std::string& path) {
+  check(features.device().is_cpu() && features.scalar_type() == torch::kInt16 && features.dim() == 2,
+        "integer_conv: features must be a 2-D int16 CPU tensor");
+  check(table.scalar_type() == torch::kInt32 && table.dim() == 2, "integer_conv: table must be a 2-D int32 tensor");
+  check(weight.scalar_type() == torch::kInt16 && weight.dim() == 4 && weight.size(3) == 2,
+        "integer_conv: weight must be int16 packed as (K, Cin / 2, Cout, 2)");
+  const int64_t kernel = weight.size(0), cin = 2 * weight.size(1), cout = weight.size(2);
+  check(features.size(1) == cin, "integer_conv: features have " + std::to_string(features.size(1)) +
+                                     " channels, the weight wants " + std::to_string(cin));
+  check(table.size(1) == kernel, "integer_conv: table and weight disagree on the kernel size");
+  check(bias.scalar_type() == torch::kInt32 && bias.numel() == cout, "integer_conv: bias must be int32 (Cout,)");
+  check(shift >= 0 && shift < 31, "integer_conv: shift must lie in [0, 30]");
+  check(input_bound >= 1 && input_bound <= 32767, "integer_conv: input bound must lie in [1, 32767]");
+  const int64_t rows = table.size(0);
+  torch::Tensor res;
+  if (residual.has_value()) {
+    res = residual->contiguous();
+    check(res.scalar_type() == torch::kInt16 && res.dim() == 2 && res.size(0) == rows && res.size(1) == cout,
+          "integer_conv: residual must be int16 (rows, Cout)");
+  }
+  const torch::Tensor tab = table.contiguous();
+  {
+    const int32_t* t = tab.data_ptr<int32_t>();
+    const int64_t n_in = features.size(0);
+    std::atomic<bool> outside{false};
+    at::parallel_for(0, tab.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
+      bool bad = false;
+      for (int64_t e = begin; e < end; ++e) bad |= t[e] >= n_in;
+      if (bad) outside = true;
+    });
+    check(!outside, "integer_conv: table points past the features' rows");
+  }
+  const torch::Tensor x = features.clamp(-input_bound, input_bound).contiguous();
+  const torch::Tensor w = weight.contiguous();
+  const torch::Tensor b = bias.contiguous();
+  torch::Tensor out = torch::empty({rows, cout}, torch::kInt16);
+  ConvArgs args{x.data_ptr<int16_t>(), tab.data_ptr<int32_t>(), w.data_ptr<int16_t>(), b.data_ptr<int32_t>(),
+                res.defined() ? res.data_ptr<int16_t>() : nullptr, out.data_ptr<int16_t>(), cin, cout, kernel,
+                static_cast<int>(shift), relu};
+  const RowsFunction run = pick_rows(cout, path);
+  at::parallel_for(0, rows, 512, [&](int64_t begin, int64_t end) { run(args, begin, end); });
+  return out;
+}
