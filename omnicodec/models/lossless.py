@@ -7,6 +7,11 @@ with the occupancy map of its coarsest scale (an 8x8x8 grid, or the whole block 
 smaller); then one entropy-coded payload holding, for every finer scale, the children of
 each occupied voxel in 8 batches, one per child position (models.occupancy). The encoder
 runs exactly the decoder's computation, so both see the same probabilities.
+
+Models compute in float (occupancy-v1: the same probabilities only on the same arithmetic,
+which runtime.configure pins down as far as it can) or in integers (occupancy-v2,
+models.occupancy_integer: the same probabilities on every machine). A stream names its
+model, so it records which arithmetic its decoder must run; both decode.
 """
 
 import math
@@ -14,25 +19,36 @@ import math
 import numpy as np
 import torch
 
-from omnicodec.entropy import binary_reader, binary_writer, binary_frequencies
+from omnicodec.entropy import binary_reader, binary_writer
 from omnicodec import varint
 from omnicodec.errors import BitstreamError
 from omnicodec.geometry import morton, octree
 from omnicodec.models.geometry import GeometryCodec
 from omnicodec.models.occupancy import CODING_ORDER, OccupancyModel
+from omnicodec.models.occupancy_integer import IntegerOccupancyModel
 
 COARSEST_BITS = 3
+
+
+def occupancy_network(arithmetic="float", **config):
+    """The occupancy network a weight file's config describes: float or integer."""
+    return IntegerOccupancyModel(**config) if arithmetic == "integer" else OccupancyModel(**config)
 
 
 class LosslessGeometryCodec(GeometryCodec):
     """Lossless on the voxel grid: every block coded by the occupancy model."""
 
-    network = OccupancyModel
+    network = staticmethod(occupancy_network)
 
     def block_coder(self):
         from omnicodec import zoo
 
         return LosslessBlockCoder(zoo.load(self.card.model_id), self.coder)
+
+    def _details(self, *args, **kwargs):
+        details = super()._details(*args, **kwargs)
+        details["arithmetic"] = self.card.settings.get("arithmetic", "float")
+        return details
 
 
 class LosslessBlockCoder:
@@ -46,26 +62,26 @@ class LosslessBlockCoder:
 
     def code_stages(self, parent_keys, depth, stages, masks=None, writer=None, reader=None):
         """Encode (masks and writer given) or decode (reader given) the children of one scale
-        for the first ``stages`` of the 8 coding stages; returns the (P, 8) known-children
+        for the first ``stages`` of the 8 coding stages; returns the (P, 8) int8 known-children
         map (+1 occupied, -1 empty, 0 for the children of the stages not coded) and the
-        scale's context features."""
-        coords = torch.from_numpy(morton.decode(parent_keys, depth))
-        known = torch.zeros((len(coords), 8), dtype=torch.float32)
-        context = self.model.context(coords)
+        scale's context."""
+        known = torch.zeros((len(parent_keys), 8), dtype=torch.int8)
+        context = self.model.scale_context(parent_keys, depth)
         for stage, child in enumerate(CODING_ORDER[:stages]):
-            freq = binary_frequencies(torch.sigmoid(self.model.stage_logits(context, known, stage)))
+            freq = self.model.stage_frequencies(context, known, stage)
             if writer is not None:
                 bits = torch.from_numpy(masks[:, child])
                 writer.write(freq, bits)
             else:
                 bits = reader.read(freq)
-            known[:, child] = bits.to(torch.float32) * 2 - 1
+            known[:, child] = bits.to(torch.int8) * 2 - 1
         return known, context
 
     def predict_rest(self, context, known, stages):
         """(P, 8) occupancy logits of the children of the stages after the first ``stages``,
         given those (the stages' own conditioning, without the children in between);
-        +-inf for the known children."""
+        +-inf for the known children. Float models only (the lossy codecs' base)."""
+        known = known.to(torch.float32)
         logits = known * math.inf
         for stage in range(stages, len(CODING_ORDER)):
             logits[:, CODING_ORDER[stage]] = self.model.stage_logits(context, known, stage)

@@ -11,6 +11,8 @@ same coordinates, so the engine's neighbour maps are built once per scale.
 import torch
 from torch import nn
 
+from omnicodec.entropy import binary_frequencies
+from omnicodec.geometry import morton
 from omnicodec.models.blocks import ResBlock
 from omnicodec.sparse import Conv, relu, sparse_tensor
 
@@ -50,6 +52,15 @@ class OccupancyModel(nn.Module):
             y = block(y)
         x = self.merge(skip.replace(skip.features + self.up(y, out=skip).features))
         return self.context_conv(x)
+
+    def scale_context(self, parent_keys, bits):
+        """:meth:`context` of Morton-sorted keys on a grid of ``bits`` bits per axis."""
+        return self.context(torch.from_numpy(morton.decode(parent_keys, bits)))
+
+    def stage_frequencies(self, context, known, stage):
+        """int32 frequencies (in 65536) of the child CODING_ORDER[stage] being occupied;
+        ``known``: (P, 8) children known so far (+1, -1, 0 unknown)."""
+        return binary_frequencies(torch.sigmoid(self.stage_logits(context, known.to(torch.float32), stage)))
 
     def stage_logits(self, context, known, stage):
         """Logit of the child CODING_ORDER[stage] being occupied, for every voxel, (P,)."""
