@@ -257,7 +257,7 @@ std::vector<std::string> integer_conv_paths() {
 torch::Tensor neighbour_table(const torch::Tensor& keys, int64_t bits) {
   check(keys.device().is_cpu() && keys.scalar_type() == torch::kInt64 && keys.dim() == 1,
         "neighbour_table: keys must be a 1-D int64 CPU tensor");
-  check(bits >= 1 && bits <= 21, "neighbour_table: bits must lie in [1, 21]");
+  check(bits >= 0 && bits <= 21, "neighbour_table: bits must lie in [0, 21]");
   const torch::Tensor sorted = keys.contiguous();
   const int64_t n = sorted.numel();
   const int64_t* k = sorted.data_ptr<int64_t>();

@@ -32,7 +32,7 @@ def test_compress_decompress_info(tmp_path, capsys):
     assert np.array_equal(np.unique(original, axis=0), np.unique(decoded, axis=0))
     code, out, _ = run(["info", ocz, "--json"], capsys)
     fields = json.loads(out)
-    assert code == 0 and fields["codec"] == "pointcloud-lossless" and fields["model"] == "occupancy-v1"
+    assert code == 0 and fields["codec"] == "pointcloud-lossless" and fields["model"] == "occupancy-v2"
     assert fields["input points"] == len(original) and "bits per input point" in fields
     assert fields["format version"] == 3
     assert not any("engine" in name for name in fields)  # streams do not record one

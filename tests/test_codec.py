@@ -119,7 +119,7 @@ def test_damaged_payload_never_decodes(sample_points, coder):
 def test_info_reads_the_header(sample_points):
     data = omnicodec.compress(sample_points)
     header = omnicodec.info(data)
-    assert codec_id(header.codec) == "pointcloud-lossless" and header.model_id == "occupancy-v1"
+    assert codec_id(header.codec) == "pointcloud-lossless" and header.model_id == "occupancy-v2"
     fields = omnicodec.describe(header)
     assert fields["voxels"] == len(np.unique(sample_points, axis=0))
     assert fields["input points"] == len(sample_points)

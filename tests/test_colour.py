@@ -103,7 +103,7 @@ def test_lossless_colour_round_trip_and_report(tmp_path):
     header, decoded = api.decode(data)
     assert header.model_id == "colour-v1"
     details = decoded.details
-    assert details["geometry model"] == "occupancy-v1" and details["colour"].startswith("lossless")
+    assert details["geometry model"] == "occupancy-v2" and details["colour"].startswith("lossless")
     assert details["geometry bytes"] + details["colour bytes"] < len(data)
     assert details["colour bits per point"] > 0
     fields = api.describe(header)

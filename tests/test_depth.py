@@ -76,7 +76,7 @@ def test_points_off_the_camera_go_to_the_dense_model(frame):
 
 def test_clouds_that_are_no_frame_keep_their_model(frame):
     points = sphere_shell()
-    assert api.decode(api.compress(points))[0].model_id == "occupancy-v1"
+    assert api.decode(api.compress(points))[0].model_id == "occupancy-v2"
     sweep = millimetres(synthetic_sweep()[0])
     assert api.decode(api.compress(sweep))[0].model_id == "lidar-v1"
     data = api.compress(points, model="depth-v1")  # asked for: every point by the dense model

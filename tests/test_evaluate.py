@@ -68,7 +68,7 @@ def test_eval_colour_rates_rows_plot_and_bd_rate(tmp_path, capsys, coloured_ply)
     report = json.loads(out)
     points = report["points"]
     assert [p["colour_rate"] for p in points] == [1, 4, 7]
-    assert all(p["model"] == "occupancy-v1" and p["colour_model"] == "colour-v1" for p in points)
+    assert all(p["model"] == "occupancy-v2" and p["colour_model"] == "colour-v1" for p in points)
     colour_bpp = [p["colour_bits_per_point"] for p in points]
     assert colour_bpp == sorted(colour_bpp) and colour_bpp[0] < colour_bpp[-1]
     assert points[-1]["y_psnr"] > points[0]["y_psnr"]

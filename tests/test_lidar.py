@@ -80,7 +80,7 @@ def test_any_pose_is_exact(sweep, pose):
 def test_clouds_that_are_no_sweep_keep_the_dense_model():
     points = sphere_shell()
     header, decoded = api.decode(api.compress(points))
-    assert header.model_id == "occupancy-v1"
+    assert header.model_id == "occupancy-v2"
     data = api.compress(points, model="lidar-v1")  # asked for: every point by the dense model
     header, decoded = api.decode(data)
     assert header.model_id == "lidar-v1" and decoded.details["other points"] == len(points)

@@ -169,10 +169,13 @@ def test_help_and_import_load_neither_torch_nor_an_engine():
 
 
 def test_bad_engine_variable_is_a_one_line_error(tmp_path):
+    """(The default lossless model computes in integers, with no sparse engine: a float
+    model is what reads the variable.)"""
     src = tmp_path / "s.ply"
     write_ply(src, sphere_shell().astype(np.int32))
     result = _python("import sys\nfrom omnicodec.cli.main import main\n"
-                     f"sys.exit(main(['compress', {str(src)!r}, '-o', {str(tmp_path / 's.ocz')!r}, '-q']))",
+                     f"sys.exit(main(['compress', {str(src)!r}, '-o', {str(tmp_path / 's.ocz')!r}, '-q', "
+                     "'--model', 'occupancy-v1']))",
                      env={"OMNICODEC_ENGINE": "nope"})
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "OMNICODEC_ENGINE=nope" in result.stderr

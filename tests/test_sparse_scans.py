@@ -30,7 +30,7 @@ def test_sparse_clouds_are_coded_as_cells_and_offsets(surface):
 
 def test_dense_clouds_keep_the_dense_model_and_any_cloud_is_exact():
     shell = sphere_shell()
-    assert api.decode(api.compress(shell))[0].model_id == "occupancy-v1"
+    assert api.decode(api.compress(shell))[0].model_id == "occupancy-v2"
     for points in (shell, shell[:1], shell[:2], np.array([[0, 0, 0], [1000, 3, 7]])):
         decoded = api.decompress(api.compress(points.astype(np.int32), model="sparse-v1"))
         assert as_set(decoded.positions) == as_set(points)

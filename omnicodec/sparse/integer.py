@@ -18,6 +18,8 @@ with -1 where a neighbour is absent, numbered as MinkowskiEngine numbers kernel 
 (first axis fastest), so float weights of either engine map onto them.
 """
 
+import contextlib
+
 import numpy as np
 import torch
 
@@ -33,6 +35,22 @@ def implementations():
     CPU runs (``avx512vnni``, ``avx2``, ``plain``), then ``reference``."""
     native = _extension()
     return (list(native.integer_conv_paths()) if native else []) + ["reference"]
+
+
+_chosen = [None]  # the implementation use_implementation() picked, if any
+
+
+@contextlib.contextmanager
+def use_implementation(name):
+    """Run the enclosed code's convolutions with one of :func:`implementations` (tests and
+    benchmarks compare them; the default is the fastest)."""
+    if name not in implementations():
+        raise ValueError(f"integer convolution {name!r} is not available here: {', '.join(implementations())}")
+    previous, _chosen[0] = _chosen[0], name
+    try:
+        yield
+    finally:
+        _chosen[0] = previous
 
 
 def neighbour_table(keys, bits):

@@ -42,6 +42,8 @@ LATER_CASES = [
     ("sparse_lossless.ocz", "sparse_synthetic.ply", "sparse-v1", "rans", {}),
     ("lightfield_v2_r2.ocz", "plane_9x9.npy", "lightfield-v2", "rans", {"rate": 2}),
     ("lightfield_v2_r7.ocz", "plane_9x9.npy", "lightfield-v2", "torchac", {"rate": 7}),
+    ("lossless_integer.ocz", "ricardo_crop.ply", "occupancy-v2", "rans", {}),
+    ("lossless_integer_float.ocz", "ricardo_crop_float.ply", "occupancy-v2", "torchac", {"bits": 6}),
 ]
 
 
