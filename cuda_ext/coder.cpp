@@ -482,4 +482,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("relu") = false, py::arg("path") = "auto",
         "int16 sparse convolution with int32 sums over a neighbour table (see sparse_integer.cpp)");
   m.def("integer_conv_paths", &integer_conv_paths, "the integer_conv paths this CPU runs, fastest first");
+  m.def("integer_dot", &integer_dot, py::arg("features"), py::arg("weight"),
+        "(N, C) int16 features . (C,) int64 weight -> (N,) int64, exact");
 }

@@ -98,6 +98,7 @@ struct ConvArgs {
   const int16_t* residual; // (rows_out, cout) or null, added after the shift
   int16_t* out;            // (rows_out, cout)
   int64_t cin, cout, kernel;
+  int64_t offsets;  // kernel offsets visited: kernel, or 0 when there are no input channels
   int shift;
   bool relu;
 };
@@ -114,7 +115,7 @@ void conv_rows_plain(const ConvArgs& a, int64_t begin, int64_t end) {
   const uint32_t half = a.shift ? (1u << (a.shift - 1)) : 0u;
   for (int64_t i = begin; i < end; ++i) {
     for (int64_t o = 0; o < a.cout; ++o) acc[o] = static_cast<uint32_t>(a.bias[o]) + half;
-    for (int64_t k = 0; k < a.kernel; ++k) {
+    for (int64_t k = 0; k < a.offsets; ++k) {
       const int32_t j = a.table[i * a.kernel + k];
       if (j < 0) continue;
       const int16_t* xr = a.x + static_cast<int64_t>(j) * a.cin;
@@ -147,7 +148,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void conv_rows_vnni(const
     for (int64_t r = 0; r < count; ++r)
       for (int v = 0; v < V; ++v)
         _mm512_store_si512(sums + (r * V + v) * 16, _mm512_add_epi32(_mm512_loadu_si512(a.bias + 16 * v), half));
-    for (int64_t k = 0; k < a.kernel; ++k) {
+    for (int64_t k = 0; k < a.offsets; ++k) {
       const int16_t* wk = a.weight + k * a.cin * a.cout;
       for (int64_t r = 0; r < count; ++r) {
         const int32_t j = a.table[(first + r) * a.kernel + k];
@@ -189,7 +190,7 @@ __attribute__((target("avx2"))) void conv_rows_avx2(const ConvArgs& a, int64_t b
       for (int v = 0; v < V; ++v)
         _mm256_store_si256(reinterpret_cast<__m256i*>(sums + (r * V + v) * 8),
                            _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bias + 8 * v)), half));
-    for (int64_t k = 0; k < a.kernel; ++k) {
+    for (int64_t k = 0; k < a.offsets; ++k) {
       const int16_t* wk = a.weight + k * a.cin * a.cout;
       for (int64_t r = 0; r < count; ++r) {
         const int32_t j = a.table[(first + r) * a.kernel + k];
@@ -329,10 +330,32 @@ torch::Tensor integer_conv(const torch::Tensor& features, const torch::Tensor& t
   const torch::Tensor w = weight.contiguous();
   const torch::Tensor b = bias.contiguous();
   torch::Tensor out = torch::empty({rows, cout}, torch::kInt16);
+  // With no input channels only the bias and the residual remain (no offset is visited).
   ConvArgs args{x.data_ptr<int16_t>(), tab.data_ptr<int32_t>(), w.data_ptr<int16_t>(), b.data_ptr<int32_t>(),
                 res.defined() ? res.data_ptr<int16_t>() : nullptr, out.data_ptr<int16_t>(), cin, cout, kernel,
-                static_cast<int>(shift), relu};
+                cin ? kernel : 0, static_cast<int>(shift), relu};
   const RowsFunction run = pick_rows(cout, path);
   at::parallel_for(0, rows, 512, [&](int64_t begin, int64_t end) { run(args, begin, end); });
+  return out;
+}
+
+torch::Tensor integer_dot(const torch::Tensor& features, const torch::Tensor& weight) {
+  check(features.device().is_cpu() && features.scalar_type() == torch::kInt16 && features.dim() == 2,
+        "integer_dot: features must be a 2-D int16 CPU tensor");
+  check(weight.scalar_type() == torch::kInt64 && weight.dim() == 1 && weight.numel() == features.size(1),
+        "integer_dot: weight must be int64 with one value per feature channel");
+  const torch::Tensor x = features.contiguous(), w = weight.contiguous();
+  const int64_t rows = x.size(0), channels = x.size(1);
+  torch::Tensor out = torch::empty({rows}, torch::kInt64);
+  const int16_t* xp = x.data_ptr<int16_t>();
+  const int64_t* wp = w.data_ptr<int64_t>();
+  int64_t* op = out.data_ptr<int64_t>();
+  at::parallel_for(0, rows, 4096, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      int64_t total = 0;
+      for (int64_t c = 0; c < channels; ++c) total += xp[i * channels + c] * wp[c];
+      op[i] = total;
+    }
+  });
   return out;
 }

@@ -11,3 +11,4 @@ torch::Tensor integer_conv(const torch::Tensor& features, const torch::Tensor& t
                            const torch::Tensor& bias, int64_t shift, int64_t input_bound,
                            const c10::optional<torch::Tensor>& residual, bool relu, const std::string& path);
 std::vector<std::string> integer_conv_paths();
+torch::Tensor integer_dot(const torch::Tensor& features, const torch::Tensor& weight);

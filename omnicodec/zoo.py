@@ -178,7 +178,7 @@ MODELS = {
         ModelCard(
             model_id="occupancy-v2",
             file="occupancy_v2.pt",
-            sha256="3573c58fa3fd0a2693d5f1529e022d352c42b0fa6c5b6f37ceb3451b96d333e2",
+            sha256="56eaa2a80936933f8a8877b9731b7ba8f4213f5641b240e08f3744f56686b544",
             codec="pointcloud-lossless",
             default=True,
             settings=types.MappingProxyType({"arithmetic": "integer"}),

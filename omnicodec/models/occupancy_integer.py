@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from omnicodec.entropy.cdf import TOTAL
+from omnicodec.models.occupancy import CODING_ORDER
 from omnicodec.sparse import integer
 
 ACTIVATION_BITS = 8  # int16 features: range +-128, resolution 1/256
@@ -115,11 +116,17 @@ class IntegerOccupancyModel(nn.Module):
 
     def stage_frequencies(self, context, known, stage):
         """int32 frequencies (in 65536) of the child CODING_ORDER[stage] being occupied, for
-        every voxel; ``known``: (P, 8) int8 children known so far (+1, -1, 0 unknown)."""
-        h = self._conv("known_conv", known.to(torch.int16) * ONE, context.table, residual=context.features,
-                       relu=True, bias=self.stage_bias[stage])
+        every voxel; ``known``: (P, 8) int8 children known so far (+1, -1, 0 unknown).
+
+        The known-children layer's input channels are stored in coding order, so a stage
+        passes only the pairs of channels coded before it (zeros add nothing to a sum)."""
+        pairs = (stage + 1) // 2
+        coded = known[:, list(CODING_ORDER[:2 * pairs])].to(torch.int16) * ONE
+        h = integer.conv(coded, context.table, self.known_conv_weight[:, :pairs], self.stage_bias[stage],
+                         self.config["shifts"]["known_conv"], self.config["bounds"]["known_conv"],
+                         residual=context.features, relu=True)
         h = self._conv("head", h, context.table, relu=True)
-        logit = h.to(torch.int64) @ self.out_weight[stage] + self.out_bias[stage]
+        logit = integer.dot(h, self.out_weight[stage]) + self.out_bias[stage]
         shift = ACTIVATION_BITS + OUTPUT_BITS - int(math.log2(LOGIT_STEPS))
         index = ((logit + (1 << (shift - 1))) >> shift) + LOGIT_RANGE * LOGIT_STEPS
         return self.frequency_table[index.clamp_(0, len(self.frequency_table) - 1)]
@@ -181,6 +188,8 @@ def quantize(float_model, observed):
         for layer, _ in conv_layers(config["blocks"]):
             conv, name, shift = modules[layer], _buffer_name(layer), shifts[layer]
             weight = torch.round(conv.weight.double() * 2.0**shift).to(torch.int16)
+            if layer == "known_conv":  # input channels in coding order (see stage_frequencies)
+                weight = weight[:, list(CODING_ORDER)]
             getattr(model, name + "_weight").copy_(integer.pack_weight(weight))
             if conv.bias is not None:
                 getattr(model, name + "_bias").copy_(

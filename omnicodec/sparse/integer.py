@@ -126,6 +126,14 @@ def reference_conv(features, table, weight, bias, shift, bound, residual=None, r
     return total.clamp_(-32768, 32767).to(torch.int16)
 
 
+def dot(features, weight):
+    """(N, C) int16 features . (C,) int64 weights -> (N,) int64, exact."""
+    native = _extension()
+    if native is not None and _chosen[0] != "reference":
+        return native.integer_dot(features, weight)
+    return features.to(torch.int64) @ weight
+
+
 def pack_weight(matrices):
     """(K, Cin, Cout) int16 weights -> (K, ceil(Cin / 2), Cout, 2), odd Cin padded with a
     zero channel (its features then need a zero column, :func:`pad_channels`)."""
