@@ -157,7 +157,7 @@ def voxelize(points, voxel_size=None, bits=None, with_point_voxels=False):
         )
     point_keys = morton.encode(coords, depth)
     keys, point_voxels = (np.unique(point_keys, return_inverse=True) if with_point_voxels
-                          else (np.unique(point_keys), None))
+                          else (morton.unique_keys(point_keys), None))
     return VoxelGrid(
         keys=keys, bits=depth, offset=np.asarray(offset, dtype=np.float64), scale=scale,
         input_points=len(points), integer_input=integer_input, point_voxels=point_voxels,

@@ -142,7 +142,7 @@ class LossyModel(nn.Module):
         (straight-through gradient)."""
         levels = [keys]
         for _ in range(self.levels):
-            levels.append(np.unique(levels[-1] >> 3))
+            levels.append(morton.unique_keys(levels[-1] >> 3))
         levels.reverse()
         level_bits = bits - self.levels
         latent = self.aligned_latent(tensor_at(keys, bits, 1), levels[0], level_bits)

@@ -219,7 +219,7 @@ def calibration_scales(data, objects, seed=0):
         if index == objects:
             break
         bits = max(1, int(coords.max()).bit_length())
-        keys = np.unique(morton.encode(coords, bits))
+        keys = morton.unique_keys(morton.encode(coords, bits))
         levels = octree.scales(keys, bits, min(3, bits))
         for depth, (parents, children) in enumerate(zip(levels[:-1], levels[1:]), start=min(3, bits)):
             scales.append((torch.from_numpy(morton.decode(parents, depth)),

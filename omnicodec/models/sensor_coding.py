@@ -62,7 +62,7 @@ def best_log_scale(values, location16):
 def grid_keys(coords, bits):
     """Sorted unique Morton keys of rebuilt voxels, clamped into the grid (a lossy sweep's
     rounding may step just outside it)."""
-    return np.unique(morton.encode(np.clip(coords, 0, (1 << bits) - 1), bits))
+    return morton.unique_keys(morton.encode(np.clip(coords, 0, (1 << bits) - 1), bits))
 
 
 def frame_origin(offset, scale):

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from omnicodec.entropy import rans
+from omnicodec.geometry import octree
 
 
 def _extension():
@@ -85,17 +86,15 @@ def parent_tables(keys):
     a stride-2 kernel-2 convolution and of its transpose. Column k is the child at offset
     (k & 1, (k >> 1) & 1, k >> 2), as MinkowskiEngine numbers a kernel of 2."""
     keys = np.asarray(keys, dtype=np.int64)
-    parents = keys >> 3
-    first = np.r_[True, parents[1:] != parents[:-1]] if len(keys) else np.zeros(0, dtype=bool)
-    group = np.cumsum(first) - 1
+    parents, group = octree.parents_of(keys)
     child = keys & 7  # Morton child (x << 2) | (y << 1) | z
     column = ((child >> 2) & 1) | (((child >> 1) & 1) << 1) | ((child & 1) << 2)
     rows = np.arange(len(keys), dtype=np.int32)
-    down = np.full((int(first.sum()), 8), -1, dtype=np.int32)
+    down = np.full((len(parents), 8), -1, dtype=np.int32)
     down[group, column] = rows
     up = np.full((len(keys), 8), -1, dtype=np.int32)
     up[rows, column] = group.astype(np.int32)
-    return parents[first], torch.from_numpy(down), torch.from_numpy(up)
+    return parents, torch.from_numpy(down), torch.from_numpy(up)
 
 
 def conv(features, table, weight, bias, shift, bound, residual=None, relu=False, implementation=None):
