@@ -107,7 +107,7 @@ def test_lossless_colour_round_trip_and_report(tmp_path):
     assert details["geometry bytes"] + details["colour bytes"] < len(data)
     assert details["colour bits per point"] > 0
     fields = api.describe(header)
-    assert fields["colour rate"] == "lossless" and fields["geometry model"] == "occupancy-v1"
+    assert fields["colour rate"] == "lossless" and fields["geometry model"] == "occupancy-v2"
 
 
 def test_api_colours_keyword_and_sixteen_bit_and_float_colours():
