@@ -35,8 +35,10 @@ if mode == "encode":
     report = api.compress_file(src, dst, model=model or None, no_attributes=geometry_only == "yes")
 else:
     report = api.decompress_file(src, dst)
+usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"seconds": time.perf_counter() - start,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "user_s": usage.ru_utime, "system_s": usage.ru_stime,
+                  "peak_mb": usage.ru_maxrss / 1024,
                   "blocks": report.details.get("blocks")}))
 """
 
@@ -101,12 +103,12 @@ def draco_lossless(voxels, bits):
     return len(data), encode_s, decode_s, q, exact
 
 
-def benchmark(path, folder, geometry_only=False):
+def benchmark(path, folder, geometry_only=False, model=""):
     from omnicodec.geometry import voxelize
     from omnicodec.io import read_ply
 
     ocz, back = os.path.join(folder, "x.ocz"), os.path.join(folder, "back.ply")
-    encode = run_worker("encode", path, ocz, geometry_only=geometry_only)
+    encode = run_worker("encode", path, ocz, model, geometry_only=geometry_only)
     decode = run_worker("decode", ocz, back)
     original, decoded = read_ply(path).positions, read_ply(back).positions
     # Lossless means lossless on the voxel grid: for integer input, the input itself.
@@ -123,7 +125,9 @@ def benchmark(path, folder, geometry_only=False):
             "bpp": 8 * size / len(original), "encode_s": encode["seconds"],
             "decode_s": decode["seconds"], "encode_wall_s": encode["wall"],
             "decode_wall_s": decode["wall"], "encode_peak_mb": encode["peak_mb"],
-            "decode_peak_mb": decode["peak_mb"], "blocks": encode["blocks"], "bit_exact": exact}
+            "decode_peak_mb": decode["peak_mb"], "blocks": encode["blocks"], "bit_exact": exact,
+            "encode_cpu_s": (encode["user_s"], encode["system_s"]),
+            "decode_cpu_s": (decode["user_s"], decode["system_s"])}
 
 
 def main(argv=None):
@@ -132,19 +136,21 @@ def main(argv=None):
     parser.add_argument("--mesh", action="append", default=[], metavar="PATH:BITS")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     parser.add_argument("--geometry-only", action="store_true", help="drop colours and other attributes")
+    parser.add_argument("--model", default="", help="a lossless model other than the default (e.g. occupancy-v1)")
     args = parser.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         files = list(args.files) + [mesh_cloud(spec, folder) for spec in args.mesh]
         for path in files:
-            rows.append(benchmark(path, folder, args.geometry_only))
+            rows.append(benchmark(path, folder, args.geometry_only, args.model))
             row = rows[-1]
             print(f"{row['file']}: {row['points']} points, {row['bytes']} bytes, "
                   f"{row['bpp']:.4f} bpp, encode {row['encode_s']:.1f} s "
                   f"({row['encode_wall_s']:.1f} s wall, {row['encode_peak_mb']:.0f} MB), "
                   f"decode {row['decode_s']:.1f} s ({row['decode_wall_s']:.1f} s wall, "
                   f"{row['decode_peak_mb']:.0f} MB), "
-                  f"blocks {row['blocks']}, "
+                  f"blocks {row['blocks']}, CPU user/system s: encode {row['encode_cpu_s'][0]:.1f}/"
+                  f"{row['encode_cpu_s'][1]:.1f}, decode {row['decode_cpu_s'][0]:.1f}/{row['decode_cpu_s'][1]:.1f}, "
                   f"bit-exact {row['bit_exact']}; Draco ({row['draco_bits']} bits, exact {row['draco_exact']}) "
                   f"{8 * row['draco_bytes'] / row['points']:.4f} bpp, encode + decode {row['draco_s']:.2f} s: "
                   f"omnicodec takes {row['ratio_to_draco']:.1f}x Draco's time", flush=True)
