@@ -36,9 +36,13 @@ if mode == "encode":
 else:
     report = api.decompress_file(src, dst)
 usage = resource.getrusage(resource.RUSAGE_SELF)
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a worker started by a large
+# parent would report the parent's peak.
+with open("/proc/self/status") as status:
+    peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 print(json.dumps({"seconds": time.perf_counter() - start,
                   "user_s": usage.ru_utime, "system_s": usage.ru_stime,
-                  "peak_mb": usage.ru_maxrss / 1024,
+                  "peak_mb": peak_kb / 1024,
                   "blocks": report.details.get("blocks")}))
 """
 
