@@ -222,24 +222,26 @@ __attribute__((target("avx2"))) void conv_rows_avx2(const ConvArgs& a, int64_t b
 
 using RowsFunction = void (*)(const ConvArgs&, int64_t, int64_t);
 
+// The requested path, or the next slower one where it has no kernel for this many output
+// channels (every path computes the same integers, so falling back changes nothing).
 RowsFunction pick_rows(int64_t cout, const std::string& path) {
+  check(path == "auto" || path == "avx512vnni" || path == "avx2" || path == "plain",
+        "integer_conv: unknown path " + path);
 #ifdef OMNICODEC_X86
-  const bool want_auto = path == "auto";
-  if ((want_auto || path == "avx512vnni") && __builtin_cpu_supports("avx512vnni") &&
-      __builtin_cpu_supports("avx512bw")) {
+  const bool from_vnni = path == "auto" || path == "avx512vnni";
+  const bool from_avx2 = from_vnni || path == "avx2";
+  if (from_vnni && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")) {
     if (cout == 16) return conv_rows_vnni<1>;
     if (cout == 32) return conv_rows_vnni<2>;
     if (cout == 64) return conv_rows_vnni<4>;
   }
-  if ((want_auto || path == "avx2") && __builtin_cpu_supports("avx2")) {
+  if (from_avx2 && __builtin_cpu_supports("avx2")) {
     if (cout == 8) return conv_rows_avx2<1>;
     if (cout == 16) return conv_rows_avx2<2>;
     if (cout == 32) return conv_rows_avx2<4>;
     if (cout == 64) return conv_rows_avx2<8>;
   }
 #endif
-  check(path == "auto" || path == "plain", "integer_conv: path " + path + " is not available on this CPU for " +
-                                               std::to_string(cout) + " output channels");
   return conv_rows_plain;
 }
 

@@ -65,6 +65,13 @@ LOSSY_NETWORKS = {
     1: ("lossy_d1.pt", "6bce52e63e422815a4547995375e4aee26db53777abab4d9ac022064f32e3780",
         "lossy-d1-l2", 1200),
 }
+# The integer lossy networks (models.lossy_integer), one per float network above: weight
+# file, SHA-256, and the float card whose network it quantizes.
+INTEGER_LOSSY_NETWORKS = {
+    3: ("lossy_d3_int.pt", "2563cb9712e452a9c7da5bd0ba0a8fc6cea0dfb7e60d8f29ae9257cbc6502d66", "lossy-r1"),
+    2: ("lossy_d2_int.pt", "f20d2b66d9ab9ac26fb4ccb65e7c49fb5c3ef0e4ea0a7d84ceeabec95dd2703a", "lossy-r5"),
+    1: ("lossy_d1_int.pt", "45109e28d85dbc38d0911e37c16fd0df1e6e8147ec0b8fd6433dde7773af63f2", "lossy-r9"),
+}
 # The rates, fewest bits first: (network depth, refinement stages sent exactly at the first
 # level it regrows, what it measured on 8i soldier_vox10_0690_partial). The rule: each depth
 # alone and with 1, 2 and 4 of the 8 stages of its first regrown level; the finest also with 6.
@@ -210,6 +217,28 @@ MODELS = {
             seed=0,
             steps=LOSSY_NETWORKS[depth][3],
             result=f"8i soldier_vox10_0690_partial (validation, never trained on): {result}",
+            superseded_by=f"lossy-v2-r{rate}",
+        )
+        for rate, (depth, refine, result) in enumerate(LOSSY_RATES, start=1)
+    ]
+    + [
+        ModelCard(
+            model_id=f"lossy-v2-r{rate}",
+            file=INTEGER_LOSSY_NETWORKS[depth][0],
+            sha256=INTEGER_LOSSY_NETWORKS[depth][1],
+            codec="pointcloud-lossy",
+            rates=(rate,),
+            base="occupancy-v2",
+            settings=types.MappingProxyType({"refine_stages": refine, "arithmetic": "integer"}),
+            data=f"{INTEGER_LOSSY_NETWORKS[depth][2]}'s weights, and for calibration the first 6 "
+                 "training objects of datasets.prepare (meshes in ../shared/data/meshes, seed 0)",
+            command=f"python -m omnicodec.models.lossy_integer --data ../shared/data --base "
+                    f"{INTEGER_LOSSY_NETWORKS[depth][2]} --objects 6 --out "
+                    f"omnicodec/weights/{INTEGER_LOSSY_NETWORKS[depth][0]}",
+            seed=0,
+            steps=0,
+            result=f"lossy-r{rate} in 16-bit fixed point (integer arithmetic, the same reconstruction "
+                   f"on every machine); lossy-r{rate} measured {result} on 8i soldier_vox10_0690_partial",
         )
         for rate, (depth, refine, result) in enumerate(LOSSY_RATES, start=1)
     ]

@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from omnicodec.entropy.cdf import binary_frequencies
+from omnicodec.entropy.cdf import TOTAL, binary_frequencies
 
 MAX_MAGNITUDE = 127
 SCALE_MIN = 0.11  # as in CompressAI: below this the model would claim more certainty than rounding allows
@@ -56,37 +56,82 @@ def quantize(values, limit=MAX_MAGNITUDE):
     return torch.round(values).clamp(-limit, limit).to(torch.int64)
 
 
+class _FloatScales:
+    """Each decision's frequencies from float scales (the float lossy models)."""
+
+    def __init__(self, sigma):
+        self.sigma = clamp_scale(sigma.reshape(-1).to(torch.float32))
+
+    def __len__(self):
+        return len(self.sigma)
+
+    def frequencies(self, magnitude, rows):
+        """Frequencies of "|q| > magnitude" for the values at ``rows`` (0: "q is nonzero")."""
+        sigma = self.sigma[rows]
+        return binary_frequencies(_nonzero_prob(sigma) if magnitude == 0 else _continue_prob(magnitude, sigma))
+
+
+class TableScales:
+    """Each decision's frequencies looked up in an integer table, row ``index`` of
+    ``table`` (S, limit) for every value: column m holds "|q| > m" (m = 0: "q is nonzero").
+    The integer lossy models keep the table with their weights, so no probability is
+    computed at decode time."""
+
+    def __init__(self, index, table):
+        self.index, self.table = index.reshape(-1).to(torch.int64), table
+
+    def __len__(self):
+        return len(self.index)
+
+    def frequencies(self, magnitude, rows):
+        return self.table[self.index[rows], magnitude]
+
+
+def scale_table(scales, limit=MAX_MAGNITUDE):
+    """The (S, limit) int32 table of :class:`TableScales` for float64 scales (S,)."""
+    sigma = clamp_scale(torch.as_tensor(scales, dtype=torch.float64)).unsqueeze(1)
+    magnitude = torch.arange(limit, dtype=torch.float64).unsqueeze(0)
+    tail = math.log(2.0) + torch.special.log_ndtr(-(torch.clamp(magnitude, min=1) - 0.5) / sigma)
+    after = math.log(2.0) + torch.special.log_ndtr(-(magnitude + 0.5) / sigma)
+    prob = torch.where(magnitude == 0, torch.exp(after), torch.exp(after - tail))
+    return torch.round(prob * TOTAL).clamp(1, TOTAL - 1).to(torch.int32)
+
+
 def write(writer, q, sigma, limit=MAX_MAGNITUDE):
-    """Integers ``q`` (from :func:`quantize`, same ``limit``) with their scales -> batches
-    of ``writer``."""
-    q, sigma = q.reshape(-1), clamp_scale(sigma.reshape(-1).to(torch.float32))
+    """Integers ``q`` (from :func:`quantize`, same ``limit``) with their scales (float, or
+    a :class:`TableScales`) -> batches of ``writer``."""
+    model = sigma if isinstance(sigma, TableScales) else _FloatScales(sigma)
+    q = q.reshape(-1)
     nonzero = q != 0
-    writer.write(binary_frequencies(_nonzero_prob(sigma)), nonzero)
+    writer.write(model.frequencies(0, torch.arange(len(q))), nonzero)
     signs = q[nonzero] < 0
     writer.write(_HALF.expand(len(signs)), signs)
-    magnitude, scale = q[nonzero].abs(), sigma[nonzero]
+    rows = torch.nonzero(nonzero).reshape(-1)
+    magnitude = q[nonzero].abs()
     m = 1
     while len(magnitude) and m < limit:
         more = magnitude > m
-        writer.write(binary_frequencies(_continue_prob(m, scale)), more)
-        magnitude, scale = magnitude[more], scale[more]
+        writer.write(model.frequencies(m, rows), more)
+        magnitude, rows = magnitude[more], rows[more]
         m += 1
 
 
-def read(reader, sigma, limit=MAX_MAGNITUDE):
-    """Inverse of :func:`write`: the int64 integers, shaped like ``sigma``."""
-    shape, sigma = sigma.shape, clamp_scale(sigma.reshape(-1).to(torch.float32))
-    nonzero = reader.read(binary_frequencies(_nonzero_prob(sigma)))
+def read(reader, sigma, limit=MAX_MAGNITUDE, shape=None):
+    """Inverse of :func:`write`: the int64 integers, shaped like ``sigma`` (or ``shape``
+    for a :class:`TableScales`)."""
+    model = sigma if isinstance(sigma, TableScales) else _FloatScales(sigma)
+    shape = shape if shape is not None else sigma.shape
+    nonzero = reader.read(model.frequencies(0, torch.arange(len(model))))
     where = torch.nonzero(nonzero).reshape(-1)
     negative = reader.read(_HALF.expand(len(where)))
     magnitude = torch.ones(len(where), dtype=torch.int64)
     alive = torch.arange(len(where))
     m = 1
     while len(alive) and m < limit:
-        more = reader.read(binary_frequencies(_continue_prob(m, sigma[where[alive]])))
+        more = reader.read(model.frequencies(m, where[alive]))
         alive = alive[more]
         magnitude[alive] += 1
         m += 1
-    q = torch.zeros(len(sigma), dtype=torch.int64)
+    q = torch.zeros(len(model), dtype=torch.int64)
     q[where] = torch.where(negative, -magnitude, magnitude)
     return q.reshape(shape)

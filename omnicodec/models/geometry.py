@@ -120,7 +120,8 @@ class GeometryCodec(Codec):
             note = "voxelized input: lossless on the voxel grid"
         details = {"input points": input_points, "voxels": voxels,
                    "duplicates merged": input_points - voxels,
-                   "grid": f"{bits} bits per axis ({note})", "blocks": block_count}
+                   "grid": f"{bits} bits per axis ({note})", "blocks": block_count,
+                   "arithmetic": self.card.settings.get("arithmetic", "float")}
         if not integer_input:
             details["voxel size"] = f"{scale:.6g}" + (f" ({grid_choice})" if grid_choice else "")
             merged = input_points - voxels

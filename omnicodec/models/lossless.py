@@ -14,15 +14,13 @@ models.occupancy_integer: the same probabilities on every machine). A stream nam
 model, so it records which arithmetic its decoder must run; both decode.
 """
 
-import math
-
 import numpy as np
 import torch
 
 from omnicodec.entropy import binary_reader, binary_writer
 from omnicodec import varint
 from omnicodec.errors import BitstreamError
-from omnicodec.geometry import morton, octree
+from omnicodec.geometry import octree
 from omnicodec.models.geometry import GeometryCodec
 from omnicodec.models.occupancy import CODING_ORDER, OccupancyModel
 from omnicodec.models.occupancy_integer import IntegerOccupancyModel
@@ -44,11 +42,6 @@ class LosslessGeometryCodec(GeometryCodec):
         from omnicodec import zoo
 
         return LosslessBlockCoder(zoo.load(self.card.model_id), self.coder)
-
-    def _details(self, *args, **kwargs):
-        details = super()._details(*args, **kwargs)
-        details["arithmetic"] = self.card.settings.get("arithmetic", "float")
-        return details
 
 
 class LosslessBlockCoder:
@@ -78,14 +71,9 @@ class LosslessBlockCoder:
         return known, context
 
     def predict_rest(self, context, known, stages):
-        """(P, 8) occupancy logits of the children of the stages after the first ``stages``,
-        given those (the stages' own conditioning, without the children in between);
-        +-inf for the known children. Float models only (the lossy codecs' base)."""
-        known = known.to(torch.float32)
-        logits = known * math.inf
-        for stage in range(stages, len(CODING_ORDER)):
-            logits[:, CODING_ORDER[stage]] = self.model.stage_logits(context, known, stage)
-        return logits
+        """The model's logits of the children of the stages after the first ``stages``
+        (see its ``predict_rest``): what the lossy codecs rank their first level by."""
+        return self.model.predict_rest(context, known, stages)
 
     def _code_scale(self, parent_keys, depth, masks=None, writer=None, reader=None):
         """All 8 stages of one scale; returns the (P, 8) child masks."""

@@ -28,6 +28,7 @@ from omnicodec.geometry import morton, octree
 from omnicodec.models.blocks import ResBlock
 from omnicodec.models.geometry import GeometryCodec
 from omnicodec.models.lossless import LosslessBlockCoder
+from omnicodec.models.lossy_integer import IntegerLossyModel
 from omnicodec.sparse import Conv, prune, relu, sparse_tensor
 from omnicodec.sparse.keys import KEY_BITS, pack_keys
 
@@ -114,6 +115,25 @@ class LossyModel(nn.Module):
             raise AssertionError("analysis output does not cover the coarse scale")
         return latent.features[torch.from_numpy(order)]
 
+    # The block coder's interface, shared with models.lossy_integer.IntegerLossyModel.
+    def coarse_context(self, coarse_keys, coarse_bits):
+        return self.context(tensor_at(coarse_keys, coarse_bits, 2**self.levels))
+
+    def latent(self, keys, bits, coarse_keys, coarse_bits):
+        return self.aligned_latent(tensor_at(keys, bits, 1), coarse_keys, coarse_bits)
+
+    @staticmethod
+    def quantize(latent, mean):
+        return gaussian.quantize(latent - mean)
+
+    @staticmethod
+    def rebuilt(q, mean):
+        return q + mean
+
+    def regrow(self, context, latent, coarse_keys, coarse_bits, counts, progress=None, first_logits=None):
+        return self.synthesize(context, latent, counts, coarse_bits + len(counts), progress, first_logits,
+                               coarse_keys)
+
     def synthesize(self, context, latent, counts, top_bits, progress=None, first_logits=None,
                    coarse_keys=None):
         """Regrow ``len(counts)`` levels keeping ``counts[i]`` voxels at level i; returns the
@@ -176,11 +196,16 @@ def top_k_mask(logits, keys, count):
     return keep
 
 
+def lossy_network(arithmetic="float", **config):
+    """The lossy network a weight file's config describes: float or integer."""
+    return IntegerLossyModel(**config) if arithmetic == "integer" else LossyModel(**config)
+
+
 class LossyGeometryCodec(GeometryCodec):
     """Lossy geometry: every block coded by a :class:`LossyBlockCoder` over the lossless
     model of the card's ``base``, sending ``settings["refine_stages"]`` refinement stages."""
 
-    network = LossyModel
+    network = staticmethod(lossy_network)
     lossless = False
 
     def block_coder(self):
@@ -223,19 +248,17 @@ class LossyBlockCoder:
         levels = octree.scales(keys, depth, coarse_bits)
         counts = [len(level) for level in levels[1:]]
         sections, _ = self.base.compress_block(levels[0], coarse_bits, progress)
-        coarse = tensor_at(levels[0], coarse_bits, 2**self.model.levels)
-        fine = tensor_at(keys, depth, 1)
-        latent = self.model.aligned_latent(fine, levels[0], coarse_bits)
-        context = self.model.context(coarse)
+        latent = self.model.latent(keys, depth, levels[0], coarse_bits)
+        context = self.model.coarse_context(levels[0], coarse_bits)
         mean, scale = self.model.prior(context)
-        q = gaussian.quantize(latent - mean)
+        q = self.model.quantize(latent, mean)
         writer = binary_writer(self.coder)
         first_logits = self._refinement(levels[0], coarse_bits, writer=writer,
                                         masks=octree.child_masks(levels[0], levels[1]))
         gaussian.write(writer, q, scale)
         sections.append(varint.encode(counts) + writer.finish())
-        recon = self.model.synthesize(context, q + mean, counts, depth, progress, first_logits,
-                                      levels[0])
+        recon = self.model.regrow(context, self.model.rebuilt(q, mean), levels[0], coarse_bits, counts,
+                                  progress, first_logits)
         return sections, recon
 
     @torch.no_grad()
@@ -246,14 +269,14 @@ class LossyBlockCoder:
         counts, pos = varint.decode(sections[2], self.model.levels)
         if any(b < a or b > 8 * a for a, b in zip([len(coarse_keys), *counts], counts)):
             raise BitstreamError("lossy section's voxel counts are corrupted")
-        context = self.model.context(tensor_at(coarse_keys, coarse_bits, 2**self.model.levels))
+        context = self.model.coarse_context(coarse_keys, coarse_bits)
         mean, scale = self.model.prior(context)
         reader = binary_reader(self.coder, sections[2][pos:])
         first_logits = self._refinement(coarse_keys, coarse_bits, reader=reader)
-        q = gaussian.read(reader, scale)
+        q = gaussian.read(reader, scale, shape=mean.shape)
         reader.finish()
-        return self.model.synthesize(context, q + mean, counts, depth, progress, first_logits,
-                                     coarse_keys)
+        return self.model.regrow(context, self.model.rebuilt(q, mean), coarse_keys, coarse_bits, counts,
+                                 progress, first_logits)
 
     def _refinement(self, coarse_keys, coarse_bits, masks=None, writer=None, reader=None):
         """Code the refinement stages; the first level's logits they imply (None without)."""

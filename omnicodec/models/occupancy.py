@@ -8,6 +8,8 @@ the known-children map), as SparsePCGC's multi-stage scheme does. All stages run
 same coordinates, so the engine's neighbour maps are built once per scale.
 """
 
+import math
+
 import torch
 from torch import nn
 
@@ -68,6 +70,16 @@ class OccupancyModel(nn.Module):
         h = relu(h.replace(h.features + context.features + self.stage_bias[stage]))
         h = torch.relu(self.head(h).features)
         return h @ self.out_weight[stage] + self.out_bias[stage]
+
+    def predict_rest(self, context, known, stages):
+        """(P, 8) occupancy logits of the children of the stages after the first ``stages``,
+        given those (the stages' own conditioning, without the children in between);
+        +-inf for the known children."""
+        known = known.to(torch.float32)
+        logits = known * math.inf
+        for stage in range(stages, len(CODING_ORDER)):
+            logits[:, CODING_ORDER[stage]] = self.stage_logits(context, known, stage)
+        return logits
 
     def all_stage_logits(self, parent_coords, masks, batch=None):
         """Training: (P, 8) logits of every stage, with the true earlier children known."""

@@ -36,6 +36,8 @@ LOGIT_STEPS = 16  # the frequency table samples the logit every 1/16
 LOGIT_RANGE = 32  # logits beyond +-32 take the table's ends (1 and 65535 in 65536)
 OUTPUT_BITS = 12  # fractional bits of the output layer's weights
 ONE = 1 << ACTIVATION_BITS
+LOGIT_BITS = ACTIVATION_BITS + OUTPUT_BITS  # fractional bits of a stage's int64 logit
+KNOWN_LOGIT = 1 << 60  # the logit of a child already known (predict_rest)
 
 
 def conv_layers(blocks):
@@ -49,7 +51,7 @@ def conv_layers(blocks):
     return names
 
 
-def _buffer_name(layer):
+def buffer_name(layer):
     return layer.replace(".", "_")
 
 
@@ -77,17 +79,17 @@ class IntegerOccupancyModel(nn.Module):
         inputs = {"embed": 2, "known_conv": 8}
         for layer, volume in conv_layers(blocks):
             cin = inputs.get(layer, c)
-            self.register_buffer(_buffer_name(layer) + "_weight",
+            self.register_buffer(buffer_name(layer) + "_weight",
                                  torch.zeros((volume, cin // 2, c, 2), dtype=torch.int16))
             if layer != "known_conv":  # its bias is the stage's, below
-                self.register_buffer(_buffer_name(layer) + "_bias", torch.zeros(c, dtype=torch.int32))
+                self.register_buffer(buffer_name(layer) + "_bias", torch.zeros(c, dtype=torch.int32))
         self.register_buffer("stage_bias", torch.zeros((8, c), dtype=torch.int32))
         self.register_buffer("out_weight", torch.zeros((8, c), dtype=torch.int64))
         self.register_buffer("out_bias", torch.zeros(8, dtype=torch.int64))
         self.register_buffer("frequency_table", torch.zeros(2 * LOGIT_RANGE * LOGIT_STEPS + 1, dtype=torch.int32))
 
     def _conv(self, layer, x, table, residual=None, relu=False, bias=None):
-        name = _buffer_name(layer)
+        name = buffer_name(layer)
         return integer.conv(x, table, getattr(self, name + "_weight"),
                             getattr(self, name + "_bias") if bias is None else bias,
                             self.config["shifts"][layer], self.config["bounds"][layer], residual, relu)
@@ -114,9 +116,9 @@ class IntegerOccupancyModel(nn.Module):
         x = self._block("merge", self._conv("up", y, up, residual=skip), table)
         return ScaleContext(table, self._conv("context_conv", x, table))
 
-    def stage_frequencies(self, context, known, stage):
-        """int32 frequencies (in 65536) of the child CODING_ORDER[stage] being occupied, for
-        every voxel; ``known``: (P, 8) int8 children known so far (+1, -1, 0 unknown).
+    def stage_logits(self, context, known, stage):
+        """(P,) int64 logit of the child CODING_ORDER[stage] being occupied, scaled by
+        2**LOGIT_BITS; ``known``: (P, 8) int8 children known so far (+1, -1, 0 unknown).
 
         The known-children layer's input channels are stored in coding order, so a stage
         passes only the pairs of channels coded before it (zeros add nothing to a sum)."""
@@ -126,10 +128,22 @@ class IntegerOccupancyModel(nn.Module):
                          self.config["shifts"]["known_conv"], self.config["bounds"]["known_conv"],
                          residual=context.features, relu=True)
         h = self._conv("head", h, context.table, relu=True)
-        logit = integer.dot(h, self.out_weight[stage]) + self.out_bias[stage]
-        shift = ACTIVATION_BITS + OUTPUT_BITS - int(math.log2(LOGIT_STEPS))
+        return integer.dot(h, self.out_weight[stage]) + self.out_bias[stage]
+
+    def stage_frequencies(self, context, known, stage):
+        """int32 frequencies (in 65536) of the child CODING_ORDER[stage] being occupied."""
+        logit = self.stage_logits(context, known, stage)
+        shift = LOGIT_BITS - int(math.log2(LOGIT_STEPS))
         index = ((logit + (1 << (shift - 1))) >> shift) + LOGIT_RANGE * LOGIT_STEPS
         return self.frequency_table[index.clamp_(0, len(self.frequency_table) - 1)]
+
+    def predict_rest(self, context, known, stages):
+        """(P, 8) int64 logits of the children of the stages after the first ``stages``;
+        +-KNOWN_LOGIT for the known children (above any logit)."""
+        logits = known.to(torch.int64) * KNOWN_LOGIT
+        for stage in range(stages, len(CODING_ORDER)):
+            logits[:, CODING_ORDER[stage]] = self.stage_logits(context, known, stage)
+        return logits
 
 
 def _largest_shift(weight, bias, bound):
@@ -144,30 +158,50 @@ def _largest_shift(weight, bias, bound):
     raise ValueError("a layer's weights are too large for 16-bit fixed point")
 
 
-def _input_bound(observed):
+def input_bound(observed):
     """int16 input bound from the largest input seen in calibration: twice it, rounded up to
     a power of two, at most the int16 range."""
     return int(min(32767, 2 ** math.ceil(math.log2(max(2 * observed, 1.0))) * ONE))
 
 
-def calibrate(float_model, scales):
-    """Largest |input| of every convolution of ``float_model`` over (parent coords, child
-    masks) pairs: {layer name: float}."""
+def calibrate(float_model, layers, runs):
+    """Largest |input| of each named layer of ``float_model`` (sparse convolutions or
+    linear layers) over the calls in ``runs`` (each runs the model once): {name: float}."""
     seen = {}
     modules = dict(float_model.named_modules())
     hooks = []
-    for layer, _ in conv_layers(float_model.config["blocks"]):
+    for layer in layers:
         def record(module, inputs, output, layer=layer):
-            seen[layer] = max(seen.get(layer, 0.0), float(inputs[0].features.abs().max()))
+            values = inputs[0] if isinstance(inputs[0], torch.Tensor) else inputs[0].features
+            if len(values):
+                seen[layer] = max(seen.get(layer, 0.0), float(values.detach().abs().max()))
         hooks.append(modules[layer].register_forward_hook(record))
     try:
         with torch.no_grad():
-            for coords, masks in scales:
-                float_model.all_stage_logits(coords, masks)
+            for run in runs:
+                run()
     finally:
         for hook in hooks:
             hook.remove()
     return seen
+
+
+def layer_input(module):
+    """A sparse convolution's or linear layer's float (K, Cin, Cout) weight and (Cout,) bias."""
+    if isinstance(module, nn.Linear):
+        weight = module.weight.detach().t().unsqueeze(0)
+    else:
+        weight = module.weight.detach()
+    bias = module.bias.detach() if module.bias is not None else torch.zeros(weight.shape[2])
+    return weight, bias
+
+
+def integer_layer(weight, bias, bound):
+    """(shift, int16 weight, int32 bias) of a float layer whose inputs stay within
+    +-``bound`` (int16 units)."""
+    shift = _largest_shift(weight, bias, bound)
+    return (shift, torch.round(weight.double() * 2.0**shift).to(torch.int16),
+            torch.round(bias.double() * 2.0**(shift + ACTIVATION_BITS)).to(torch.int32))
 
 
 def quantize(float_model, observed):
@@ -177,23 +211,22 @@ def quantize(float_model, observed):
     if config["head_kernel"] != 3:
         raise ValueError("the integer occupancy model has a 3x3x3 head")
     modules = dict(float_model.named_modules())
-    shifts, bounds = {}, {}
+    shifts, bounds, weights, biases = {}, {}, {}, {}
     for layer, _ in conv_layers(config["blocks"]):
-        conv = modules[layer]
-        bias = conv.bias if conv.bias is not None else float_model.stage_bias.abs().max(dim=0).values
-        bounds[layer] = ONE if layer == "known_conv" else _input_bound(observed[layer])
-        shifts[layer] = _largest_shift(conv.weight.detach(), bias.detach(), bounds[layer])
+        weight, bias = layer_input(modules[layer])
+        if layer == "known_conv":  # inputs are +-ONE; its bias is the stage's
+            bias = float_model.stage_bias.detach().abs().max(dim=0).values
+        bounds[layer] = ONE if layer == "known_conv" else input_bound(observed[layer])
+        shifts[layer], weights[layer], biases[layer] = integer_layer(weight, bias, bounds[layer])
     model = IntegerOccupancyModel(config["channels"], config["blocks"], shifts, bounds)
     with torch.no_grad():
         for layer, _ in conv_layers(config["blocks"]):
-            conv, name, shift = modules[layer], _buffer_name(layer), shifts[layer]
-            weight = torch.round(conv.weight.double() * 2.0**shift).to(torch.int16)
+            name = buffer_name(layer)
             if layer == "known_conv":  # input channels in coding order (see stage_frequencies)
-                weight = weight[:, list(CODING_ORDER)]
-            getattr(model, name + "_weight").copy_(integer.pack_weight(weight))
-            if conv.bias is not None:
-                getattr(model, name + "_bias").copy_(
-                    torch.round(conv.bias.double() * 2.0**(shift + ACTIVATION_BITS)).to(torch.int32))
+                model.known_conv_weight.copy_(integer.pack_weight(weights[layer][:, list(CODING_ORDER)]))
+                continue
+            getattr(model, name + "_weight").copy_(integer.pack_weight(weights[layer]))
+            getattr(model, name + "_bias").copy_(biases[layer])
         model.stage_bias.copy_(torch.round(float_model.stage_bias.double()
                                            * 2.0**(shifts["known_conv"] + ACTIVATION_BITS)).to(torch.int32))
         model.out_weight.copy_(torch.round(float_model.out_weight.double() * 2.0**OUTPUT_BITS).to(torch.int64))
@@ -237,7 +270,10 @@ def main(argv=None):
     from omnicodec import zoo
 
     float_model = zoo.load(args.base)
-    model = quantize(float_model, calibrate(float_model, calibration_scales(args.data, args.objects)))
+    layers = [name for name, _ in conv_layers(float_model.config["blocks"])]
+    runs = [lambda c=coords, m=masks: float_model.all_stage_logits(c, m)
+            for coords, masks in calibration_scales(args.data, args.objects)]
+    model = quantize(float_model, calibrate(float_model, layers, runs))
     torch.save({"config": model.config, "state_dict": model.state_dict()}, args.out)
     print(f"wrote {args.out}: shifts {model.config['shifts']}, bounds {model.config['bounds']}")
 
