@@ -95,7 +95,7 @@ def test_eval_colour_columns_only_for_a_coloured_cloud(tmp_path, capsys, coloure
     header, row = out.splitlines()[1:3]
     for column in ("crate", "c.bytes", "geo bpp", "col bpp", "Y dB", "Cb dB", "Cr dB", "YCbCr dB"):
         assert column in header
-    assert row.split()[:2] == ["6", "lossy-r6"] and row.split()[8] == "2"
+    assert row.split()[:2] == ["6", "lossy-v2-r6"] and row.split()[8] == "2"
     (point,) = read_csv(tmp_path / "c.csv")
     assert point["colour_rate"] == "2" and float(point["d1_psnr"]) < float("inf")
     assert 10 < float(point["y_psnr"]) < float("inf")

@@ -60,7 +60,10 @@ def test_six_rates_ship_with_recipes():
     for model_id in LOSSY_MODELS:
         card = zoo.card(model_id)
         assert card.codec == "pointcloud-lossy" and card.base in zoo.MODELS
-        assert card.sha256 and "train_lossy.sh" in card.command and card.result
+        assert card.sha256 and card.result and card.settings["arithmetic"] == "integer"
+        # the integer networks are quantized from the float ones, trained by train_lossy.sh
+        float_card = zoo.card(card.data.split("'")[0])
+        assert "lossy_integer" in card.command and "train_lossy.sh" in float_card.command
         zoo.load(model_id)  # present, and matching its SHA-256
 
 
@@ -134,7 +137,7 @@ def test_cli_lossy_compress_decompress(tmp_path, capsys):
     ocz, back = tmp_path / "l.ocz", tmp_path / "l.ply"
     code, out, _ = run(["compress", SAMPLE, "-o", ocz, "--rate", "2", "--json", "-q"], capsys)
     report = json.loads(out)
-    assert code == 0 and report["model"] == "lossy-r2" and "lossy" in report["grid"]
+    assert code == 0 and report["model"] == "lossy-v2-r2" and "lossy" in report["grid"]
     code, out, _ = run(["decompress", ocz, "-o", back, "-q"], capsys)
     assert code == 0 and len(read_ply(back).positions) == report["voxels"]
     code, out, _ = run(["compress", SAMPLE, "-o", tmp_path / "b.ocz", "--bpp", "0.5", "--json", "-q"],
@@ -159,7 +162,7 @@ def test_cli_eval_writes_table_csv_and_plot(tmp_path, capsys):
     assert [r["bpp"] for r in read_anchors([anchor], "ricardo_vox8.ply")["other_codec"]] == [0.1, 0.4]
     code, out, err = run(["eval", SAMPLE, "--rates", "1,2", "-o", stem, "--anchor", anchor], capsys)
     assert code == 0, err
-    assert "D1 dB" in out and "lossy-r2" in out and "peak 255" in out
+    assert "D1 dB" in out and "lossy-v2-r2" in out and "peak 255" in out
     with open(f"{stem}.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["rate"] for row in rows] == ["1", "2"]

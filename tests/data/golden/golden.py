@@ -44,6 +44,8 @@ LATER_CASES = [
     ("lightfield_v2_r7.ocz", "plane_9x9.npy", "lightfield-v2", "torchac", {"rate": 7}),
     ("lossless_integer.ocz", "ricardo_crop.ply", "occupancy-v2", "rans", {}),
     ("lossless_integer_float.ocz", "ricardo_crop_float.ply", "occupancy-v2", "torchac", {"bits": 6}),
+    ("lossy_integer_r3.ocz", "ricardo_crop.ply", "lossy-v2-r3", "rans", {}),
+    ("lossy_integer_r12.ocz", "ricardo_crop.ply", "lossy-v2-r12", "torchac", {}),
 ]
 
 

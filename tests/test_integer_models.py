@@ -1,5 +1,5 @@
-"""The integer occupancy model (occupancy-v2): every implementation, thread count and engine
-computes the same integers, so a stream decodes bit-exactly wherever it is decoded."""
+"""The integer models (occupancy-v2, lossy-v2-r*): every implementation, thread count and
+engine computes the same integers, so a stream decodes bit-exactly wherever it is decoded."""
 
 import os
 import subprocess
@@ -106,17 +106,51 @@ def test_integer_model_follows_the_float_model(sample_points):
     assert abs(bits["integer"] / bits["float"] - 1) < 0.005
 
 
-def test_streams_are_the_same_from_every_implementation(sample_points):
+@pytest.mark.parametrize("model", ["occupancy-v2", "lossy-v2-r2", "lossy-v2-r12"])
+def test_streams_are_the_same_from_every_implementation(sample_points, model):
     streams = {}
     for name in integer.implementations():
         with integer.use_implementation(name):
-            streams[name] = omnicodec.compress(sample_points, model="occupancy-v2")
+            streams[name] = omnicodec.compress(sample_points, model=model)
     first = streams[integer.implementations()[0]]
     assert all(stream == first for stream in streams.values())
+    decoded = []
     for name in integer.implementations():
         with integer.use_implementation(name):
-            decoded = omnicodec.decompress(first)
-        assert np.array_equal(np.unique(decoded.positions, axis=0), np.unique(sample_points, axis=0))
+            decoded.append(omnicodec.decompress(first).positions)  # checksum-checked
+        assert np.array_equal(decoded[-1], decoded[0])
+    if model == "occupancy-v2":
+        assert np.array_equal(np.unique(decoded[0], axis=0), np.unique(sample_points, axis=0))
+
+
+@pytest.mark.parametrize("rate", [1, 10])
+def test_integer_lossy_model_follows_the_float_model(sample_points, rate):
+    """Same rate, float (lossy-rN) against integer (lossy-v2-rN): as many bytes to within 3%
+    and D1 within 0.3 dB."""
+    from omnicodec.metrics.pointcloud import point_metrics
+
+    results = {}
+    for model in (f"lossy-r{rate}", f"lossy-v2-r{rate}"):
+        data = omnicodec.compress(sample_points, model=model)
+        decoded = omnicodec.decompress(data).positions.astype(np.float64)
+        metrics = point_metrics(sample_points.astype(np.float64), decoded, 255, point_to_plane=False)
+        results[model] = (len(data), metrics.symmetric.d1_psnr)
+    (float_bytes, float_d1), (integer_bytes, integer_d1) = results.values()
+    assert abs(integer_bytes / float_bytes - 1) < 0.03 and abs(integer_d1 - float_d1) < 0.3
+
+
+def test_scale_table_matches_the_float_gaussian():
+    """Row s of the integer lossy models' table holds the float model's frequencies for that
+    scale, to within one in 65536."""
+    from omnicodec.entropy import binary_frequencies, gaussian
+
+    scales = torch.tensor([0.05, 0.11, 0.5, 1.0, 3.7, 40.0], dtype=torch.float64)
+    table = gaussian.scale_table(scales)
+    sigma = gaussian.clamp_scale(scales.to(torch.float32))
+    assert int((table[:, 0] - binary_frequencies(gaussian._nonzero_prob(sigma))).abs().max()) <= 1
+    for m in (1, 2, 5, 30):
+        expected = binary_frequencies(gaussian._continue_prob(m, sigma))
+        assert int((table[:, m] - expected).abs().max()) <= 1
 
 
 def test_the_default_lossless_model_is_integer(sample_points):
@@ -129,13 +163,14 @@ _ENCODE = """
 import sys, omnicodec
 from omnicodec.io import read_ply
 points = read_ply(sys.argv[1]).positions
-sys.stdout.buffer.write(omnicodec.compress(points, model="occupancy-v2"))
+for model in ("occupancy-v2", "lossy-v2-r4"):
+    sys.stdout.buffer.write(omnicodec.compress(points, model=model))
 """
 
 
 def test_same_stream_from_both_engines_and_any_threads(tmp_path):
     """Fresh processes with each sparse engine (MinkowskiEngine links OpenBLAS, torch uses
-    MKL) and 1 or 2 threads write the same bytes."""
+    MKL) and 1 or 2 threads write the same bytes, lossless and lossy."""
     from omnicodec.sparse import available_engines
 
     streams = set()
@@ -150,6 +185,7 @@ def test_same_stream_from_both_engines_and_any_threads(tmp_path):
 
 def test_golden_integer_streams_are_the_same_from_both_engines():
     folder = os.path.join(os.path.dirname(__file__), "data", "golden", "v3")
-    for name in ("lossless_integer.ocz", "lossless_integer_float.ocz"):
+    for name in ("lossless_integer.ocz", "lossless_integer_float.ocz", "lossy_integer_r3.ocz",
+                 "lossy_integer_r12.ocz"):
         with open(os.path.join(folder, "torch", name), "rb") as a, open(os.path.join(folder, "minkowski", name), "rb") as b:
             assert a.read() == b.read()
