@@ -47,7 +47,7 @@ def run_omnicodec(path, rates, measure, folder):
     for rate in rates:
         model = zoo.resolve("pointcloud", rate=rate).model_id
         ocz, back = os.path.join(folder, "x.ocz"), os.path.join(folder, "back.ply")
-        encode = run_worker("encode", path, ocz, model)
+        encode = run_worker("encode", path, ocz, model, geometry_only=True)  # geometry RD only
         decode = run_worker("decode", ocz, back)
         rows.append(_row("omnicodec", model, os.path.getsize(ocz), len(measure.points),
                          measure(read_ply(back).positions), encode["seconds"], decode["seconds"],
