@@ -23,7 +23,7 @@ from torch import nn
 from omnicodec.entropy import gaussian
 from omnicodec.errors import BitstreamError
 from omnicodec.models.occupancy_integer import (
-    ONE, buffer_name, calibrate, input_bound, integer_layer, layer_input,
+    ONE, buffer_name, calibrate, calibration_blocks, input_bound, integer_layer, layer_input,
 )
 from omnicodec.sparse import integer
 
@@ -190,23 +190,6 @@ def quantize_model(float_model, observed):
         log_scales = LOG_SCALE_RANGE[0] + torch.arange(len(model.scale_frequencies), dtype=torch.float64) / SCALE_STEPS
         model.scale_frequencies.copy_(gaussian.scale_table(torch.exp(log_scales)))
     return model
-
-
-def calibration_blocks(data, objects, seed=0):
-    """(keys, bits) of the first ``objects`` training objects of datasets.prepare."""
-    import pathlib
-
-    from datasets.prepare import object_instances
-    from omnicodec.geometry import morton
-
-    rng = np.random.default_rng(seed)
-    blocks = []
-    for index, (_, coords) in enumerate(object_instances(pathlib.Path(data), 1, rng)):
-        if index == objects:
-            break
-        bits = max(1, int(coords.max()).bit_length())
-        blocks.append((morton.unique_keys(morton.encode(coords, bits)), bits))
-    return blocks
 
 
 def main(argv=None):

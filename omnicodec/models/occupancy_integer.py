@@ -238,21 +238,30 @@ def quantize(float_model, observed):
     return model
 
 
-def calibration_scales(data, objects, seed=0):
-    """(parent coords, child masks) of every scale of the first ``objects`` training objects
-    of datasets.prepare (meshes and MVUB captures; never the evaluation frames)."""
+def calibration_blocks(data, objects, seed=0):
+    """(sorted Morton keys, bits) of the first ``objects`` training objects of
+    datasets.prepare (meshes and MVUB captures; never the evaluation frames)."""
     import pathlib
 
     from datasets.prepare import object_instances
-    from omnicodec.geometry import morton, octree
+    from omnicodec.geometry import morton
 
     rng = np.random.default_rng(seed)
-    scales = []
+    blocks = []
     for index, (_, coords) in enumerate(object_instances(pathlib.Path(data), 1, rng)):
         if index == objects:
             break
         bits = max(1, int(coords.max()).bit_length())
-        keys = morton.unique_keys(morton.encode(coords, bits))
+        blocks.append((morton.unique_keys(morton.encode(coords, bits)), bits))
+    return blocks
+
+
+def calibration_scales(data, objects, seed=0):
+    """(parent coords, child masks) of every scale of :func:`calibration_blocks`."""
+    from omnicodec.geometry import morton, octree
+
+    scales = []
+    for keys, bits in calibration_blocks(data, objects, seed):
         levels = octree.scales(keys, bits, min(3, bits))
         for depth, (parents, children) in enumerate(zip(levels[:-1], levels[1:]), start=min(3, bits)):
             scales.append((torch.from_numpy(morton.decode(parents, depth)),
