@@ -12,6 +12,10 @@ every level a generative transposed convolution makes the 8 candidate children o
 voxel, a classifier scores them, and the highest-scoring candidates are kept, as many as
 the scale had voxels (PCGCv2's scheme). The encoder runs the same synthesis, so the
 bitstream carries a checksum of the exact reconstruction.
+
+:class:`LossyModel` computes in float (``lossy-r*``); models.lossy_integer runs the same
+networks in integers (``lossy-v2-r*``, over the integer occupancy model), so that every
+machine rebuilds the same voxels. :class:`LossyBlockCoder` drives either.
 """
 
 import math
