@@ -135,7 +135,9 @@ void conv_rows_plain(const ConvArgs& a, int64_t begin, int64_t end) {
 #ifdef OMNICODEC_X86
 // The SIMD paths take rows in tiles and kernel offsets outermost within a tile, so one
 // offset's weights (Cin * Cout int16) stay in the L1 cache while every row of the tile uses
-// them; the tile's sums wait in a small buffer.
+// them; the tile's sums wait in a small buffer. The two paths are written out in full: GCC
+// compiles a function for one instruction set (its target attribute), so a template shared
+// by both would be compiled for one of them only.
 constexpr int64_t kTile = 32;
 
 template <int V>  // V = cout / 16 vectors of 16 int32

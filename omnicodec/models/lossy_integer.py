@@ -18,12 +18,12 @@ import math
 
 import numpy as np
 import torch
-from torch import nn
 
 from omnicodec.entropy import gaussian
 from omnicodec.errors import BitstreamError
 from omnicodec.models.occupancy_integer import (
-    ONE, buffer_name, calibrate, calibration_blocks, input_bound, integer_layer, layer_input,
+    ONE, FixedPointNetwork, buffer_name, calibrate, calibration_blocks, input_bound, integer_layer,
+    layer_input,
 )
 from omnicodec.sparse import integer
 
@@ -61,9 +61,7 @@ def _children_table(parents):
     return table
 
 
-class IntegerLossyModel(nn.Module):
-    arithmetic = "integer"
-
+class IntegerLossyModel(FixedPointNetwork):
     def __init__(self, levels=3, channels=32, latent_channels=8, shifts=None, bounds=None,
                  arithmetic="integer"):
         super().__init__()
@@ -82,22 +80,6 @@ class IntegerLossyModel(nn.Module):
             self.register_buffer(buffer_name(layer) + "_bias", torch.zeros(cout, dtype=torch.int32))
         steps = int(round((LOG_SCALE_RANGE[1] - LOG_SCALE_RANGE[0]) * SCALE_STEPS)) + 1
         self.register_buffer("scale_frequencies", torch.zeros((steps, gaussian.MAX_MAGNITUDE), dtype=torch.int32))
-
-    def _conv(self, layer, x, table, residual=None, relu=False):
-        name = buffer_name(layer)
-        return integer.conv(integer.pad_channels(x), table, getattr(self, name + "_weight"),
-                            getattr(self, name + "_bias"), self.config["shifts"][layer],
-                            self.config["bounds"][layer], residual, relu)
-
-    def _block(self, prefix, x, table):
-        y = self._conv(prefix + ".first", x, table, relu=True)
-        return self._conv(prefix + ".second", y, table, residual=x, relu=True)
-
-    @staticmethod
-    def _ones(rows):
-        ones = torch.zeros((rows, 2), dtype=torch.int16)
-        ones[:, 0] = ONE
-        return ones
 
     def analysis(self, keys, bits):
         """Morton-sorted keys of a block of ``bits`` -> (P, k) int16 latent on the coarse

@@ -64,11 +64,33 @@ class ScaleContext:
         self.table, self.features = table, features
 
 
-class IntegerOccupancyModel(nn.Module):
-    """Integer inference of the occupancy model. ``shifts`` and ``bounds``: per layer name,
-    the weights' fractional bits and the int16 bound its inputs are clamped to."""
+class FixedPointNetwork(nn.Module):
+    """What the integer networks share: layers stored as buffers ``<name>_weight`` (packed
+    int16) and ``<name>_bias`` (int32), with ``config["shifts"]`` and ``config["bounds"]``
+    by layer name (the weights' fractional bits, the int16 bound of the inputs)."""
 
     arithmetic = "integer"
+
+    def _conv(self, layer, x, table, residual=None, relu=False, bias=None):
+        name = buffer_name(layer)
+        return integer.conv(integer.pad_channels(x), table, getattr(self, name + "_weight"),
+                            getattr(self, name + "_bias") if bias is None else bias,
+                            self.config["shifts"][layer], self.config["bounds"][layer], residual, relu)
+
+    def _block(self, prefix, x, table):
+        """ResBlock: relu(x + second(relu(first(x))))."""
+        y = self._conv(prefix + ".first", x, table, relu=True)
+        return self._conv(prefix + ".second", y, table, residual=x, relu=True)
+
+    @staticmethod
+    def _ones(rows):
+        """The constant input feature 1 of an embedding layer, (rows, 1) in fixed point."""
+        return torch.full((rows, 1), ONE, dtype=torch.int16)
+
+
+class IntegerOccupancyModel(FixedPointNetwork):
+    """Integer inference of the occupancy model. ``shifts`` and ``bounds``: per layer name,
+    the weights' fractional bits and the int16 bound its inputs are clamped to."""
 
     def __init__(self, channels=32, blocks=2, shifts=None, bounds=None, arithmetic="integer"):
         super().__init__()
@@ -88,25 +110,13 @@ class IntegerOccupancyModel(nn.Module):
         self.register_buffer("out_bias", torch.zeros(8, dtype=torch.int64))
         self.register_buffer("frequency_table", torch.zeros(2 * LOGIT_RANGE * LOGIT_STEPS + 1, dtype=torch.int32))
 
-    def _conv(self, layer, x, table, residual=None, relu=False, bias=None):
-        name = buffer_name(layer)
-        return integer.conv(x, table, getattr(self, name + "_weight"),
-                            getattr(self, name + "_bias") if bias is None else bias,
-                            self.config["shifts"][layer], self.config["bounds"][layer], residual, relu)
-
-    def _block(self, prefix, x, table):
-        y = self._conv(prefix + ".first", x, table, relu=True)
-        return self._conv(prefix + ".second", y, table, residual=x, relu=True)
-
     def scale_context(self, parent_keys, bits):
         """Backbone of one scale: Morton-sorted keys of its occupied voxels, on a grid of
         ``bits`` bits per axis -> :class:`ScaleContext`."""
         table = integer.neighbour_table(parent_keys, bits)
         coarse_keys, down, up = integer.parent_tables(parent_keys)
         coarse_table = integer.neighbour_table(coarse_keys, max(bits - 1, 0))
-        ones = torch.zeros((len(parent_keys), 2), dtype=torch.int16)
-        ones[:, 0] = ONE
-        x = self._conv("embed", ones, table, relu=True)
+        x = self._conv("embed", self._ones(len(parent_keys)), table, relu=True)
         for b in range(self.blocks):
             x = self._block(f"fine.{b}", x, table)
         skip = x
