@@ -43,6 +43,18 @@ def test_every_implementation_computes_the_same_integers(cout):
             assert torch.equal(out, reference), name
 
 
+def test_use_implementation_routes_every_operation(monkeypatch):
+    calls = []
+    monkeypatch.setattr(integer, "reference_conv", lambda *args: calls.append(args) or args[0])
+    keys = random_keys(50, 3, 4)
+    x = torch.ones((len(keys), 2), dtype=torch.int16)
+    weight, bias = torch.zeros((27, 1, 16, 2), dtype=torch.int16), torch.zeros(16, dtype=torch.int32)
+    with integer.use_implementation("reference"):
+        integer.conv(x, integer.neighbour_table(keys, 3), weight, bias, 4, 100)
+    integer.conv(x, integer.neighbour_table(keys, 3), weight, bias, 4, 100)
+    assert len(calls) == (1 if integer.implementations() != ["reference"] else 2)
+
+
 def test_threads_do_not_change_the_integers():
     keys = random_keys(3000, 5, 1)
     table = integer.neighbour_table(keys, 5)

@@ -81,9 +81,9 @@ class IntegerLossyModel(FixedPointNetwork):
         steps = int(round((LOG_SCALE_RANGE[1] - LOG_SCALE_RANGE[0]) * SCALE_STEPS)) + 1
         self.register_buffer("scale_frequencies", torch.zeros((steps, gaussian.MAX_MAGNITUDE), dtype=torch.int32))
 
-    def analysis(self, keys, bits):
-        """Morton-sorted keys of a block of ``bits`` -> (P, k) int16 latent on the coarse
-        scale's voxels, in Morton order (the encoder's side)."""
+    def latent(self, keys, bits, coarse_keys, coarse_bits):
+        """The encoder's analysis: Morton-sorted keys of a block of ``bits`` -> (P, k) int16
+        latent on the coarse scale's voxels, in Morton order, which is ``coarse_keys``'s."""
         x = self._conv("analysis_embed", self._ones(len(keys)), integer.neighbour_table(keys, bits), relu=True)
         for level in range(self.levels):
             keys, down, _ = integer.parent_tables(keys)
@@ -92,7 +92,7 @@ class IntegerLossyModel(FixedPointNetwork):
             x = self._block(f"analysis_blocks.{level}", x, integer.neighbour_table(keys, bits))
         return self._conv("analysis_out", x, integer.neighbour_table(keys, bits))
 
-    def context(self, coarse_keys, coarse_bits):
+    def coarse_context(self, coarse_keys, coarse_bits):
         """Features of the coarse geometry, known to both sides before any latent."""
         table = integer.neighbour_table(coarse_keys, coarse_bits)
         x = self._conv("context_embed", self._ones(len(coarse_keys)), table, relu=True)
@@ -119,14 +119,6 @@ class IntegerLossyModel(FixedPointNetwork):
     def rebuilt(q, mean):
         """The latent both sides synthesize from: q * ONE + mean, saturated to int16."""
         return (q * ONE + mean.to(torch.int64)).clamp_(-32768, 32767).to(torch.int16)
-
-    def coarse_context(self, coarse_keys, coarse_bits):
-        return self.context(coarse_keys, coarse_bits)
-
-    def latent(self, keys, bits, coarse_keys, coarse_bits):
-        """The encoder's latent, rows in the order of ``coarse_keys`` (the analysis keeps
-        Morton order, so they are)."""
-        return self.analysis(keys, bits)
 
     def regrow(self, context, latent, coarse_keys, coarse_bits, counts, progress=None, first_logits=None):
         """Regrow ``len(counts)`` levels from the coarse voxels, keeping ``counts[i]`` at level

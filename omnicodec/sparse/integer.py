@@ -31,6 +31,11 @@ def _extension():
     return rans._coder if rans.available() else None
 
 
+def _native():
+    """The C++ extension, unless it is not built or use_implementation("reference") holds."""
+    return None if _chosen[0] == "reference" else _extension()
+
+
 def implementations():
     """The ways this installation computes :func:`conv`, fastest first: the C++ paths this
     CPU runs (``avx512vnni``, ``avx2``, ``plain``), then ``reference``."""
@@ -43,8 +48,9 @@ _chosen = [None]  # the implementation use_implementation() picked, if any
 
 @contextlib.contextmanager
 def use_implementation(name):
-    """Run the enclosed code's convolutions with one of :func:`implementations` (tests and
-    benchmarks compare them; the default is the fastest)."""
+    """Run the enclosed code's integer operations with one of :func:`implementations`
+    (tests compare them; the default is the fastest): ``reference`` runs all of them,
+    neighbour tables and dot products too, in plain torch."""
     if name not in implementations():
         raise ValueError(f"integer convolution {name!r} is not available here: {', '.join(implementations())}")
     previous, _chosen[0] = _chosen[0], name
@@ -58,7 +64,7 @@ def neighbour_table(keys, bits):
     """Sorted unique Morton keys of voxels on a grid of ``bits`` bits per axis -> (N, 27)
     int32 rows of each voxel's 3x3x3 neighbours (-1 where absent)."""
     keys = torch.as_tensor(np.ascontiguousarray(keys, dtype=np.int64))
-    native = _extension()
+    native = _native()
     if native is not None:
         return native.neighbour_table(keys, bits)
     return _reference_neighbour_table(keys, bits)
@@ -100,12 +106,13 @@ def parent_tables(keys):
 def conv(features, table, weight, bias, shift, bound, residual=None, relu=False, implementation=None):
     """The integer convolution above. ``weight`` is packed (K, Cin / 2, Cout, 2) int16
     (:func:`pack_weight`), ``bias`` (Cout,) int32; ``implementation``: one of
-    :func:`implementations` (default: the first)."""
-    implementation = implementation or implementations()[0]
-    if implementation == "reference":
+    :func:`implementations` (default: :func:`use_implementation`'s, else the fastest)."""
+    implementation = implementation or _chosen[0] or "auto"
+    native = _extension()
+    if implementation == "reference" or native is None:
         return reference_conv(features, table, weight, bias, shift, bound, residual, relu)
-    return _extension().integer_conv(features, table, weight, bias, int(shift), int(bound), residual, relu,
-                                      implementation)
+    return native.integer_conv(features, table, weight, bias, int(shift), int(bound), residual, relu,
+                               implementation)
 
 
 def reference_conv(features, table, weight, bias, shift, bound, residual=None, relu=False):
@@ -127,8 +134,8 @@ def reference_conv(features, table, weight, bias, shift, bound, residual=None, r
 
 def dot(features, weight):
     """(N, C) int16 features . (C,) int64 weights -> (N,) int64, exact."""
-    native = _extension()
-    if native is not None and _chosen[0] != "reference":
+    native = _native()
+    if native is not None:
         return native.integer_dot(features, weight)
     return features.to(torch.int64) @ weight
 
