@@ -54,7 +54,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["omnicodec", "omnicodec.*", "datasets", "benchmarks"]),
-    package_data={"omnicodec": ["weights/*.pt"]},
+    package_data={"omnicodec": ["weights/*.pt", "weights/*.toml"]},
     install_requires=["torch==2.13.0", "numpy", "plyfile", "h5py", "torchac==0.9.3", "tqdm", "scipy"],
     # batch coding on a Ray cluster (omnicodec/cluster.py); a version whose cp311 wheel installs
     extras_require={"ray": ["ray==2.60.0"]},

@@ -33,7 +33,7 @@ print(json.dumps({"seconds": time.perf_counter() - start,
 
 def voxel_colours(cloud):
     """{voxel: rounded mean colour}: what lossless colour must give back."""
-    from omnicodec.models.attribute import voxel_means
+    from omnicodec.attributes.attribute_codec import voxel_means
 
     positions, point_voxels = np.unique(cloud.positions, axis=0, return_inverse=True)
     colours, _ = voxel_means(cloud.attributes["rgb"].astype(np.int64), point_voxels.reshape(-1),
@@ -61,13 +61,13 @@ def lossless(path, folder):
 
 def lossy(path):
     import omnicodec
-    from omnicodec import api, zoo
+    from omnicodec import api, catalogue
     from omnicodec.io import read_ply
     from omnicodec.metrics import colour_metrics
 
     cloud = read_ply(path)
     rows = []
-    for rate in range(1, len(zoo.card("colour-v1").settings["colour_rates"]) + 1):
+    for rate in range(1, len(catalogue.card("colour-v1").settings["colour_rates"]) + 1):
         start = time.perf_counter()
         data = omnicodec.compress(cloud, colour_rate=rate)
         encode_s = time.perf_counter() - start

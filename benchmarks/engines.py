@@ -10,9 +10,9 @@ import time
 import torch
 
 from omnicodec import zoo
-from omnicodec.geometry import morton, octree, voxelize
+from omnicodec.grid import morton, octree, voxelize
+from omnicodec.grid.octree import CODING_ORDER
 from omnicodec.io import read_ply
-from omnicodec.models.occupancy import CODING_ORDER
 from omnicodec.sparse import available_engines, use_engine
 
 

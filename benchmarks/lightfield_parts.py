@@ -14,11 +14,11 @@ import sys
 import numpy as np
 import torch
 
-from omnicodec import zoo
+from omnicodec import catalogue, zoo
 from omnicodec.entropy import binary_writer
 from omnicodec.io.lightfield import read_lightfield
+from omnicodec.lightfield import synthesis
 from omnicodec.metrics.lightfield import lightfield_quality
-from omnicodec.models import lightfield_synthesis as synthesis
 
 
 class _WithoutResiduals(torch.nn.Module):
@@ -36,7 +36,7 @@ class _WithoutResiduals(torch.nn.Module):
 
 def parts(raw, rate):
     codec_class = synthesis.SynthesisLightFieldCodec
-    codec = codec_class(zoo.card("lightfield-v2"), "rans")
+    codec = codec_class(catalogue.card("lightfield-v2"), "rans")
     layout, views, cells = synthesis.analyse(raw, codec.step_of(rate))
     writers = [binary_writer("rans") for _ in range(3)]
     synthesis.code_disparity(cells, layout.exponent, writer=writers[0])

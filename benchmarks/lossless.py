@@ -108,7 +108,7 @@ def draco_lossless(voxels, bits):
 
 
 def benchmark(path, folder, geometry_only=False, model=""):
-    from omnicodec.geometry import voxelize
+    from omnicodec.grid import voxelize
     from omnicodec.io import read_ply
 
     ocz, back = os.path.join(folder, "x.ocz"), os.path.join(folder, "back.ply")

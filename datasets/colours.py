@@ -23,9 +23,9 @@ import numpy as np
 
 from datasets.meshes import fit_to_grid, random_rotation, read_mesh, sample_surface
 from datasets.prepare import decoder_cells
-from omnicodec.geometry import morton
+from omnicodec.attributes.attribute_codec import voxel_means
+from omnicodec.grid import morton
 from omnicodec.io import read_ply
-from omnicodec.models.attribute import voxel_means
 
 SCAN_VOXELS = {"pointclouds_rgb": (0.001, 0.002), "scannet": (0.005, 0.01)}
 HEAD_BITS = (8, 9)

@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 from datasets.problems import store
-from omnicodec.geometry import camera as cameras
 from omnicodec.io import read_ply
-from omnicodec.models import depth
-from omnicodec.models.depth_network import FIELDS, DepthNet
-from omnicodec.models.sensor_coding import FieldIo
+from omnicodec.scans import camera as cameras
+from omnicodec.scans import depth
+from omnicodec.scans.depth_network import FIELDS, DepthNet
+from omnicodec.scans.sensor_coding import FieldIo
 
 GRIDS = (0.001, 0.002)  # voxel sizes in metres
 HELD_OUT = "pcl_mOSD_test"  # file names starting so are validation only

@@ -22,11 +22,11 @@ import numpy as np
 import torch
 
 from datasets.problems import store
-from omnicodec.geometry import sensor as sensors
 from omnicodec.io import read_ply
-from omnicodec.models import lidar
-from omnicodec.models.sensor_coding import FieldIo
-from omnicodec.models.lidar_network import FIELDS, LidarNet
+from omnicodec.scans import lidar
+from omnicodec.scans import sensor as sensors
+from omnicodec.scans.lidar_network import FIELDS, LidarNet
+from omnicodec.scans.sensor_coding import FieldIo
 
 GRIDS = (0.001, 0.002, 0.005)  # voxel sizes in metres
 HOLD_OUT = ("kitti_object_000114.ply",)

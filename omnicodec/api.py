@@ -1,6 +1,6 @@
 """Public API: data <-> bytes, and file helpers. The one place that wires
 reader -> codec -> container (and back); the CLI, batch, eval, benchmarks and tests all go
-through it, and it reaches codecs only through the registry (omnicodec.codec), so it
+through it, and it reaches codecs only through the model choice (omnicodec.zoo), so it
 holds no per-kind branches.
 """
 
@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from omnicodec import bitstream, runtime, zoo
-from omnicodec.codec import CODECS, checked_options, codec_class, codec_for, codec_id, codec_of_stream
+from omnicodec.codec import checked_options
 from omnicodec.data import COLOUR_ATTRIBUTES, KIND_NAMES, PointCloud, data_kind, without_attributes
 from omnicodec.errors import BitstreamError, InputError, OmnicodecError
 from omnicodec.io import file_kind, read_data, write_bytes_atomic, write_data
@@ -39,7 +39,7 @@ class Report:
 
 
 def _stream(codec, encoded):
-    header = bitstream.Header(codec=CODECS[codec.card.codec].number, model_id=codec.card.model_id,
+    header = bitstream.Header(codec=zoo.codec_number(codec.card.codec), model_id=codec.card.model_id,
                               weights_hash=codec.weights_hash, coder=codec.coder,
                               checksum=encoded.checksum, codec_header=encoded.header)
     return bitstream.pack(header, encoded.sections)
@@ -56,9 +56,7 @@ def select_codec(kind, model=None, rate=None, coder=None, attributes=(), options
 
     coder = coder or default_coder()
     check_coder(coder, InputError)
-    codec = codec_for(zoo.resolve(kind, model, rate, data).model_id, coder)
-    extension = zoo.attribute_card(kind, attributes, [name for name in options if name not in codec.options])
-    return codec_for(extension.model_id, coder).around(codec) if extension else codec
+    return zoo.select(kind, model, rate, coder, attributes, options, data)
 
 
 def prepare(data, *, model=None, rate=None, coder=None, **options):
@@ -133,7 +131,7 @@ def decode(data, progress=None, kind=None):
     "lightfield"), a stream of another kind of data is refused before decoding."""
     runtime.configure()
     header, sections = bitstream.unpack(data)
-    codec = codec_of_stream(header)
+    codec = zoo.codec_of_stream(header)
     if kind is not None and codec.data_kind != kind:
         raise InputError(f"this bitstream holds a {KIND_NAMES[codec.data_kind]}, not a {KIND_NAMES[kind]}")
     try:
@@ -164,7 +162,7 @@ def info(data):
 def describe(header):
     """The fields of a stream's codec header, by name (its codec must be known here, its
     model need not be)."""
-    return codec_class(codec_id(header.codec)).describe(header.codec_header)
+    return zoo.codec_class(zoo.codec_id(header.codec)).describe(header.codec_header)
 
 
 def read_bitstream(path):
@@ -212,7 +210,7 @@ def decompress_file(src, dst, *, progress=None, kind=None):
     data = read_bitstream(src)
     header, decoded = decode(data, progress, kind)
     write_data(dst, decoded.data)
-    codec = codec_class(codec_id(header.codec))
-    return Report(codec=codec_id(header.codec), model=header.model_id, bytes=len(data),
+    codec = zoo.codec_class(zoo.codec_id(header.codec))
+    return Report(codec=zoo.codec_id(header.codec), model=header.model_id, bytes=len(data),
                   seconds=time.perf_counter() - start, units=codec.input_units(header.codec_header),
                   unit=codec.unit, details=decoded.details)

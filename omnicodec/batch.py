@@ -69,7 +69,7 @@ def up_to_date(kind, source, output, options=None):
     if not os.path.exists(output) or os.path.getmtime(output) < os.path.getmtime(source):
         return False
     if kind == "compress":
-        from omnicodec import api, codec, zoo
+        from omnicodec import api, catalogue, zoo
         from omnicodec.io import file_kind
 
         options = dict(options or {})
@@ -78,11 +78,11 @@ def up_to_date(kind, source, output, options=None):
             data_kind = file_kind(source)
             model, rate = options.pop("model", None), options.pop("rate", None)
             if options.pop("target_bpp", None) is not None:
-                wanted = [card.model_id for card in zoo.MODELS.values()
+                wanted = [card.model_id for card in catalogue.models().values()
                           if card.data_kind == data_kind and card.rates]
             else:
                 wanted = [zoo.resolve(data_kind, model, rate).model_id]
-            stream_codec = codec.codec_class(codec.codec_id(header.codec))
+            stream_codec = zoo.codec_class(zoo.codec_id(header.codec))
             used = {header.model_id, stream_codec.wrapped_model(header.codec_header)}
             return bool(used & set(wanted)) and stream_codec.made_with(header.codec_header, options)
         except OmnicodecError:

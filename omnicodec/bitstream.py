@@ -4,7 +4,7 @@ Layout of format version 3 (all integers little endian)::
 
     magic         4 bytes  b"OMNC"
     version       u16      FORMAT_VERSION
-    codec         varint   number of the codec (omnicodec.codec.CODECS)
+    codec         varint   number of the codec (registered in omnicodec/weights/*.toml)
     model         u8 length + ASCII id of the model (omnicodec.zoo)
     weights       8 bytes  first bytes of the model weights' SHA-256
     coder         u8 length + ASCII name of the entropy coder

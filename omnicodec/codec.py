@@ -1,53 +1,21 @@
-"""The codec protocol and the registry of codecs.
+"""The codec protocol: what every codec is and does.
 
-Every codec (lossless geometry, lossy geometry, light fields, and any to come) is one
-class deriving from :class:`Codec`, in one module under ``omnicodec/models/``, listed once
-in :data:`CODECS` under its id, with the number streams record it by. A model card
-(:mod:`omnicodec.zoo`) names its codec; the API, CLI, batch, eval and benchmarks reach
-codecs only through :func:`codec_for`, so they hold no per-kind branches.
+Every codec (lossless geometry, lossy geometry, colour, sensor scans, light fields, and
+any to come) is one class deriving from :class:`Codec`, in its family's package
+(``omnicodec/pointcloud``, ``attributes``, ``scans``, ``lightfield``), registered once in
+its family's card file (``omnicodec/weights/*.toml``, read by :mod:`omnicodec.catalogue`)
+with the number streams record it by. :mod:`omnicodec.zoo` picks codecs; this module
+knows nothing of that choice.
 
 A codec reads no files and writes no container: it turns data into its own header bytes
 and byte sections (and back), and says what it did in a report.
 """
 
 import dataclasses
-import importlib
 
+from omnicodec import catalogue
 from omnicodec.data import KIND_NAMES
-from omnicodec.errors import BitstreamError, InputError, ModelError
-
-
-@dataclasses.dataclass(frozen=True)
-class Registration:
-    """A codec's entry: the number streams record it by (never reused), the kind of data it
-    codes and its class as "module:Class"."""
-
-    number: int
-    data_kind: str
-    target: str
-
-
-# Codec id (model cards name it) -> its entry. The class is imported on first use only.
-CODECS = {
-    "pointcloud-lossless": Registration(1, "pointcloud", "omnicodec.models.lossless:LosslessGeometryCodec"),
-    "pointcloud-lossy": Registration(2, "pointcloud", "omnicodec.models.lossy:LossyGeometryCodec"),
-    "lightfield": Registration(3, "lightfield", "omnicodec.models.lightfield:LightFieldCodec"),
-    "pointcloud-colour": Registration(4, "pointcloud", "omnicodec.models.colour:ColourCodec"),
-    "pointcloud-lidar": Registration(5, "pointcloud", "omnicodec.models.lidar:LidarCodec"),
-    "pointcloud-intensity": Registration(6, "pointcloud", "omnicodec.models.intensity:IntensityCodec"),
-    "pointcloud-depth": Registration(7, "pointcloud", "omnicodec.models.depth:DepthCameraCodec"),
-    "pointcloud-sparse": Registration(8, "pointcloud", "omnicodec.models.sparse:SparseCodec"),
-    "lightfield-synthesis": Registration(9, "lightfield",
-                                         "omnicodec.models.lightfield_synthesis:SynthesisLightFieldCodec"),
-}
-
-
-def codec_id(number):
-    """The id of the codec a stream records by ``number``; ModelError if unknown here."""
-    for name, registration in CODECS.items():
-        if registration.number == number:
-            return name
-    raise ModelError(f"bitstream needs codec number {number}, which this omnicodec does not have")
+from omnicodec.errors import InputError
 
 
 @dataclasses.dataclass
@@ -100,9 +68,12 @@ class Codec:
 
     @property
     def weights_hash(self):
-        from omnicodec import zoo
+        return catalogue.weights_hash(self.card.model_id)
 
-        return zoo.weights_hash(self.card.model_id)
+    def load_network(self, model_id=None, network=None):
+        """A new ``network`` (default: this codec's) with the checked weights of ``model_id``
+        (default: this codec's model)."""
+        return catalogue.build(model_id or self.card.model_id, network or self.network)
 
     def prepare(self, data, **options):
         """The data as this codec codes it (e.g. a voxel grid), after checking it and the
@@ -144,40 +115,6 @@ class Codec:
     def input_units(cls, header):
         """The number of input points (or pixels) a stream's header says it codes."""
         raise NotImplementedError
-
-
-def codec_class(codec_id):
-    """The class of a registered codec id (imported now, not before)."""
-    if codec_id not in CODECS:
-        raise ModelError(f"unknown codec {codec_id!r}; this omnicodec has: {', '.join(CODECS)}")
-    module, name = CODECS[codec_id].target.split(":")
-    return getattr(importlib.import_module(module), name)
-
-
-def codec_for(model_id, coder):
-    """The codec of a model (by its card), with that entropy coder."""
-    from omnicodec import zoo
-
-    card = zoo.card(model_id)
-    return codec_class(card.codec)(card, coder)
-
-
-def codec_of_stream(header):
-    """The codec that decodes a stream with this container header, refusing a model the
-    stream's codec does not match."""
-    from omnicodec import zoo
-    from omnicodec.entropy import check_coder
-
-    card = zoo.stream_card(header.model_id)
-    if CODECS[card.codec].number != header.codec:
-        raise BitstreamError(f"bitstream codec number {header.codec} does not match its model "
-                             f"{header.model_id}")
-    check_coder(header.coder)
-    codec = codec_for(header.model_id, header.coder)
-    if codec.weights_hash != header.weights_hash:
-        raise ModelError(f"bitstream was made with other weights of model {header.model_id!r} "
-                         f"({header.weights_hash.hex()}, these are {codec.weights_hash.hex()})")
-    return codec
 
 
 def checked_options(codec, options):

@@ -13,11 +13,11 @@ import time
 
 import numpy as np
 
-from omnicodec import api, zoo
+from omnicodec import api, catalogue, zoo
 from omnicodec.codec import checked_options
 from omnicodec.data import PointCloud
 from omnicodec.errors import InputError
-from omnicodec.geometry import voxelize
+from omnicodec.grid import voxelize
 from omnicodec.io import read_ply
 from omnicodec.io.atomic import atomic_output
 from omnicodec.metrics import (
@@ -147,7 +147,7 @@ class Reference:
                                                     cloud)
         self.rgb, colours = None, {}
         if colour:
-            from omnicodec.models.colour import colour_attribute
+            from omnicodec.attributes.colour import colour_attribute
 
             rgb = colour_attribute(cloud)
             if rgb is not None:
@@ -182,7 +182,7 @@ class Reference:
 def eight_bit_colours(rgb):
     """(N, 3) int64 colours 0..255 as pc_error takes them: 8-bit integers as they are,
     floats in [0, 1] scaled as the codec scales them; 16-bit colours are an InputError."""
-    from omnicodec.models.colour import checked_colours
+    from omnicodec.attributes.colour import checked_colours
 
     values, depth, _, _ = checked_colours(rgb, len(rgb))
     if depth != 8:
@@ -196,18 +196,18 @@ def rate_codecs(kind, rates=None, model=None, attributes=(), data=None):
     rate None, if it has none), or the data kind's models at ``rates`` (default: all); each
     wrapped by the model of the data's ``attributes`` (names) where one codes them; for
     ``data``, the models made for its content first."""
-    if model is not None and not zoo.card(model).rates:
+    if model is not None and not catalogue.card(model).rates:
         if rates is not None:
             raise InputError(f"model {model} has no rates; leave out --rates")
         rates = [None]
     if rates is None:
-        rates = list(zoo.card(model).rates if model is not None else zoo.rates(kind, data))
+        rates = list(catalogue.card(model).rates if model is not None else zoo.rates(kind, data))
     runs = [(rate, api.select_codec(kind, model, rate, attributes=attributes, data=data)) for rate in rates]
     for rate, codec in runs:
         # Read and hash-check the weights (also those of the model under a model of
         # attributes) before any clock starts.
         codec.weights_hash
-        zoo.weights_hash(zoo.resolve(kind, model, rate, data).model_id)
+        catalogue.weights_hash(zoo.resolve(kind, model, rate, data).model_id)
     return runs
 
 

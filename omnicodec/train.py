@@ -38,14 +38,15 @@ from omnicodec.attributes.colour_coding import ycocg_r
 from omnicodec.attributes.colour_model import ColourNet
 from omnicodec.attributes.levels import child_ranks, contexts_of, point_levels
 from omnicodec.entropy import logistic
-from omnicodec.geometry import morton, octree
+from omnicodec.grid import morton, octree
+from omnicodec.grid.octree import CODING_ORDER
 from omnicodec.io.atomic import atomic_output
-from omnicodec.models import sensor_coding
-from omnicodec.models.depth_network import DepthNet
-from omnicodec.models.lidar_network import LidarNet
-from omnicodec.models.lightfield import CHANNEL_WEIGHTS, LAMBDAS, LightFieldModel
-from omnicodec.models.lossy import LossyModel, batched
-from omnicodec.models.occupancy import CODING_ORDER, OccupancyModel
+from omnicodec.lightfield.learned_transform import CHANNEL_WEIGHTS, LAMBDAS, LightFieldModel
+from omnicodec.pointcloud.lossy import LossyModel, batched
+from omnicodec.pointcloud.occupancy import OccupancyModel
+from omnicodec.scans import sensor_coding
+from omnicodec.scans.depth_network import DepthNet
+from omnicodec.scans.lidar_network import LidarNet
 
 # Options only some kinds use: those kinds, and their default for them.
 KIND_OPTIONS = {
@@ -267,7 +268,7 @@ def field_batch_loss(model, fields, indices, rng, values):
         on = lambda array: torch.from_numpy(array[rows]).to(device)  # noqa: E731
         location, scale = model(field, on(feats), on(reference), on(unit))
         bits = logistic.bits(on(value).to(torch.float64), location, scale,
-                             -sensor_coding.LIMIT, sensor_coding.LIMIT, sensor_coding.TAIL).mean()
+                             -sensor_coding.LIMIT, sensor_coding.LIMIT, logistic.OUTLIER_TAIL).mean()
         total = total + bits
         figures[f"bits/{field}"] = bits.item()
     return total, figures

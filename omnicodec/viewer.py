@@ -293,8 +293,8 @@ def show(layers, title, up="y"):
 def load(path):
     """(PointCloud, bits per point or None) of a .ply, or of an .ocz decoded on the fly."""
     from omnicodec import api
-    from omnicodec.codec import codec_class, codec_id
     from omnicodec.io import read_ply
+    from omnicodec.zoo import codec_class, codec_id
 
     if os.fspath(path).lower().endswith(".ocz"):
         data = api.read_bitstream(path)

@@ -210,16 +210,16 @@ def test_debug_flag_shows_the_traceback(tmp_path, where):
 
 
 def test_models_lists_every_model_without_loading_weights(monkeypatch, capsys):
-    from omnicodec import zoo
+    from omnicodec import catalogue
 
     def refuse(model_id):
         raise AssertionError(f"'omnicodec models' loaded the weights of {model_id}")
 
-    monkeypatch.setattr(zoo, "_verified_state", refuse)
+    monkeypatch.setattr(catalogue, "_verified_state", refuse)
     code, out, _ = run(["models"], capsys)
-    assert code == 0 and [line.split()[0] for line in out.splitlines()] == list(zoo.MODELS)
+    assert code == 0 and [line.split()[0] for line in out.splitlines()] == list(catalogue.models())
     code, out, _ = run(["models", "--json"], capsys)
-    assert code == 0 and [row["model"] for row in json.loads(out)] == list(zoo.MODELS)
+    assert code == 0 and [row["model"] for row in json.loads(out)] == list(catalogue.models())
 
 
 def _info(path, capsys):

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import omnicodec
-from omnicodec.codec import codec_id
+from omnicodec.zoo import codec_id
 from omnicodec import api, bitstream
 from omnicodec.entropy import available_coders, default_coder
 from omnicodec.errors import BitstreamError, ModelError
-from omnicodec.geometry import voxelize
+from omnicodec.grid import voxelize
 from tests.conftest import sphere_shell
 
 

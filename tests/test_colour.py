@@ -15,7 +15,7 @@ from omnicodec.attributes.levels import child_ranks, level_contexts, point_level
 from omnicodec.cli.main import main
 from omnicodec.entropy import available_coders, binary_reader, binary_writer, logistic
 from omnicodec.errors import BitstreamError, InputError
-from omnicodec.geometry import morton
+from omnicodec.grid import morton
 from omnicodec.io import read_ply, write_ply
 from tests.conftest import sphere_shell
 
@@ -130,7 +130,7 @@ def test_lossy_colour_rates_spend_more_bits_for_less_error():
     cloud = coloured_shell()
     reference = merged(cloud)
     sizes, errors = [], []
-    for rate in range(1, len(omnicodec.zoo.card("colour-v1").settings["colour_rates"]) + 1):
+    for rate in range(1, len(omnicodec.catalogue.card("colour-v1").settings["colour_rates"]) + 1):
         data = omnicodec.compress(cloud, colour_rate=rate)
         back = voxel_colours(omnicodec.decompress(data))
         assert back.keys() == reference.keys()

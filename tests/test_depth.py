@@ -9,9 +9,9 @@ from omnicodec import api, zoo
 from omnicodec.cli.main import main
 from omnicodec.data import PointCloud
 from omnicodec.errors import BitstreamError
-from omnicodec.geometry import camera as cameras
+from omnicodec.scans import camera as cameras
 from omnicodec.io import read_ply, write_ply
-from omnicodec.models import depth
+from omnicodec.scans import depth
 
 
 @pytest.fixture(scope="module")

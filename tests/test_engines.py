@@ -9,7 +9,7 @@ import torch
 import omnicodec
 from omnicodec import zoo
 from omnicodec.errors import BitstreamError
-from omnicodec.models.occupancy import CODING_ORDER
+from omnicodec.grid.octree import CODING_ORDER
 from omnicodec.sparse import Conv, available_engines, sparse_tensor, use_engine
 from tests.conftest import sphere_shell
 
@@ -161,7 +161,7 @@ def test_four_dimensional_convolutions_match():
 
 
 def test_light_field_model_matches():
-    from omnicodec.models.lightfield import LightFieldModel, to_blocks
+    from omnicodec.lightfield.learned_transform import LightFieldModel, to_blocks
 
     torch.manual_seed(5)
     model = LightFieldModel(channels=16, hyper_channels=4)

@@ -47,7 +47,7 @@ def read_csv(path):
 
 
 def test_parse_colour_rates():
-    count = len(omnicodec.zoo.card("colour-v1").settings["colour_rates"])
+    count = len(omnicodec.catalogue.card("colour-v1").settings["colour_rates"])
     assert evaluate.colour_rate_count() == count
     assert evaluate.parse_colour_rates("all") == list(range(1, count + 1))
     assert evaluate.parse_colour_rates("2-4,7") == [2, 3, 4, 7]

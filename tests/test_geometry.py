@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from omnicodec.errors import InputError
-from omnicodec.geometry import blocks, morton, octree, voxelize
+from omnicodec.grid import blocks, morton, octree, voxelize
 
 
 def test_morton_round_trip_and_child_order():
@@ -88,7 +88,7 @@ def test_partition_bounds_block_size_and_restores_order():
 
 
 def test_default_grid_of_float_input_keeps_its_points():
-    from omnicodec.geometry.voxelize import detected_voxel_size, voxelize
+    from omnicodec.grid.voxelize import detected_voxel_size, voxelize
 
     rng = np.random.default_rng(0)
     millimetres = rng.integers(-40000, 40000, (5000, 3))

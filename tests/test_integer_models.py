@@ -10,10 +10,10 @@ import pytest
 import torch
 
 import omnicodec
-from omnicodec import zoo
+from omnicodec import catalogue, zoo
 from omnicodec.entropy import ideal_bits
-from omnicodec.geometry import morton, octree
-from omnicodec.models.occupancy import CODING_ORDER
+from omnicodec.grid import morton, octree
+from omnicodec.grid.octree import CODING_ORDER
 from omnicodec.sparse import integer, use_engine
 from omnicodec.sparse.engines import torch_native
 
@@ -168,7 +168,7 @@ def test_scale_table_matches_the_float_gaussian():
 def test_the_default_lossless_model_is_integer(sample_points):
     header = omnicodec.info(omnicodec.compress(sample_points))
     assert header.model_id == "occupancy-v2"
-    assert zoo.card(header.model_id).settings["arithmetic"] == "integer"
+    assert catalogue.card(header.model_id).settings["arithmetic"] == "integer"
 
 
 _ENCODE = """

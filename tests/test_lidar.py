@@ -9,9 +9,9 @@ from omnicodec import api, zoo
 from omnicodec.cli.main import main
 from omnicodec.data import PointCloud
 from omnicodec.errors import BitstreamError, InputError
-from omnicodec.geometry import sensor as sensors
+from omnicodec.scans import sensor as sensors
 from omnicodec.io import read_ply, write_ply
-from omnicodec.models import intensity as intensities
+from omnicodec.attributes import intensity as intensities
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 import omnicodec
-from omnicodec.codec import CODECS, codec_id
+from omnicodec.zoo import codec_id, codec_number
 from omnicodec import api, bitstream, varint, zoo
 from omnicodec.errors import BitstreamError, InputError
 from omnicodec.io import write_ply
 from omnicodec.io.lightfield import LightField, Naming, read_lightfield
-from omnicodec.models.lightfield import BLOCK, LightFieldModel, dct_matrix, from_blocks, to_blocks
+from omnicodec.lightfield.learned_transform import BLOCK, LightFieldModel, dct_matrix, from_blocks, to_blocks
 from tests.conftest import sphere_shell, textured_views
 from tests.test_cli import run
 from tests.test_lightfield_io import NAMINGS, _write_folder
@@ -210,7 +210,7 @@ def _codec_header(naming=b'{"digits": 3, "kind": "hci"}'):
 
 
 def test_header_round_trip_and_corrupt_naming():
-    header = bitstream.Header(codec=CODECS["lightfield"].number, model_id="m", weights_hash=b"w" * 8, coder="rans",
+    header = bitstream.Header(codec=codec_number("lightfield"), model_id="m", weights_hash=b"w" * 8, coder="rans",
                               checksum=b"12345678", codec_header=_codec_header())
     back, sections = bitstream.unpack(bitstream.pack(header, [b"abc"]))
     assert back == header and sections == [b"abc"]

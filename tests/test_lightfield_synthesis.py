@@ -8,13 +8,13 @@ import torch
 
 import omnicodec
 from omnicodec import api, zoo
-from omnicodec.codec import codec_id
+from omnicodec.zoo import codec_id
 from omnicodec.entropy import binary_reader, binary_writer
 from omnicodec.errors import BitstreamError
-from omnicodec.geometry import disparity
+from omnicodec.lightfield import disparity
 from omnicodec.io.lightfield import LightField, Naming
-from omnicodec.models import lightfield_synthesis as synthesis
-from omnicodec.models import view_coding
+from omnicodec.lightfield import synthesis
+from omnicodec.lightfield import view_coding
 from tests.conftest import textured_views
 
 TOP = len(synthesis.RATE_STEPS)  # the rate of most bits

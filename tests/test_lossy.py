@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import omnicodec
-from omnicodec.codec import CODECS, codec_id
-from omnicodec import api, bitstream, zoo
+from omnicodec.zoo import codec_id, codec_number
+from omnicodec import api, bitstream, catalogue, zoo
 from omnicodec.entropy import available_coders, binary_reader, binary_writer, default_coder, gaussian
 from omnicodec.errors import BitstreamError, InputError
 from omnicodec.io import read_ply, write_ply
@@ -58,11 +58,11 @@ def coded(sample_points):
 def test_six_rates_ship_with_recipes():
     assert len(LOSSY_MODELS) >= 6 and RATES == list(range(1, len(RATES) + 1))
     for model_id in LOSSY_MODELS:
-        card = zoo.card(model_id)
-        assert card.codec == "pointcloud-lossy" and card.base in zoo.MODELS
+        card = catalogue.card(model_id)
+        assert card.codec == "pointcloud-lossy" and card.base in catalogue.models()
         assert card.sha256 and card.result and card.settings["arithmetic"] == "integer"
         # the integer networks are quantized from the float ones, trained by train_lossy.sh
-        float_card = zoo.card(card.data.split("'")[0])
+        float_card = catalogue.card(card.data.split("'")[0])
         assert "lossy_integer" in card.command and "train_lossy.sh" in float_card.command
         zoo.load(model_id)  # present, and matching its SHA-256
 
@@ -104,7 +104,7 @@ def test_damaged_lossy_streams_never_decode(coded):
 
 def test_codec_must_match_the_model(coded):
     header, sections = bitstream.unpack(coded[1])
-    header = dataclasses.replace(header, codec=CODECS["pointcloud-lossless"].number)
+    header = dataclasses.replace(header, codec=codec_number("pointcloud-lossless"))
     with pytest.raises(BitstreamError, match="does not match its model"):
         api.decompress(bitstream.pack(header, sections))
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import omnicodec
-from omnicodec import api, bitstream, codec, runtime, zoo
+from omnicodec import api, bitstream, catalogue, codec, runtime, zoo
 from omnicodec.data import PointCloud
 from omnicodec.errors import BitstreamError, InputError, ModelError
 from omnicodec.io import write_ply
@@ -63,11 +63,11 @@ def raw_codec(monkeypatch):
     module = types.ModuleType("raw_positions_codec")
     module.RawPositions = RawPositions
     monkeypatch.setitem(sys.modules, "raw_positions_codec", module)
-    monkeypatch.setitem(codec.CODECS, "raw-positions",
-                        codec.Registration(200, "pointcloud", "raw_positions_codec:RawPositions"))
-    card = zoo.ModelCard(model_id="raw-v1", file="", sha256="", codec="raw-positions", data="",
+    monkeypatch.setitem(catalogue.codecs(), "raw-positions",
+                        catalogue.Registration(200, "pointcloud", "raw_positions_codec:RawPositions"))
+    card = catalogue.ModelCard(model_id="raw-v1", file="", sha256="", codec="raw-positions", data="",
                          command="", seed=0, steps=0, result="")
-    monkeypatch.setitem(zoo.MODELS, "raw-v1", card)
+    monkeypatch.setitem(catalogue.models(), "raw-v1", card)
     return card
 
 
@@ -77,7 +77,7 @@ def test_a_new_codec_is_one_class_and_one_card(raw_codec, tmp_path, capsys):
     points = sphere_shell()
     data = omnicodec.compress(points, model="raw-v1")
     header = api.info(data)
-    assert (codec.codec_id(header.codec), header.model_id) == ("raw-positions", "raw-v1")
+    assert (zoo.codec_id(header.codec), header.model_id) == ("raw-positions", "raw-v1")
     assert api.describe(header) == {"points": len(points)}
     assert np.array_equal(omnicodec.decompress(data).positions, points)
     src, ocz, back = tmp_path / "in.ply", tmp_path / "x.ocz", tmp_path / "back.ply"
@@ -88,26 +88,26 @@ def test_a_new_codec_is_one_class_and_one_card(raw_codec, tmp_path, capsys):
 
 
 def test_every_card_names_a_registered_codec_class():
-    for card in zoo.MODELS.values():
-        cls = codec.codec_class(card.codec)
+    for card in catalogue.models().values():
+        cls = zoo.codec_class(card.codec)
         assert issubclass(cls, codec.Codec) and (cls.network is not None or not card.file)
         assert card.data_kind in ("pointcloud", "lightfield")
-    numbers = [entry.number for entry in codec.CODECS.values()]
+    numbers = [entry.number for entry in catalogue.codecs().values()]
     assert len(set(numbers)) == len(numbers)
-    assert {codec.CODECS[name].number for name in ("pointcloud-lossless", "pointcloud-lossy",
+    assert {zoo.codec_number(name) for name in ("pointcloud-lossless", "pointcloud-lossy",
                                                    "lightfield")} == set(bitstream.LEGACY_MODES)
     for kind in ("pointcloud", "lightfield"):  # one default in general, one per content
-        for content in {card.content for card in zoo.MODELS.values() if card.data_kind == kind}:
-            assert sum(card.default for card in zoo.MODELS.values()
+        for content in {card.content for card in catalogue.models().values() if card.data_kind == kind}:
+            assert sum(card.default for card in catalogue.models().values()
                        if card.data_kind == kind and card.content == content) == 1
     assert zoo.rates("pointcloud") == list(range(1, 14)) and zoo.rates("lightfield") == list(range(1, 9))
-    assert zoo.load("lightfield-v1").rates == len(zoo.card("lightfield-v1").rates)
+    assert zoo.load("lightfield-v1").rates == len(catalogue.card("lightfield-v1").rates)
 
 
 def test_unknown_codec_and_mismatched_codec_are_refused():
     data = omnicodec.compress(sphere_shell())
     header, sections = bitstream.unpack(data)
-    for number in (99, codec.CODECS["lightfield"].number):
+    for number in (99, zoo.codec_number("lightfield")):
         forged = bitstream.pack(dataclasses.replace(header, codec=number), sections)
         with pytest.raises(BitstreamError, match="does not match its model"):
             omnicodec.decompress(forged)

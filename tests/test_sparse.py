@@ -3,7 +3,7 @@
 import torch
 
 import omnicodec
-from omnicodec.models.occupancy import OccupancyModel
+from omnicodec.pointcloud.occupancy import OccupancyModel
 from omnicodec.sparse import Conv, engine, prune, relu, sparse_tensor, use_engine
 
 

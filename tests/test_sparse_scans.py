@@ -7,7 +7,7 @@ import pytest
 from conftest import sparse_surface, sphere_shell
 from omnicodec import api
 from omnicodec.errors import BitstreamError
-from omnicodec.models import sparse
+from omnicodec.scans import sparse_scan as sparse
 
 
 def as_set(points):
@@ -38,7 +38,7 @@ def test_dense_clouds_keep_the_dense_model_and_any_cloud_is_exact():
 
 def test_cell_side_is_the_finest_with_enough_points():
     points = np.array([[0, 0, 0], [1, 0, 0], [40, 40, 40], [41, 40, 40]], dtype=np.int64)
-    from omnicodec.geometry import morton
+    from omnicodec.grid import morton
 
     keys = np.sort(morton.encode(points, 8))
     assert sparse.cell_bits(keys, 8) == 2  # two cells of two points at 4 voxels a side

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from omnicodec import train
-from omnicodec.geometry import morton
-from omnicodec.models.lossy import LossyModel, top_k_mask
+from omnicodec.grid import morton
+from omnicodec.pointcloud.lossy import LossyModel, top_k_mask
 from tests.conftest import sphere_shell
 
 
@@ -181,7 +181,7 @@ def test_lidar_training_steps_resume_and_export(tmp_path):
     from conftest import synthetic_sweep
     from datasets import lidar as lidar_data
     from datasets.problems import store
-    from omnicodec.models.lidar_network import LidarNet
+    from omnicodec.scans.lidar_network import LidarNet
 
     positions, _ = synthetic_sweep(lasers=16, columns=256)
     path = tmp_path / "fields.h5"
@@ -199,7 +199,7 @@ def test_depth_training_steps_resume_and_export(tmp_path):
     from conftest import synthetic_depth_frame
     from datasets import depth as depth_data
     from datasets.problems import store
-    from omnicodec.models.depth_network import DepthNet
+    from omnicodec.scans.depth_network import DepthNet
 
     path = tmp_path / "fields.h5"
     with h5py.File(path, "w") as f:

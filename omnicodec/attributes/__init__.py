@@ -1,0 +1,13 @@
+"""Per-point attributes: colour and intensity, coded on the voxels a geometry codec decodes.
+
+- ``attribute_codec``: the base of every attribute codec: it wraps whichever geometry
+  codec a request picks (dense, lossy, LiDAR...) and carries that codec's header and
+  sections inside its own;
+- ``colour``: the colour codec (``colour-v1``), lossless or at a colour rate;
+  ``colour_coding`` is the walk along the octree levels that its encoder, decoder and
+  training share; ``colour_model`` the learned predictor; ``adaptation`` the encoder's
+  fitting of that predictor to the cloud it codes (sent as integer steps); ``levels``
+  the coarse-to-fine order of the points and each point's known neighbourhood;
+- ``intensity``: LiDAR intensity or reflectance (``intensity-v1``), one number per point,
+  ordered along the sensor's lasers where the geometry is a LiDAR sweep.
+"""

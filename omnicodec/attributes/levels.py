@@ -14,7 +14,7 @@ on the validation frame).
 
 import numpy as np
 
-from omnicodec.models.occupancy import CODING_ORDER
+from omnicodec.grid.octree import CODING_ORDER
 from omnicodec.sparse.keys import pack_keys
 
 NEIGHBOUR_OFFSETS = np.array([(x, y, z) for x in (-1, 0, 1) for y in (-1, 0, 1) for z in (-1, 0, 1)],

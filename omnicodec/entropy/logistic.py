@@ -15,6 +15,9 @@ import torch
 from omnicodec.entropy.cdf import binary_frequencies
 
 SCALE_MIN = 0.05  # a narrower logistic cannot be told apart from a sure value
+# The tail the sensor and intensity models mix into every value's logistic: 1% of one
+# 30 times wider, so an outlier costs tens of bits, not hundreds.
+OUTLIER_TAIL = (0.01, 30.0)
 
 
 def clamp_scale(scale):

@@ -9,7 +9,7 @@ both scaled by 2**shift more than the features; every output is the int32 sum
 (an arithmetic shift, so rounding half up), plus an optional int16 residual, an optional
 ReLU, saturated to int16. Integer sums do not depend on their order, so threads, SIMD
 width, engine or device cannot change a single bit; a layer's ``bound`` and weights are
-chosen (models.occupancy_integer) so that no sum leaves int32.
+chosen (pointcloud.occupancy_integer) so that no sum leaves int32.
 
 Two implementations compute the same integers: ``omnicodec._coder.integer_conv`` (C++,
 cuda_ext/sparse_integer.cpp, where the extension is built) and :func:`reference_conv`
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from omnicodec.entropy import rans
-from omnicodec.geometry import octree
+from omnicodec.grid import octree
 
 
 def _extension():
@@ -71,7 +71,7 @@ def neighbour_table(keys, bits):
 
 
 def _reference_neighbour_table(keys, bits):
-    from omnicodec.geometry import morton
+    from omnicodec.grid import morton
 
     coords = morton.decode(keys.numpy(), bits)
     table = torch.full((len(keys), 27), -1, dtype=torch.int32)

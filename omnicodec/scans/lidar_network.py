@@ -1,6 +1,6 @@
 """The learned predictor of LiDAR sweeps: for each value the scan coder sends, the
 location and scale of its discretized logistic, from the already decoded neighbours
-along the point's laser (omnicodec.models.lidar).
+along the point's laser (omnicodec.scans.lidar).
 
 Each coded field (range, azimuth arc, height residual) has a small MLP of its own. A
 field's features and its reference prediction come from :func:`features`, so training
@@ -11,7 +11,7 @@ of the scale.
 
 import torch
 
-from omnicodec.models.field_network import FieldNet
+from omnicodec.scans.field_network import FieldNet
 
 FIELDS = ("rho", "arc", "dz")
 FEATURES = 8

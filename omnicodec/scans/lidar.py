@@ -1,6 +1,6 @@
 """Spinning-LiDAR sweeps coded in the sensor's own coordinates, lossless or lossy.
 
-:class:`LidarCodec` estimates the sensor from the points (omnicodec.geometry.sensor: the
+:class:`LidarCodec` estimates the sensor from the points (omnicodec.scans.sensor: the
 lasers' cones, the azimuth step and the sensor's travel, no calibration needed), orders
 the points as the sensor scanned them, and sends per point, as integers the decoder turns
 back into the voxel (integer arithmetic only):
@@ -15,7 +15,7 @@ Skips go first, all lasers at once return after return, under adaptive frequenci
 Ranges, arcs and height residuals are then coded coarse to fine along each laser: every
 2^LEVELS-th return first (each from the one before it), then the returns halfway between
 known ones, down to every other return; the learned predictor
-(omnicodec.models.lidar_network) gives each value's discretized logistic from its decoded
+(omnicodec.scans.lidar_network) gives each value's discretized logistic from its decoded
 neighbours. All lasers go at once, and each finer level in one batch. Points the sensor
 does not explain (near its axis, off every cone) are coded by the dense lossless model.
 One stream codes the whole sweep.
@@ -32,9 +32,9 @@ from omnicodec import bitstream, varint
 from omnicodec.attributes.levels import first_of_runs, position_in_run, run_starts, sequence_levels
 from omnicodec.entropy import binary_reader, binary_writer
 from omnicodec.errors import BitstreamError
-from omnicodec.geometry import sensor as sensors
-from omnicodec.models.sensor_coding import SUITS_POINTS, FieldIo, SensorGeometryCodec, best_log_scale, sensor_origin
-from omnicodec.models.lidar_network import LidarNet, features
+from omnicodec.scans import sensor as sensors
+from omnicodec.scans.lidar_network import LidarNet, features
+from omnicodec.scans.sensor_coding import SUITS_POINTS, FieldIo, SensorGeometryCodec, best_log_scale, sensor_origin
 
 LEVELS = 7  # a laser's level-0 returns are every 2**LEVELS-th
 RUN_CONTEXTS = 16  # contexts of the skips: usual ones since the last other, up to 15
@@ -356,9 +356,7 @@ class LidarCodec(SensorGeometryCodec):
 
     @functools.cached_property
     def _scan_coder(self):
-        from omnicodec import zoo
-
-        return ScanCoder(zoo.load(self.card.model_id))
+        return ScanCoder(self.load_network())
 
     def encode_voxels(self, prepared, progress=None, max_block_points=None):
         grid, coord_dtype = prepared

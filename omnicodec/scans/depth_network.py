@@ -1,6 +1,6 @@
 """The learned predictor of depth-camera images: for each depth the depth coder sends, the
 location and scale of its discretized logistic, from the already decoded pixels about it
-(omnicodec.models.depth).
+(omnicodec.scans.depth).
 
 Depths are sent as ranks in the frame's table of depths (a Kinect's depths are its
 disparity levels, so neighbouring ranks are neighbouring disparities, and on a plane the
@@ -12,7 +12,7 @@ of the nearest decoded neighbours) in units of their spread, and the log of the 
 
 import torch
 
-from omnicodec.models.field_network import FieldNet
+from omnicodec.scans.field_network import FieldNet
 
 FIELDS = ("depth",)
 NEIGHBOURS = 8  # the nearest pair (the pixel is halfway between them), six further ones

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 
 from omnicodec.errors import InputError
-from omnicodec.geometry import morton
+from omnicodec.grid import morton
 
 DEFAULT_BITS = 10
 

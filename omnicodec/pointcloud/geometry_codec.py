@@ -16,7 +16,7 @@ from omnicodec import bitstream, varint
 from omnicodec.codec import Codec, Decoded, Encoded
 from omnicodec.data import PointCloud
 from omnicodec.errors import BitstreamError
-from omnicodec.geometry import blocks, devoxelize, morton, voxelize
+from omnicodec.grid import blocks, devoxelize, morton, voxelize
 
 MAX_BLOCK_POINTS = 1_500_000  # bounds peak memory: each block is coded on its own
 MERGE_WARNING = 0.01  # a voxel grid that merges more of the input's points than this is reported

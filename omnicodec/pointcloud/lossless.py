@@ -1,29 +1,30 @@
 """Lossless geometry codec of one block: octree scales coded with the occupancy model.
 
 :class:`LosslessGeometryCodec` is the codec (omnicodec.codec) of the lossless models; it
-codes each block of the voxel grid (models.geometry) with a :class:`LosslessBlockCoder`.
+codes each block of the voxel grid (geometry_codec) with a :class:`LosslessBlockCoder`.
 A block of depth d (side 2**d) is sent as two sections: its point count at every scale
 with the occupancy map of its coarsest scale (an 8x8x8 grid, or the whole block if
 smaller); then one entropy-coded payload holding, for every finer scale, the children of
-each occupied voxel in 8 batches, one per child position (models.occupancy). The encoder
+each occupied voxel in 8 batches, one per child position (occupancy). The encoder
 runs exactly the decoder's computation, so both see the same probabilities.
 
 Models compute in float (occupancy-v1: the same probabilities only on the same arithmetic,
 which runtime.configure pins down as far as it can) or in integers (occupancy-v2,
-models.occupancy_integer: the same probabilities on every machine). A stream names its
+occupancy_integer: the same probabilities on every machine). A stream names its
 model, so it records which arithmetic its decoder must run; both decode.
 """
 
 import numpy as np
 import torch
 
-from omnicodec.entropy import binary_reader, binary_writer
 from omnicodec import varint
+from omnicodec.entropy import binary_reader, binary_writer
 from omnicodec.errors import BitstreamError
-from omnicodec.geometry import octree
-from omnicodec.models.geometry import GeometryCodec
-from omnicodec.models.occupancy import CODING_ORDER, OccupancyModel
-from omnicodec.models.occupancy_integer import IntegerOccupancyModel
+from omnicodec.grid import octree
+from omnicodec.grid.octree import CODING_ORDER
+from omnicodec.pointcloud.geometry_codec import GeometryCodec
+from omnicodec.pointcloud.occupancy import OccupancyModel
+from omnicodec.pointcloud.occupancy_integer import IntegerOccupancyModel
 
 COARSEST_BITS = 3
 
@@ -39,9 +40,7 @@ class LosslessGeometryCodec(GeometryCodec):
     network = staticmethod(occupancy_network)
 
     def block_coder(self):
-        from omnicodec import zoo
-
-        return LosslessBlockCoder(zoo.load(self.card.model_id), self.coder)
+        return LosslessBlockCoder(self.load_network(), self.coder)
 
 
 class LosslessBlockCoder:

@@ -1,6 +1,6 @@
 """What the codecs that code a cloud in its sensor's own coordinates share (spinning-LiDAR
-sweeps, omnicodec.models.lidar; depth-camera frames, omnicodec.models.depth), and the
-sparse-scan codec (omnicodec.models.sparse), which codes cells with the dense model too.
+sweeps, omnicodec.scans.lidar; depth-camera frames, omnicodec.scans.depth), and the
+sparse-scan codec (omnicodec.scans.sparse_scan), which codes cells with the dense model too.
 
 Such a codec estimates its sensor from the points, sends the points the sensor explains as
 integers under discretized logistics (a learned predictor's, or one per stream), and sends
@@ -15,16 +15,17 @@ import functools
 import numpy as np
 import torch
 
+from omnicodec import catalogue
 from omnicodec.codec import Decoded, Encoded
 from omnicodec.data import PointCloud
 from omnicodec.entropy import logistic
 from omnicodec.errors import BitstreamError, InputError
-from omnicodec.geometry import devoxelize, morton, voxelize
-from omnicodec.models.geometry import GeometryCodec, checksum, frame_header
+from omnicodec.grid import devoxelize, morton, voxelize
+from omnicodec.pointcloud.geometry_codec import GeometryCodec, checksum, frame_header
+from omnicodec.pointcloud.lossless import LosslessGeometryCodec
 
 LIMIT = 1 << 22  # values beyond +-this are not coded (a 2^21 grid's ranges stay under it;
 # the logistic coder is exact up to 2^23 apart)
-TAIL = (0.01, 30.0)  # every value's logistic is mixed with one 30 times wider (logistic._mass)
 SUITS_POINTS = 40000  # points a content check looks at, at most
 
 
@@ -37,9 +38,9 @@ class FieldIo:
 
     def values(self, truth, location, scale):
         if self.reader is not None:
-            return logistic.read(self.reader, location, scale, -LIMIT, LIMIT, TAIL)
+            return logistic.read(self.reader, location, scale, -LIMIT, LIMIT, logistic.OUTLIER_TAIL)
         if self.writer is not None:
-            logistic.write(self.writer, truth, location, scale, -LIMIT, LIMIT, TAIL)
+            logistic.write(self.writer, truth, location, scale, -LIMIT, LIMIT, logistic.OUTLIER_TAIL)
         return truth
 
     def flat(self, truth, count, mu16, log_scale16):
@@ -56,7 +57,7 @@ class FieldIo:
 def best_log_scale(values, location16):
     """The log2 scale (x16) of the logistic at ``location16 / 16`` that codes ``values`` in
     the fewest bits."""
-    return logistic.best_scale_exponent(values, location16 / 16, range(-64, 160, 4), 16, -LIMIT, LIMIT, TAIL)
+    return logistic.best_scale_exponent(values, location16 / 16, range(-64, 160, 4), 16, -LIMIT, LIMIT, logistic.OUTLIER_TAIL)
 
 
 def grid_keys(coords, bits):
@@ -108,9 +109,8 @@ class SensorGeometryCodec(GeometryCodec):
 
     @functools.cached_property
     def _others(self):
-        from omnicodec.codec import codec_for
-
-        return codec_for(self.card.base, self.coder)
+        """The dense lossless codec of the base model, for the points the sensor does not explain."""
+        return LosslessGeometryCodec(catalogue.card(self.card.base), self.coder)
 
     def code_others(self, grid, coords, coord_dtype, progress, bits=None):
         """(sections, rebuilt coordinates in Morton order) of points coded by the dense

@@ -1,15 +1,15 @@
 """The lossy geometry model in integer arithmetic: the same reconstruction on every machine.
 
-:class:`IntegerLossyModel` is :class:`omnicodec.models.lossy.LossyModel` (the same layers,
+:class:`IntegerLossyModel` is :class:`omnicodec.pointcloud.lossy.LossyModel` (the same layers,
 levels and PCGCv2 top-k regrowth) run in 16-bit fixed point on omnicodec.sparse.integer,
-as models.occupancy_integer runs the occupancy model: features int16 with
+as occupancy_integer runs the occupancy model: features int16 with
 ACTIVATION_BITS fractional bits, each layer's weights int16 with the most fractional bits
 that keep every int32 sum in range, linear layers as one-offset convolutions. Every row
 is kept in Morton order, so no engine is involved. The latent's scale is an index into a
 table of integer frequencies stored with the weights (entropy.gaussian.TableScales), and the
 classifier's scores are integers, so the decoder keeps exactly the encoder's voxels.
 
-    python -m omnicodec.models.lossy_integer --data ../shared/data --base lossy-r1 \
+    python -m omnicodec.pointcloud.lossy_integer --data ../shared/data --base lossy-r1 \
         --out omnicodec/weights/lossy_d3_int.pt
 """
 
@@ -21,7 +21,7 @@ import torch
 
 from omnicodec.entropy import gaussian
 from omnicodec.errors import BitstreamError
-from omnicodec.models.occupancy_integer import (
+from omnicodec.pointcloud.occupancy_integer import (
     ONE, FixedPointNetwork, buffer_name, calibrate, calibration_blocks, input_bound, integer_layer,
     layer_input,
 )

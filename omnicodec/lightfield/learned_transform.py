@@ -46,8 +46,8 @@ from omnicodec.codec import Codec, Decoded, Encoded
 from omnicodec.entropy import binary_reader, binary_writer, gaussian
 from omnicodec.errors import BitstreamError, InputError
 from omnicodec.io.lightfield import LightField, Naming
+from omnicodec.lightfield.view_coding import dct_matrix
 from omnicodec.metrics.lightfield import YCBCR_FROM_RGB
-from omnicodec.models.view_coding import dct_matrix
 from omnicodec.sparse import Conv, Pool, relu, sparse_tensor
 from omnicodec.sparse.keys import pack_keys
 
@@ -452,9 +452,7 @@ class LightFieldCodec(Codec):
 
     @property
     def _model(self):
-        from omnicodec import zoo
-
-        return zoo.load(self.card.model_id)
+        return self.load_network()
 
     @staticmethod
     def _details(shape, gain_index, tiles):

@@ -5,7 +5,7 @@ across the views by its disparity times the camera offset. So:
 
 1. The key view (the centre of the grid) is coded on its own (:mod:`view_coding`, kind
    "key").
-2. Its disparity map, estimated at the encoder by a plane sweep (``geometry.disparity``),
+2. Its disparity map, estimated at the encoder by a plane sweep (``lightfield.disparity``),
    is sent as a coarse grid of cells (median of each cell, in 1/16 pixel), coarse to fine
    as the key view's DC is; the decoder interpolates it and splats it to every view.
 3. Every other view, in hierarchical order (views 4 grid steps from the key view, then 2,
@@ -37,10 +37,9 @@ from omnicodec import bitstream
 from omnicodec.codec import Codec, Decoded, Encoded
 from omnicodec.entropy import binary_reader, binary_writer, logistic
 from omnicodec.errors import BitstreamError, InputError
-from omnicodec.geometry import disparity
 from omnicodec.io.lightfield import LightField, Naming
-from omnicodec.models import view_coding
-from omnicodec.models.view_coding import LIMIT, TAIL, ViewEntropyModel
+from omnicodec.lightfield import disparity, view_coding
+from omnicodec.lightfield.view_coding import LIMIT, TAIL, ViewEntropyModel
 
 SEARCH = 4.0  # disparities swept: -SEARCH .. SEARCH pixels per camera step ...
 SEARCH_STEP = 0.25  # ... in these steps (refined to a fraction of them)
@@ -341,9 +340,7 @@ class SynthesisLightFieldCodec(Codec):
 
     @property
     def _model(self):
-        from omnicodec import zoo
-
-        return zoo.load(self.card.model_id)
+        return self.load_network()
 
     @staticmethod
     def _details(layout):

@@ -13,16 +13,14 @@ import struct
 
 import numpy as np
 
-from omnicodec import bitstream, varint
-from omnicodec.codec import CODECS, Codec, codec_for
+from omnicodec import bitstream, catalogue, varint, zoo
+from omnicodec.codec import Codec
 from omnicodec.errors import BitstreamError, ModelError
 
 
 def geometry_class(number):
     """The class of the geometry codec a stream records by ``number``."""
-    from omnicodec.codec import codec_class, codec_id
-
-    return codec_class(codec_id(number))
+    return zoo.codec_class(zoo.codec_id(number))
 
 
 class AttributeCodec(Codec):
@@ -40,7 +38,7 @@ class AttributeCodec(Codec):
 
     def pack_header(self, own, geometry_header):
         """The codec header of the attribute's ``own`` field values and the geometry's header."""
-        number = CODECS[self.geometry.card.codec].number
+        number = zoo.codec_number(self.geometry.card.codec)
         return (self.fields.pack(*own) + bytes([number]) + bitstream.ascii_field(self.geometry.card.model_id)
                 + self.geometry.weights_hash + geometry_header)
 
@@ -64,12 +62,10 @@ class AttributeCodec(Codec):
 
     def geometry_of(self, geometry_fields):
         """The geometry codec a stream names, refusing other weights than it was made with."""
-        from omnicodec import zoo
-
-        card = zoo.stream_card(geometry_fields["geometry_model"])
-        if CODECS[card.codec].number != geometry_fields["geometry_codec"]:
+        card = catalogue.stream_card(geometry_fields["geometry_model"])
+        if zoo.codec_number(card.codec) != geometry_fields["geometry_codec"]:
             raise BitstreamError(f"{self.what} header names a geometry model of another codec")
-        geometry = codec_for(card.model_id, self.coder)
+        geometry = zoo.codec_for(card.model_id, self.coder)
         if geometry.weights_hash != geometry_fields["geometry_stamp"]:
             raise ModelError(f"bitstream was made with other weights of model {card.model_id!r}")
         return geometry

@@ -14,7 +14,7 @@ about one azimuth step apart); clouds that are not LiDAR sweeps get None.
 by azimuth), with each one's range and azimuth from where the sensor was; the integer
 helpers here (:func:`fixed_cos_sin`, :func:`arc_angle`, :meth:`Sensor.xy`,
 :meth:`Sensor.predicted_z`) are what the decoder rebuilds voxels with
-(omnicodec.models.lidar).
+(omnicodec.scans.lidar).
 """
 
 import dataclasses

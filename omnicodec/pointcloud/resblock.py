@@ -1,4 +1,4 @@
-"""Neural building blocks shared by the models."""
+"""The residual block the float geometry networks (occupancy, lossy) stack."""
 
 from torch import nn
 

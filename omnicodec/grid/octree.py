@@ -2,7 +2,12 @@
 
 import numpy as np
 
-from omnicodec.geometry.morton import CHILD_OFFSETS
+from omnicodec.grid.morton import CHILD_OFFSETS
+
+# The order in which the codecs visit the 8 children of a voxel. Child c sits at offset
+# ((c >> 2) & 1, (c >> 1) & 1, c & 1). Each child is far from the ones visited before it,
+# so each has decoded neighbours on several sides.
+CODING_ORDER = (0, 7, 3, 4, 1, 6, 2, 5)
 
 
 def parents_of(keys):

@@ -23,14 +23,14 @@ import torch
 
 from omnicodec import bitstream, varint
 from omnicodec.attributes import adaptation, colour_coding
+from omnicodec.attributes.attribute_codec import AttributeCodec, attribute_details, carried_to, voxel_means
 from omnicodec.attributes.colour_model import ColourNet
 from omnicodec.attributes.levels import point_levels
 from omnicodec.codec import Decoded, Encoded
 from omnicodec.data import COLOUR_ATTRIBUTES, PointCloud
 from omnicodec.entropy import binary_reader, binary_writer, logistic
 from omnicodec.errors import BitstreamError, InputError
-from omnicodec.geometry import morton
-from omnicodec.models.attribute import AttributeCodec, attribute_details, carried_to, voxel_means
+from omnicodec.grid import morton
 
 _COLOUR = struct.Struct("<BBbB")  # colour depth, rate, source kind, flags
 _SOURCES = {0: "uint8", 1: "uint16", 2: "float 0..1"}  # how the input held its colours
@@ -192,10 +192,8 @@ class ColourCodec(AttributeCodec):
                 and fields["keep_duplicates"] == bool(options.get("keep_duplicates")))
 
     def _net(self):
-        from omnicodec import zoo
-
         if not hasattr(self, "_network"):
-            self._network = zoo.load(self.card.model_id)
+            self._network = self.load_network()
         return self._network
 
     @classmethod

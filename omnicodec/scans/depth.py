@@ -1,7 +1,7 @@
 """Depth-camera frames (RGB-D, time of flight) coded as the camera's depth image, lossless.
 
 :class:`DepthCameraCodec` estimates the pinhole camera from the points
-(omnicodec.geometry.camera: focal lengths and principal point, no calibration needed),
+(omnicodec.scans.camera: focal lengths and principal point, no calibration needed),
 lays the points out on its pixels and sends:
 
 - the camera and the frame's table of depths (its distinct heights along the optical
@@ -11,12 +11,12 @@ lays the points out on its pixels and sends:
   halving the spacing down to single pixels. Each batch sends which pixels hold a point
   (adaptive binary frequencies, by how many of the pixel's neighbours hold one) and then
   their depths as ranks in the table, each under the learned predictor's logistic
-  (omnicodec.models.depth_network) from its decoded neighbours;
+  (omnicodec.scans.depth_network) from its decoded neighbours;
 - what the camera's integer rebuild leaves of x and y (mostly 0; a value off by one
   is one whose exact value fell next to a half, which the decoder sees: :func:`residuals`).
 
 The decoder rebuilds x and y from pixel and depth in integer arithmetic
-(:meth:`omnicodec.geometry.camera.Camera.xy`). Points the camera does not explain (a
+(:meth:`omnicodec.scans.camera.Camera.xy`). Points the camera does not explain (a
 second point on a pixel, off every ray) go to the dense lossless model, as do clouds
 that are no camera frame.
 """
@@ -31,9 +31,9 @@ import torch
 from omnicodec import bitstream, varint
 from omnicodec.entropy import binary_reader, binary_writer
 from omnicodec.errors import BitstreamError
-from omnicodec.geometry import camera as cameras
-from omnicodec.models.depth_network import DepthNet, features
-from omnicodec.models.sensor_coding import SUITS_POINTS, FieldIo, SensorGeometryCodec, frame_origin
+from omnicodec.scans import camera as cameras
+from omnicodec.scans.depth_network import DepthNet, features
+from omnicodec.scans.sensor_coding import SUITS_POINTS, FieldIo, SensorGeometryCodec, frame_origin
 
 LEVELS = 3  # halvings: the first level's pixels are 2^LEVELS apart
 STRIDE = 1 << LEVELS
@@ -150,7 +150,7 @@ def residuals(io, truth, ties):
 
 def frame_image(coords, camera):
     """What the encoder codes of a frame (and training sees): its layout in ``camera``'s
-    image (omnicodec.geometry.camera.depth_image), its table of depths, the (height, width)
+    image (omnicodec.scans.camera.depth_image), its table of depths, the (height, width)
     image of depth ranks in that table (-1 where no point) and the rank a pixel with no
     known neighbour is predicted from (the median)."""
     layout = cameras.depth_image(coords, camera)
@@ -195,9 +195,7 @@ class DepthCameraCodec(SensorGeometryCodec):
 
     @functools.cached_property
     def _depth_coder(self):
-        from omnicodec import zoo
-
-        return DepthCoder(zoo.load(self.card.model_id))
+        return DepthCoder(self.load_network())
 
     def encode_voxels(self, prepared, progress=None, max_block_points=None):
         grid, coord_dtype = prepared

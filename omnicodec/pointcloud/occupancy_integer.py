@@ -5,7 +5,7 @@ Float networks do so only on the same BLAS, CPU, thread count and engine; this m
 computes with integers only (omnicodec.sparse.integer), so every implementation, thread
 count and instruction set gives the same frequencies, by construction.
 
-It is :class:`omnicodec.models.occupancy.OccupancyModel` (the same layers and stages) in
+It is :class:`omnicodec.pointcloud.occupancy.OccupancyModel` (the same layers and stages) in
 16-bit fixed point: features are int16 with ACTIVATION_BITS fractional bits, each
 convolution's weights int16 with ``shift`` fractional bits (the most that keep every
 int32 sum in range for that layer's input bound), sums int32. A stage's logit, an int64
@@ -15,7 +15,7 @@ dot product, indexes a table of 16-bit frequencies of a one (the logistic sample
 The weights are made from a float model by :func:`quantize`, with input bounds measured
 on calibration clouds (never the evaluation frames):
 
-    python -m omnicodec.models.occupancy_integer --data ../shared/data \
+    python -m omnicodec.pointcloud.occupancy_integer --data ../shared/data \
         --out omnicodec/weights/occupancy_v2.pt
 """
 
@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from omnicodec.entropy.cdf import TOTAL
-from omnicodec.models.occupancy import CODING_ORDER
+from omnicodec.grid.octree import CODING_ORDER
 from omnicodec.sparse import integer
 
 ACTIVATION_BITS = 8  # int16 features: range +-128, resolution 1/256
@@ -254,7 +254,7 @@ def calibration_blocks(data, objects, seed=0):
     import pathlib
 
     from datasets.prepare import object_instances
-    from omnicodec.geometry import morton
+    from omnicodec.grid import morton
 
     rng = np.random.default_rng(seed)
     blocks = []
@@ -268,7 +268,7 @@ def calibration_blocks(data, objects, seed=0):
 
 def calibration_scales(data, objects, seed=0):
     """(parent coords, child masks) of every scale of :func:`calibration_blocks`."""
-    from omnicodec.geometry import morton, octree
+    from omnicodec.grid import morton, octree
 
     scales = []
     for keys, bits in calibration_blocks(data, objects, seed):

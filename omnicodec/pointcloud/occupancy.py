@@ -14,13 +14,10 @@ import torch
 from torch import nn
 
 from omnicodec.entropy import binary_frequencies
-from omnicodec.geometry import morton
-from omnicodec.models.blocks import ResBlock
+from omnicodec.grid import morton
+from omnicodec.grid.octree import CODING_ORDER
+from omnicodec.pointcloud.resblock import ResBlock
 from omnicodec.sparse import Conv, relu, sparse_tensor
-
-# Child c sits at offset ((c >> 2) & 1, (c >> 1) & 1, c & 1). Each stage's child is far from
-# the ones already known, so every stage has decoded neighbours on several sides.
-CODING_ORDER = (0, 7, 3, 4, 1, 6, 2, 5)
 
 
 class OccupancyModel(nn.Module):

@@ -25,8 +25,8 @@ import torch
 from omnicodec import varint
 from omnicodec.entropy import binary_frequencies, binary_reader, binary_writer, logistic
 from omnicodec.errors import BitstreamError
-from omnicodec.geometry import morton
-from omnicodec.models.sensor_coding import SUITS_POINTS, SensorGeometryCodec
+from omnicodec.grid import morton
+from omnicodec.scans.sensor_coding import SUITS_POINTS, SensorGeometryCodec
 
 CELL_BITS = (2, 3, 4, 5, 6)  # cell sides tried, in voxel bits, finest first
 CELL_POINTS = 2.0  # the finest cell holding this many points on average is the one used

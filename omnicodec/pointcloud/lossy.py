@@ -13,7 +13,7 @@ voxel, a classifier scores them, and the highest-scoring candidates are kept, as
 the scale had voxels (PCGCv2's scheme). The encoder runs the same synthesis, so the
 bitstream carries a checksum of the exact reconstruction.
 
-:class:`LossyModel` computes in float (``lossy-r*``); models.lossy_integer runs the same
+:class:`LossyModel` computes in float (``lossy-r*``); lossy_integer runs the same
 networks in integers (``lossy-v2-r*``, over the integer occupancy model), so that every
 machine rebuilds the same voxels. :class:`LossyBlockCoder` drives either.
 """
@@ -28,11 +28,11 @@ from torch.nn import functional as F
 from omnicodec import varint
 from omnicodec.entropy import binary_reader, binary_writer, gaussian
 from omnicodec.errors import BitstreamError
-from omnicodec.geometry import morton, octree
-from omnicodec.models.blocks import ResBlock
-from omnicodec.models.geometry import GeometryCodec
-from omnicodec.models.lossless import LosslessBlockCoder
-from omnicodec.models.lossy_integer import IntegerLossyModel
+from omnicodec.grid import morton, octree
+from omnicodec.pointcloud.geometry_codec import GeometryCodec
+from omnicodec.pointcloud.lossless import LosslessBlockCoder, occupancy_network
+from omnicodec.pointcloud.lossy_integer import IntegerLossyModel
+from omnicodec.pointcloud.resblock import ResBlock
 from omnicodec.sparse import Conv, prune, relu, sparse_tensor
 from omnicodec.sparse.keys import KEY_BITS, pack_keys
 
@@ -119,7 +119,7 @@ class LossyModel(nn.Module):
             raise AssertionError("analysis output does not cover the coarse scale")
         return latent.features[torch.from_numpy(order)]
 
-    # The block coder's interface, shared with models.lossy_integer.IntegerLossyModel.
+    # The block coder's interface, shared with lossy_integer.IntegerLossyModel.
     def coarse_context(self, coarse_keys, coarse_bits):
         return self.context(tensor_at(coarse_keys, coarse_bits, 2**self.levels))
 
@@ -213,10 +213,8 @@ class LossyGeometryCodec(GeometryCodec):
     lossless = False
 
     def block_coder(self):
-        from omnicodec import zoo
-
-        base = LosslessBlockCoder(zoo.load(self.card.base), self.coder)
-        return LossyBlockCoder(zoo.load(self.card.model_id), base, self.coder,
+        base = LosslessBlockCoder(self.load_network(self.card.base, occupancy_network), self.coder)
+        return LossyBlockCoder(self.load_network(), base, self.coder,
                                self.card.settings["refine_stages"])
 
 

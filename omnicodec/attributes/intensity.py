@@ -1,5 +1,5 @@
 """LiDAR intensity (or reflectance): one number per point, coded on the decoded voxels of
-whichever geometry codec the request picks (omnicodec.models.attribute).
+whichever geometry codec the request picks (omnicodec.attributes.attribute_codec).
 
 Values are coded exactly as given: integers as they are; floats as whole multiples of
 10^-d where they are (KITTI's intensities are hundredths in float32), else their float
@@ -22,14 +22,12 @@ import numpy as np
 import torch
 
 from omnicodec import bitstream, varint
+from omnicodec.attributes.attribute_codec import AttributeCodec, attribute_details, carried_to, voxel_means
+from omnicodec.attributes.levels import sequence_levels
 from omnicodec.codec import Decoded, Encoded
 from omnicodec.data import INTENSITY_ATTRIBUTES, PointCloud
 from omnicodec.entropy import binary_reader, binary_writer, logistic
 from omnicodec.errors import BitstreamError, InputError
-from omnicodec.models.attribute import AttributeCodec, attribute_details
-from omnicodec.models.attribute import carried_to, voxel_means
-from omnicodec.attributes.levels import sequence_levels
-from omnicodec.models.sensor_coding import TAIL
 
 LEVELS = 6
 NEIGHBOURS = 4
@@ -310,8 +308,8 @@ def _residuals(io, residuals, scales, span, reading=False):
     zero = torch.zeros(len(scales), dtype=torch.float64)
     scale = torch.from_numpy(2.0 ** (scales / 8))
     if reading:
-        return logistic.read(io, zero, scale, -span, span, TAIL).numpy()
-    logistic.write(io, torch.from_numpy(residuals), zero, scale, -span, span, TAIL)
+        return logistic.read(io, zero, scale, -span, span, logistic.OUTLIER_TAIL).numpy()
+    logistic.write(io, torch.from_numpy(residuals), zero, scale, -span, span, logistic.OUTLIER_TAIL)
     return residuals
 
 
@@ -350,4 +348,4 @@ def _best_log_scale(residuals):
     """log2 scale x8 of the logistic at 0 that codes ``residuals`` (an evenly spread
     sample of them) in the fewest bits."""
     sample = residuals[:: max(1, len(residuals) // FIT_SAMPLE)]
-    return logistic.best_scale_exponent(sample, 0, range(-32, 8 * 40, 8), 8, -2**62, 2**62, TAIL)
+    return logistic.best_scale_exponent(sample, 0, range(-32, 8 * 40, 8), 8, -2**62, 2**62, logistic.OUTLIER_TAIL)

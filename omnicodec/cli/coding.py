@@ -1,0 +1,288 @@
+"""The coding verbs: ``compress`` and ``decompress`` (a file, or a folder of them through
+``_run_batch``), ``info``, ``models``, and ``lf compress`` / ``lf decompress``."""
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import os
+import sys
+import time
+
+from omnicodec.cli.output import Progress, bits_field, print_fields, print_report
+from omnicodec.errors import InputError, ModelError
+
+
+def _run_batch(kind, args, options):
+    """A folder in, a folder out: one progress bar over files, then the summary table."""
+    from omnicodec import batch
+
+    pairs = batch.plan(kind, args.input, args.output)
+    batch.check_writable(args.output)
+    if args.cluster != "ray" and (args.ray_address or args.task_cpus != 1):
+        raise InputError("--ray-address and --task-cpus go with --cluster ray")
+    if args.cluster == "ray" and args.jobs != 1:
+        raise InputError("--jobs is for --cluster local; on Ray, --task-cpus sets each file's share")
+    if args.cluster == "ray":
+        from omnicodec import cluster
+
+        place = cluster.session(args.ray_address, args.task_cpus)  # fails fast, before any file
+    else:
+        place = contextlib.nullcontext()
+    start = time.perf_counter()
+    with place as scheduler:
+        bar = None
+        if not args.quiet:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(pairs), desc=kind, unit=" files", file=sys.stderr, leave=False)
+        try:
+            outcomes = batch.run(kind, pairs, jobs=args.jobs, force=args.force, options=options,
+                                 on_done=(lambda outcome: bar.update(1)) if bar else None, scheduler=scheduler)
+        finally:
+            if bar is not None:
+                bar.close()
+    wall = time.perf_counter() - start
+    failed = [o for o in outcomes if o.status == "failed"]
+    done = [o for o in outcomes if o.status == "done"]
+    points, size = sum(o.points for o in done), sum(o.bytes for o in done)
+    summary = {"files": len(outcomes), "done": len(done), "failed": len(failed),
+               "skipped": sum(o.status == "skipped" for o in outcomes), "points": points,
+               "bytes": size, "bits per point": round(8 * size / points, 4) if points else None,
+               "seconds (sum over files)": round(sum(o.seconds for o in done), 2),
+               "wall seconds": round(wall, 2),
+               **({"cluster": "ray"} if scheduler is not None else {"jobs": args.jobs})}
+    if args.json:
+        print(json.dumps({**summary, "outcomes": [dataclasses.asdict(o) for o in outcomes]}))
+    elif not args.quiet:
+        name_width = max(len(os.path.relpath(o.source, args.input)) for o in outcomes)
+        print(f"{'file':<{name_width}} {'status':<8} {'points':>10} {'bytes':>10} {'bpp':>8} {'s':>7}")
+        for o in outcomes:
+            name = os.path.relpath(o.source, args.input)
+            print(f"{name:<{name_width}} {o.status:<8} {o.points:>10} {o.bytes:>10} "
+                  f"{o.bits_per_point:>8.4f} {o.seconds:>7.2f}" + (f"  {o.error}" if o.error else ""))
+        print_fields(summary, False)
+    for o in failed:
+        print(f"omnicodec: error: {o.source}: {o.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_compress(args, kind=None):
+    """Compress a file (or a folder of PLY files), of the kind its path says unless the
+    command gave it (``lf compress``)."""
+    from omnicodec import api
+    from omnicodec.io import file_kind
+
+    options = {"voxel_size": getattr(args, "voxel_size", None), "bits": getattr(args, "bits", None),
+               "tile": args.tile, "colour_rate": getattr(args, "colour_rate", None),
+               "keep_duplicates": getattr(args, "keep_duplicates", False) or None,
+               "no_colour": getattr(args, "no_colour", False),
+               "intensity_bits": getattr(args, "intensity_bits", None),
+               "no_attributes": getattr(args, "no_attributes", False)}
+    kind = kind or file_kind(args.input)
+    if os.path.isdir(args.input) and kind == "pointcloud":
+        return _run_batch("compress", args, {"model": args.model, "rate": args.rate,
+                                             "target_bpp": args.bpp, **options})
+    progress = Progress("compress", args.quiet)
+    try:
+        report = api.compress_file(args.input, args.output, model=args.model, rate=args.rate,
+                                   target_bpp=args.bpp, progress=progress,
+                                   grid=args.grid, dataset=args.dataset, kind=kind, **options)
+    finally:
+        progress.close()
+    if report.not_coded and not args.quiet:
+        print(f"note: model {report.model} left attributes out; not coded: "
+              f"{', '.join(report.not_coded)}", file=sys.stderr)
+    print_report("encode", report, args, args.output)
+    return 0
+
+
+def cmd_decompress(args, kind=None):
+    """Decompress a stream (or a folder of them); ``lf decompress`` expects a light field."""
+    from omnicodec import api
+
+    if os.path.isdir(args.input) and kind is None:
+        return _run_batch("decompress", args, {})
+    progress = Progress("decompress", args.quiet)
+    try:
+        report = api.decompress_file(args.input, args.output, progress=progress, kind=kind)
+    finally:
+        progress.close()
+    print_report("decode", report, args, args.output)
+    return 0
+
+
+def cmd_info(args):
+    """The stream's header; reads no weights and loads no engine (``--version`` names the
+    engine this machine would decode with: streams do not record one)."""
+    from omnicodec import api, catalogue, zoo
+
+    data = api.read_bitstream(args.input)
+    header = api.info(data)
+    try:
+        codec_id = zoo.codec_id(header.codec)
+    except ModelError:
+        codec_id = None
+    fields = {
+        "file": args.input,
+        "bytes": len(data),
+        "format version": header.version,
+        "codec": codec_id or f"unknown (number {header.codec})",
+        "model": header.model_id,
+        "model known": header.model_id in catalogue.models(),
+        "weights sha256 prefix": header.weights_hash.hex(),
+        "entropy coder": header.coder,
+        "checksum": header.checksum.hex(),
+    }
+    if codec_id:
+        codec_class = zoo.codec_class(codec_id)
+        fields.update(codec_class.describe(header.codec_header))
+        units = codec_class.input_units(header.codec_header)
+        fields.update(bits_field(codec_class.unit, 8 * len(data) / max(units, 1)))
+    print_fields(fields, args.json)
+    return 0
+
+
+CONTENT_LABELS = {"spinning-LiDAR sweeps": "LiDAR sweep", "depth-camera frames": "depth frame",
+                  "sparse scans": "sparse scan"}
+
+
+def cmd_models(args):
+    """The model cards: no weights are loaded."""
+    from omnicodec import catalogue
+    from omnicodec.data import KIND_NAMES
+
+    rows = [{"model": card.model_id, "codec": card.codec, "data": card.data_kind,
+             "rates": list(card.rates), "colour rates": len(card.settings.get("colour_rates", ())),
+             "default": card.default, "content": card.content, "attributes": list(card.attributes),
+             "sha256": card.sha256,
+             "result": card.result, "command": card.command} for card in catalogue.models().values()]
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    for row in rows:
+        rates = row["rates"]
+        if row["colour rates"]:
+            how = f"--colour-rate 1-{row['colour rates']}"
+        elif "intensity" in row["attributes"]:
+            how = "--intensity-bits"
+        elif not rates:
+            how = "lossless"
+        else:
+            how = f"--rate {rates[0]}" + (f"-{rates[-1]}" if len(rates) > 1 else "")
+        data = CONTENT_LABELS.get(row["content"], row["content"]) if row["content"] else KIND_NAMES[row["data"]]
+        print(f"{row['model']:<14} {data:<12} {how:<18} {row['result']}")
+    return 0
+
+
+def _batch_options():
+    """The options of a folder run: ``compress`` and ``decompress`` take them."""
+    batch = argparse.ArgumentParser(add_help=False)
+    batch.add_argument("--jobs", type=int, default=1,
+                       help="folders: worker processes (default 1)")
+    batch.add_argument("--force", action="store_true",
+                       help="folders: redo outputs that are already complete and newer")
+    batch.add_argument("--cluster", choices=["local", "ray"], default="local",
+                       help="folders: where files are coded: worker processes on this machine "
+                            "(local, --jobs), or one Ray task each (ray: a local Ray instance, "
+                            "or the cluster at --ray-address; needs pip install 'omnicodec[ray]')")
+    batch.add_argument("--ray-address",
+                       help="folders, --cluster ray: the Ray cluster to join, HOST:PORT of its head "
+                            "(default: env RAY_ADDRESS, else a local instance); inputs and outputs "
+                            "must be on a filesystem every worker sees")
+    batch.add_argument("--task-cpus", type=int, default=1,
+                       help="folders, --cluster ray: CPUs (and threads) of each file's task (default 1)")
+    return batch
+
+
+def _add_compress(sub, shared):
+    p = sub.add_parser("compress", parents=[shared.common, _batch_options(), shared.lf_input,
+                                            shared.lf_coding, shared.model],
+                       help="compress a .ply point cloud (or a folder of them), or a light field")
+    p.add_argument("input", help="input .ply file, or a folder: every .ply below it; a light "
+                                 "field (.h5, .npy, a folder of PNG views) goes to `lf compress`")
+    p.add_argument("-o", "--output", required=True, help="output .ocz file (or folder)")
+    grid = p.add_mutually_exclusive_group()
+    grid.add_argument("--voxel-size", type=float, help="voxel edge length for non-integer input")
+    grid.add_argument("--bits", type=int,
+                      help="fit the bounding box into 2^BITS voxels per axis (default for "
+                           "non-integer input: the coordinates' own precision, e.g. KITTI's "
+                           "millimetres, else a grid that merges almost no points; integer "
+                           "input is coded as is)")
+    p.add_argument("--rate", type=int, help="lossy, at rate N (1 = fewest bits; see "
+                                            "'omnicodec models')")
+    p.add_argument("--bpp", type=float, help="lossy, at the highest rate within this many "
+                                             "bits per input point (or pixel)")
+    colour = p.add_mutually_exclusive_group()
+    colour.add_argument("--colour-rate", "--color-rate", type=int,
+                        help="code colour lossily at colour rate N (1 = fewest bits; default: "
+                             "lossless colour); --rate still sets the geometry's")
+    colour.add_argument("--no-colour", "--no-color", action="store_true",
+                        help="drop the input's colours (code the geometry only)")
+    p.add_argument("--keep-duplicates", action="store_true",
+                   help="coloured clouds: keep every input point and its colour (the default "
+                        "merges points in one voxel and averages their colours)")
+    attributes = p.add_mutually_exclusive_group()
+    attributes.add_argument("--intensity-bits", type=int,
+                            help="LiDAR intensity (or reflectance): quantize it to N bits over its "
+                                 "range, 1 to 16 (default: coded exactly as given)")
+    attributes.add_argument("--no-attributes", action="store_true",
+                            help="code the positions only: drop colour, intensity and every "
+                                 "other per-point attribute")
+    p.set_defaults(func=cmd_compress)
+
+
+def _add_decompress(sub, shared):
+    p = sub.add_parser("decompress", parents=[shared.common, _batch_options()],
+                       help="decompress an .ocz file (or a folder of them) to .ply, or a "
+                            "light field (as `lf decompress`)")
+    p.add_argument("input", help="input .ocz file, or a folder: every .ocz below it")
+    p.add_argument("-o", "--output", required=True, help="output .ply file (or folder; for a "
+                                                         "light field as `lf decompress -h` says)")
+    p.set_defaults(func=cmd_decompress)
+
+
+def _add_info(sub, shared):
+    p = sub.add_parser("info", parents=[shared.common], help="print the header of an .ocz file")
+    p.add_argument("input", help="input .ocz file")
+    p.set_defaults(func=cmd_info)
+
+
+def _add_models(sub, shared):
+    p = sub.add_parser("models", parents=[shared.common], help="list the shipped models and rates")
+    p.set_defaults(func=cmd_models)
+
+
+def _add_lf_compress(lf, shared):
+    p = lf.add_parser("compress", parents=[shared.common, shared.lf_input, shared.lf_coding,
+                                           shared.model],
+                      help="compress a light field (folder of PNG views, .h5 or .npy)")
+    p.add_argument("input", help="light field: folder of PNG views, .h5/.hdf5 or .npy")
+    p.add_argument("-o", "--output", required=True, help="output .ocz file")
+    p.add_argument("--rate", type=int, help="rate N (1 = fewest bits, the default; see "
+                                            "'omnicodec models')")
+    p.add_argument("--bpp", type=float, help="at the highest rate within this many bits per pixel")
+    p.set_defaults(func=lambda args: cmd_compress(args, "lightfield"))
+
+
+def _add_lf_decompress(lf, shared):
+    p = lf.add_parser("decompress", parents=[shared.common],
+                      help="decompress an .ocz light field")
+    p.add_argument("input", help="input .ocz file")
+    p.add_argument("-o", "--output", required=True,
+                   help="output: FILE.npy, FILE.h5 (or .hdf5), a folder of PNG views (an "
+                        "existing folder or a path ending in /), else as the input was stored")
+    p.set_defaults(func=lambda args: cmd_decompress(args, "lightfield"))
+
+
+def add_parsers(subparsers, shared, *verbs):
+    """Add the named coding verbs to ``subparsers`` (those of ``lf`` for "lf compress" and
+    "lf decompress"), in the order given; ``shared`` holds the option sets verbs of several
+    groups take (see ``main.build_parser``)."""
+    for verb in verbs:
+        _PARSERS[verb](subparsers, shared)
+
+
+_PARSERS = {"compress": _add_compress, "decompress": _add_decompress, "info": _add_info,
+            "models": _add_models, "lf compress": _add_lf_compress,
+            "lf decompress": _add_lf_decompress}
