@@ -135,6 +135,17 @@ def decode(data, progress=None, kind=None):
     if kind is not None and codec.data_kind != kind:
         raise InputError(f"this bitstream holds a {KIND_NAMES[codec.data_kind]}, not a {KIND_NAMES[kind]}")
     try:
+        return header, _checked_decode(codec, header, sections, progress)
+    except BitstreamError as exc:
+        if zoo.portable(header):
+            raise
+        # The container's own checks passed, so the likeliest cause is the machine.
+        raise BitstreamError(f"{exc} (its model computes in float, so the stream decodes only where the "
+                             "machine computes as the writer's did)") from None
+
+
+def _checked_decode(codec, header, sections, progress):
+    try:
         decoded = codec.decode(header.codec_header, sections, progress)
     except OmnicodecError:
         raise
@@ -145,7 +156,7 @@ def decode(data, progress=None, kind=None):
     if decoded.checksum != header.checksum:
         raise BitstreamError("decoded data fail their checksum: the bitstream is damaged or "
                              "this machine computed different probabilities than the encoder's")
-    return header, decoded
+    return decoded
 
 
 def decompress(data, *, progress=None):

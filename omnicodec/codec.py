@@ -67,6 +67,12 @@ class Codec:
         return self.card.data_kind
 
     @property
+    def integer(self):
+        """Whether this codec's model computes in integers (its card's ``arithmetic``): its
+        streams then decode bit-exactly on every machine."""
+        return self.card.settings.get("arithmetic") == "integer"
+
+    @property
     def weights_hash(self):
         return catalogue.weights_hash(self.card.model_id)
 

@@ -96,7 +96,7 @@ def attribute_card(data_kind, attributes, options=()):
     this data kind, or whose codec takes one of ``options`` (names of options given);
     None if no model does."""
     for entry in catalogue.models().values():
-        if entry.data_kind == data_kind and entry.attributes and (
+        if entry.data_kind == data_kind and entry.attributes and not entry.superseded_by and (
                 set(entry.attributes) & set(attributes) or set(codec_class(entry.codec).options) & set(options)):
             return entry
     return None
@@ -156,3 +156,25 @@ def _serves(entry, rate):
 def load(model_id):
     """A new instance of a shipped model's network (its codec's), with its checked weights."""
     return catalogue.build(model_id, codec_class(catalogue.card(model_id).codec).network)
+
+
+def stream_models(header):
+    """The ids of every model a stream's decoder runs: its model, the geometry model it
+    wraps (an attribute codec's), and their base models, transitively."""
+    wrapped = codec_class(codec_id(header.codec)).wrapped_model(header.codec_header)
+    pending, seen = [header.model_id, *([wrapped] if wrapped else [])], []
+    while pending:
+        model_id = pending.pop(0)
+        if model_id not in seen:
+            seen.append(model_id)
+            base = catalogue.stream_card(model_id).base
+            pending.extend([base] if base else [])
+    return seen
+
+
+def portable(header):
+    """Whether every model a stream's decoder runs computes in integers, so the stream
+    decodes bit-exactly on every machine (a float model's decodes where the machine
+    computes its floats as the writer's did, and is refused by its checksum elsewhere)."""
+    return all(catalogue.stream_card(model_id).settings.get("arithmetic") == "integer"
+               for model_id in stream_models(header))

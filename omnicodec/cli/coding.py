@@ -139,6 +139,11 @@ def cmd_info(args):
         fields.update(codec_class.describe(header.codec_header))
         units = codec_class.input_units(header.codec_header)
         fields.update(bits_field(codec_class.unit, 8 * len(data) / max(units, 1)))
+        try:
+            fields["arithmetic"] = ("integer: decodes bit-exactly on every machine" if zoo.portable(header) else
+                                    "float: decodes only where the machine computes as the writer's did")
+        except ModelError:  # a model this omnicodec does not ship
+            pass
     print_fields(fields, args.json)
     return 0
 

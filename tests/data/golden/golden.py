@@ -79,6 +79,20 @@ def decoded_array(data):
     return np.hstack([decoded.positions, *more]) if more else decoded.positions
 
 
+def machine_kind():
+    """What wrote a stream, as the manifest records it: a float model's stream decodes only
+    where the machine computes its floats as the writer's did."""
+    import platform
+
+    import torch
+
+    with open("/proc/cpuinfo") as handle:
+        model = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")),
+                     platform.processor())
+    return f"{model}, {platform.machine()}, torch {torch.__version__} (CPU capability " \
+           f"{torch.backends.cpu.get_cpu_capability()})"
+
+
 def digest(array):
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
@@ -92,7 +106,7 @@ def rewrite_current():
     version = bitstream.FORMAT_VERSION
     kept = [e for e in entries() if e["version"] != version]
     oldest = min(e["version"] for e in kept)
-    made = []
+    made, machine = [], machine_kind()
     for engine in available_engines():
         later = [{"stream": name, "input": source, "model": model, "coder": coder, "options": options,
                   "engine": engine, "decoded_points": None}
@@ -105,7 +119,7 @@ def rewrite_current():
                 with open(os.path.join(HERE, name), "wb") as handle:
                     handle.write(data)
                 decoded = decoded_array(data)
-                made.append({**case, "stream": name, "version": version, "bytes": len(data),
+                made.append({**case, "stream": name, "version": version, "bytes": len(data), "machine": machine,
                              "decoded_sha256": digest(decoded), "decoded_dtype": decoded.dtype.str})
                 print(f"{name}: {len(data)} bytes")
     with open(MANIFEST, "w") as handle:
