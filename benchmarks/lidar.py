@@ -7,7 +7,7 @@ PSNR with peak 30000 (MPEG's LiDAR conditions) and the BD-rates against G-PCC's 
 
     python -m benchmarks.lidar ../shared/data/lidar/*.ply ../shared/data/pointclouds/semantickitti_000000.ply \
         [--indoor ../shared/data/pointclouds/scannet_scene0011_00.ply ...] \
-        [--rd ../shared/data/pointclouds/semantickitti_000000.ply] [--json out.json]
+        [--rd ../shared/data/pointclouds/semantickitti_000000.ply] [--model lidar-v1] [--json out.json]
 """
 
 import argparse
@@ -26,10 +26,10 @@ ANCHOR = os.path.join(os.path.dirname(__file__), "anchors", "gpcc_v23_lidar.csv"
 _WORKER = """
 import json, resource, sys, time
 from omnicodec import api
-mode, src, dst, attributes = sys.argv[1:5]
+mode, src, dst, attributes, model = sys.argv[1:6]
 start = time.perf_counter()
 if mode == "encode":
-    report = api.compress_file(src, dst, no_attributes=attributes == "none")
+    report = api.compress_file(src, dst, model=model or None, no_attributes=attributes == "none")
 else:
     report = api.decompress_file(src, dst)
 print(json.dumps({"seconds": time.perf_counter() - start, "model": report.model,
@@ -56,14 +56,15 @@ def anchors(path=ANCHOR):
         return list(csv.DictReader(line for line in handle if not line.startswith("#")))
 
 
-def lossless(path, folder, attributes):
-    """One file coded losslessly (``attributes``: "none" or "all") in fresh processes."""
+def lossless(path, folder, attributes, model=None):
+    """One file coded losslessly (``attributes``: "none" or "all"; ``model``: None for the
+    file's default) in fresh processes."""
     from omnicodec.io import read_ply
 
     grid_path, points = on_millimetre_grid(path, folder)
     ocz, back = os.path.join(folder, "s.ocz"), os.path.join(folder, "back.ply")
-    encode = run_script(_WORKER, "encode", grid_path, ocz, attributes)
-    decode = run_script(_WORKER, "decode", ocz, back, attributes)
+    encode = run_script(_WORKER, "encode", grid_path, ocz, attributes, model or "")
+    decode = run_script(_WORKER, "decode", ocz, back, attributes, "")
     original, decoded = read_ply(grid_path), read_ply(back)
     exact = set(map(tuple, original.positions)) == set(map(tuple, decoded.positions))
     details = encode["details"]
@@ -91,6 +92,8 @@ def main(argv=None):
     parser.add_argument("--indoor", nargs="*", default=[])
     parser.add_argument("--rd", help="the sweep coded at every rate")
     parser.add_argument("--anchor", default=ANCHOR)
+    parser.add_argument("--model", help="the sweeps' model (e.g. lidar-v1, the float one; default: each "
+                                        "file's default model)")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     from omnicodec.metrics.bjontegaard import bd_rate
@@ -103,8 +106,9 @@ def main(argv=None):
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for path in args.sweeps + args.indoor:
         with tempfile.TemporaryDirectory() as folder:
-            geometry = lossless(path, folder, "none")
-            full = lossless(path, folder, "all") if path in args.sweeps else None
+            model = args.model if path in args.sweeps else None
+            geometry = lossless(path, folder, "none", model)
+            full = lossless(path, folder, "all", model) if path in args.sweeps else None
         name = geometry["file"]
         octree, predictive = gpcc.get((name, "octree")), gpcc.get((name, "predictive"))
         geometry["vs_octree"] = geometry["bpp"] / octree if octree else None

@@ -20,6 +20,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "integer_logistic.h"
 #include "rans.h"
 #include "sparse_integer.h"
 
@@ -484,4 +485,12 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("integer_conv_paths", &integer_conv_paths, "the integer_conv paths this CPU runs, fastest first");
   m.def("integer_dot", &integer_dot, py::arg("features"), py::arg("weight"),
         "(N, C) int16 features . (C,) int64 weight -> (N,) int64, exact");
+  m.def("integer_linear", &integer_linear, py::arg("features"), py::arg("weight"), py::arg("bias"),
+        py::arg("shift"), py::arg("relu"),
+        "(N, in) int64 features -> (N, out) int64 ((x . w + b + 2^(shift-1)) >> shift, then ReLU if asked)");
+  m.def("integer_logistic_masses", &integer_logistic_masses, py::arg("first"), py::arg("last"),
+        py::arg("location"), py::arg("indices"), py::arg("weights"), py::arg("low"), py::arg("high"),
+        py::arg("cdf"), py::arg("reciprocals"), py::arg("reaches"), py::arg("location_bits"), py::arg("shift"),
+        py::arg("top"), py::arg("fraction_bits"), py::arg("one"),
+        "masses of [first, last] under integer logistic mixtures (see integer_logistic.cpp)");
 }

@@ -363,3 +363,33 @@ torch::Tensor integer_dot(const torch::Tensor& features, const torch::Tensor& we
   });
   return out;
 }
+
+torch::Tensor integer_linear(const torch::Tensor& features, const torch::Tensor& weight, const torch::Tensor& bias,
+                             int64_t shift, bool relu) {
+  check(features.device().is_cpu() && features.scalar_type() == torch::kInt64 && features.dim() == 2,
+        "integer_linear: features must be a 2-D int64 CPU tensor");
+  check(weight.scalar_type() == torch::kInt64 && weight.dim() == 2 && weight.size(1) == features.size(1) &&
+            bias.scalar_type() == torch::kInt64 && bias.numel() == weight.size(0) && shift > 0,
+        "integer_linear: weight must be (out, in) int64 and bias (out,) int64");
+  const torch::Tensor x = features.contiguous(), w = weight.contiguous(), b = bias.contiguous();
+  const int64_t rows = x.size(0), cin = x.size(1), cout = w.size(0);
+  torch::Tensor out = torch::empty({rows, cout}, torch::kInt64);
+  const int64_t* xp = x.data_ptr<int64_t>();
+  const int64_t* wp = w.data_ptr<int64_t>();
+  const int64_t* bp = b.data_ptr<int64_t>();
+  int64_t* op = out.data_ptr<int64_t>();
+  const int64_t half = int64_t(1) << (shift - 1);
+  at::parallel_for(0, rows, 1024, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t* row = xp + i * cin;
+      for (int64_t o = 0; o < cout; ++o) {
+        const int64_t* wr = wp + o * cin;
+        int64_t total = bp[o] + half;
+        for (int64_t c = 0; c < cin; ++c) total += row[c] * wr[c];
+        total >>= shift;  // arithmetic shift: floor, so (sum + half) >> shift rounds half up
+        op[i * cout + o] = relu && total < 0 ? 0 : total;
+      }
+    }
+  });
+  return out;
+}

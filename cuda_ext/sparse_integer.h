@@ -12,3 +12,5 @@ torch::Tensor integer_conv(const torch::Tensor& features, const torch::Tensor& t
                            const c10::optional<torch::Tensor>& residual, bool relu, const std::string& path);
 std::vector<std::string> integer_conv_paths();
 torch::Tensor integer_dot(const torch::Tensor& features, const torch::Tensor& weight);
+torch::Tensor integer_linear(const torch::Tensor& features, const torch::Tensor& weight, const torch::Tensor& bias,
+                             int64_t shift, bool relu);

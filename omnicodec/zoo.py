@@ -134,13 +134,13 @@ def resolve(data_kind, model=None, rate=None, data=None):
 
 
 def _content_cards(data_kind, data):
-    """The cards made for the content of ``data`` (a content whose codec recognizes it),
-    or none."""
+    """The current cards made for the content of ``data`` (a content whose codec
+    recognizes it), or none."""
     if data is None:
         return []
     contents = {}
     for entry in _whole_data_cards(data_kind):
-        if entry.content:
+        if entry.content and not entry.superseded_by:
             contents.setdefault(entry.content, []).append(entry)
     for cards in contents.values():
         if codec_class(cards[0].codec).suits(data):

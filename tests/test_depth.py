@@ -55,7 +55,7 @@ def test_frames_are_coded_by_the_depth_model_losslessly(frame, pose):
     positions = frame * {"as is": [1, 1, 1], "looking down -z": [1, 1, -1], "mirrored": [-1, 1, 1]}[pose]
     data = api.compress(PointCloud(positions), voxel_size=0.001)
     header, decoded = api.decode(data)
-    assert header.model_id == "depth-v1" and "depth camera" in decoded.details["sensor"]
+    assert header.model_id == "depth-v2" and "depth camera" in decoded.details["sensor"]
     assert decoded.details["points coded by the sensor"] == len(positions)
     dense = api.compress(PointCloud(positions), voxel_size=0.001, model="occupancy-v1")
     # lossless on the same voxel grid as the dense model
@@ -68,7 +68,7 @@ def test_points_off_the_camera_go_to_the_dense_model(frame):
     extra = np.array([[5, 5, 900], [6, 5, 900], [-300, 200, 1500], [0, 0, 2000], [1, 2, -40],
                       [300, 200, 12], [-250, 100, 13]], np.int32)  # the last two: strays next to the camera
     cloud = np.vstack([positions, extra, positions[:50] + [0, 0, 1]])  # off-ray points, a second point per pixel
-    header, decoded = api.decode(api.compress(cloud, model="depth-v1"))
+    header, decoded = api.decode(api.compress(cloud, model="depth-v2"))
     assert decoded.details["other points"] > 0
     assert "160x120 pixels" in decoded.details["sensor"]  # the strays did not widen the image
     assert as_set(decoded.data.positions) == as_set(cloud)
@@ -78,8 +78,8 @@ def test_clouds_that_are_no_frame_keep_their_model(frame):
     points = sphere_shell()
     assert api.decode(api.compress(points))[0].model_id == "occupancy-v2"
     sweep = millimetres(synthetic_sweep()[0])
-    assert api.decode(api.compress(sweep))[0].model_id == "lidar-v1"
-    data = api.compress(points, model="depth-v1")  # asked for: every point by the dense model
+    assert api.decode(api.compress(sweep))[0].model_id == "lidar-v2"
+    data = api.compress(points, model="depth-v2")  # asked for: every point by the dense model
     header, decoded = api.decode(data)
     assert decoded.details["other points"] == len(points) and as_set(decoded.data.positions) == as_set(points)
     assert len(data) <= len(api.compress(points, model="occupancy-v1")) + 128
@@ -97,7 +97,7 @@ def test_cli_codes_a_frame_and_reports_its_camera(frame, tmp_path, capsys):
     write_ply(src, PointCloud(frame))
     assert main(["compress", str(src), "-o", str(tmp_path / "f.ocz"), "--voxel-size", "0.001"]) == 0
     out = capsys.readouterr().out
-    assert "depth-v1" in out and "depth camera estimated from the points: 160x120 pixels" in out
+    assert "depth-v2" in out and "depth camera estimated from the points: 160x120 pixels" in out
     assert main(["decompress", str(tmp_path / "f.ocz"), "-o", str(tmp_path / "d.ply")]) == 0
     dense = api.decompress(api.compress(PointCloud(frame), voxel_size=0.001, model="occupancy-v1"))
     assert as_set(read_ply(tmp_path / "d.ply").positions) == as_set(dense.positions)

@@ -51,7 +51,7 @@ def test_sweeps_are_coded_by_the_lidar_model_losslessly(sweep):
     positions, intensity = sweep
     data = api.compress(PointCloud(positions), voxel_size=0.001)
     header, decoded = api.decode(data)
-    assert header.model_id == "lidar-v1"
+    assert header.model_id == "lidar-v2"
     assert decoded.details["points coded by the sensor"] > 0.99 * len(positions)
     assert "spinning LiDAR" in decoded.details["sensor"]
     assert grid_set(decoded.data.positions) == grid_set(positions)
@@ -71,7 +71,7 @@ def test_any_pose_is_exact(sweep, pose):
     else:  # the sensor 7 m away from the frame's origin: no sweep seen from there
         positions = positions + [7.0, 0.0, 0.0]
     positions = np.rint(positions * 1000).astype(np.int32)  # integer millimetres
-    data = api.compress(positions, model="lidar-v1")
+    data = api.compress(positions, model="lidar-v2")
     assert set(map(tuple, api.decompress(data).positions)) == set(map(tuple, positions))
     generic = api.compress(positions, model="occupancy-v1")
     assert len(data) <= len(generic) + 128  # never worse than the generic path (but its header)
@@ -81,19 +81,19 @@ def test_clouds_that_are_no_sweep_keep_the_dense_model():
     points = sphere_shell()
     header, decoded = api.decode(api.compress(points))
     assert header.model_id == "occupancy-v2"
-    data = api.compress(points, model="lidar-v1")  # asked for: every point by the dense model
+    data = api.compress(points, model="lidar-v2")  # asked for: every point by the dense model
     header, decoded = api.decode(data)
-    assert header.model_id == "lidar-v1" and decoded.details["other points"] == len(points)
+    assert header.model_id == "lidar-v2" and decoded.details["other points"] == len(points)
     assert set(map(tuple, decoded.data.positions)) == set(map(tuple, points))
 
 
 def test_placeholder_points_and_lone_beams_stay_exact(sweep):
     positions = np.rint(sweep[0].astype(np.float64) * 1000).astype(np.int32)
     with_zeros = np.vstack([positions, np.zeros((5, 3), np.int32)])  # zero-range placeholders
-    decoded = api.decompress(api.compress(with_zeros, model="lidar-v1"))
+    decoded = api.decompress(api.compress(with_zeros, model="lidar-v2"))
     assert set(map(tuple, decoded.positions)) == set(map(tuple, with_zeros))
     for few in (positions[:1], positions[:300]):  # one point; a part of one beam
-        decoded = api.decompress(api.compress(few, model="lidar-v1"))
+        decoded = api.decompress(api.compress(few, model="lidar-v2"))
         assert set(map(tuple, decoded.positions)) == set(map(tuple, few))
 
 
@@ -103,7 +103,7 @@ def test_lossy_rates_trade_bits_for_distortion(sweep):
     for rate in zoo.rates("pointcloud", PointCloud(positions)):
         data = api.compress(positions, rate=rate)
         header, decoded = api.decode(data)
-        assert header.model_id == f"lidar-r{rate}"
+        assert header.model_id == f"lidar-v2-r{rate}"
         from scipy.spatial import cKDTree
 
         distance, _ = cKDTree(decoded.data.positions).query(positions)
@@ -154,7 +154,7 @@ def test_cli_codes_a_sweep_and_reports_its_sensor(sweep, tmp_path, capsys):
     write_ply(src, PointCloud(sweep[0], {"intensity": sweep[1]}))
     assert main(["compress", str(src), "-o", str(tmp_path / "s.ocz"), "--voxel-size", "0.001"]) == 0
     out = capsys.readouterr().out
-    assert "lidar-v1" in out and "spinning LiDAR" in out and "intensity bits per point" in out
+    assert "lidar-v2" in out and "spinning LiDAR" in out and "intensity bits per point" in out
     assert main(["decompress", str(tmp_path / "s.ocz"), "-o", str(tmp_path / "d.ply")]) == 0
     back = read_ply(tmp_path / "d.ply")
     assert grid_set(back.positions) == grid_set(sweep[0]) and "intensity" in back.attributes
@@ -196,7 +196,7 @@ def test_nan_intensity_and_positions_are_refused(sweep):
     with pytest.raises(InputError, match="NaN"):
         api.compress(PointCloud(bad_positions), voxel_size=0.001)
     with pytest.raises(InputError, match="exceeds"):
-        api.compress(np.array([[0, 0, 0], [2**40, 0, 0]], np.int64), model="lidar-v1")
+        api.compress(np.array([[0, 0, 0], [2**40, 0, 0]], np.int64), model="lidar-v2")
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
@@ -216,7 +216,7 @@ def test_a_sweep_has_the_lidar_rates_only(sweep):
     with pytest.raises(InputError, match=f"the rates for spinning-LiDAR sweeps are 1 to {rates[-1]}"):
         api.compress(positions, rate=rates[-1] + 1)
     data, encoded, codec = api.compress_to_bpp(positions, 4.0)
-    assert codec.card.model_id.startswith("lidar-r") and 8 * len(data) <= 4.0 * len(positions)
+    assert codec.card.model_id.startswith("lidar-v2-r") and 8 * len(data) <= 4.0 * len(positions)
 
 
 def test_big_endian_and_merged_intensities(tmp_path):

@@ -22,7 +22,7 @@ def surface():
 def test_sparse_clouds_are_coded_as_cells_and_offsets(surface):
     data = api.compress(surface)
     header, decoded = api.decode(data)
-    assert header.model_id == "sparse-v1" and "sparse scan" in decoded.details["sensor"]
+    assert header.model_id == "sparse-v2" and "sparse scan" in decoded.details["sensor"]
     assert as_set(decoded.data.positions) == as_set(surface)
     dense = api.compress(surface, model="occupancy-v1")
     assert len(data) < 0.8 * len(dense)
@@ -32,7 +32,7 @@ def test_dense_clouds_keep_the_dense_model_and_any_cloud_is_exact():
     shell = sphere_shell()
     assert api.decode(api.compress(shell))[0].model_id == "occupancy-v2"
     for points in (shell, shell[:1], shell[:2], np.array([[0, 0, 0], [1000, 3, 7]])):
-        decoded = api.decompress(api.compress(points.astype(np.int32), model="sparse-v1"))
+        decoded = api.decompress(api.compress(points.astype(np.int32), model="sparse-v2"))
         assert as_set(decoded.positions) == as_set(points)
 
 

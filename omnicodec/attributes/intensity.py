@@ -23,7 +23,7 @@ import torch
 
 from omnicodec import bitstream, varint
 from omnicodec.attributes.attribute_codec import AttributeCodec, attribute_details, carried_to, voxel_means
-from omnicodec.attributes.levels import sequence_levels
+from omnicodec.attributes.levels import floor_log2, sequence_levels
 from omnicodec.codec import Decoded, Encoded
 from omnicodec.data import INTENSITY_ATTRIBUTES, PointCloud
 from omnicodec.entropy import binary_reader, binary_writer, logistic
@@ -170,7 +170,7 @@ class IntensityCodec(AttributeCodec):
         if len(coords) != len(grid.keys) or not self.geometry.lossless:
             voxel_codes = carried_to(grid.coords, voxel_codes, coords)
         codes = voxel_codes[:, 0]
-        payload = _code(self.coder, coords, codes)
+        payload = _code(self.coder, coords, codes, self.integer)
         representation = prepared.representation
         header = self.pack_header(_fields_of(representation, prepared.name), geometry_encoded.header)
         sections = self.pack_sections(geometry_encoded.sections, [payload])
@@ -189,7 +189,7 @@ class IntensityCodec(AttributeCodec):
         geometry_sections, (payload,) = self.split_sections(sections, 1)
         geometry_decoded, coords = geometry.decode_voxels(geometry_fields["geometry_header"], geometry_sections,
                                                           progress)
-        codes = _read(self.coder, coords, payload)
+        codes = _read(self.coder, coords, payload, self.integer)
         details = _details(geometry_decoded.details, geometry_fields["geometry_model"], geometry_sections,
                            [payload], geometry.input_units(geometry_fields["geometry_header"]), name,
                            representation, None)
@@ -272,20 +272,20 @@ def _prediction(coords, codes, rows, neighbours, low, high):
     weight = np.where(present, (1 << 20) // np.maximum(distance, 1), 0)
     total = weight.sum(axis=1)
     values = codes[safe]
-    prediction = np.where(total > 0, ((values * weight).sum(axis=1) + total // 2) // np.maximum(total, 1),
+    # Offsets from low keep the weighted sums in int64 whatever the codes' magnitude.
+    prediction = np.where(total > 0, low + (((values - low) * weight).sum(axis=1) + total // 2) // np.maximum(total, 1),
                           (low + high) // 2)
     prediction = np.clip(prediction, low, high)
     spread = np.where(total > 0, (np.abs(values - prediction[:, None]) * weight).sum(axis=1) // np.maximum(total, 1),
                       -1)
-    bucket = np.where(spread < 0, 0, 1 + np.minimum(np.log2(1 + np.maximum(spread, 0)).astype(np.int64),
-                                                    SPREAD_BUCKETS - 2))
+    bucket = np.where(spread < 0, 0, 1 + np.minimum(floor_log2(1 + np.maximum(spread, 0)), SPREAD_BUCKETS - 2))
     return prediction, bucket
 
 
 EXACT_SPAN = 1 << 23  # the logistic coder is exact for values this far apart (float32)
 
 
-def _code(coder, coords, codes):
+def _code(coder, coords, codes, integer):
     """The intensity payload of voxels ``coords`` (Morton order) with ``codes``: each
     level's residuals from its predictions; codes spanning EXACT_SPAN or more (float bit
     patterns of very different values) are sent as they are, deflated."""
@@ -300,11 +300,21 @@ def _code(coder, coords, codes):
             table[batch, b] = _best_log_scale(codes[rows][bucket == b] - prediction[bucket == b])
     writer = binary_writer(coder)
     for batch, ((rows, _), (prediction, bucket)) in enumerate(zip(batches, predicted)):
-        _residuals(writer, codes[rows] - prediction, table[batch, bucket], high - low)
+        _residuals(writer, codes[rows] - prediction, table[batch, bucket], high - low, integer)
     return varint.encode([len(batches), *varint.signed([low, high, *table.reshape(-1)])]) + writer.finish()
 
 
-def _residuals(io, residuals, scales, span, reading=False):
+def _residuals(io, residuals, scales, span, integer, reading=False):
+    """Code (or read, ``residuals`` None) residuals under logistics at 0 with scales
+    2^(scales / 8): in integer arithmetic (intensity-v2), or float (intensity-v1)."""
+    if integer:
+        model = logistic.IntegerLogistic(torch.zeros(len(scales), dtype=torch.int64),
+                                         torch.from_numpy(scales * (logistic.SCALE_STEPS // 8)), -span, span,
+                                         logistic.OUTLIER_TAIL_FIXED)
+        if reading:
+            return logistic.read_integer(io, model).numpy()
+        logistic.write_integer(io, torch.from_numpy(residuals), model)
+        return residuals
     zero = torch.zeros(len(scales), dtype=torch.float64)
     scale = torch.from_numpy(2.0 ** (scales / 8))
     if reading:
@@ -313,7 +323,7 @@ def _residuals(io, residuals, scales, span, reading=False):
     return residuals
 
 
-def _read(coder, coords, payload):
+def _read(coder, coords, payload, integer):
     (levels,), pos = varint.decode(payload, 1)
     if levels == 0:  # sent as they are
         raw = np.frombuffer(bitstream.inflated(payload[pos:], 8 * len(coords), "intensity payload"), dtype="<i8")
@@ -334,7 +344,7 @@ def _read(coder, coords, payload):
     codes = np.zeros(len(coords), dtype=np.int64)
     for batch, (rows, neighbours) in enumerate(batches):
         prediction, bucket = _prediction(coords, codes, rows, neighbours, low, high)
-        codes[rows] = prediction + _residuals(reader, None, table[batch, bucket], high - low, reading=True)
+        codes[rows] = prediction + _residuals(reader, None, table[batch, bucket], high - low, integer, reading=True)
     reader.finish()
     if len(codes) and (codes.min() < low or codes.max() > high):
         raise BitstreamError("intensity payload decodes to values outside its range: corrupted stream")

@@ -133,6 +133,12 @@ def position_in_run(counts):
     return np.arange(int(counts.sum())) - np.repeat(run_starts(counts), counts)
 
 
+def floor_log2(values):
+    """floor(log2(v)) of positive int64 values below 2^53, exactly: the exponent of their
+    (exact) float64 value, read off by frexp, not computed by a logarithm."""
+    return np.frexp(np.asarray(values, dtype=np.int64).astype(np.float64))[1].astype(np.int64) - 1
+
+
 def sequence_levels(counts, levels):
     """Coarse-to-fine levels of runs of a sequence (``counts[r]`` items in run r, one after
     another): per item its level, and the indices of its left and right neighbours known
@@ -146,7 +152,7 @@ def sequence_levels(counts, levels):
     period = 1 << levels
     low_bit = j & -j  # 2^(trailing zeros); 0 for j == 0
     top = (j % period) == 0
-    level = np.where(top, 0, levels - np.log2(np.maximum(low_bit, 1)).astype(np.int64))
+    level = np.where(top, 0, levels - floor_log2(np.maximum(low_bit, 1)))
     left = np.where(top, np.where(j > 0, j - period, -1), j - low_bit)
     right = np.where(top | (j + low_bit >= lengths), -1, j + low_bit)
     return level, np.where(left >= 0, left + starts, -1), np.where(right >= 0, right + starts, -1)

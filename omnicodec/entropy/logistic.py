@@ -10,14 +10,21 @@ chain rule the code length is the multi-symbol code length -log2 P(q) (what
 :func:`bits` trains on), and it takes about 2 + 2 log2 d decisions instead of d.
 """
 
+import contextlib
+import decimal
+import functools
+
 import torch
 
-from omnicodec.entropy.cdf import binary_frequencies
+from omnicodec import fixedpoint
+from omnicodec.entropy.cdf import TOTAL, binary_frequencies
 
 SCALE_MIN = 0.05  # a narrower logistic cannot be told apart from a sure value
 # The tail the sensor and intensity models mix into every value's logistic: 1% of one
 # 30 times wider, so an outlier costs tens of bits, not hundreds.
 OUTLIER_TAIL = (0.01, 30.0)
+# The same tail for IntegerLogistic: weight 10/1024, scale 2^(79/16) = 30.6 times wider.
+OUTLIER_TAIL_FIXED = (10, 79)
 
 
 def clamp_scale(scale):
@@ -53,37 +60,222 @@ def bits(q, mu, scale, low, high, tail=None):
     return -torch.log2(_mass(q, q, mu, clamp_scale(scale), low, high, tail).clamp(min=1e-9))
 
 
+class _FloatLogistic:
+    """The decisions' frequencies from float locations and scales (the float models: the
+    same frequencies only where the machine computes as the encoder's did)."""
+
+    def __init__(self, mu, scale, low, high, tail):
+        self.mu = mu.reshape(-1).to(torch.float32)
+        self.scale = clamp_scale(scale.reshape(-1).to(torch.float32))
+        self.low, self.high, self.tail = low, high, tail
+        self.centre = torch.round(self.mu).clamp(low, high).to(torch.int64)
+
+    def exact_frequencies(self):
+        """Frequencies of "q is its row's centre", every row."""
+        c = self.centre.to(torch.float32)
+        return binary_frequencies(_mass(c, c, self.mu, self.scale, self.low, self.high, self.tail))
+
+    def _masses(self, rows, *ranges):
+        mu, scale = self.mu[rows], self.scale[rows]
+        return [_mass(first.to(torch.float32), last.to(torch.float32), mu, scale, self.low, self.high, self.tail)
+                for first, last in ranges]
+
+    def up_frequencies(self, rows):
+        """Frequencies of "q is above its centre" given "q is not its centre", rows ``rows``."""
+        c = self.centre[rows]
+        above, below = self._masses(rows, (c + 1, torch.full_like(c, self.high)), (torch.full_like(c, self.low), c - 1))
+        return binary_frequencies(_ratio(above, above + below))
+
+    def ratio_frequencies(self, rows, part, whole):
+        """Frequencies of "q lies in ``part``" given "q lies in ``whole``", each a pair of
+        int64 bounds (first, last) of the rows ``rows``."""
+        return binary_frequencies(_ratio(*self._masses(rows, part, whole)))
+
+
 def _ratio(part, whole):
     return (part / whole.clamp(min=1e-30)).clamp(0.0, 1.0)
 
 
-def _walk(mu, scale, low, high, step, q=None, tail=None):
-    """Run the decisions of one batch: ``step(prob_one, truth)`` codes one batch of binary
+# The integer logistic: locations in fixed point, scales as an index on a log scale, the
+# CDF from a table of integers that exact decimal arithmetic computes the same everywhere.
+LOCATION_BITS = 8  # fractional bits of a location
+SCALE_STEPS = 16  # log-scale indices per octave: scale 2^(index / 16)
+SCALE_INDICES = (-70, 640)  # scales 0.048 .. 2^40
+_CDF_ONE = 1 << 30  # the CDF's unit
+_CDF_REACH = 20  # beyond +-20 scales the CDF is 0 or 1 at that unit
+_CDF_STEPS = 64  # table entries per unit of the standardized value
+_T_BITS = 16  # fractional bits of the standardized value t = (q +- 1/2 - mu) / scale
+_RECIPROCAL_BITS = 48  # the reciprocal scales are 2^48 / 2^(k / 16), so t = d x r >> 40
+_TAIL_ONE = 1 << 10  # the unit of the tail mixture's weight
+MAX_SPAN = 1 << 29  # high - low of an integer logistic's values, at the most
+
+
+@functools.lru_cache(maxsize=None)
+def _tables():
+    """(CDF, reciprocal scales, reaches), int64 tables from exact decimal arithmetic
+    (:mod:`omnicodec.fixedpoint`), so every machine holds the same integers: CDF[i] =
+    round(2^30 / (1 + exp(-(i / 64 - 20)))); for each scale index k from SCALE_INDICES[0],
+    round(2^48 / 2^(k / 16)), and the distance (in location units) from which t is 20 or
+    more, floor(20 x 2^8 x 2^(k / 16)) + 1, so that the products stay within int64."""
+    context = fixedpoint.CONTEXT
+    steps = _CDF_REACH * _CDF_STEPS
+    cdf = [context.divide(_CDF_ONE, 1 + context.exp(decimal.Decimal(-i) / _CDF_STEPS))
+           for i in range(-steps, steps + 1)]
+    scales = [context.power(2, decimal.Decimal(k) / SCALE_STEPS) for k in range(SCALE_INDICES[0], SCALE_INDICES[1] + 1)]
+    reciprocals = [context.divide(1 << _RECIPROCAL_BITS, scale) for scale in scales]
+    reaches = [int(context.multiply(_CDF_REACH << LOCATION_BITS, scale)) + 1 for scale in scales]
+    return tuple(torch.tensor(values, dtype=torch.int64)
+                 for values in ([fixedpoint.rounded(v) for v in cdf], [fixedpoint.rounded(v) for v in reciprocals],
+                                reaches))
+
+
+_reference = [False]  # use_reference() holds: the torch reference, not the C++ kernel
+
+
+def _native_coder():
+    from omnicodec.entropy import rans
+
+    return rans._coder if rans.available() else None
+
+
+@contextlib.contextmanager
+def use_reference():
+    """Compute the integer logistic's masses with the torch reference within this block
+    (tests check that it and the C++ kernel agree)."""
+    _reference[0] = True
+    try:
+        yield
+    finally:
+        _reference[0] = False
+
+
+def fixed_location(mu):
+    """Float locations -> the integer locations :class:`IntegerLogistic` takes (encoders)."""
+    return torch.round(torch.as_tensor(mu, dtype=torch.float64) * (1 << LOCATION_BITS)).to(torch.int64)
+
+
+def scale_index(scale):
+    """Float scales -> the nearest log-scale indices :class:`IntegerLogistic` takes (encoders)."""
+    index = torch.round(torch.log2(torch.as_tensor(scale, dtype=torch.float64)) * SCALE_STEPS)
+    return index.clamp(*SCALE_INDICES).to(torch.int64)
+
+
+class IntegerLogistic:
+    """The decisions' frequencies in integer arithmetic: the same on every machine.
+
+    ``location``: int64 locations with LOCATION_BITS fractional bits; ``log_scale``: int64
+    indices, scale 2^(index / SCALE_STEPS), within SCALE_INDICES; ``tail``: (weight in
+    1/1024, scale index offset) of a wider logistic mixed in, as OUTLIER_TAIL_FIXED. A mass
+    is a difference of two table CDFs, interpolated linearly between entries (in 1/2^30);
+    a decision's frequency is floor(part * 2^16 / whole), kept in [1, 2^16 - 1], or 2^15
+    where the whole has no mass at that precision."""
+
+    def __init__(self, location, log_scale, low, high, tail=None):
+        location = torch.as_tensor(location).reshape(-1)
+        log_scale = torch.as_tensor(log_scale).reshape(-1)
+        if location.dtype != torch.int64 or log_scale.dtype != torch.int64:
+            raise TypeError("an integer logistic takes int64 locations and scale indices")
+        self.location = location
+        self.low, self.high = low, high
+        if high - low > MAX_SPAN:
+            raise ValueError(f"an integer logistic codes values at most {MAX_SPAN} apart")
+        self.scales = [(log_scale, _TAIL_ONE)]
+        if tail is not None:
+            weight, offset = tail
+            self.scales = [(log_scale, _TAIL_ONE - weight), (log_scale + offset, weight)]
+        self.scales = [(index.clamp(*SCALE_INDICES) - SCALE_INDICES[0], weight) for index, weight in self.scales]
+        units = 1 << LOCATION_BITS
+        self.centre = torch.div(location + units // 2, units, rounding_mode="floor").clamp(low, high)
+
+    def _cdf(self, edge, location, index):
+        """CDF at the half-integers ``edge`` - 1/2 (int64) of logistics at ``location`` with
+        scale indices ``index`` (offset to the tables), in 1/2^30."""
+        cdf_table, reciprocals, reaches = _tables()
+        reach = reaches[index]
+        distance = torch.minimum(torch.maximum(((2 * edge - 1) << (LOCATION_BITS - 1)) - location, -reach), reach)
+        shift = _RECIPROCAL_BITS + LOCATION_BITS - _T_BITS
+        top = _CDF_REACH << _T_BITS
+        position = ((distance * reciprocals[index]) >> shift).clamp(-top, top) + top
+        fraction_bits = _T_BITS - _CDF_STEPS.bit_length() + 1
+        entry = position >> fraction_bits
+        below = cdf_table[entry]
+        above = cdf_table[(entry + 1).clamp(max=len(cdf_table) - 1)]
+        cdf = below + (((above - below) * (position & ((1 << fraction_bits) - 1))) >> fraction_bits)
+        return torch.where(edge <= self.low, 0, torch.where(edge > self.high, _CDF_ONE, cdf))
+
+    def _mass(self, rows, first, last):
+        """Mass of [first, last] (int64 bounds) of the rows ``rows``, in 1/2^40: by the C++
+        kernel (cuda_ext/integer_logistic.cpp), or by :meth:`_reference_mass`; both compute
+        the same integers."""
+        native = None if _reference[0] else _native_coder()
+        if native is None or not hasattr(native, "integer_logistic_masses"):
+            return self._reference_mass(rows, first, last)
+        cdf_table, reciprocals, reaches = _tables()
+        indices = torch.stack([index[rows] for index, _ in self.scales])
+        weights = torch.tensor([weight for _, weight in self.scales], dtype=torch.int64)
+        return native.integer_logistic_masses(
+            first.contiguous(), last.contiguous(), self.location[rows].contiguous(), indices, weights, self.low,
+            self.high, cdf_table, reciprocals, reaches, LOCATION_BITS, _RECIPROCAL_BITS + LOCATION_BITS - _T_BITS,
+            _CDF_REACH << _T_BITS, _T_BITS - _CDF_STEPS.bit_length() + 1, _CDF_ONE)
+
+    def _reference_mass(self, rows, first, last):
+        """:meth:`_mass` in torch: one CDF call for both edges under every component."""
+        count, parts = len(rows), len(self.scales)
+        edges = torch.cat([last + 1, first]).repeat(parts)
+        location = self.location[rows].repeat(2 * parts)
+        index = torch.cat([component[rows].repeat(2) for component, _ in self.scales])
+        cdf = self._cdf(edges, location, index).reshape(parts, 2, count)
+        weights = torch.tensor([weight for _, weight in self.scales], dtype=torch.int64)
+        return ((cdf[:, 0] - cdf[:, 1]) * weights[:, None]).sum(dim=0)
+
+    @staticmethod
+    def _frequencies(part, whole):
+        """floor(part x 2^16 / whole) in [1, 2^16 - 1]; even odds where ``whole`` has no
+        mass at this precision (a value beyond 20 scales of both components: Elias-gamma
+        bits, not 16 bits a decision)."""
+        ratio = torch.div(part * TOTAL, whole.clamp(min=1), rounding_mode="floor").clamp(1, TOTAL - 1)
+        return torch.where(whole > 0, ratio, TOTAL // 2).to(torch.int32)
+
+    def exact_frequencies(self):
+        rows = torch.arange(len(self.centre))
+        whole = torch.full_like(self.centre, _CDF_ONE * _TAIL_ONE)  # the mass of [low, high]
+        return self._frequencies(self._mass(rows, self.centre, self.centre), whole)
+
+    def up_frequencies(self, rows):
+        c = self.centre[rows]
+        above = self._mass(rows, c + 1, torch.full_like(c, self.high))
+        below = self._mass(rows, torch.full_like(c, self.low), c - 1)
+        return self._frequencies(above, above + below)
+
+    def ratio_frequencies(self, rows, part, whole):
+        return self._frequencies(self._mass(rows, *part), self._mass(rows, *whole))
+
+
+def _walk(model, low, high, step, q=None):
+    """Run the decisions of one batch under ``model`` (a :class:`_FloatLogistic` or an
+    :class:`IntegerLogistic`): ``step(frequencies, truth)`` codes one batch of binary
     decisions (``truth`` is None when decoding) and returns them. Returns the values."""
-    mu = mu.reshape(-1).to(torch.float32)
-    scale = clamp_scale(scale.reshape(-1).to(torch.float32))
-    centre = torch.round(mu).clamp(low, high)
-    distance = None if q is None else (q.reshape(-1).to(torch.float32) - centre).abs()
+    centre = model.centre
+    q = None if q is None else q.reshape(-1).to(torch.int64)
+    distance = None if q is None else (q - centre).abs()
 
     def truth(rule):
         return None if distance is None else rule()
 
-    exact = step(_mass(centre, centre, mu, scale, low, high, tail), truth(lambda: distance == 0))
+    exact = step(model.exact_frequencies(), truth(lambda: distance == 0))
     rows = torch.nonzero(~exact).reshape(-1)
-    c, m, s = centre[rows], mu[rows], scale[rows]
-    above = _mass(c + 1, torch.full_like(c, high), m, s, low, high, tail)
-    below = _mass(torch.full_like(c, low), c - 1, m, s, low, high, tail)
-    up = step(_ratio(above, above + below), truth(lambda: q.reshape(-1)[rows].to(torch.float32) > c))
-    sign = torch.where(up, 1.0, -1.0)
+    c = centre[rows]
+    up = step(model.up_frequencies(rows), truth(lambda: q[rows] > c))
     room = torch.where(up, high - c, c - low)  # the largest distance on that side
     d = None if distance is None else distance[rows]
 
-    def side_mass(active, first, last):
-        """Mass of distances [first, last] on each row's side of its centre."""
-        cc, sg = c[active], sign[active]
-        a = torch.where(sg > 0, cc + first, cc - last)
-        b = torch.where(sg > 0, cc + last, cc - first)
-        return _mass(a, b, m[active], s[active], low, high, tail)
+    def side(active, first, last):
+        """Values at distances [first, last] on each active row's side of its centre."""
+        cc, upward = c[active], up[active]
+        return torch.where(upward, cc + first, cc - last), torch.where(upward, cc + last, cc - first)
+
+    def decide(active, part, within, rule):
+        return step(model.ratio_frequencies(rows[active], side(active, *part), side(active, *within)), truth(rule))
 
     # Buckets d in [2^k, 2^(k+1) - 1], unary in k.
     first = torch.ones_like(c)
@@ -93,8 +285,7 @@ def _walk(mu, scale, low, high, step, q=None, tail=None):
         if not len(active):
             break
         a, r = first[active], room[active]
-        grow = step(_ratio(side_mass(active, 2 * a, r), side_mass(active, a, r)),
-                    truth(lambda: d[active] >= 2 * a))
+        grow = decide(active, (2 * a, r), (a, r), lambda: d[active] >= 2 * a)
         first[active[grow]] *= 2
         active = active[grow]
     last = torch.minimum(2 * first - 1, room)
@@ -102,34 +293,58 @@ def _walk(mu, scale, low, high, step, q=None, tail=None):
     active = torch.nonzero(last > first).reshape(-1)
     while len(active):
         a, b = first[active], last[active]
-        mid = torch.floor((a + b + 1) / 2)
-        high_half = step(_ratio(side_mass(active, mid, b), side_mass(active, a, b)),
-                         truth(lambda: d[active] >= mid))
+        mid = (a + b + 1) // 2
+        high_half = decide(active, (mid, b), (a, b), lambda: d[active] >= mid)
         first[active] = torch.where(high_half, mid, a)
         last[active] = torch.where(high_half, b, mid - 1)
         active = active[last[active] > first[active]]
     values = centre.clone()
-    values[rows] += sign * first
-    return values.to(torch.int64)
+    values[rows] += torch.where(up, first, -first)
+    return values
+
+
+def _checked(q, low, high):
+    q = torch.as_tensor(q).reshape(-1)
+    if len(q) and (int(q.min()) < low or int(q.max()) > high):
+        raise ValueError(f"values outside [{low}, {high}] cannot be coded")
+    return q
+
+
+def _writing(writer):
+    def step(frequencies, decisions):
+        writer.write(frequencies, decisions)
+        return decisions
+
+    return step
+
+
+def _reading(reader):
+    return lambda frequencies, _: reader.read(frequencies)
 
 
 def write(writer, q, mu, scale, low, high, tail=None):
     """Integers ``q`` in [low, high] with their predicted location and scale -> batches of
     ``writer`` (an :func:`omnicodec.entropy.binary_writer`); ``tail`` as :func:`_mass`."""
-    q = torch.as_tensor(q).reshape(-1)
-    if len(q) and (int(q.min()) < low or int(q.max()) > high):
-        raise ValueError(f"values outside [{low}, {high}] cannot be coded")
-
-    def step(prob, decisions):
-        writer.write(binary_frequencies(prob), decisions)
-        return decisions
-
-    _walk(mu, scale, low, high, step, q, tail)
+    q = _checked(q, low, high)
+    _walk(_FloatLogistic(torch.as_tensor(mu), torch.as_tensor(scale), low, high, tail), low, high,
+          _writing(writer), q)
 
 
 def read(reader, mu, scale, low, high, tail=None):
     """Inverse of :func:`write`: the int64 values, one per ``mu``."""
-    return _walk(mu, scale, low, high, lambda prob, _: reader.read(binary_frequencies(prob)), tail=tail)
+    return _walk(_FloatLogistic(torch.as_tensor(mu), torch.as_tensor(scale), low, high, tail), low, high,
+                 _reading(reader))
+
+
+def write_integer(writer, q, model):
+    """Integers ``q`` under an :class:`IntegerLogistic` -> batches of ``writer``: the same
+    frequencies on every machine."""
+    _walk(model, model.low, model.high, _writing(writer), _checked(q, model.low, model.high))
+
+
+def read_integer(reader, model):
+    """Inverse of :func:`write_integer`: the int64 values, one per row of ``model``."""
+    return _walk(model, model.low, model.high, _reading(reader))
 
 
 def best_scale_exponent(values, location, exponents, per_octave, low, high, tail=None):

@@ -143,7 +143,7 @@ class IntegerOccupancyModel(FixedPointNetwork):
     def stage_frequencies(self, context, known, stage):
         """int32 frequencies (in 65536) of the child CODING_ORDER[stage] being occupied."""
         logit = self.stage_logits(context, known, stage)
-        shift = LOGIT_BITS - int(math.log2(LOGIT_STEPS))
+        shift = LOGIT_BITS - (LOGIT_STEPS.bit_length() - 1)  # LOGIT_STEPS is a power of 2
         index = ((logit + (1 << (shift - 1))) >> shift) + LOGIT_RANGE * LOGIT_STEPS
         return self.frequency_table[index.clamp_(0, len(self.frequency_table) - 1)]
 

@@ -32,7 +32,7 @@ from omnicodec import bitstream, varint
 from omnicodec.entropy import binary_reader, binary_writer
 from omnicodec.errors import BitstreamError
 from omnicodec.scans import camera as cameras
-from omnicodec.scans.depth_network import DepthNet, features
+from omnicodec.scans.depth_network import depth_network, features, integer_features
 from omnicodec.scans.sensor_coding import SUITS_POINTS, FieldIo, SensorGeometryCodec, frame_origin
 
 LEVELS = 3  # halvings: the first level's pixels are 2^LEVELS apart
@@ -73,6 +73,7 @@ class DepthCoder:
 
     def __init__(self, network):
         self.network = network.eval()
+        self.integer = network.config.get("arithmetic") == "integer"
 
     @torch.no_grad()
     def walk(self, io, height, width, ranks, fallback, truth=None):
@@ -93,7 +94,8 @@ class DepthCoder:
             index = np.flatnonzero(occupied)
             if not len(index):
                 continue
-            feats, reference, unit = features(kind, level, LEVELS, neighbours[index], known[index], fallback, ranks)
+            make = integer_features if self.integer else features
+            feats, reference, unit = make(kind, level, LEVELS, neighbours[index], known[index], fallback, ranks)
             values = None if truth is None else torch.as_tensor(truth[rows[index], columns[index]])
             if io.collect is not None:
                 io.collect("depth", feats, reference, unit, values)
@@ -181,7 +183,7 @@ class DepthCameraCodec(SensorGeometryCodec):
     explains coded as its depth image by :class:`DepthCoder`, the others (all of a cloud
     that is no camera frame) by the dense lossless model of the card's ``base``."""
 
-    network = DepthNet
+    network = staticmethod(depth_network)
     sensor_name = "depth-camera"
 
     @staticmethod
@@ -208,11 +210,12 @@ class DepthCameraCodec(SensorGeometryCodec):
         else:
             layout, table, truth, fallback = frame_image(coords, camera)
             others = layout.others
-            image = self._depth_coder.walk(FieldIo(writer=writer), camera.height, camera.width, len(table),
+            io = FieldIo(writer=writer, integer=self.integer)
+            image = self._depth_coder.walk(io, camera.height, camera.width, len(table),
                                            fallback, truth)
             points, ties = image_points(image, camera, table)
             residual = layout.residual.T.reshape(-1)
-            residuals(FieldIo(writer=writer), residual, ties)
+            residuals(io, residual, ties)
             head = _camera_section(camera, table, fallback, len(others))
             rebuilt.append(corrected(points, residual))
         sections = [head, writer.finish()]
@@ -233,13 +236,14 @@ class DepthCameraCodec(SensorGeometryCodec):
         if sections[0]:
             camera, table, fallback, other_count = _read_camera_section(sections[0], frame["bits"])
             reader = binary_reader(self.coder, sections[1])
-            image = self._depth_coder.walk(FieldIo(reader=reader), camera.height, camera.width, len(table),
+            io = FieldIo(reader=reader, integer=self.integer)
+            image = self._depth_coder.walk(io, camera.height, camera.width, len(table),
                                            fallback)
             points = int(np.count_nonzero(image >= 0))
             if points + other_count > frame["voxels"]:
                 raise BitstreamError("depth-camera stream holds more points than its header")
             rebuilt_points, ties = image_points(image, camera, table)
-            residual = residuals(FieldIo(reader=reader), None, ties)
+            residual = residuals(io, None, ties)
             reader.finish()
             rebuilt.append(corrected(rebuilt_points, residual))
         if other_count:

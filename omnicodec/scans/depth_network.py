@@ -10,9 +10,12 @@ and coding the same numbers; the network returns a correction of the reference (
 of the nearest decoded neighbours) in units of their spread, and the log of the scale.
 """
 
+import numpy as np
 import torch
 
-from omnicodec.scans.field_network import FieldNet
+from omnicodec import fixedpoint
+from omnicodec.entropy.logistic import LOCATION_BITS
+from omnicodec.scans.field_network import FEATURE_BITS, FieldNet, IntegerFieldNet
 
 FIELDS = ("depth",)
 NEIGHBOURS = 8  # the nearest pair (the pixel is halfway between them), six further ones
@@ -54,6 +57,41 @@ def features(kind, level, levels, neighbours, known, fallback, ranks):
         (reference / max(ranks - 1, 1))[:, None],
     ]
     return torch.cat(columns, dim=1).to(torch.float32), reference, unit
+
+
+def integer_features(kind, level, levels, neighbours, known, fallback, ranks):
+    """:func:`features` in integers, for the integer network: (M, FEATURES) int64 features
+    with FEATURE_BITS fractional bits, and the reference (means rounded down) and unit with
+    the integer logistic's LOCATION_BITS."""
+    one, location_one = 1 << FEATURE_BITS, 1 << LOCATION_BITS
+    values = np.asarray(neighbours, dtype=np.int64)
+    known = np.asarray(known, dtype=bool)
+    near, far = known[:, :2], known[:, 2:]
+    near_count, far_count = near.sum(1), far.sum(1)
+    near_mean = (np.where(near, values[:, :2], 0).sum(1) * location_one) // np.maximum(near_count, 1)
+    far_mean = (np.where(far, values[:, 2:], 0).sum(1) * location_one) // np.maximum(far_count, 1)
+    reference = np.where(near_count > 0, near_mean, np.where(far_count > 0, far_mean, int(fallback) * location_one))
+    masked = np.where(known, values * location_one, reference[:, None])
+    spread = np.where(near_count > 1, np.abs(values[:, 0] - values[:, 1]) * location_one,
+                      masked.max(1) - masked.min(1))
+    unit = spread // 2 + location_one
+    kinds = np.zeros((len(values), KINDS), dtype=np.int64)
+    kinds[:, kind] = one
+    columns = [
+        known.astype(np.int64) * one,
+        kinds,
+        np.full((len(values), 1), (level << FEATURE_BITS) // max(levels, 1), dtype=np.int64),
+        fixedpoint.signed_ln1p_fixed(masked - reference[:, None], FEATURE_BITS, LOCATION_BITS) // 4,
+        (fixedpoint.signed_ln1p_fixed(spread, FEATURE_BITS, LOCATION_BITS) // 8)[:, None],
+        ((reference << FEATURE_BITS) // (location_one * max(ranks - 1, 1)))[:, None],
+    ]
+    return (torch.from_numpy(np.concatenate(columns, axis=1)), torch.from_numpy(reference),
+            torch.from_numpy(unit))
+
+
+def depth_network(arithmetic="float", **config):
+    """The depth network a weight file's config describes: float or integer."""
+    return IntegerFieldNet(arithmetic=arithmetic, **config) if arithmetic == "integer" else DepthNet(**config)
 
 
 class DepthNet(FieldNet):

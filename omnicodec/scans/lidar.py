@@ -33,7 +33,7 @@ from omnicodec.attributes.levels import first_of_runs, position_in_run, run_star
 from omnicodec.entropy import binary_reader, binary_writer
 from omnicodec.errors import BitstreamError
 from omnicodec.scans import sensor as sensors
-from omnicodec.scans.lidar_network import LidarNet, features
+from omnicodec.scans.lidar_network import features, integer_features, lidar_network
 from omnicodec.scans.sensor_coding import SUITS_POINTS, FieldIo, SensorGeometryCodec, best_log_scale, sensor_origin
 
 LEVELS = 7  # a laser's level-0 returns are every 2**LEVELS-th
@@ -62,10 +62,12 @@ class ScanCoder:
 
     def __init__(self, network):
         self.network = network.eval()
+        self.integer = network.config.get("arithmetic") == "integer"
 
     def _field(self, io, name, level, index, has_right, gaps, rho, spread, neighbours, truth):
         """Code or read one field's values at ``index`` (all of one level)."""
-        feats, reference, unit = features(name, level, LEVELS, has_right, *neighbours, *gaps, rho, spread)
+        make = integer_features if self.integer else features
+        feats, reference, unit = make(name, level, LEVELS, has_right, *neighbours, *gaps, rho, spread)
         true_values = None if truth is None else torch.as_tensor(truth[index])
         if io.collect is not None:
             io.collect(name, feats, reference, unit, true_values)
@@ -326,7 +328,7 @@ class LidarCodec(SensorGeometryCodec):
     :class:`ScanCoder`, the others (all of a cloud that is no sweep) by the dense
     lossless model of the card's ``base``, so no cloud costs more than there."""
 
-    network = LidarNet
+    network = staticmethod(lidar_network)
     sensor_name = "LiDAR"
 
     @property
@@ -370,7 +372,8 @@ class LidarCodec(SensorGeometryCodec):
         else:
             chosen, others, counts, start, truth = sweep_truth(coords, sensor, self.quantum, self.keep_every)
         writer = binary_writer(self.coder)
-        scan = self._scan_coder.walk(FieldIo(writer=writer), counts, start, sensor, _fitted_skip(truth, counts),
+        io = FieldIo(writer=writer, integer=self.integer)
+        scan = self._scan_coder.walk(io, counts, start, sensor, _fitted_skip(truth, counts),
                                      self.quantum, truth, self.keep_every) if truth is not None else None
         flat = scan.flat if scan is not None else (1, 1 << 15, 0, 0)
         if progress:
@@ -398,7 +401,8 @@ class LidarCodec(SensorGeometryCodec):
         reader = binary_reader(self.coder, sections[1])
         rebuilt = []
         if len(counts):
-            scan = self._scan_coder.walk(FieldIo(reader=reader), counts, start, sensor, flat, quantum,
+            io = FieldIo(reader=reader, integer=self.integer)
+            scan = self._scan_coder.walk(io, counts, start, sensor, flat, quantum,
                                          skip_unit=self.keep_every)
             rebuilt.append(scan_coords(filled(smoothed(scan, quantum), self.keep_every), sensor))
         reader.finish()

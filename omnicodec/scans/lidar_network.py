@@ -9,9 +9,12 @@ returns a correction of the reference in units of the neighbours' spread, and th
 of the scale.
 """
 
+import numpy as np
 import torch
 
-from omnicodec.scans.field_network import FieldNet
+from omnicodec import fixedpoint
+from omnicodec.entropy.logistic import LOCATION_BITS
+from omnicodec.scans.field_network import FEATURE_BITS, FieldNet, IntegerFieldNet
 
 FIELDS = ("rho", "arc", "dz")
 FEATURES = 8
@@ -49,6 +52,37 @@ def features(field, level, levels, has_right, left, right, gap_left, gap_right, 
         _signed_log(torch.zeros_like(left) if field == "rho" else left) / 4,
     ]
     return torch.stack(columns, dim=1).to(torch.float32), reference, unit
+
+
+def integer_features(field, level, levels, has_right, left, right, gap_left, gap_right, rho, spread):
+    """:func:`features` in integers, for the integer network: (F, FEATURES) int64 features
+    with FEATURE_BITS fractional bits, and the reference and unit with the integer
+    logistic's LOCATION_BITS (natural logarithms from omnicodec.fixedpoint's tables)."""
+    i = lambda v: np.broadcast_to(np.asarray(v, dtype=np.int64), np.shape(left))  # noqa: E731
+    left, right, gap_left, gap_right, rho, spread = (i(v) for v in (left, right, gap_left, gap_right, rho, spread))
+    has_right = i(has_right) != 0
+    one, location_one = 1 << FEATURE_BITS, 1 << LOCATION_BITS
+    span = np.maximum(gap_left + gap_right, 1)
+    between = np.where(has_right, ((right - left) * gap_left * location_one) // span, 0)
+    reference = np.zeros_like(left) if field == "arc" else left * location_one + between
+    unit = np.abs(spread) * (location_one // 2) + location_one
+    columns = [
+        has_right * one,
+        np.full_like(left, (level << FEATURE_BITS) // max(levels, 1)),
+        fixedpoint.signed_ln1p_fixed(right - left, FEATURE_BITS) // 8,
+        fixedpoint.signed_ln1p_fixed(spread, FEATURE_BITS) // 8,
+        fixedpoint.ln1p_fixed(gap_left, FEATURE_BITS) // 4,
+        fixedpoint.ln1p_fixed(gap_right, FEATURE_BITS) // 4,
+        fixedpoint.ln1p_fixed(rho, FEATURE_BITS) // 12,
+        fixedpoint.signed_ln1p_fixed(np.zeros_like(left) if field == "rho" else left, FEATURE_BITS) // 4,
+    ]
+    return (torch.from_numpy(np.stack(columns, axis=1)), torch.from_numpy(np.ascontiguousarray(reference)),
+            torch.from_numpy(np.ascontiguousarray(unit)))
+
+
+def lidar_network(arithmetic="float", **config):
+    """The LiDAR network a weight file's config describes: float or integer."""
+    return IntegerFieldNet(arithmetic=arithmetic, **config) if arithmetic == "integer" else LidarNet(**config)
 
 
 class LidarNet(FieldNet):

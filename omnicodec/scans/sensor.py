@@ -23,6 +23,8 @@ import hashlib
 
 import numpy as np
 
+from omnicodec import fixedpoint
+
 ANGLE_UNITS = 1 << 24  # azimuth units per turn
 RADIAN = ANGLE_UNITS / (2 * np.pi)
 TAN_BITS = 24  # the fixed point of the laser tangents
@@ -285,9 +287,11 @@ def _azimuth_step(relative, laser):
 
 @functools.lru_cache(maxsize=1)
 def _cosine_table():
-    """cos of TABLE_SIZE + 1 angles over a quarter turn, fixed point 2^30 (int64)."""
-    angles = np.arange(TABLE_SIZE + 1, dtype=np.float64) * (np.pi / 2 / TABLE_SIZE)
-    return np.rint(np.cos(angles) * (1 << 30)).astype(np.int64)
+    """cos of TABLE_SIZE + 1 angles over a quarter turn, fixed point 2^30 (int64), from
+    exact decimal arithmetic: the same integers on every machine."""
+    quarter = fixedpoint.CONTEXT.divide(fixedpoint.pi(), 2 * TABLE_SIZE)
+    return np.array([fixedpoint.rounded(fixedpoint.CONTEXT.multiply(1 << 30, fixedpoint.cos(quarter * i)))
+                     for i in range(TABLE_SIZE + 1)], dtype=np.int64)
 
 
 TABLE_SIZE = 1 << 12  # entries per quarter turn; linear interpolation between them

@@ -31,12 +31,22 @@ SUITS_POINTS = 40000  # points a content check looks at, at most
 
 class FieldIo:
     """Where a walk's values go: coded (writer), read (reader) or collected for training
-    (``collect(field, features, reference, unit, values)``)."""
+    (``collect(field, features, reference, unit, values)``); ``integer``: the stream's
+    logistics are integer ones (the integer models), not float ones."""
 
-    def __init__(self, writer=None, reader=None, collect=None):
-        self.writer, self.reader, self.collect = writer, reader, collect
+    def __init__(self, writer=None, reader=None, collect=None, integer=False):
+        self.writer, self.reader, self.collect, self.integer = writer, reader, collect, integer
 
     def values(self, truth, location, scale):
+        """Code or read values under logistics: float ``location`` and ``scale``, or int64
+        ones (LOCATION_BITS locations and log-scale indices: logistic.IntegerLogistic)."""
+        if location.dtype == torch.int64:
+            model = logistic.IntegerLogistic(location, scale, -LIMIT, LIMIT, logistic.OUTLIER_TAIL_FIXED)
+            if self.reader is not None:
+                return logistic.read_integer(self.reader, model)
+            if self.writer is not None:
+                logistic.write_integer(self.writer, truth, model)
+            return truth
         if self.reader is not None:
             return logistic.read(self.reader, location, scale, -LIMIT, LIMIT, logistic.OUTLIER_TAIL)
         if self.writer is not None:
@@ -48,8 +58,12 @@ class FieldIo:
         scale x16, from the stream's header)."""
         if self.collect is not None:
             return truth
-        location = torch.full((count,), mu16 / 16, dtype=torch.float64)
-        scale = torch.full((count,), 2.0 ** (log_scale16 / 16), dtype=torch.float64)
+        if self.integer:  # mu16 / 16 in 1/2^LOCATION_BITS; scale index in 1/16 octave as log_scale16
+            location = torch.full((count,), mu16 << (logistic.LOCATION_BITS - 4), dtype=torch.int64)
+            scale = torch.full((count,), log_scale16 * logistic.SCALE_STEPS // 16, dtype=torch.int64)
+        else:
+            location = torch.full((count,), mu16 / 16, dtype=torch.float64)
+            scale = torch.full((count,), 2.0 ** (log_scale16 / 16), dtype=torch.float64)
         values = self.values(None if truth is None else torch.as_tensor(truth), location, scale)
         return np.asarray(values, dtype=np.int64)
 
@@ -57,7 +71,8 @@ class FieldIo:
 def best_log_scale(values, location16):
     """The log2 scale (x16) of the logistic at ``location16 / 16`` that codes ``values`` in
     the fewest bits."""
-    return logistic.best_scale_exponent(values, location16 / 16, range(-64, 160, 4), 16, -LIMIT, LIMIT, logistic.OUTLIER_TAIL)
+    return logistic.best_scale_exponent(values, location16 / 16, range(-64, 160, 4), 16, -LIMIT, LIMIT,
+                                        logistic.OUTLIER_TAIL)
 
 
 def grid_keys(coords, bits):

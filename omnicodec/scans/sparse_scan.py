@@ -52,7 +52,42 @@ def _log_choices(free, points):
     return torch.where(free >= points, value, torch.full_like(value, -math.inf))
 
 
-def offset_sets(io, offsets, counts, k):
+_ODDS_BITS = 30  # fixed point of the integer odds' ratios
+
+
+def _power_ratio(numerator, denominator, exponent):
+    """(numerator / denominator)^exponent in fixed point 2^30 (int64 arrays, numerator <=
+    denominator), by squaring, each product rounded down: integers only."""
+    one = 1 << _ODDS_BITS
+    base = (numerator << _ODDS_BITS) // np.maximum(denominator, 1)
+    result = np.full(base.shape, one, dtype=np.int64)
+    exponent = exponent.copy()
+    while (exponent > 0).any():
+        odd = (exponent & 1) == 1
+        result = np.where(odd, (result * base) >> _ODDS_BITS, result)
+        base = (base * base) >> _ODDS_BITS
+        exponent >>= 1
+    return result
+
+
+def _upper_frequencies(size, lo, mid, hi, m, integer):
+    """Frequencies of "the least of the m offsets left is above mid", it being in
+    [lo, hi]: P(least >= t) is C(size - t, m) / C(size - lo, m) (float models), or, in
+    integers (sparse-v2), ((size - t) / (size - lo))^m, which it is for m = 1 and close to
+    for few points in a large cell."""
+    if integer:
+        at_mid = _power_ratio(size - mid - 1, size - lo, m)
+        at_hi = _power_ratio(size - hi - 1, size - lo, m)
+        whole = (1 << _ODDS_BITS) - at_hi
+        ratio = np.clip(((at_mid - at_hi) << 16) // np.maximum(whole, 1), 1, (1 << 16) - 1)
+        return torch.from_numpy(np.where(whole > 0, ratio, 1 << 15).astype(np.int32))
+    base = _log_choices(size - lo, m)
+    lower = torch.expm1(_log_choices(size - mid - 1, m) - base)  # -P(lo <= x <= mid), scaled
+    share = lower / torch.expm1(_log_choices(size - hi - 1, m) - base)
+    return binary_frequencies((1 - share).clamp(0, 1))
+
+
+def offset_sets(io, offsets, counts, k, integer=False):
     """Code (``offsets``: each cell's Morton offsets, ascending) or read the points of every
     cell as a set of distinct offsets in [0, 2^3k), which costs log2 C(2^3k, n) bits a cell
     (log2 n! fewer than one offset after another). A cell's next offset, the previous one
@@ -76,15 +111,12 @@ def offset_sets(io, offsets, counts, k):
                 break
             lo, hi, m = low[active], high[active], left[active]
             mid = (lo + hi) // 2
-            base = _log_choices(size - lo, m)
-            lower = torch.expm1(_log_choices(size - mid - 1, m) - base)  # -P(lo <= x <= mid), scaled
-            share = lower / torch.expm1(_log_choices(size - hi - 1, m) - base)
-            prob_upper = (1 - share).clamp(0, 1)
+            frequencies = _upper_frequencies(size, lo, mid, hi, m, integer)
             if truth is not None:
                 upper = truth[active] > mid
-                io.write(binary_frequencies(prob_upper), torch.from_numpy(upper))
+                io.write(frequencies, torch.from_numpy(upper))
             else:
-                upper = np.asarray(io.read(binary_frequencies(prob_upper)), dtype=bool)
+                upper = np.asarray(io.read(frequencies), dtype=bool)
             low[active] = np.where(upper, mid + 1, lo)
             high[active] = np.where(upper, hi, mid)
         values[starts[cells] + i] = low
@@ -119,10 +151,8 @@ class SparseCodec(SensorGeometryCodec):
         log_scale16 = logistic.best_scale_exponent(extra, location16 / 16, range(-64, 160, 4), 16, 0,
                                                    COUNT_LIMIT) if len(extra) else 0
         writer = binary_writer(self.coder)
-        logistic.write(writer, torch.from_numpy(extra), torch.full((len(extra),), location16 / 16.0,
-                       dtype=torch.float64), torch.full((len(extra),), 2.0 ** (log_scale16 / 16), dtype=torch.float64),
-                       0, COUNT_LIMIT)
-        offset_sets(writer, keys & ((1 << (3 * k)) - 1), counts, k)
+        _extra_points(writer, extra, len(extra), location16, log_scale16, self.integer)
+        offset_sets(writer, keys & ((1 << (3 * k)) - 1), counts, k, self.integer)
         cell_sections, cell_coords = self.code_others(grid, morton.decode(cells, grid.bits - k), coord_dtype,
                                                       progress, bits=grid.bits - k)
         sections = [varint.encode([k, *varint.signed([location16, log_scale16])]), writer.finish(), *cell_sections]
@@ -143,18 +173,35 @@ class SparseCodec(SensorGeometryCodec):
             raise BitstreamError("sparse-scan header is corrupted")
         cell_coords = self.decode_others(sections[2:], None, progress)
         reader = binary_reader(self.coder, sections[1])
-        counts = 1 + np.asarray(logistic.read(
-            reader, torch.full((len(cell_coords),), location16 / 16.0, dtype=torch.float64),
-            torch.full((len(cell_coords),), 2.0 ** (log_scale16 / 16), dtype=torch.float64), 0, COUNT_LIMIT),
-            dtype=np.int64)
+        counts = 1 + _extra_points(reader, None, len(cell_coords), location16, log_scale16, self.integer)
         if counts.sum() != frame["voxels"]:
             raise BitstreamError("sparse-scan stream's cell counts disagree with its header")
-        offsets = offset_sets(reader, None, counts, k)
+        offsets = offset_sets(reader, None, counts, k, self.integer)
         reader.finish()
         if progress:
             progress(frame["voxels"])
         rebuilt = _points(cell_coords, counts, offsets, k, frame["bits"])
         return self.decoded(frame, [rebuilt], _details(k, len(cell_coords), sections))
+
+
+def _extra_points(io, extra, count, location16, log_scale16, integer):
+    """Code (``io`` a writer, ``extra`` given) or read (a reader) each cell's points minus
+    one under the stream's logistic (location and log2 scale x16): an integer one
+    (sparse-v2), or a float one."""
+    if integer:
+        model = logistic.IntegerLogistic(torch.full((count,), location16 << (logistic.LOCATION_BITS - 4)),
+                                         torch.full((count,), log_scale16 * logistic.SCALE_STEPS // 16), 0,
+                                         COUNT_LIMIT)
+        if extra is None:
+            return logistic.read_integer(io, model).numpy()
+        logistic.write_integer(io, torch.from_numpy(extra), model)
+        return extra
+    location = torch.full((count,), location16 / 16.0, dtype=torch.float64)
+    scale = torch.full((count,), 2.0 ** (log_scale16 / 16), dtype=torch.float64)
+    if extra is None:
+        return np.asarray(logistic.read(io, location, scale, 0, COUNT_LIMIT), dtype=np.int64)
+    logistic.write(io, torch.from_numpy(extra), location, scale, 0, COUNT_LIMIT)
+    return extra
 
 
 def _points(cell_coords, counts, offsets, k, bits):

@@ -140,6 +140,16 @@ def dot(features, weight):
     return features.to(torch.int64) @ weight
 
 
+def linear(features, weight, bias, shift, relu=False):
+    """A dense layer in integers: ((N, in) int64 features . (out, in) int64 weights + bias
+    + 2^(shift - 1)) >> shift, then ReLU if asked; exact, so every path agrees."""
+    native = _native()
+    if native is not None:
+        return native.integer_linear(features.contiguous(), weight, bias, shift, relu)
+    out = (features @ weight.T + bias + (1 << (shift - 1))) >> shift
+    return out.clamp(min=0) if relu else out
+
+
 def pack_weight(matrices):
     """(K, Cin, Cout) int16 weights -> (K, ceil(Cin / 2), Cout, 2), odd Cin padded with a
     zero channel (its features then need a zero column, :func:`pad_channels`)."""

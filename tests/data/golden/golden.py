@@ -4,7 +4,8 @@ hash of what each decodes to. The tests decode
 them all and re-encode the inputs to the current streams byte for byte, so any change of
 format or of a model's bits fails visibly.
 
-    python tests/data/golden/golden.py     # rewrite the current version's streams
+    python tests/data/golden/golden.py         # rewrite the current version's streams
+    python tests/data/golden/golden.py --new   # add the streams of cases the manifest lacks
 
 Run it only for an intended format change (then bump bitstream.FORMAT_VERSION and keep the
 old streams: they must still decode). See README.md for where everything comes from.
@@ -46,6 +47,15 @@ LATER_CASES = [
     ("lossless_integer_float.ocz", "ricardo_crop_float.ply", "occupancy-v2", "torchac", {"bits": 6}),
     ("lossy_integer_r3.ocz", "ricardo_crop.ply", "lossy-v2-r3", "rans", {}),
     ("lossy_integer_r12.ocz", "ricardo_crop.ply", "lossy-v2-r12", "torchac", {}),
+    ("lidar_integer.ocz", "sweep_synthetic.ply", "lidar-v2", "rans", {"voxel_size": 0.001}),
+    ("lidar_integer_r3.ocz", "sweep_synthetic.ply", "lidar-v2-r3", "rans", {"voxel_size": 0.001}),
+    ("lidar_integer_r6.ocz", "sweep_synthetic.ply", "lidar-v2-r6", "torchac", {"voxel_size": 0.001}),
+    ("lidar_intensity_integer.ocz", "sweep_synthetic_intensity.ply", "lidar-v2", "rans", {"voxel_size": 0.001}),
+    ("depth_integer.ocz", "depth_synthetic.ply", "depth-v2", "rans", {"voxel_size": 0.001}),
+    ("sparse_integer.ocz", "sparse_synthetic.ply", "sparse-v2", "rans", {}),
+    ("intensity_integer.ocz", "sweep_synthetic_intensity.ply", "occupancy-v2", "rans", {"voxel_size": 0.001}),
+    ("intensity_integer_bits6.ocz", "sweep_synthetic_intensity.ply", "lossy-v2-r10", "torchac",
+     {"voxel_size": 0.001, "intensity_bits": 6}),
 ]
 
 
@@ -97,14 +107,18 @@ def digest(array):
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
-def rewrite_current():
+def rewrite_current(only_new=False):
     """Re-make the current version's streams from the cases of the oldest version, with
-    every engine this install has."""
+    every engine this install has; with ``only_new``, make only the streams of cases the
+    manifest lacks and keep every other stream as it is (the float models' streams were
+    written on another machine and stay its record)."""
     from omnicodec import bitstream
     from omnicodec.sparse import available_engines, use_engine
 
     version = bitstream.FORMAT_VERSION
-    kept = [e for e in entries() if e["version"] != version]
+    recorded = entries()
+    kept = [e for e in recorded if only_new or e["version"] != version]
+    present = {e["stream"] for e in kept}
     oldest = min(e["version"] for e in kept)
     made, machine = [], machine_kind()
     for engine in available_engines():
@@ -112,9 +126,11 @@ def rewrite_current():
                   "engine": engine, "decoded_points": None}
                  for name, source, model, coder, options in LATER_CASES]
         with use_engine(engine):
-            for case in [e for e in kept if e["version"] == oldest and e["engine"] == engine] + later:
-                data = encode(case)
+            for case in [e for e in recorded if e["version"] == oldest and e["engine"] == engine] + later:
                 name = f"v{version}/{engine}/{os.path.basename(case['stream'])}"
+                if name in present:
+                    continue
+                data = encode(case)
                 os.makedirs(os.path.dirname(os.path.join(HERE, name)), exist_ok=True)
                 with open(os.path.join(HERE, name), "wb") as handle:
                     handle.write(data)
@@ -128,4 +144,4 @@ def rewrite_current():
 
 if __name__ == "__main__":
     sys.path.insert(0, os.path.join(HERE, "..", "..", ".."))
-    rewrite_current()
+    rewrite_current(only_new="--new" in sys.argv[1:])

@@ -1,0 +1,98 @@
+"""Fixed-point helpers of the integer decoders: tables every machine computes alike, and
+integer functions built on them.
+
+A decoder may not call exp, log, cos... in float: libm and SIMD paths differ between
+machines in the last bits, and a rounded table entry can flip with them. The tables here
+come from Python's decimal arithmetic (software, correctly rounded, 40 digits), so their
+integers are the same everywhere; what uses them is integer arithmetic.
+"""
+
+import decimal
+import functools
+
+import numpy as np
+
+CONTEXT = decimal.Context(prec=40)
+
+
+def rounded(value):
+    """A Decimal to the nearest integer (ties to even)."""
+    return int(value.to_integral_value(decimal.ROUND_HALF_EVEN))
+
+
+@functools.lru_cache(maxsize=None)
+def pi():
+    """pi to the context's precision (Machin's formula)."""
+    def arctan_inverse(n):
+        x = CONTEXT.divide(1, n)
+        term, total, k = x, x, 1
+        while True:
+            term = CONTEXT.divide(-term, n * n)
+            step = CONTEXT.divide(term, 2 * k + 1)
+            if step == 0 or abs(step) < decimal.Decimal(10) ** -(CONTEXT.prec + 2):
+                return total
+            total, k = CONTEXT.add(total, step), k + 1
+
+    return CONTEXT.multiply(4, CONTEXT.subtract(CONTEXT.multiply(4, arctan_inverse(5)), arctan_inverse(239)))
+
+
+def cos(x):
+    """cos of a Decimal in [0, pi/2], by its Taylor series."""
+    square = CONTEXT.multiply(x, x)
+    term, total, k = decimal.Decimal(1), decimal.Decimal(1), 1
+    while True:
+        term = CONTEXT.divide(CONTEXT.multiply(-term, square), (2 * k - 1) * (2 * k))
+        if term == 0 or abs(term) < decimal.Decimal(10) ** -(CONTEXT.prec + 2):
+            return total
+        total, k = CONTEXT.add(total, term), k + 1
+
+
+@functools.lru_cache(maxsize=None)
+def log2_table(steps, bits):
+    """round(2^bits x log2(1 + i / steps)) for i in 0..steps, int64."""
+    ln2 = CONTEXT.ln(2)
+    return np.array([rounded(CONTEXT.multiply(1 << bits, CONTEXT.divide(CONTEXT.ln(1 + decimal.Decimal(i) / steps),
+                                                                          ln2)))
+                     for i in range(steps + 1)], dtype=np.int64)
+
+
+def log2_fixed(values, bits=8, steps=256):
+    """log2(v) of positive int64 values below 2^62 in fixed point with ``bits`` fractional
+    bits: the exponent, plus the mantissa's log2 from :func:`log2_table`, interpolated
+    linearly between its ``steps`` entries; integers only."""
+    values = np.asarray(values, dtype=np.int64)
+    exponent = np.zeros(values.shape, dtype=np.int64)
+    rest = values.copy()
+    for shift in (32, 16, 8, 4, 2, 1):  # floor(log2) by binary search on the bits
+        big = rest >= (1 << shift)
+        exponent += np.where(big, shift, 0)
+        rest = np.where(big, rest >> shift, rest)
+    # The mantissa as a 30-bit fraction of [1, 2).
+    fraction = np.where(exponent >= 30, values >> np.maximum(exponent - 30, 0),
+                        values << np.maximum(30 - exponent, 0)) - (1 << 30)
+    position = fraction * steps
+    index, part = position >> 30, position & ((1 << 30) - 1)
+    table = log2_table(steps, bits)
+    mantissa = table[index] + (((table[np.minimum(index + 1, steps)] - table[index]) * part) >> 30)
+    return (exponent << bits) + mantissa
+
+
+@functools.lru_cache(maxsize=None)
+def ln2_fixed(bits=16):
+    """round(2^bits x ln 2)."""
+    return rounded(CONTEXT.multiply(1 << bits, CONTEXT.ln(2)))
+
+
+def ln1p_fixed(values, bits, fraction_bits=0):
+    """ln(1 + v) of int64 values v >= 0 with ``fraction_bits`` fractional bits, in fixed
+    point with ``bits`` fractional bits (at most 16): log2(2^f + v) - f by
+    :func:`log2_fixed`, times ln 2, in integers."""
+    values = np.asarray(values, dtype=np.int64)
+    log2 = log2_fixed((1 << fraction_bits) + values, bits=16) - (fraction_bits << 16)
+    return (log2 * ln2_fixed(16)) >> (32 - bits)
+
+
+def signed_ln1p_fixed(values, bits, fraction_bits=0):
+    """sign(v) ln(1 + |v|) of int64 values, as :func:`ln1p_fixed`."""
+    values = np.asarray(values, dtype=np.int64)
+    return np.sign(values) * ln1p_fixed(np.abs(values), bits, fraction_bits)
