@@ -125,11 +125,15 @@ def test_portable_streams_are_the_same_under_every_setting(setting):
     env, implementation = SETTINGS[setting]
     if implementation and implementation not in integer.implementations():
         pytest.skip(f"the integer kernels have no {implementation} path here")
-    result = subprocess.run([sys.executable, "-c", _CHILD, ROOT, implementation, json.dumps(PORTABLE)],
+    entries = PORTABLE
+    if implementation == "reference":  # its torch convolutions take minutes on the dense streams, which
+        # tests/test_integer_models.py compares path by path: here the sensor codecs (their logistic)
+        entries = [entry for entry in PORTABLE if entry["model"].startswith(("lidar", "depth", "sparse"))]
+    result = subprocess.run([sys.executable, "-c", _CHILD, ROOT, implementation, json.dumps(entries)],
                             capture_output=True, text=True, cwd=ROOT, env={**os.environ, **env})
     assert result.returncode == 0, result.stderr[-2000:]
     got = json.loads(result.stdout)
-    for entry in PORTABLE:
+    for entry in entries:
         with open(os.path.join(GOLDEN, entry["stream"]), "rb") as handle:
             written = hashlib.sha256(handle.read()).hexdigest()
         assert got[entry["stream"]] == [entry["decoded_sha256"], written], entry["stream"]
