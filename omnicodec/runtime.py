@@ -17,6 +17,21 @@ import sys
 import warnings
 
 MKL_CBWR = "AUTO,STRICT"
+
+_AVX2_AT_MOST = "X86_V4 AVX512_ICL AVX512_SPR"
+# Settings of a fresh process under which this machine's libraries compute as other
+# machines' do (a float decoder's results may change with them; an integer one's must
+# not): torch's plain and AVX2 kernels, MKL's portable path, numpy without AVX-512 and
+# without AVX2, one and two threads.
+OTHER_MACHINES = {
+    "torch plain kernels": {"ATEN_CPU_CAPABILITY": "default"},
+    "torch AVX2 kernels": {"ATEN_CPU_CAPABILITY": "avx2"},
+    "MKL portable path": {"MKL_CBWR": "COMPATIBLE"},
+    "numpy without AVX-512": {"NPY_DISABLE_CPU_FEATURES": _AVX2_AT_MOST},
+    "numpy without AVX2": {"NPY_DISABLE_CPU_FEATURES": "X86_V3 " + _AVX2_AT_MOST},
+    "1 thread": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+    "2 threads": {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"},
+}
 _MKL_CBWR_STRICT, _MKL_CBWR_AUTO, _MKL_CBWR_ALL = 0x10000, 2, -1
 _configured = []
 

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 import omnicodec
-from omnicodec import bitstream, zoo
+from omnicodec import bitstream, runtime, zoo
 from omnicodec.entropy import binary_reader, binary_writer, logistic
 from omnicodec.sparse import available_engines
 
@@ -102,20 +102,23 @@ for entry in json.loads(sys.argv[3]):
 print(json.dumps(results))
 """
 
-_AVX2_AT_MOST = "X86_V4 AVX512_ICL AVX512_SPR"
 SETTINGS = {
     "as installed": ({}, ""),
-    "torch plain kernels": ({"ATEN_CPU_CAPABILITY": "default"}, ""),
-    "torch AVX2 kernels": ({"ATEN_CPU_CAPABILITY": "avx2"}, ""),
-    "MKL portable path": ({"MKL_CBWR": "COMPATIBLE"}, ""),
-    "numpy without AVX-512": ({"NPY_DISABLE_CPU_FEATURES": _AVX2_AT_MOST}, ""),
-    "numpy without AVX2": ({"NPY_DISABLE_CPU_FEATURES": "X86_V3 " + _AVX2_AT_MOST}, ""),
-    "1 thread": ({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}, ""),
-    "2 threads": ({"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}, ""),
+    **{name: (env, "") for name, env in runtime.OTHER_MACHINES.items()},
     **{f"engine {engine}": ({"OMNICODEC_ENGINE": engine}, "") for engine in available_engines()},
     "integer kernels' plain C++ path": ({}, "plain"),
     "integer kernels' torch reference (convolutions, logistic)": ({}, "reference"),
 }
+
+
+def _numpy_dispatch():
+    """The optimizations this numpy dispatches at run time (what NPY_DISABLE_CPU_FEATURES
+    may turn off)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__
+    except ImportError:
+        return []
+    return __cpu_dispatch__
 
 
 @pytest.mark.parametrize("setting", SETTINGS)
@@ -125,6 +128,9 @@ def test_portable_streams_are_the_same_under_every_setting(setting):
     env, implementation = SETTINGS[setting]
     if implementation and implementation not in integer.implementations():
         pytest.skip(f"the integer kernels have no {implementation} path here")
+    unknown = set(env.get("NPY_DISABLE_CPU_FEATURES", "").split()) - set(_numpy_dispatch())
+    if unknown:
+        pytest.skip(f"this numpy dispatches no {', '.join(sorted(unknown))}")
     entries = PORTABLE
     if implementation == "reference":  # its torch convolutions take minutes on the dense streams, which
         # tests/test_integer_models.py compares path by path: here the sensor codecs (their logistic)
@@ -180,12 +186,18 @@ def test_integer_logistic_kernel_and_reference_agree():
     assert torch.equal(model._mass(rows, first.clamp(-600, 600), last.clamp(-600, 600)), reference)
 
 
-def test_integer_logistic_tables_are_pinned():
-    """The tables every machine computes (exact decimal arithmetic), as integers."""
+def test_fixed_point_tables_are_pinned():
+    """The tables every machine computes (exact decimal arithmetic), as integers: the
+    integer logistic's, the LiDAR's cosine, the features' logarithm."""
+    from omnicodec import fixedpoint
+    from omnicodec.scans import sensor
+
     digest = hashlib.sha256()
     for table in logistic._tables():
         digest.update(table.numpy().astype("<i8").tobytes())
     assert digest.hexdigest()[:16] == "ab70cfe8d2f4df47"
+    assert hashlib.sha256(sensor._cosine_table().astype("<i8").tobytes()).hexdigest()[:16] == "8d64d1b63630176a"
+    assert fixedpoint.log2_fixed(np.array([1, 2, 3, 1000, 2**40 + 7])).tolist() == [0, 256, 406, 2551, 10240]
 
 
 def test_integer_logistic_refuses_what_it_cannot_code():

@@ -117,16 +117,16 @@ def _tables():
     round(2^30 / (1 + exp(-(i / 64 - 20)))); for each scale index k from SCALE_INDICES[0],
     round(2^48 / 2^(k / 16)), and the distance (in location units) from which t is 20 or
     more, floor(20 x 2^8 x 2^(k / 16)) + 1, so that the products stay within int64."""
-    context = fixedpoint.CONTEXT
-    steps = _CDF_REACH * _CDF_STEPS
-    cdf = [context.divide(_CDF_ONE, 1 + context.exp(decimal.Decimal(-i) / _CDF_STEPS))
-           for i in range(-steps, steps + 1)]
-    scales = [context.power(2, decimal.Decimal(k) / SCALE_STEPS) for k in range(SCALE_INDICES[0], SCALE_INDICES[1] + 1)]
-    reciprocals = [context.divide(1 << _RECIPROCAL_BITS, scale) for scale in scales]
+    context, steps = fixedpoint.CONTEXT, _CDF_REACH * _CDF_STEPS
+    exps = fixedpoint.geometric(context.exp(decimal.Decimal(steps) / _CDF_STEPS),
+                                context.exp(decimal.Decimal(-1) / _CDF_STEPS), 2 * steps + 1)  # e^(-i / 64)
+    cdf = [fixedpoint.rounded(context.divide(_CDF_ONE, 1 + e)) for e in exps]
+    low, high = SCALE_INDICES
+    scales = fixedpoint.geometric(context.power(2, decimal.Decimal(low) / SCALE_STEPS),
+                                  context.power(2, decimal.Decimal(1) / SCALE_STEPS), high - low + 1)
+    reciprocals = [fixedpoint.rounded(context.divide(1 << _RECIPROCAL_BITS, scale)) for scale in scales]
     reaches = [int(context.multiply(_CDF_REACH << LOCATION_BITS, scale)) + 1 for scale in scales]
-    return tuple(torch.tensor(values, dtype=torch.int64)
-                 for values in ([fixedpoint.rounded(v) for v in cdf], [fixedpoint.rounded(v) for v in reciprocals],
-                                reaches))
+    return tuple(torch.tensor(values, dtype=torch.int64) for values in (cdf, reciprocals, reaches))
 
 
 _reference = [False]  # use_reference() holds: the torch reference, not the C++ kernel

@@ -18,7 +18,6 @@ helpers here (:func:`fixed_cos_sin`, :func:`arc_angle`, :meth:`Sensor.xy`,
 """
 
 import dataclasses
-import functools
 import hashlib
 
 import numpy as np
@@ -285,13 +284,10 @@ def _azimuth_step(relative, laser):
     return int(round(step * RADIAN))
 
 
-@functools.lru_cache(maxsize=1)
 def _cosine_table():
     """cos of TABLE_SIZE + 1 angles over a quarter turn, fixed point 2^30 (int64), from
     exact decimal arithmetic: the same integers on every machine."""
-    quarter = fixedpoint.CONTEXT.divide(fixedpoint.pi(), 2 * TABLE_SIZE)
-    return np.array([fixedpoint.rounded(fixedpoint.CONTEXT.multiply(1 << 30, fixedpoint.cos(quarter * i)))
-                     for i in range(TABLE_SIZE + 1)], dtype=np.int64)
+    return fixedpoint.cos_table(TABLE_SIZE, 30)
 
 
 TABLE_SIZE = 1 << 12  # entries per quarter turn; linear interpolation between them

@@ -68,10 +68,14 @@ class FieldIo:
         return np.asarray(values, dtype=np.int64)
 
 
+FIT_SAMPLE = 1 << 15  # values a stream-wide scale is fitted on, at most
+
+
 def best_log_scale(values, location16):
-    """The log2 scale (x16) of the logistic at ``location16 / 16`` that codes ``values`` in
-    the fewest bits."""
-    return logistic.best_scale_exponent(values, location16 / 16, range(-64, 160, 4), 16, -LIMIT, LIMIT,
+    """The log2 scale (x16) of the logistic at ``location16 / 16`` that codes ``values`` (an
+    evenly spread sample of FIT_SAMPLE of them) in the fewest bits."""
+    sample = values[::max(1, len(values) // FIT_SAMPLE)]
+    return logistic.best_scale_exponent(sample, location16 / 16, range(-64, 160, 4), 16, -LIMIT, LIMIT,
                                         logistic.OUTLIER_TAIL)
 
 

@@ -1,0 +1,80 @@
+"""Do streams decode the same on other machines? Each file is compressed with its default
+model; then fresh processes decode the stream as installed, under each of
+omnicodec.runtime.OTHER_MACHINES (this machine computing as others do) and with each
+sparse engine, and the benchmark prints, per file, whether every decode gave the same
+data (or which setting refused it, or gave other data).
+
+    python -m benchmarks.portable ../shared/data/lidar/kitti_object_000114.ply \\
+        ../shared/data/pointclouds_rgb/pcl_mOSD_test28.ply --voxel-size 0.001
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+_DECODE = """
+import hashlib, sys
+import numpy as np
+import omnicodec
+from omnicodec.errors import OmnicodecError
+try:
+    cloud = omnicodec.decompress(open(sys.argv[1], "rb").read())
+except OmnicodecError as exc:
+    print("refused: " + str(exc).splitlines()[0])
+else:
+    digest = hashlib.sha256(np.ascontiguousarray(cloud.positions).tobytes())
+    for name in sorted(cloud.attributes):
+        digest.update(np.ascontiguousarray(cloud.attributes[name]).tobytes())
+    print(digest.hexdigest())
+"""
+
+
+def settings():
+    from omnicodec import runtime
+    from omnicodec.sparse import available_engines
+
+    return {"as installed": {}, **runtime.OTHER_MACHINES,
+            **{f"engine {engine}": {"OMNICODEC_ENGINE": engine} for engine in available_engines()}}
+
+
+def decodes(stream):
+    """{setting: digest of the decoded data, or "refused: ..."}."""
+    return {name: subprocess.run([sys.executable, "-c", _DECODE, stream], capture_output=True, text=True,
+                                 env={**os.environ, **env}, check=True).stdout.strip()
+            for name, env in settings().items()}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+")
+    parser.add_argument("--voxel-size", type=float)
+    parser.add_argument("--json")
+    args = parser.parse_args(argv)
+    from omnicodec import api, bitstream, zoo
+
+    results = []
+    print("| file | model | arithmetic | settings | identical |\n|---|---|---|---|---|")
+    for path in args.files:
+        with tempfile.TemporaryDirectory() as folder:
+            stream = os.path.join(folder, "s.ocz")
+            report = api.compress_file(path, stream, voxel_size=args.voxel_size)
+            with open(stream, "rb") as handle:
+                header = bitstream.unpack(handle.read())[0]
+            got = decodes(stream)
+        reference = got["as installed"]
+        others = [name for name, digest in got.items() if digest != reference]
+        arithmetic = "integer" if zoo.portable(header) else "float"
+        results.append({"file": os.path.basename(path), "model": report.model, "arithmetic": arithmetic,
+                        "decodes": got})
+        print(f"| {os.path.basename(path)} | {report.model} | {arithmetic} | {len(got)} | "
+              f"{'yes' if not others else 'no: ' + ', '.join(others)} |", flush=True)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(results, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
