@@ -51,25 +51,27 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+")
     parser.add_argument("--voxel-size", type=float)
+    parser.add_argument("--no-attributes", action="store_true", help="code the positions alone")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     from omnicodec import api, bitstream, zoo
 
     results = []
-    print("| file | model | arithmetic | settings | identical |\n|---|---|---|---|---|")
+    print("| file | models | arithmetic | settings | identical |\n|---|---|---|---|---|")
     for path in args.files:
         with tempfile.TemporaryDirectory() as folder:
             stream = os.path.join(folder, "s.ocz")
-            report = api.compress_file(path, stream, voxel_size=args.voxel_size)
+            api.compress_file(path, stream, voxel_size=args.voxel_size, no_attributes=args.no_attributes)
             with open(stream, "rb") as handle:
                 header = bitstream.unpack(handle.read())[0]
             got = decodes(stream)
         reference = got["as installed"]
         others = [name for name, digest in got.items() if digest != reference]
         arithmetic = "integer" if zoo.portable(header) else "float"
-        results.append({"file": os.path.basename(path), "model": report.model, "arithmetic": arithmetic,
+        models = " + ".join(zoo.stream_models(header))
+        results.append({"file": os.path.basename(path), "models": models, "arithmetic": arithmetic,
                         "decodes": got})
-        print(f"| {os.path.basename(path)} | {report.model} | {arithmetic} | {len(got)} | "
+        print(f"| {os.path.basename(path)} | {models} | {arithmetic} | {len(got)} | "
               f"{'yes' if not others else 'no: ' + ', '.join(others)} |", flush=True)
     if args.json:
         with open(args.json, "w") as handle:
