@@ -32,7 +32,8 @@ from omnicodec import bitstream, varint
 from omnicodec.entropy import binary_reader, binary_writer
 from omnicodec.errors import BitstreamError
 from omnicodec.scans import camera as cameras
-from omnicodec.scans.depth_network import depth_network, features, integer_features
+from omnicodec.scans.depth_network import DepthNet, features, integer_features
+from omnicodec.scans.field_network import network_of
 from omnicodec.scans.sensor_coding import SUITS_POINTS, FieldIo, SensorGeometryCodec, frame_origin
 
 LEVELS = 3  # halvings: the first level's pixels are 2^LEVELS apart
@@ -183,7 +184,7 @@ class DepthCameraCodec(SensorGeometryCodec):
     explains coded as its depth image by :class:`DepthCoder`, the others (all of a cloud
     that is no camera frame) by the dense lossless model of the card's ``base``."""
 
-    network = staticmethod(depth_network)
+    network = staticmethod(network_of(DepthNet))
     sensor_name = "depth-camera"
 
     @staticmethod

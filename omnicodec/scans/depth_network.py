@@ -15,7 +15,7 @@ import torch
 
 from omnicodec import fixedpoint
 from omnicodec.entropy.logistic import LOCATION_BITS
-from omnicodec.scans.field_network import FEATURE_BITS, FieldNet, IntegerFieldNet
+from omnicodec.scans.field_network import FEATURE_BITS, FieldNet
 
 FIELDS = ("depth",)
 NEIGHBOURS = 8  # the nearest pair (the pixel is halfway between them), six further ones
@@ -87,11 +87,6 @@ def integer_features(kind, level, levels, neighbours, known, fallback, ranks):
     ]
     return (torch.from_numpy(np.concatenate(columns, axis=1)), torch.from_numpy(reference),
             torch.from_numpy(unit))
-
-
-def depth_network(arithmetic="float", **config):
-    """The depth network a weight file's config describes: float or integer."""
-    return IntegerFieldNet(arithmetic=arithmetic, **config) if arithmetic == "integer" else DepthNet(**config)
 
 
 class DepthNet(FieldNet):

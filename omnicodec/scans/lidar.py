@@ -33,7 +33,8 @@ from omnicodec.attributes.levels import first_of_runs, position_in_run, run_star
 from omnicodec.entropy import binary_reader, binary_writer
 from omnicodec.errors import BitstreamError
 from omnicodec.scans import sensor as sensors
-from omnicodec.scans.lidar_network import features, integer_features, lidar_network
+from omnicodec.scans.field_network import network_of
+from omnicodec.scans.lidar_network import LidarNet, features, integer_features
 from omnicodec.scans.sensor_coding import SUITS_POINTS, FieldIo, SensorGeometryCodec, best_log_scale, sensor_origin
 
 LEVELS = 7  # a laser's level-0 returns are every 2**LEVELS-th
@@ -328,7 +329,7 @@ class LidarCodec(SensorGeometryCodec):
     :class:`ScanCoder`, the others (all of a cloud that is no sweep) by the dense
     lossless model of the card's ``base``, so no cloud costs more than there."""
 
-    network = staticmethod(lidar_network)
+    network = staticmethod(network_of(LidarNet))
     sensor_name = "LiDAR"
 
     @property

@@ -14,7 +14,7 @@ import torch
 
 from omnicodec import fixedpoint
 from omnicodec.entropy.logistic import LOCATION_BITS
-from omnicodec.scans.field_network import FEATURE_BITS, FieldNet, IntegerFieldNet
+from omnicodec.scans.field_network import FEATURE_BITS, FieldNet
 
 FIELDS = ("rho", "arc", "dz")
 FEATURES = 8
@@ -78,11 +78,6 @@ def integer_features(field, level, levels, has_right, left, right, gap_left, gap
     ]
     return (torch.from_numpy(np.stack(columns, axis=1)), torch.from_numpy(np.ascontiguousarray(reference)),
             torch.from_numpy(np.ascontiguousarray(unit)))
-
-
-def lidar_network(arithmetic="float", **config):
-    """The LiDAR network a weight file's config describes: float or integer."""
-    return IntegerFieldNet(arithmetic=arithmetic, **config) if arithmetic == "integer" else LidarNet(**config)
 
 
 class LidarNet(FieldNet):
