@@ -209,3 +209,12 @@ def test_integer_logistic_refuses_what_it_cannot_code():
     model = logistic.IntegerLogistic(torch.zeros(2, dtype=torch.int64), torch.zeros(2, dtype=torch.int64), 0, 10)
     with pytest.raises(ValueError, match="outside"):
         logistic.write_integer(binary_writer("rans"), torch.tensor([3, 11]), model)
+
+
+def test_info_says_which_streams_decode_everywhere(capsys):
+    from omnicodec.cli.main import main
+
+    for name, said in (("lidar_integer.ocz", "integer: decodes bit-exactly on every machine"),
+                       ("colour_lossless.ocz", "float: decodes only where the machine computes as the writer's")):
+        assert main(["info", os.path.join(GOLDEN, "v3", "torch", name)]) == 0
+        assert said in capsys.readouterr().out
