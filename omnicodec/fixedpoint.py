@@ -79,17 +79,18 @@ def log2_table(steps, bits):
                      for i in range(steps + 1)], dtype=np.int64)
 
 
+def floor_log2(values):
+    """floor(log2(v)) of positive int64 values below 2^53, exactly: the exponent of their
+    (exact) float64 value, read off by frexp, not computed by a logarithm."""
+    return np.frexp(np.asarray(values, dtype=np.int64).astype(np.float64))[1].astype(np.int64) - 1
+
+
 def log2_fixed(values, bits=8, steps=256):
-    """log2(v) of positive int64 values below 2^62 in fixed point with ``bits`` fractional
+    """log2(v) of positive int64 values below 2^53 in fixed point with ``bits`` fractional
     bits: the exponent, plus the mantissa's log2 from :func:`log2_table`, interpolated
     linearly between its ``steps`` entries; integers only."""
     values = np.asarray(values, dtype=np.int64)
-    exponent = np.zeros(values.shape, dtype=np.int64)
-    rest = values.copy()
-    for shift in (32, 16, 8, 4, 2, 1):  # floor(log2) by binary search on the bits
-        big = rest >= (1 << shift)
-        exponent += np.where(big, shift, 0)
-        rest = np.where(big, rest >> shift, rest)
+    exponent = floor_log2(values)
     # The mantissa as a 30-bit fraction of [1, 2).
     fraction = np.where(exponent >= 30, values >> np.maximum(exponent - 30, 0),
                         values << np.maximum(30 - exponent, 0)) - (1 << 30)

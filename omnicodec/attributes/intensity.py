@@ -23,11 +23,12 @@ import torch
 
 from omnicodec import bitstream, varint
 from omnicodec.attributes.attribute_codec import AttributeCodec, attribute_details, carried_to, voxel_means
-from omnicodec.attributes.levels import floor_log2, sequence_levels
+from omnicodec.attributes.levels import sequence_levels
 from omnicodec.codec import Decoded, Encoded
 from omnicodec.data import INTENSITY_ATTRIBUTES, PointCloud
 from omnicodec.entropy import binary_reader, binary_writer, logistic
 from omnicodec.errors import BitstreamError, InputError
+from omnicodec.fixedpoint import floor_log2
 
 LEVELS = 6
 NEIGHBOURS = 4

@@ -14,6 +14,7 @@ on the validation frame).
 
 import numpy as np
 
+from omnicodec.fixedpoint import floor_log2
 from omnicodec.grid.octree import CODING_ORDER
 from omnicodec.sparse.keys import pack_keys
 
@@ -131,12 +132,6 @@ def position_in_run(counts):
     """Each item's index within its run."""
     counts = np.asarray(counts, dtype=np.int64)
     return np.arange(int(counts.sum())) - np.repeat(run_starts(counts), counts)
-
-
-def floor_log2(values):
-    """floor(log2(v)) of positive int64 values below 2^53, exactly: the exponent of their
-    (exact) float64 value, read off by frexp, not computed by a logarithm."""
-    return np.frexp(np.asarray(values, dtype=np.int64).astype(np.float64))[1].astype(np.int64) - 1
 
 
 def sequence_levels(counts, levels):
