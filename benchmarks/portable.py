@@ -1,6 +1,6 @@
 """Do streams decode the same on other machines? Each file is compressed with its default
 model; then fresh processes decode the stream as installed, under each of
-omnicodec.runtime.OTHER_MACHINES (this machine computing as others do) and with each
+omnicodec.runtime.other_machines() (this machine computing as others do) and with each
 sparse engine, and the benchmark prints, per file, whether every decode gave the same
 data (or which setting refused it, or gave other data).
 
@@ -36,7 +36,7 @@ def settings():
     from omnicodec import runtime
     from omnicodec.sparse import available_engines
 
-    return {"as installed": {}, **runtime.OTHER_MACHINES,
+    return {"as installed": {}, **runtime.other_machines(),
             **{f"engine {engine}": {"OMNICODEC_ENGINE": engine} for engine in available_engines()}}
 
 

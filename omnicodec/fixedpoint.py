@@ -5,12 +5,43 @@ A decoder may not call exp, log, cos... in float: libm and SIMD paths differ bet
 machines in the last bits, and a rounded table entry can flip with them. The tables here
 come from Python's decimal arithmetic (software, correctly rounded, 40 digits), so their
 integers are the same everywhere; what uses them is integer arithmetic.
+
+The integer kernels (convolutions, dense layers, the logistic's masses) run in the C++
+extension where it is built, else in their torch references; :func:`native` says which,
+and ``sparse.integer.use_implementation`` chooses for a block of code (tests compare them).
 """
 
+import contextlib
 import decimal
 import functools
 
 import numpy as np
+
+_chosen = [None]  # the implementation sparse.integer.use_implementation() picked, if any
+
+
+def chosen_implementation():
+    """The integer kernels' implementation asked for (a path name or "reference"), or None."""
+    return _chosen[0]
+
+
+@contextlib.contextmanager
+def implementation(name):
+    """Run the enclosed code's integer kernels with implementation ``name`` (checked by
+    ``sparse.integer.use_implementation``)."""
+    previous, _chosen[0] = _chosen[0], name
+    try:
+        yield
+    finally:
+        _chosen[0] = previous
+
+
+def native():
+    """The C++ extension holding the integer kernels, unless it is not built or the torch
+    references are asked for."""
+    from omnicodec.entropy import rans
+
+    return None if _chosen[0] == "reference" or not rans.available() else rans._coder
 
 CONTEXT = decimal.Context(prec=40)
 
@@ -83,6 +114,12 @@ def floor_log2(values):
     """floor(log2(v)) of positive int64 values below 2^53, exactly: the exponent of their
     (exact) float64 value, read off by frexp, not computed by a logarithm."""
     return np.frexp(np.asarray(values, dtype=np.int64).astype(np.float64))[1].astype(np.int64) - 1
+
+
+def round_shift(values, bits):
+    """values / 2^bits rounded half up: (values + 2^(bits - 1)) >> bits (int64 numpy arrays
+    or torch tensors)."""
+    return (values + (1 << (bits - 1))) >> bits
 
 
 def log2_fixed(values, bits=8, steps=256):

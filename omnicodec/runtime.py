@@ -18,20 +18,36 @@ import warnings
 
 MKL_CBWR = "AUTO,STRICT"
 
-_AVX2_AT_MOST = "X86_V4 AVX512_ICL AVX512_SPR"
-# Settings of a fresh process under which this machine's libraries compute as other
-# machines' do (a float decoder's results may change with them; an integer one's must
-# not): torch's plain and AVX2 kernels, MKL's portable path, numpy without AVX-512 and
-# without AVX2, one and two threads.
-OTHER_MACHINES = {
-    "torch plain kernels": {"ATEN_CPU_CAPABILITY": "default"},
-    "torch AVX2 kernels": {"ATEN_CPU_CAPABILITY": "avx2"},
-    "MKL portable path": {"MKL_CBWR": "COMPATIBLE"},
-    "numpy without AVX-512": {"NPY_DISABLE_CPU_FEATURES": _AVX2_AT_MOST},
-    "numpy without AVX2": {"NPY_DISABLE_CPU_FEATURES": "X86_V3 " + _AVX2_AT_MOST},
-    "1 thread": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
-    "2 threads": {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"},
-}
+
+def other_machines():
+    """Settings of a fresh process under which this machine's libraries compute as other
+    machines' do (a float decoder's results may change with them; an integer one's must
+    not): torch's plain and AVX2 kernels, MKL's portable path, numpy without its AVX-512
+    and without its AVX2 code (the run-time targets this numpy has of each), one and two
+    threads. {name: environment variables}."""
+    avx512 = [name for name in _numpy_dispatch() if name.startswith("AVX512") or name == "X86_V4"]
+    avx2 = [name for name in _numpy_dispatch() if name in ("X86_V3", "AVX2", "FMA3", "F16C")]
+    return {
+        "torch plain kernels": {"ATEN_CPU_CAPABILITY": "default"},
+        "torch AVX2 kernels": {"ATEN_CPU_CAPABILITY": "avx2"},
+        "MKL portable path": {"MKL_CBWR": "COMPATIBLE"},
+        "numpy without AVX-512": {"NPY_DISABLE_CPU_FEATURES": " ".join(avx512)},
+        "numpy without AVX2": {"NPY_DISABLE_CPU_FEATURES": " ".join(avx2 + avx512)},
+        "1 thread": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+        "2 threads": {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"},
+    }
+
+
+def _numpy_dispatch():
+    """The optimizations this numpy picks at run time (what NPY_DISABLE_CPU_FEATURES may
+    turn off: never its baseline)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__
+    except ImportError:  # numpy 1.x
+        from numpy.core._multiarray_umath import __cpu_dispatch__
+    return list(__cpu_dispatch__)
+
+
 _MKL_CBWR_STRICT, _MKL_CBWR_AUTO, _MKL_CBWR_ALL = 0x10000, 2, -1
 _configured = []
 

@@ -77,7 +77,7 @@ def rates(data_kind, data=None):
 
 
 def _general_cards(data_kind):
-    return [e for e in _whole_data_cards(data_kind) if not e.content and not e.superseded_by]
+    return [e for e in _whole_data_cards(data_kind) if not e.content]
 
 
 def _rate_cards(data_kind, data):
@@ -88,7 +88,10 @@ def _rate_cards(data_kind, data):
 
 
 def _whole_data_cards(data_kind):
-    return [entry for entry in catalogue.models().values() if entry.data_kind == data_kind and not entry.attributes]
+    """The current cards of models of whole data (not of attributes) of this kind: none
+    superseded (those only decode their streams, or code when named)."""
+    return [entry for entry in catalogue.models().values()
+            if entry.data_kind == data_kind and not entry.attributes and not entry.superseded_by]
 
 
 def attribute_card(data_kind, attributes, options=()):
@@ -134,13 +137,13 @@ def resolve(data_kind, model=None, rate=None, data=None):
 
 
 def _content_cards(data_kind, data):
-    """The current cards made for the content of ``data`` (a content whose codec
-    recognizes it), or none."""
+    """The cards made for the content of ``data`` (a content whose codec recognizes it),
+    or none."""
     if data is None:
         return []
     contents = {}
     for entry in _whole_data_cards(data_kind):
-        if entry.content and not entry.superseded_by:
+        if entry.content:
             contents.setdefault(entry.content, []).append(entry)
     for cards in contents.values():
         if codec_class(cards[0].codec).suits(data):

@@ -10,7 +10,6 @@ chain rule the code length is the multi-symbol code length -log2 P(q) (what
 :func:`bits` trains on), and it takes about 2 + 2 log2 d decisions instead of d.
 """
 
-import contextlib
 import decimal
 import functools
 
@@ -106,6 +105,9 @@ _CDF_REACH = 20  # beyond +-20 scales the CDF is 0 or 1 at that unit
 _CDF_STEPS = 64  # table entries per unit of the standardized value
 _T_BITS = 16  # fractional bits of the standardized value t = (q +- 1/2 - mu) / scale
 _RECIPROCAL_BITS = 48  # the reciprocal scales are 2^48 / 2^(k / 16), so t = d x r >> 40
+_T_SHIFT = _RECIPROCAL_BITS + LOCATION_BITS - _T_BITS  # distance x reciprocal >> this = t
+_T_TOP = _CDF_REACH << _T_BITS  # t is clamped to +-this
+_FRACTION_BITS = _T_BITS - _CDF_STEPS.bit_length() + 1  # bits of t between two table entries
 _TAIL_ONE = 1 << 10  # the unit of the tail mixture's weight
 MAX_SPAN = 1 << 29  # high - low of an integer logistic's values, at the most
 
@@ -129,26 +131,6 @@ def _tables():
     return tuple(torch.tensor(values, dtype=torch.int64) for values in (cdf, reciprocals, reaches))
 
 
-_reference = [False]  # use_reference() holds: the torch reference, not the C++ kernel
-
-
-def _native_coder():
-    from omnicodec.entropy import rans
-
-    return rans._coder if rans.available() else None
-
-
-@contextlib.contextmanager
-def use_reference():
-    """Compute the integer logistic's masses with the torch reference within this block
-    (tests check that it and the C++ kernel agree)."""
-    _reference[0] = True
-    try:
-        yield
-    finally:
-        _reference[0] = False
-
-
 def fixed_location(mu):
     """Float locations -> the integer locations :class:`IntegerLogistic` takes (encoders)."""
     return torch.round(torch.as_tensor(mu, dtype=torch.float64) * (1 << LOCATION_BITS)).to(torch.int64)
@@ -158,6 +140,17 @@ def scale_index(scale):
     """Float scales -> the nearest log-scale indices :class:`IntegerLogistic` takes (encoders)."""
     index = torch.round(torch.log2(torch.as_tensor(scale, dtype=torch.float64)) * SCALE_STEPS)
     return index.clamp(*SCALE_INDICES).to(torch.int64)
+
+
+def sixteenths(count, location16, log_scale16, integer):
+    """``count`` rows of one logistic given as a stream's header holds it, its location and
+    log2 scale in sixteenths: int64 (location, scale index) for :class:`IntegerLogistic`,
+    exactly the same numbers, or float64 (location, scale)."""
+    if integer:
+        return (torch.full((count,), location16 << (LOCATION_BITS - 4), dtype=torch.int64),
+                torch.full((count,), log_scale16 * SCALE_STEPS // 16, dtype=torch.int64))
+    return (torch.full((count,), location16 / 16, dtype=torch.float64),
+            torch.full((count,), 2.0 ** (log_scale16 / 16), dtype=torch.float64))
 
 
 class IntegerLogistic:
@@ -179,11 +172,13 @@ class IntegerLogistic:
         self.low, self.high = low, high
         if high - low > MAX_SPAN:
             raise ValueError(f"an integer logistic codes values at most {MAX_SPAN} apart")
-        self.scales = [(log_scale, _TAIL_ONE)]
+        # The mixture's components: (C, N) scale indices (offset to the tables), (C,) weights.
+        components = [(log_scale, _TAIL_ONE)]
         if tail is not None:
             weight, offset = tail
-            self.scales = [(log_scale, _TAIL_ONE - weight), (log_scale + offset, weight)]
-        self.scales = [(index.clamp(*SCALE_INDICES) - SCALE_INDICES[0], weight) for index, weight in self.scales]
+            components = [(log_scale, _TAIL_ONE - weight), (log_scale + offset, weight)]
+        self.indices = torch.stack([index.clamp(*SCALE_INDICES) - SCALE_INDICES[0] for index, _ in components])
+        self.weights = torch.tensor([weight for _, weight in components], dtype=torch.int64)
         units = 1 << LOCATION_BITS
         self.centre = torch.div(location + units // 2, units, rounding_mode="floor").clamp(low, high)
 
@@ -193,40 +188,33 @@ class IntegerLogistic:
         cdf_table, reciprocals, reaches = _tables()
         reach = reaches[index]
         distance = torch.minimum(torch.maximum(((2 * edge - 1) << (LOCATION_BITS - 1)) - location, -reach), reach)
-        shift = _RECIPROCAL_BITS + LOCATION_BITS - _T_BITS
-        top = _CDF_REACH << _T_BITS
-        position = ((distance * reciprocals[index]) >> shift).clamp(-top, top) + top
-        fraction_bits = _T_BITS - _CDF_STEPS.bit_length() + 1
-        entry = position >> fraction_bits
+        position = ((distance * reciprocals[index]) >> _T_SHIFT).clamp(-_T_TOP, _T_TOP) + _T_TOP
+        entry = position >> _FRACTION_BITS
         below = cdf_table[entry]
         above = cdf_table[(entry + 1).clamp(max=len(cdf_table) - 1)]
-        cdf = below + (((above - below) * (position & ((1 << fraction_bits) - 1))) >> fraction_bits)
+        cdf = below + (((above - below) * (position & ((1 << _FRACTION_BITS) - 1))) >> _FRACTION_BITS)
         return torch.where(edge <= self.low, 0, torch.where(edge > self.high, _CDF_ONE, cdf))
 
     def _mass(self, rows, first, last):
         """Mass of [first, last] (int64 bounds) of the rows ``rows``, in 1/2^40: by the C++
         kernel (cuda_ext/integer_logistic.cpp), or by :meth:`_reference_mass`; both compute
         the same integers."""
-        native = None if _reference[0] else _native_coder()
-        if native is None or not hasattr(native, "integer_logistic_masses"):
+        native = fixedpoint.native()
+        if native is None:
             return self._reference_mass(rows, first, last)
-        cdf_table, reciprocals, reaches = _tables()
-        indices = torch.stack([index[rows] for index, _ in self.scales])
-        weights = torch.tensor([weight for _, weight in self.scales], dtype=torch.int64)
         return native.integer_logistic_masses(
-            first.contiguous(), last.contiguous(), self.location[rows].contiguous(), indices, weights, self.low,
-            self.high, cdf_table, reciprocals, reaches, LOCATION_BITS, _RECIPROCAL_BITS + LOCATION_BITS - _T_BITS,
-            _CDF_REACH << _T_BITS, _T_BITS - _CDF_STEPS.bit_length() + 1, _CDF_ONE)
+            first.contiguous(), last.contiguous(), self.location[rows].contiguous(),
+            self.indices[:, rows].contiguous(), self.weights, self.low, self.high, *_tables(), LOCATION_BITS,
+            _T_SHIFT, _T_TOP, _FRACTION_BITS, _CDF_ONE)
 
     def _reference_mass(self, rows, first, last):
         """:meth:`_mass` in torch: one CDF call for both edges under every component."""
-        count, parts = len(rows), len(self.scales)
+        count, parts = len(rows), len(self.weights)
         edges = torch.cat([last + 1, first]).repeat(parts)
         location = self.location[rows].repeat(2 * parts)
-        index = torch.cat([component[rows].repeat(2) for component, _ in self.scales])
+        index = self.indices[:, rows].repeat(1, 2).reshape(-1)
         cdf = self._cdf(edges, location, index).reshape(parts, 2, count)
-        weights = torch.tensor([weight for _, weight in self.scales], dtype=torch.int64)
-        return ((cdf[:, 0] - cdf[:, 1]) * weights[:, None]).sum(dim=0)
+        return ((cdf[:, 0] - cdf[:, 1]) * self.weights[:, None]).sum(dim=0)
 
     @staticmethod
     def _frequencies(part, whole):
@@ -251,11 +239,12 @@ class IntegerLogistic:
         return self._frequencies(self._mass(rows, *part), self._mass(rows, *whole))
 
 
-def _walk(model, low, high, step, q=None):
+def _walk(model, step, q=None):
     """Run the decisions of one batch under ``model`` (a :class:`_FloatLogistic` or an
-    :class:`IntegerLogistic`): ``step(frequencies, truth)`` codes one batch of binary
-    decisions (``truth`` is None when decoding) and returns them. Returns the values."""
-    centre = model.centre
+    :class:`IntegerLogistic`, values in [model.low, model.high]): ``step(frequencies,
+    truth)`` codes one batch of binary decisions (``truth`` is None when decoding) and
+    returns them. Returns the values."""
+    centre, low, high = model.centre, model.low, model.high
     q = None if q is None else q.reshape(-1).to(torch.int64)
     distance = None if q is None else (q - centre).abs()
 
@@ -326,25 +315,23 @@ def write(writer, q, mu, scale, low, high, tail=None):
     """Integers ``q`` in [low, high] with their predicted location and scale -> batches of
     ``writer`` (an :func:`omnicodec.entropy.binary_writer`); ``tail`` as :func:`_mass`."""
     q = _checked(q, low, high)
-    _walk(_FloatLogistic(torch.as_tensor(mu), torch.as_tensor(scale), low, high, tail), low, high,
-          _writing(writer), q)
+    _walk(_FloatLogistic(torch.as_tensor(mu), torch.as_tensor(scale), low, high, tail), _writing(writer), q)
 
 
 def read(reader, mu, scale, low, high, tail=None):
     """Inverse of :func:`write`: the int64 values, one per ``mu``."""
-    return _walk(_FloatLogistic(torch.as_tensor(mu), torch.as_tensor(scale), low, high, tail), low, high,
-                 _reading(reader))
+    return _walk(_FloatLogistic(torch.as_tensor(mu), torch.as_tensor(scale), low, high, tail), _reading(reader))
 
 
 def write_integer(writer, q, model):
     """Integers ``q`` under an :class:`IntegerLogistic` -> batches of ``writer``: the same
     frequencies on every machine."""
-    _walk(model, model.low, model.high, _writing(writer), _checked(q, model.low, model.high))
+    _walk(model, _writing(writer), _checked(q, model.low, model.high))
 
 
 def read_integer(reader, model):
     """Inverse of :func:`write_integer`: the int64 values, one per row of ``model``."""
-    return _walk(model, model.low, model.high, _reading(reader))
+    return _walk(model, _reading(reader))
 
 
 def best_scale_exponent(values, location, exponents, per_octave, low, high, tail=None):

@@ -50,10 +50,6 @@ class FieldNet(nn.Module):
         return location, scale
 
 
-def _round_shift(values, bits):
-    return (values + (1 << (bits - 1))) >> bits
-
-
 class IntegerFieldNet(nn.Module):
     """:class:`FieldNet` in integers (see the module's docstring): int64 weights per
     field, ``forward(field, features, reference, unit)`` on int64 tensors (features with
@@ -84,8 +80,8 @@ class IntegerFieldNet(nn.Module):
             weight, bias = getattr(self, f"{field}_weight{layer}"), getattr(self, f"{field}_bias{layer}")
             x = integer.linear(x, weight, bias, WEIGHT_BITS, relu=layer < self.LAYERS - 1)
         correction, log_scale = x[:, 0], x[:, 1].clamp(*self.log_scale_bounds)
-        location = reference + _round_shift(correction * unit, FEATURE_BITS)
-        index = _round_shift(log_scale * self.index_factor, FEATURE_BITS + 16)
+        location = reference + fixedpoint.round_shift(correction * unit, FEATURE_BITS)
+        index = fixedpoint.round_shift(log_scale * self.index_factor, FEATURE_BITS + 16)
         return location, index
 
 

@@ -310,10 +310,6 @@ def fixed_cos_sin(angle):
     return cos, sin
 
 
-def _round_shift(value, bits):
-    return (value + (1 << (bits - 1))) >> bits
-
-
 def arc_angle(arc, rho):
     """The azimuth (angle units) an arc of ``arc`` voxels spans at range ``rho``, in integers."""
     numerator = arc * int(round(RADIAN * 1024))
@@ -324,7 +320,7 @@ def arc_angle(arc, rho):
 def predicted_xy(rho, azimuth):
     """round(rho cos a), round(rho sin a) in integers."""
     cos, sin = fixed_cos_sin(azimuth)
-    return _round_shift(rho * cos, 30), _round_shift(rho * sin, 30)
+    return fixedpoint.round_shift(rho * cos, 30), fixedpoint.round_shift(rho * sin, 30)
 
 
 def scan_order(coords, sensor, quantum=1):

@@ -58,12 +58,7 @@ class FieldIo:
         scale x16, from the stream's header)."""
         if self.collect is not None:
             return truth
-        if self.integer:  # mu16 / 16 in 1/2^LOCATION_BITS; scale index in 1/16 octave as log_scale16
-            location = torch.full((count,), mu16 << (logistic.LOCATION_BITS - 4), dtype=torch.int64)
-            scale = torch.full((count,), log_scale16 * logistic.SCALE_STEPS // 16, dtype=torch.int64)
-        else:
-            location = torch.full((count,), mu16 / 16, dtype=torch.float64)
-            scale = torch.full((count,), 2.0 ** (log_scale16 / 16), dtype=torch.float64)
+        location, scale = logistic.sixteenths(count, mu16, log_scale16, self.integer)
         values = self.values(None if truth is None else torch.as_tensor(truth), location, scale)
         return np.asarray(values, dtype=np.int64)
 

@@ -188,16 +188,13 @@ def _extra_points(io, extra, count, location16, log_scale16, integer):
     """Code (``io`` a writer, ``extra`` given) or read (a reader) each cell's points minus
     one under the stream's logistic (location and log2 scale x16): an integer one
     (sparse-v2), or a float one."""
+    location, scale = logistic.sixteenths(count, location16, log_scale16, integer)
     if integer:
-        model = logistic.IntegerLogistic(torch.full((count,), location16 << (logistic.LOCATION_BITS - 4)),
-                                         torch.full((count,), log_scale16 * logistic.SCALE_STEPS // 16), 0,
-                                         COUNT_LIMIT)
+        model = logistic.IntegerLogistic(location, scale, 0, COUNT_LIMIT)
         if extra is None:
             return logistic.read_integer(io, model).numpy()
         logistic.write_integer(io, torch.from_numpy(extra), model)
         return extra
-    location = torch.full((count,), location16 / 16.0, dtype=torch.float64)
-    scale = torch.full((count,), 2.0 ** (log_scale16 / 16), dtype=torch.float64)
     if extra is None:
         return np.asarray(logistic.read(io, location, scale, 0, COUNT_LIMIT), dtype=np.int64)
     logistic.write(io, torch.from_numpy(extra), location, scale, 0, COUNT_LIMIT)

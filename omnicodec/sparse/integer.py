@@ -23,6 +23,7 @@ import contextlib
 import numpy as np
 import torch
 
+from omnicodec import fixedpoint
 from omnicodec.entropy import rans
 from omnicodec.grid import octree
 
@@ -31,9 +32,7 @@ def _extension():
     return rans._coder if rans.available() else None
 
 
-def _native():
-    """The C++ extension, unless it is not built or use_implementation("reference") holds."""
-    return None if _chosen[0] == "reference" else _extension()
+_native = fixedpoint.native  # the C++ extension, unless it is not built or "reference" is chosen
 
 
 def implementations():
@@ -43,21 +42,16 @@ def implementations():
     return (list(native.integer_conv_paths()) if native else []) + ["reference"]
 
 
-_chosen = [None]  # the implementation use_implementation() picked, if any
-
-
 @contextlib.contextmanager
 def use_implementation(name):
     """Run the enclosed code's integer operations with one of :func:`implementations`
     (tests compare them; the default is the fastest): ``reference`` runs all of them,
-    neighbour tables and dot products too, in plain torch."""
+    neighbour tables, dot products, dense layers and the integer logistic's masses too,
+    in plain torch."""
     if name not in implementations():
         raise ValueError(f"integer convolution {name!r} is not available here: {', '.join(implementations())}")
-    previous, _chosen[0] = _chosen[0], name
-    try:
+    with fixedpoint.implementation(name):
         yield
-    finally:
-        _chosen[0] = previous
 
 
 def neighbour_table(keys, bits):
@@ -107,7 +101,7 @@ def conv(features, table, weight, bias, shift, bound, residual=None, relu=False,
     """The integer convolution above. ``weight`` is packed (K, Cin / 2, Cout, 2) int16
     (:func:`pack_weight`), ``bias`` (Cout,) int32; ``implementation``: one of
     :func:`implementations` (default: :func:`use_implementation`'s, else the fastest)."""
-    implementation = implementation or _chosen[0] or "auto"
+    implementation = implementation or fixedpoint.chosen_implementation() or "auto"
     native = _extension()
     if implementation == "reference" or native is None:
         return reference_conv(features, table, weight, bias, shift, bound, residual, relu)
