@@ -61,13 +61,13 @@ def lossless(path, folder):
 
 def lossy(path):
     import omnicodec
-    from omnicodec import api, catalogue
+    from omnicodec import api, evaluate
     from omnicodec.io import read_ply
     from omnicodec.metrics import colour_metrics
 
     cloud = read_ply(path)
     rows = []
-    for rate in range(1, len(catalogue.card("colour-v1").settings["colour_rates"]) + 1):
+    for rate in range(1, evaluate.colour_rate_count() + 1):
         start = time.perf_counter()
         data = omnicodec.compress(cloud, colour_rate=rate)
         encode_s = time.perf_counter() - start

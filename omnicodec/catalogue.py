@@ -181,3 +181,15 @@ def build(model_id, network):
         raise ModelError(f"weights of model {model_id!r} do not fit this omnicodec's network "
                          f"({str(exc).splitlines()[0]})") from None
     return model.eval()
+
+
+def by_arithmetic(float_network, integer_network):
+    """The network of a codec whose weight files hold either a float network or its integer
+    twin (the config's ``arithmetic`` says which): a function of a weight file's config,
+    for :func:`build`."""
+    def network(arithmetic="float", **config):
+        if arithmetic == "integer":
+            return integer_network(arithmetic=arithmetic, **config)
+        return float_network(**config)
+
+    return network

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import omnicodec
-from omnicodec import api
+from omnicodec import api, evaluate
 from omnicodec.attributes import colour_coding
 from omnicodec.attributes.levels import child_ranks, level_contexts, point_levels
 from omnicodec.cli.main import main
@@ -101,7 +101,7 @@ def test_lossless_colour_round_trip_and_report(tmp_path):
     assert back.attributes["rgb"].dtype == np.uint8
     assert voxel_colours(back) == merged(cloud)
     header, decoded = api.decode(data)
-    assert header.model_id == "colour-v1"
+    assert header.model_id == "colour-v2"
     details = decoded.details
     assert details["geometry model"] == "occupancy-v2" and details["colour"].startswith("lossless")
     assert details["geometry bytes"] + details["colour bytes"] < len(data)
@@ -130,7 +130,7 @@ def test_lossy_colour_rates_spend_more_bits_for_less_error():
     cloud = coloured_shell()
     reference = merged(cloud)
     sizes, errors = [], []
-    for rate in range(1, len(omnicodec.catalogue.card("colour-v1").settings["colour_rates"]) + 1):
+    for rate in range(1, evaluate.colour_rate_count() + 1):
         data = omnicodec.compress(cloud, colour_rate=rate)
         back = voxel_colours(omnicodec.decompress(data))
         assert back.keys() == reference.keys()
@@ -213,42 +213,127 @@ def test_cli_colour_flags_and_rgb_output(tmp_path, capsys):
     assert not (tmp_path / "x.ocz").exists()
 
 
-def test_adaptation_block_round_trip_and_damage():
+def _adapted(net):
+    """(tensor, scale) of the weights the adaptation changes, float or integer."""
+    from omnicodec.attributes import adaptation
+
+    if net.integer:
+        return [(tensor, float(1 << bits)) for tensor, bits in net.adapted_buffers()]
+    return [(parameter, 1.0) for parameter in adaptation.head_parameters(net)]
+
+
+@pytest.mark.parametrize("model", ["colour-v1", "colour-v2"])
+def test_adaptation_block_round_trip_and_damage(model):
     from omnicodec import zoo
     from omnicodec.attributes import adaptation
 
-    net = zoo.load("colour-v1")
-    deltas = [torch.full_like(p, 0.01) for p in adaptation.head_parameters(net)]
+    net = zoo.load(model)
+    deltas = [torch.full(tensor.shape, 0.01) for tensor, _ in _adapted(net)]
     deltas[0][0, 0] = -0.5
-    block = adaptation._packed(deltas)
+    block = adaptation._packed(deltas, net)
     adapted = adaptation.apply(net, block)
-    for tuned, shipped, delta in zip(adaptation.head_parameters(adapted), adaptation.head_parameters(net), deltas):
-        assert torch.allclose(tuned - shipped, delta, atol=float(delta.abs().max()) / 250 + 1e-7)
+    for (tuned, scale), (shipped, _), delta in zip(_adapted(adapted), _adapted(net), deltas):
+        assert tuned.dtype == shipped.dtype
+        assert torch.allclose((tuned - shipped).double() / scale, delta.double(),
+                              atol=float(delta.abs().max()) / 250 + 1e-7)
     assert adaptation.apply(net, b"") is net
     for damaged in (block[:-3], b"not zlib", zlib.compress(b"\x00" * 10)):
         with pytest.raises(ValueError):
             adaptation.apply(net, damaged)
 
 
-def test_adaptation_fit_is_deterministic_and_lossless_stays_exact():
-    from omnicodec import zoo
-    from omnicodec.attributes import adaptation
-
-    cloud = coloured_shell(count=4000)
+def _walk_input(count=4000, seed=0):
+    """(coords, levels, bits, ycocg) of a coloured shell in the colour walk's order."""
+    cloud = coloured_shell(count=count, seed=seed)
     coords = np.unique(cloud.positions, axis=0)
     bits = int(coords.max()).bit_length()
     keys = morton.encode(coords, bits)
     order = np.argsort(keys)
-    coords = coords[order]
-    levels = point_levels(keys[order], bits)
-    ycocg = colour_coding.ycocg_r(np.random.default_rng(0).integers(0, 256, (len(coords), 3)))
-    net = zoo.load("colour-v1")
+    ycocg = colour_coding.ycocg_r(np.random.default_rng(seed).integers(0, 256, (len(coords), 3)))
+    return coords[order], point_levels(keys[order], bits), bits, ycocg
+
+
+@pytest.mark.parametrize("model", ["colour-v1", "colour-v2"])
+def test_adaptation_fit_is_deterministic_and_lossless_stays_exact(model):
+    from omnicodec import zoo
+    from omnicodec.attributes import adaptation
+
+    coords, levels, bits, ycocg = _walk_input()
+    net = zoo.load(model)
     first = adaptation.fit(net, coords, levels, bits, ycocg, 8)
     assert first == adaptation.fit(net, coords, levels, bits, ycocg, 8)
     writer = binary_writer("torchac")
     rebuilt, table = colour_coding.encode(adaptation.apply(net, first), coords, levels, bits, 8,
                                           colour_coding.Rate((1, 1, 1)), ycocg, writer)
     assert np.array_equal(rebuilt, ycocg)
+
+
+def _coded(net, cloud, rate, depth=8):
+    """(payload bytes, rebuilt YCoCg-R) of a cloud's colours coded by ``net`` at ``rate``."""
+    coords, levels, bits, _ = cloud
+    ycocg = colour_coding.ycocg_r(_smooth_colours(coords, depth))
+    writer = binary_writer("rans")
+    rebuilt, table = colour_coding.encode(net, coords, levels, bits, depth, rate, ycocg, writer)
+    return table + writer.finish(), rebuilt
+
+
+def _smooth_colours(coords, depth=8):
+    rng = np.random.default_rng(1)
+    top = (1 << depth) - 1
+    base = (coords * 9 + rng.integers(0, 20, coords.shape)) * (top // 255)
+    return np.clip(base, 0, top)
+
+
+@pytest.mark.parametrize("colour_rate", [0, 2, 6])
+@pytest.mark.parametrize("depth", [8, 16])
+def test_integer_colour_model_follows_the_float_one_and_decodes(colour_rate, depth):
+    """colour-v2 (colour-v1 in integers) codes within 1% of colour-v1's bits (lossless) or
+    its bits and error (lossy), and its decoder rebuilds exactly what its encoder did."""
+    from omnicodec import catalogue, zoo
+
+    cloud = _walk_input(6000, seed=3)
+    coords, levels, bits, _ = cloud
+    card = catalogue.card("colour-v2")
+    rate = colour_coding.Rate((1, 1, 1)) if not colour_rate else \
+        colour_coding.Rate(*card.settings["colour_rates"][colour_rate - 1])
+    truth = colour_coding.ycocg_r(_smooth_colours(coords, depth))
+    (float_bytes, float_rebuilt), (int_bytes, int_rebuilt) = (_coded(zoo.load(m), cloud, rate, depth)
+                                                              for m in ("colour-v1", "colour-v2"))
+    assert len(int_bytes) <= len(float_bytes) * 1.01 + 8
+    if colour_rate:
+        float_error, int_error = (float(np.abs(r - truth).mean()) for r in (float_rebuilt, int_rebuilt))
+        assert int_error <= float_error * 1.05 + 0.1
+    else:
+        assert np.array_equal(int_rebuilt, truth)
+    net = zoo.load("colour-v2")
+    table_size = 1 + 3 * (bits + 1)
+    decoded, reader = colour_coding.decode(net, coords, levels, bits, depth, rate, int_bytes,
+                                           lambda rest: binary_reader("rans", rest))
+    reader.finish()
+    assert np.array_equal(decoded, int_rebuilt) and len(int_bytes) > table_size
+
+
+def test_integer_colour_walk_is_the_same_from_every_implementation():
+    """The integer colour walk's dense layers and logistics give the same bytes in C++ (each
+    path this CPU runs) and in the torch reference."""
+    from omnicodec import catalogue, zoo
+    from omnicodec.sparse import integer
+
+    cloud = _walk_input(2500, seed=5)
+    net = zoo.load("colour-v2")
+    rate = colour_coding.Rate(*catalogue.card("colour-v2").settings["colour_rates"][3])
+    expected = _coded(net, cloud, rate)[0]
+    for name in integer.implementations():
+        with integer.use_implementation(name):
+            assert _coded(net, cloud, rate)[0] == expected, name
+
+
+def test_integer_steps_come_from_exact_arithmetic():
+    rate = colour_coding.Rate((256, 512, 512), 0.55)
+    assert rate.fixed_step(0, 0) == (256 << 16, 128)  # 2^8: index 8 x 16
+    assert rate.fixed_step(1, 1) == (round(512 * 0.55 * 65536), round(16 * np.log2(512 * 0.55)))
+    assert rate.fixed_step(0, 20)[0] == 1 << 16  # never finer than 1
+    assert rate.step_features() == (8 << 12, 9 << 12)
 
 
 def test_viewer_draws_a_decoded_stream_in_its_colours(tmp_path):

@@ -4,9 +4,14 @@ The shipped network was trained on other content; before coding a cloud lossless
 encoder fine-tunes the trunk's last layer and the three output heads (about 11,000
 weights) on a sample of the cloud's own points, whose contexts it knows exactly, keeping
 the weights that code a held-out part of the sample best, and sends the change: per
-tensor a float32 step and int8 multiples of it, zlib-compressed. The decoder adds the same
+tensor a step and int8 multiples of it, zlib-compressed. The decoder adds the same
 integers times the same steps to the same shipped weights, so both run one network. It is
 sent only where the bits it saves (estimated on the held-out points) exceed its own size.
+
+A float network (colour-v1) gets float32 steps. An integer network (colour-v2) is tuned
+through its float equivalent (``dequantized``), and its change is sent in its own fixed
+point: per tensor a uint32 step in units of the tensor's last bit, which the decoder adds
+in integers.
 """
 
 import copy
@@ -28,6 +33,8 @@ BATCH = 8192
 LEARNING_RATE = 3e-3
 SEED = 0
 _STEP = struct.Struct("<f")
+_INTEGER_STEP = struct.Struct("<I")
+_MAX_INTEGER_STEP = 1 << 20  # keeps every adapted weight's products within int64
 
 
 def head_parameters(net):
@@ -36,8 +43,9 @@ def head_parameters(net):
     return [*net.trunk.parameters(), *(parameter for head in net.heads for parameter in head.parameters())]
 
 
-def fit(net, coords, levels, bits, ycocg, depth):
+def fit(shipped, coords, levels, bits, ycocg, depth):
     """The adaptation block for this cloud (b"" when it would not pay for itself)."""
+    net = _float_network(shipped)
     rows = np.unique(np.linspace(0, len(coords) - 1, min(len(coords), SAMPLE)).round().astype(np.int64))
     neighbours = contexts_of(coords, levels, bits, rows).astype(np.int64)
     values = torch.from_numpy(np.asarray(ycocg, dtype=np.int64)).to(torch.float32)
@@ -78,19 +86,35 @@ def fit(net, coords, levels, bits, ycocg, depth):
                                               for t, s in zip(parameters, head_parameters(net))]
     if best is None:
         return b""
-    block = _packed(best)
+    block = _packed(best, shipped)
     with torch.no_grad():
-        saved = float(sample_bits(net, held_rows) - sample_bits(apply(net, block), held_rows))
+        saved = float(sample_bits(net, held_rows) - sample_bits(_float_network(apply(shipped, block)), held_rows))
     return block if saved * len(coords) / max(len(held_rows), 1) > 8 * (len(block) + 4) else b""
 
 
-def _packed(deltas):
+def _float_network(net):
+    return net.dequantized() if getattr(net, "integer", False) else net
+
+
+def _packed(deltas, shipped):
+    """Per tensor its step and int8 multiples: float32 steps of float weights, or uint32
+    steps in the last bit of an integer network's weights."""
     parts = []
+    if getattr(shipped, "integer", False):
+        for delta, (_, bits) in zip(deltas, shipped.adapted_buffers()):
+            delta = torch.round(delta.double() * (1 << bits))
+            step = min(max(int(-(-int(delta.abs().max()) // 127)), 1), _MAX_INTEGER_STEP)
+            parts.append(_INTEGER_STEP.pack(step) + _int8(delta / step))
+        return zlib.compress(b"".join(parts), 9)
     for delta in deltas:
         step = float(delta.abs().max()) / 127 or 1.0
         step = struct.unpack("<f", _STEP.pack(step))[0]  # what the decoder will read
-        parts.append(_STEP.pack(step) + torch.round(delta / step).clamp(-127, 127).to(torch.int8).numpy().tobytes())
+        parts.append(_STEP.pack(step) + _int8(delta / step))
     return zlib.compress(b"".join(parts), 9)
+
+
+def _int8(multiples):
+    return torch.round(multiples).clamp(-127, 127).to(torch.int8).numpy().tobytes()
 
 
 def apply(net, block):
@@ -103,18 +127,23 @@ def apply(net, block):
     except zlib.error:
         raise ValueError("colour adaptation block is corrupted") from None
     adapted = copy.deepcopy(net)
+    integer = getattr(net, "integer", False)
+    step_format = _INTEGER_STEP if integer else _STEP
+    targets = [tensor for tensor, _ in adapted.adapted_buffers()] if integer else head_parameters(adapted)
     position = 0
     with torch.no_grad():
-        for parameter in head_parameters(adapted):
-            size = parameter.numel()
-            if position + _STEP.size + size > len(raw):
+        for target in targets:
+            size = target.numel()
+            if position + step_format.size + size > len(raw):
                 raise ValueError("colour adaptation block is truncated")
-            (step,) = _STEP.unpack_from(raw, position)
-            if not np.isfinite(step):
+            (step,) = step_format.unpack_from(raw, position)
+            if not (1 <= step <= _MAX_INTEGER_STEP if integer else np.isfinite(step)):
                 raise ValueError("colour adaptation block is corrupted")
-            integers = np.frombuffer(raw, dtype=np.int8, count=size, offset=position + _STEP.size)
-            parameter += torch.from_numpy(integers.astype(np.float32)).reshape(parameter.shape) * step
-            position += _STEP.size + size
+            integers = torch.from_numpy(np.frombuffer(raw, dtype=np.int8, count=size,
+                                                      offset=position + step_format.size).copy())
+            target += (integers.to(torch.int64) * step if integer else integers.to(torch.float32) * step
+                       ).reshape(target.shape)
+            position += step_format.size + size
     if position != len(raw):
         raise ValueError("colour adaptation block does not fit the network")
     return adapted

@@ -21,9 +21,10 @@ import struct
 import numpy as np
 import torch
 
-from omnicodec import bitstream, varint
+from omnicodec import bitstream, catalogue, varint
 from omnicodec.attributes import adaptation, colour_coding
 from omnicodec.attributes.attribute_codec import AttributeCodec, attribute_details, carried_to, voxel_means
+from omnicodec.attributes.colour_integer import IntegerColourNet
 from omnicodec.attributes.colour_model import ColourNet
 from omnicodec.attributes.levels import point_levels
 from omnicodec.codec import Decoded, Encoded
@@ -87,7 +88,7 @@ class ColourCodec(AttributeCodec):
     """Geometry by the geometry codec it wraps (:meth:`around`), colour by the learned
     predictor at a colour rate (0: lossless, 1..: the card's rates, fewest bits first)."""
 
-    network = ColourNet
+    network = staticmethod(catalogue.by_arithmetic(ColourNet, IntegerColourNet))
     options = ("voxel_size", "bits", "colour_rate", "keep_duplicates")
     coded_attributes = ("rgb",)
     fields = _COLOUR
@@ -137,7 +138,7 @@ class ColourCodec(AttributeCodec):
         rgb = _rgb(rebuilt, prepared.depth)
         if prepared.keep_duplicates:
             colour_sections.append(duplicates_payload(self.coder, counts, prepared.rgb, grid.point_voxels,
-                                                      rgb, prepared.depth))
+                                                      rgb, prepared.depth, self.integer))
         header = self.pack_header((prepared.depth, rate_number, prepared.source,
                                    _KEEP_DUPLICATES if prepared.keep_duplicates else 0), geometry_encoded.header)
         sections = self.pack_sections(geometry_encoded.sections, colour_sections)
@@ -168,7 +169,7 @@ class ColourCodec(AttributeCodec):
         rgb, counts = _rgb(rebuilt, fields["depth"]), None
         positions = geometry_decoded.data.positions
         if fields["keep_duplicates"]:
-            counts, rgb = read_duplicates(self.coder, sections[-1], rgb, fields["depth"])
+            counts, rgb = read_duplicates(self.coder, sections[-1], rgb, fields["depth"], self.integer)
             positions = np.repeat(positions, counts, axis=0)
         details = _details(geometry_decoded.details, fields["geometry_model"], geometry_sections,
                            colour_sections, geometry.input_units(fields["geometry_header"]),
@@ -240,11 +241,20 @@ def _checksum(coords, rgb, counts=None):
 
 
 # Duplicates: each voxel's point count - 1, then every point's RGB around its voxel's colour,
-# under logistics whose scales the encoder fits and sends (two float32 at the start).
-_DUPLICATE_SCALES = struct.Struct("<ff")
+# under logistics whose scales the encoder fits and sends at the start: two float32 (float
+# models), or two int16 log-scale indices of integer logistics (integer models).
+_DUPLICATE_SCALES = {False: struct.Struct("<ff"), True: struct.Struct("<hh")}
 
 
-def duplicates_payload(coder, counts, rgb, point_voxels, voxel_rgb, depth):
+def _duplicate_logistic(location, scale, integer):
+    """(mu, scale) rows of logistics at integer ``location`` (a tensor) with one scale, as
+    :func:`colour_coding.code_values` takes them."""
+    if integer:
+        return location.to(torch.int64) << logistic.LOCATION_BITS, torch.full((location.numel(),), scale)
+    return location.to(torch.float32), torch.full((location.numel(),), scale)
+
+
+def duplicates_payload(coder, counts, rgb, point_voxels, voxel_rgb, depth, integer):
     extra = torch.from_numpy(counts - 1)
     exact = torch.from_numpy(_exact_rgb(rgb, point_voxels))
     around = torch.from_numpy(np.repeat(voxel_rgb, counts, axis=0))
@@ -252,32 +262,35 @@ def duplicates_payload(coder, counts, rgb, point_voxels, voxel_rgb, depth):
     count_scale = max(float(extra.float().mean()), logistic.SCALE_MIN)
     colour_scale = max(float((exact - around)[many].abs().float().mean()) if bool(many.any()) else 0.0,
                        logistic.SCALE_MIN)
+    if integer:
+        count_scale, colour_scale = (int(logistic.scale_index(scale)) for scale in (count_scale, colour_scale))
     writer = binary_writer(coder)
-    logistic.write(writer, extra, torch.zeros(len(extra)), torch.full((len(extra),), count_scale),
-                   0, int(counts.max()) - 1)
-    top = (1 << depth) - 1
-    logistic.write(writer, exact[many], around[many].float(), torch.full((int(many.sum()) * 3,), colour_scale),
-                   0, top)
-    return _DUPLICATE_SCALES.pack(count_scale, colour_scale) + varint.encode([int(counts.max())]) \
+    colour_coding.code_values(writer, extra, *_duplicate_logistic(torch.zeros(len(extra), dtype=torch.int64),
+                                                                  count_scale, integer), 0, int(counts.max()) - 1)
+    colour_coding.code_values(writer, exact[many], *_duplicate_logistic(around[many], colour_scale, integer),
+                              0, (1 << depth) - 1)
+    return _DUPLICATE_SCALES[integer].pack(count_scale, colour_scale) + varint.encode([int(counts.max())]) \
         + writer.finish()
 
 
-def read_duplicates(coder, payload, voxel_rgb, depth):
+def read_duplicates(coder, payload, voxel_rgb, depth, integer):
+    scales = _DUPLICATE_SCALES[integer]
     try:
-        count_scale, colour_scale = _DUPLICATE_SCALES.unpack_from(payload)
-        (most,), position = varint.decode(payload, 1, _DUPLICATE_SCALES.size)
+        count_scale, colour_scale = scales.unpack_from(payload)
+        (most,), position = varint.decode(payload, 1, scales.size)
     except (struct.error, ValueError, IndexError):
         raise BitstreamError("duplicate points' payload is corrupted") from None
     if most < 1 or not (np.isfinite(count_scale) and np.isfinite(colour_scale)):
         raise BitstreamError("duplicate points' payload is corrupted")
     reader = binary_reader(coder, payload[position:])
     voxels = len(voxel_rgb)
-    extra = logistic.read(reader, torch.zeros(voxels), torch.full((voxels,), count_scale), 0, most - 1)
+    extra = colour_coding.code_values(reader, None, *_duplicate_logistic(torch.zeros(voxels, dtype=torch.int64),
+                                                                         count_scale, integer), 0, most - 1)
     counts = extra.numpy() + 1
     around = torch.from_numpy(np.repeat(voxel_rgb, counts, axis=0))
     many = np.repeat(counts > 1, counts)
     rgb = around.numpy().copy()
-    rgb[many] = logistic.read(reader, around[many].float(), torch.full((int(many.sum()) * 3,), colour_scale),
-                              0, (1 << depth) - 1).reshape(-1, 3).numpy()
+    rgb[many] = colour_coding.code_values(reader, None, *_duplicate_logistic(around[many], colour_scale, integer),
+                                          0, (1 << depth) - 1).reshape(-1, 3).numpy()
     reader.finish()
     return counts, rgb

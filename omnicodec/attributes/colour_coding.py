@@ -15,16 +15,24 @@ stream shortest (:data:`SCALE_FACTORS` of them; the table goes first in the payl
 content noisier or cleaner than the training data costs no more than needed.
 """
 
+import decimal
+import functools
+
 import numpy as np
 import torch
 
+from omnicodec import fixedpoint
+from omnicodec.attributes import colour_integer
 from omnicodec.attributes.colour_model import COLOUR_UNIT, context_features
 from omnicodec.attributes.levels import level_contexts
 from omnicodec.entropy import logistic
 
 ROWS_PER_PASS = 1 << 16  # points per network call: bounds the features' memory
-SCALE_FACTORS = 2.0 ** ((torch.arange(32, dtype=torch.float32) - 16) / 8)  # 1/4 .. 3.7
+FACTORS = 32  # scale factors 2^((i - 16) / 8), i < FACTORS: 1/4 .. 3.7
+SCALE_FACTORS = 2.0 ** ((torch.arange(FACTORS, dtype=torch.float32) - 16) / 8)
 NEUTRAL_FACTOR = 16
+FACTOR_INDICES = logistic.SCALE_STEPS // 8  # an integer model's scale index offset per factor
+STEP_BITS = 16  # fractional bits of an integer model's quantization steps
 _FIT_SAMPLE = 1 << 15  # values the encoder's factor search looks at per level and channel
 
 
@@ -82,6 +90,35 @@ class Rate:
     def step(self, channel, level):
         return self.steps[channel] * self.level_ratio ** level
 
+    def fixed_step(self, channel, level):
+        """The integer models' step of a channel at a level: (the step with STEP_BITS
+        fractional bits, at least 1: a finer step only costs bits; the nearest log-scale
+        index of the step), from exact decimal arithmetic."""
+        return _fixed_step(self.steps[channel], self.level_ratio, level)
+
+    def step_features(self):
+        """The integer network's step features: log2 of the Y and Co steps, FEATURE_BITS."""
+        return tuple(_log2_fixed(_decimal(step), colour_integer.FEATURE_BITS) for step in self.steps[:2])
+
+
+def _decimal(value):
+    return decimal.Decimal(repr(float(value)))
+
+
+def _log2_fixed(value, bits):
+    context = fixedpoint.CONTEXT
+    return fixedpoint.rounded(context.divide(context.multiply(1 << bits, context.ln(value)), context.ln(2)))
+
+
+@functools.lru_cache(maxsize=None)
+def _fixed_step(step, level_ratio, level):
+    context = fixedpoint.CONTEXT
+    exact = context.multiply(_decimal(step), context.power(_decimal(level_ratio), level))
+    fixed = max(fixedpoint.rounded(context.multiply(exact, 1 << STEP_BITS)), 1 << STEP_BITS)
+    index = fixedpoint.rounded(context.divide(
+        context.multiply(logistic.SCALE_STEPS, context.ln(context.divide(fixed, 1 << STEP_BITS))), context.ln(2)))
+    return fixed, index
+
 
 def walk(net, coords, levels, bits, depth, rate, code, truth=None):
     """Code or decode every point's colour, top level first.
@@ -89,27 +126,40 @@ def walk(net, coords, levels, bits, depth, rate, code, truth=None):
     ``code(level, channel, rows, mu, scale, low, high, symbols)`` codes integer symbols in
     [low, high] of one channel of the points ``rows`` under a discretized logistic
     (mu, scale): the encoder gets them (from ``truth``, the (N, 3) YCoCg-R values) and
-    writes them, the decoder gets None and reads them; both return them. Returns the
-    (N, 3) int64 rebuilt YCoCg-R values."""
-    values = torch.zeros((len(coords), 3), dtype=torch.float32)
+    writes them, the decoder gets None and reads them; both return them. With an integer
+    network (colour-v2) mu is an int64 fixed-point location and scale an int64 log-scale
+    index (:class:`~omnicodec.entropy.logistic.IntegerLogistic`), and everything the
+    decoder computes is integer. Returns the (N, 3) int64 rebuilt YCoCg-R values."""
+    integer = getattr(net, "integer", False)
+    values = torch.zeros((len(coords), 3), dtype=torch.int64 if integer else torch.float32)
     truth = None if truth is None else torch.from_numpy(np.asarray(truth, dtype=np.int64))
-    depth_scale = float(1 << (depth - 8)) if depth > 8 else 1.0  # network sees 8-bit units
+    if integer:
+        depth_bits, step_features = max(depth - 8, 0), rate.step_features()
+
+        def predictions(part_levels, part_stages, neighbours):
+            return colour_integer.channel_predictions(net, values, part_levels, part_stages, neighbours,
+                                                      step_features, depth_bits)
+    else:
+        depth_scale = float(1 << (depth - 8)) if depth > 8 else 1.0  # network sees 8-bit units
+
+        def predictions(part_levels, part_stages, neighbours):
+            return channel_predictions(net, values, part_levels, part_stages, neighbours, rate.steps, depth_scale)
+    code_channel = _code_integer_channel if integer else _code_channel
     with torch.no_grad():
         for level, stage, rows, neighbours in level_contexts(coords, levels, bits):
             for start in range(0, len(rows), ROWS_PER_PASS):
                 part = torch.from_numpy(rows[start:start + ROWS_PER_PASS])
                 count = len(part)
-                predictions = channel_predictions(
-                    net, values, torch.full((count,), level, dtype=torch.int64),
-                    torch.full((count,), stage, dtype=torch.int64),
-                    torch.from_numpy(neighbours[start:start + ROWS_PER_PASS]), rate.steps, depth_scale)
-                location, scale = next(predictions)
+                channels = predictions(torch.full((count,), level, dtype=torch.int64),
+                                       torch.full((count,), stage, dtype=torch.int64),
+                                       torch.from_numpy(neighbours[start:start + ROWS_PER_PASS]))
+                location, scale = next(channels)
                 for channel in range(3):
                     known = None if truth is None else truth[part, channel]
-                    rebuilt = _code_channel(rate, depth, level, channel, part, location, scale, known, code)
+                    rebuilt = code_channel(rate, depth, level, channel, part, location, scale, known, code)
                     values[part, channel] = rebuilt
                     if channel < 2:
-                        location, scale = predictions.send(rebuilt)
+                        location, scale = channels.send(rebuilt)
     return values.to(torch.int64).numpy()
 
 
@@ -120,15 +170,34 @@ def _code_channel(rate, depth, level, channel, rows, location, scale, known, cod
         return code(level, channel, rows, location, scale, low, high, known).to(torch.float32)
     step = rate.step(channel, level)
     reach = int(np.ceil((high - low) / step)) + 1
-    symbols = None
-    if known is not None:
-        error = (known - location) / step
-        symbols = (torch.sign(error) * torch.floor(error.abs() + rate.rounding)).clamp(-reach, reach)
-        if rate.lagrangian:
-            symbols = _rate_distortion_choice(error, scale / step, reach, rate.lagrangian)
-        symbols = symbols.to(torch.int64)
+    symbols = None if known is None else _symbols((known - location) / step, scale / step, reach, rate)
     symbols = code(level, channel, rows, torch.zeros_like(location), scale / step, -reach, reach, symbols)
     return torch.round(location + symbols * step).clamp(low, high)
+
+
+def _code_integer_channel(rate, depth, level, channel, rows, location, index, known, code):
+    """:func:`_code_channel` of an integer network: the rebuilt value is the location plus
+    the symbol times the fixed-point step, rounded half up; integers only."""
+    low, high = channel_ranges(depth)[channel]
+    if rate.lossless:
+        return code(level, channel, rows, location, index, low, high, known)
+    step, step_index = rate.fixed_step(channel, level)
+    reach = -(-((high - low) << STEP_BITS) // step) + 1
+    symbols = None
+    if known is not None:  # the encoder's choice (float is fine here: only the symbols are sent)
+        error = (known.double() - location.double() / (1 << logistic.LOCATION_BITS)) * (1 << STEP_BITS) / step
+        symbols = _symbols(error, torch.exp2((index - step_index).double() / logistic.SCALE_STEPS), reach, rate)
+    symbols = code(level, channel, rows, torch.zeros_like(location), index - step_index, -reach, reach, symbols)
+    rebuilt = fixedpoint.round_shift((location << (STEP_BITS - logistic.LOCATION_BITS)) + symbols * step, STEP_BITS)
+    return rebuilt.clamp(low, high)
+
+
+def _symbols(error, scale, reach, rate):
+    """The encoder's symbols of errors and scales in steps: rounded towards zero beyond the
+    rate's rounding offset, or by its rate-distortion choice."""
+    if rate.lagrangian:
+        return _rate_distortion_choice(error, scale, reach, rate.lagrangian).to(torch.int64)
+    return (torch.sign(error) * torch.floor(error.abs() + rate.rounding)).clamp(-reach, reach).to(torch.int64)
 
 
 def _rate_distortion_choice(error, scale, reach, lagrangian):
@@ -196,7 +265,7 @@ def encode(net, coords, levels, bits, depth, rate, ycocg, writer):
     rebuilt = walk(net, coords, levels, bits, depth, rate, code, truth=ycocg)
     table = _fitted_factors(coded, bits)
     for level, channel, q, mu, scale, low, high in coded:
-        logistic.write(writer, q, mu, scale * SCALE_FACTORS[table[level][channel]], low, high)
+        code_values(writer, q, mu, scale, low, high, table[level][channel])
     return rebuilt, bytes([len(table)]) + bytes(index for row in table for index in row)
 
 
@@ -207,14 +276,25 @@ def decode(net, coords, levels, bits, depth, rate, payload, reader_of):
     if count != bits + 1 or len(payload) < 1 + 3 * count:
         raise ValueError("colour payload's scale table is corrupted")
     table = [payload[1 + 3 * level: 4 + 3 * level] for level in range(count)]
-    if max(payload[1:1 + 3 * count]) >= len(SCALE_FACTORS):
+    if max(payload[1:1 + 3 * count]) >= FACTORS:
         raise ValueError("colour payload's scale table is corrupted")
     reader = reader_of(payload[1 + 3 * count:])
 
     def code(level, channel, rows, mu, scale, low, high, symbols):
-        return logistic.read(reader, mu, scale * SCALE_FACTORS[table[level][channel]], low, high)
+        return code_values(reader, None, mu, scale, low, high, table[level][channel])
 
     return walk(net, coords, levels, bits, depth, rate, code), reader
+
+
+def code_values(io, q, mu, scale, low, high, factor=NEUTRAL_FACTOR):
+    """Write ``q`` through a binary writer ``io``, or read them from a reader (``q`` None),
+    under logistics (mu, scale) with the scale factor SCALE_FACTORS[factor]: integer
+    logistics where mu is int64 (scale then a log-scale index), else float ones."""
+    if mu.dtype == torch.int64:
+        model = logistic.IntegerLogistic(mu, scale + FACTOR_INDICES * (factor - NEUTRAL_FACTOR), low, high)
+        return logistic.read_integer(io, model) if q is None else logistic.write_integer(io, q, model)
+    scale = scale * SCALE_FACTORS[factor]
+    return logistic.read(io, mu, scale, low, high) if q is None else logistic.write(io, q, mu, scale, low, high)
 
 
 def _fitted_factors(coded, bits):
@@ -227,12 +307,14 @@ def _fitted_factors(coded, bits):
     for (level, channel), parts in groups.items():
         q, mu, scale = (torch.cat([p[i] for p in parts]) for i in range(3))
         low, high = parts[0][3], parts[0][4]
+        if mu.dtype == torch.int64:  # an integer model's: its float equivalent, for the search
+            mu, scale = mu / (1 << logistic.LOCATION_BITS), torch.exp2(scale / logistic.SCALE_STEPS)
         pick = torch.linspace(0, len(q) - 1, min(len(q), _FIT_SAMPLE)).round().long()
         q, mu, scale = q[pick].to(torch.float32), mu[pick], scale[pick]
 
         def cost(index):
             return float(logistic.bits(q, mu, scale * SCALE_FACTORS[index], low, high).sum())
 
-        best = min(range(0, len(SCALE_FACTORS), 4), key=cost)
-        table[level][channel] = min(range(max(best - 3, 0), min(best + 4, len(SCALE_FACTORS))), key=cost)
+        best = min(range(0, FACTORS, 4), key=cost)
+        table[level][channel] = min(range(max(best - 3, 0), min(best + 4, FACTORS)), key=cost)
     return table

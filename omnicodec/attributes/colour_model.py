@@ -20,6 +20,8 @@ COLOUR_UNIT = 32.0  # colour differences are fed and predicted in units of this
 class ColourNet(nn.Module):
     """Context features -> per channel (location, log scale) of a discretized logistic."""
 
+    integer = False  # colour_integer.IntegerColourNet is its integer twin
+
     def __init__(self, hidden=64, head=32):
         super().__init__()
         self.config = {"hidden": hidden, "head": head}

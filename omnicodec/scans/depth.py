@@ -28,12 +28,12 @@ import zlib
 import numpy as np
 import torch
 
-from omnicodec import bitstream, varint
+from omnicodec import bitstream, catalogue, varint
 from omnicodec.entropy import binary_reader, binary_writer
 from omnicodec.errors import BitstreamError
 from omnicodec.scans import camera as cameras
 from omnicodec.scans.depth_network import DepthNet, features, integer_features
-from omnicodec.scans.field_network import network_of
+from omnicodec.scans.field_network import IntegerFieldNet
 from omnicodec.scans.sensor_coding import SUITS_POINTS, FieldIo, SensorGeometryCodec, frame_origin
 
 LEVELS = 3  # halvings: the first level's pixels are 2^LEVELS apart
@@ -184,7 +184,7 @@ class DepthCameraCodec(SensorGeometryCodec):
     explains coded as its depth image by :class:`DepthCoder`, the others (all of a cloud
     that is no camera frame) by the dense lossless model of the card's ``base``."""
 
-    network = staticmethod(network_of(DepthNet))
+    network = staticmethod(catalogue.by_arithmetic(DepthNet, IntegerFieldNet))
     sensor_name = "depth-camera"
 
     @staticmethod

@@ -85,15 +85,6 @@ class IntegerFieldNet(nn.Module):
         return location, index
 
 
-def network_of(float_net):
-    """The network class of a codec whose weight files hold ``float_net``'s (a FieldNet
-    class) or their integer twin: a callable of a weight file's config."""
-    def network(arithmetic="float", **config):
-        return IntegerFieldNet(arithmetic=arithmetic, **config) if arithmetic == "integer" else float_net(**config)
-
-    return network
-
-
 def quantize(float_net):
     """The :class:`IntegerFieldNet` of a :class:`FieldNet`: weights x 2^WEIGHT_BITS and
     biases x 2^(FEATURE_BITS + WEIGHT_BITS), rounded."""

@@ -28,12 +28,12 @@ import zlib
 import numpy as np
 import torch
 
-from omnicodec import bitstream, varint
+from omnicodec import bitstream, catalogue, varint
 from omnicodec.attributes.levels import first_of_runs, position_in_run, run_starts, sequence_levels
 from omnicodec.entropy import binary_reader, binary_writer
 from omnicodec.errors import BitstreamError
 from omnicodec.scans import sensor as sensors
-from omnicodec.scans.field_network import network_of
+from omnicodec.scans.field_network import IntegerFieldNet
 from omnicodec.scans.lidar_network import LidarNet, features, integer_features
 from omnicodec.scans.sensor_coding import SUITS_POINTS, FieldIo, SensorGeometryCodec, best_log_scale, sensor_origin
 
@@ -329,7 +329,7 @@ class LidarCodec(SensorGeometryCodec):
     :class:`ScanCoder`, the others (all of a cloud that is no sweep) by the dense
     lossless model of the card's ``base``, so no cloud costs more than there."""
 
-    network = staticmethod(network_of(LidarNet))
+    network = staticmethod(catalogue.by_arithmetic(LidarNet, IntegerFieldNet))
     sensor_name = "LiDAR"
 
     @property

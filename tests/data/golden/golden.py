@@ -56,6 +56,11 @@ LATER_CASES = [
     ("intensity_integer.ocz", "sweep_synthetic_intensity.ply", "occupancy-v2", "rans", {"voxel_size": 0.001}),
     ("intensity_integer_bits6.ocz", "sweep_synthetic_intensity.ply", "lossy-v2-r10", "torchac",
      {"voxel_size": 0.001, "intensity_bits": 6}),
+    ("colour_integer.ocz", "ricardo_crop_rgb.ply", "occupancy-v2", "rans", {}),
+    ("colour_integer_c4.ocz", "ricardo_crop_rgb.ply", "occupancy-v2", "torchac", {"colour_rate": 4}),
+    ("colour_integer_lossy_r11_c6.ocz", "ricardo_crop_rgb.ply", "lossy-v2-r11", "rans", {"colour_rate": 6}),
+    ("colour_integer_duplicates.ocz", "ricardo_crop_rgb.ply", "occupancy-v2", "rans",
+     {"bits": 5, "keep_duplicates": True}),
 ]
 
 
