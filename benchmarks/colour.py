@@ -5,7 +5,7 @@ bits per point; Y, Cb, Cr and (6Y+Cb+Cr)/8 PSNR as MPEG pc_error -c 1); then the
 of colour bits against Y PSNR versus anchor points (G-PCC v23 RAHT, issue 14's figures).
 
     python -m benchmarks.colour ../shared/data/pointclouds/soldier_vox10_0690_partial.ply \
-        [--anchor benchmarks/anchors/gpcc_v23_raht_soldier.csv] [--json out.json]
+        [--anchor benchmarks/anchors/gpcc_v23_raht_soldier.csv] [--colour-model colour-v1] [--json out.json]
 """
 
 import argparse
@@ -21,14 +21,35 @@ from benchmarks.lossless import run_script
 
 _WORKER = """
 import json, resource, sys, time
+from benchmarks.colour import encode_with
 from omnicodec import api
-mode, src, dst = sys.argv[1:4]
+from omnicodec.io import file_kind, read_data
+mode, src, dst, colour_model = sys.argv[1:5]
 start = time.perf_counter()
-report = api.compress_file(src, dst) if mode == "encode" else api.decompress_file(src, dst)
+if mode == "decode":
+    details = api.decompress_file(src, dst).details
+elif colour_model == "default":
+    details = api.compress_file(src, dst).details
+else:
+    data, encoded = encode_with(read_data(src, file_kind(src)), colour_model)
+    with open(dst, "wb") as handle:
+        handle.write(data)
+    details = encoded.details
 print(json.dumps({"seconds": time.perf_counter() - start,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "details": {k: v for k, v in report.details.items() if isinstance(v, (int, float, str))}}))
+                  "details": {k: v for k, v in details.items() if isinstance(v, (int, float, str))}}))
 """
+
+
+def encode_with(cloud, colour_model=None, **options):
+    """(bytes, Encoded) of a coloured cloud with the default geometry model and
+    ``colour_model`` (default: the default one; a superseded one, to compare)."""
+    from omnicodec import api, zoo
+
+    codec, prepared = api.prepare(cloud, **options)
+    if colour_model:
+        codec = zoo.codec_for(colour_model, codec.coder).around(codec.geometry)
+    return api.encode(codec, prepared)
 
 
 def voxel_colours(cloud):
@@ -41,12 +62,12 @@ def voxel_colours(cloud):
     return positions, colours
 
 
-def lossless(path, folder):
+def lossless(path, folder, colour_model=None):
     from omnicodec.io import read_ply
 
     ocz, back = os.path.join(folder, "c.ocz"), os.path.join(folder, "back.ply")
-    encode = run_script(_WORKER, "encode", path, ocz)
-    decode = run_script(_WORKER, "decode", ocz, back)
+    encode = run_script(_WORKER, "encode", path, ocz, colour_model or "default")
+    decode = run_script(_WORKER, "decode", ocz, back, "")
     original, decoded = read_ply(path), read_ply(back)
     expected = voxel_colours(original)
     got = voxel_colours(decoded)
@@ -59,8 +80,7 @@ def lossless(path, folder):
             "decode_peak_mb": decode["peak_mb"], "exact": exact}
 
 
-def lossy(path):
-    import omnicodec
+def lossy(path, colour_model=None):
     from omnicodec import api, evaluate
     from omnicodec.io import read_ply
     from omnicodec.metrics import colour_metrics
@@ -69,7 +89,7 @@ def lossy(path):
     rows = []
     for rate in range(1, evaluate.colour_rate_count() + 1):
         start = time.perf_counter()
-        data = omnicodec.compress(cloud, colour_rate=rate)
+        data = encode_with(cloud, colour_model, colour_rate=rate)[0]
         encode_s = time.perf_counter() - start
         start = time.perf_counter()
         _, decoded = api.decode(data)
@@ -96,14 +116,16 @@ def main(argv=None):
     parser.add_argument("cloud")
     parser.add_argument("--anchor", default=os.path.join(os.path.dirname(__file__), "anchors",
                                                          "gpcc_v23_raht_soldier.csv"))
+    parser.add_argument("--colour-model", help="a colour model other than the default (e.g. the superseded "
+                        "colour-v1, to compare)")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     from omnicodec.metrics.bjontegaard import bd_psnr, bd_rate
 
     with tempfile.TemporaryDirectory() as folder:
-        exact = lossless(args.cloud, folder)
+        exact = lossless(args.cloud, folder, args.colour_model)
     print(json.dumps(exact), flush=True)
-    rows = lossy(args.cloud)
+    rows = lossy(args.cloud, args.colour_model)
     result = {"lossless": exact, "lossy": rows}
     anchor = anchor_rows(args.anchor, os.path.basename(args.cloud)) if os.path.exists(args.anchor) else []
     if anchor:

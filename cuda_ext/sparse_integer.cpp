@@ -364,20 +364,172 @@ torch::Tensor integer_dot(const torch::Tensor& features, const torch::Tensor& we
   return out;
 }
 
+namespace {
+
+// One row block of a dense layer whose features and weights all fit in int32 (the usual
+// case): the weights transposed to (in, out), so that the sums of all outputs advance
+// together over a contiguous row, and zero features skipped. Sums are int64, exact, in
+// any order.
+template <bool Relu>
+void linear_rows_narrow(const int32_t* x, const int32_t* wt, const int64_t* bias, int64_t* out, int64_t begin,
+                        int64_t end, int64_t cin, int64_t cout, int64_t shift) {
+  const int64_t half = int64_t(1) << (shift - 1);
+  std::vector<int64_t> sums(cout);
+  for (int64_t i = begin; i < end; ++i) {
+    for (int64_t o = 0; o < cout; ++o) sums[o] = bias[o] + half;
+    const int32_t* row = x + i * cin;
+    for (int64_t c = 0; c < cin; ++c) {
+      const int64_t value = row[c];
+      if (value == 0) continue;
+      const int32_t* w = wt + c * cout;
+      for (int64_t o = 0; o < cout; ++o) sums[o] += value * static_cast<int64_t>(w[o]);
+    }
+    for (int64_t o = 0; o < cout; ++o) {
+      const int64_t total = sums[o] >> shift;  // arithmetic shift: (sum + half) >> shift rounds half up
+      out[i * cout + o] = Relu && total < 0 ? 0 : total;
+    }
+  }
+}
+
+#ifdef OMNICODEC_X86
+constexpr int64_t kMaxLinearVectors = 16;  // the SIMD paths' sums live in registers: up to 16 vectors
+
+// The same sums with explicit 32 x 32 -> 64-bit multiplies (vpmuldq) of the weights, held
+// sign-extended in int64 lanes; Cout = 8 x Vectors. Two rows at a time share each load of
+// the weights, and the sums stay in registers.
+template <int Vectors, bool Relu>
+__attribute__((target("avx512f"))) void linear_rows_avx512(const int32_t* x, const int64_t* wt,
+                                                           const int64_t* bias, int64_t* out, int64_t begin,
+                                                           int64_t end, int64_t cin, int64_t shift) {
+  constexpr int64_t cout = 8 * Vectors;
+  const __m512i half = _mm512_set1_epi64(int64_t(1) << (shift - 1));
+  for (int64_t i = begin; i < end; i += 2) {
+    const bool pair = i + 1 < end;
+    __m512i first[Vectors], second[Vectors];
+    for (int v = 0; v < Vectors; ++v) first[v] = second[v] = _mm512_add_epi64(_mm512_loadu_si512(bias + 8 * v), half);
+    const int32_t* row = x + i * cin;
+    const int32_t* next = pair ? row + cin : row;
+    for (int64_t c = 0; c < cin; ++c) {
+      const __m512i a = _mm512_set1_epi64(row[c]), b = _mm512_set1_epi64(next[c]);
+      const int64_t* w = wt + c * cout;
+      for (int v = 0; v < Vectors; ++v) {
+        const __m512i weights = _mm512_loadu_si512(w + 8 * v);
+        first[v] = _mm512_add_epi64(first[v], _mm512_mul_epi32(a, weights));
+        second[v] = _mm512_add_epi64(second[v], _mm512_mul_epi32(b, weights));
+      }
+    }
+    for (int r = 0; r < (pair ? 2 : 1); ++r) {
+      int64_t* o = out + (i + r) * cout;
+      for (int v = 0; v < Vectors; ++v) {
+        __m512i total = _mm512_srai_epi64(r ? second[v] : first[v], static_cast<unsigned>(shift));
+        if (Relu) total = _mm512_max_epi64(total, _mm512_setzero_si512());
+        _mm512_storeu_si512(o + 8 * v, total);
+      }
+    }
+  }
+}
+
+template <bool Relu>
+bool linear_avx512(const int32_t* x, const int64_t* wt, const int64_t* bias, int64_t* out, int64_t begin,
+                   int64_t end, int64_t cin, int64_t cout, int64_t shift) {
+  switch (cout) {
+    case 8: linear_rows_avx512<1, Relu>(x, wt, bias, out, begin, end, cin, shift); return true;
+    case 16: linear_rows_avx512<2, Relu>(x, wt, bias, out, begin, end, cin, shift); return true;
+    case 32: linear_rows_avx512<4, Relu>(x, wt, bias, out, begin, end, cin, shift); return true;
+    case 64: linear_rows_avx512<8, Relu>(x, wt, bias, out, begin, end, cin, shift); return true;
+    default: return false;
+  }
+}
+
+template <bool Relu>
+__attribute__((target("avx2"))) void linear_rows_avx2(const int32_t* x, const int64_t* wt, const int64_t* bias,
+                                                       int64_t* out, int64_t begin, int64_t end, int64_t cin,
+                                                       int64_t cout, int64_t shift) {
+  const int64_t half = int64_t(1) << (shift - 1);
+  const int64_t vectors = cout / 4;
+  __m256i sums[kMaxLinearVectors];
+  for (int64_t i = begin; i < end; ++i) {
+    for (int64_t v = 0; v < vectors; ++v)
+      sums[v] = _mm256_add_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias + 4 * v)),
+                                 _mm256_set1_epi64x(half));
+    const int32_t* row = x + i * cin;
+    for (int64_t c = 0; c < cin; ++c) {
+      const __m256i value = _mm256_set1_epi64x(row[c]);
+      const int64_t* w = wt + c * cout;
+      for (int64_t v = 0; v < vectors; ++v)
+        sums[v] = _mm256_add_epi64(
+            sums[v], _mm256_mul_epi32(value, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 4 * v))));
+    }
+    // AVX2 has no 64-bit arithmetic shift: finish the row in scalar code.
+    alignas(32) int64_t lanes[4];
+    for (int64_t v = 0; v < vectors; ++v) {
+      _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), sums[v]);
+      for (int k = 0; k < 4; ++k) {
+        const int64_t total = lanes[k] >> shift;
+        out[i * cout + 4 * v + k] = Relu && total < 0 ? 0 : total;
+      }
+    }
+  }
+}
+#endif
+
+bool fits_int32(const torch::Tensor& values) {
+  if (values.numel() == 0) return true;
+  const auto range = torch::aminmax(values);
+  return std::get<0>(range).item<int64_t>() >= INT32_MIN && std::get<1>(range).item<int64_t>() <= INT32_MAX;
+}
+
+}  // namespace
+
 torch::Tensor integer_linear(const torch::Tensor& features, const torch::Tensor& weight, const torch::Tensor& bias,
                              int64_t shift, bool relu) {
-  check(features.device().is_cpu() && features.scalar_type() == torch::kInt64 && features.dim() == 2,
-        "integer_linear: features must be a 2-D int64 CPU tensor");
+  check(features.device().is_cpu() && features.dim() == 2 &&
+            (features.scalar_type() == torch::kInt64 || features.scalar_type() == torch::kInt32),
+        "integer_linear: features must be a 2-D int64 or int32 CPU tensor");
   check(weight.scalar_type() == torch::kInt64 && weight.dim() == 2 && weight.size(1) == features.size(1) &&
             bias.scalar_type() == torch::kInt64 && bias.numel() == weight.size(0) && shift > 0,
         "integer_linear: weight must be (out, in) int64 and bias (out,) int64");
-  const torch::Tensor x = features.contiguous(), w = weight.contiguous(), b = bias.contiguous();
+  const bool narrow = features.scalar_type() == torch::kInt32;
+  const torch::Tensor x = narrow ? features.contiguous() : features.contiguous().to(torch::kInt64);
+  const torch::Tensor w = weight.contiguous(), b = bias.contiguous();
   const int64_t rows = x.size(0), cin = x.size(1), cout = w.size(0);
   torch::Tensor out = torch::empty({rows, cout}, torch::kInt64);
-  const int64_t* xp = x.data_ptr<int64_t>();
-  const int64_t* wp = w.data_ptr<int64_t>();
   const int64_t* bp = b.data_ptr<int64_t>();
   int64_t* op = out.data_ptr<int64_t>();
+  if ((narrow || fits_int32(x)) && fits_int32(w)) {
+#ifdef OMNICODEC_X86
+    if (cout % 8 && cout < 64 && __builtin_cpu_supports("avx512f")) {
+      // A few outputs (a head's location and scale): padded with zero weights to the SIMD
+      // width, the padding's sums dropped.
+      const int64_t padded = (cout + 7) / 8 * 8;
+      const torch::Tensor wide = torch::cat({w, torch::zeros({padded - cout, cin}, torch::kInt64)});
+      const torch::Tensor wide_bias = torch::cat({b, torch::zeros({padded - cout}, torch::kInt64)});
+      return integer_linear(narrow ? x : x.to(torch::kInt32), wide, wide_bias, shift, relu)
+          .narrow(1, 0, cout).contiguous();
+    }
+#endif
+    const torch::Tensor x32 = narrow ? x : x.to(torch::kInt32), wt = w.t().contiguous();
+    const torch::Tensor wt32 = wt.to(torch::kInt32);
+    const int32_t* xp = x32.data_ptr<int32_t>();
+    const int32_t* wp = wt32.data_ptr<int32_t>();
+    const int64_t* wp64 = wt.data_ptr<int64_t>();
+    at::parallel_for(0, rows, 256, [&](int64_t begin, int64_t end) {
+#ifdef OMNICODEC_X86
+      if (__builtin_cpu_supports("avx512f") &&
+          (relu ? linear_avx512<true> : linear_avx512<false>)(xp, wp64, bp, op, begin, end, cin, cout, shift))
+        return;
+      if (cout % 4 == 0 && cout <= 4 * kMaxLinearVectors && __builtin_cpu_supports("avx2")) {
+        (relu ? linear_rows_avx2<true> : linear_rows_avx2<false>)(xp, wp64, bp, op, begin, end, cin, cout, shift);
+        return;
+      }
+#endif
+      (relu ? linear_rows_narrow<true> : linear_rows_narrow<false>)(xp, wp, bp, op, begin, end, cin, cout, shift);
+    });
+    return out;
+  }
+  const torch::Tensor x64 = x.to(torch::kInt64);
+  const int64_t* xp = x64.data_ptr<int64_t>();
+  const int64_t* wp = w.data_ptr<int64_t>();
   const int64_t half = int64_t(1) << (shift - 1);
   at::parallel_for(0, rows, 1024, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {

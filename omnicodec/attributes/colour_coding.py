@@ -131,7 +131,7 @@ def walk(net, coords, levels, bits, depth, rate, code, truth=None):
     index (:class:`~omnicodec.entropy.logistic.IntegerLogistic`), and everything the
     decoder computes is integer. Returns the (N, 3) int64 rebuilt YCoCg-R values."""
     integer = getattr(net, "integer", False)
-    values = torch.zeros((len(coords), 3), dtype=torch.int64 if integer else torch.float32)
+    values = torch.zeros((len(coords), 3), dtype=torch.int32 if integer else torch.float32)
     truth = None if truth is None else torch.from_numpy(np.asarray(truth, dtype=np.int64))
     if integer:
         depth_bits, step_features = max(depth - 8, 0), rate.step_features()
@@ -157,7 +157,7 @@ def walk(net, coords, levels, bits, depth, rate, code, truth=None):
                 for channel in range(3):
                     known = None if truth is None else truth[part, channel]
                     rebuilt = code_channel(rate, depth, level, channel, part, location, scale, known, code)
-                    values[part, channel] = rebuilt
+                    values[part, channel] = rebuilt.to(values.dtype)
                     if channel < 2:
                         location, scale = channels.send(rebuilt)
     return values.to(torch.int64).numpy()

@@ -108,19 +108,21 @@ def quantize(float_net):
 def context_features(values, step_features, rows, depth_bits):
     """:func:`omnicodec.attributes.colour_model.context_features` in fixed point.
 
-    ``values``: (N, 3) int64 colours as rebuilt; ``step_features``: the rate's two step
+    ``values``: (N, 3) int32 colours as rebuilt; ``step_features``: the rate's two step
     features (FEATURE_BITS); ``rows``: (M, SLOTS) neighbour rows; ``depth_bits``: colour
-    bits above 8 (the network sees 8-bit units). -> (int64 features, int64 reference colours)."""
+    bits above 8 (the network sees 8-bit units). -> (int32 features, int64 reference
+    colours). int32 holds every feature: a difference of 16-bit colours is below 2^17, so
+    below 2^29 with FEATURE_BITS."""
     present = rows >= 0
     neighbours = values[rows.clamp(min=0)]
     parent_row = rows[:, 27 + CENTRE]
     reference = torch.where((parent_row >= 0)[:, None], values[parent_row.clamp(min=0)], 0)
     differences = fixedpoint.round_shift((neighbours - reference[:, None, :]) << FEATURE_BITS,
                                          UNIT_BITS + depth_bits) * present[..., None]
-    steps = torch.tensor(step_features, dtype=torch.int64).expand(len(rows), 2)
-    features = torch.cat([differences.reshape(len(rows), -1), present.to(torch.int64) << FEATURE_BITS, steps],
+    steps = torch.tensor(step_features, dtype=torch.int32).expand(len(rows), 2)
+    features = torch.cat([differences.reshape(len(rows), -1), present.to(torch.int32) << FEATURE_BITS, steps],
                          dim=1)
-    return features, reference
+    return features, reference.to(torch.int64)
 
 
 def channel_predictions(net, values, levels, stages, neighbours, step_features, depth_bits):
