@@ -410,6 +410,7 @@ __attribute__((target("avx512f"))) void linear_rows_avx512(const int32_t* x, con
     const int32_t* row = x + i * cin;
     const int32_t* next = pair ? row + cin : row;
     for (int64_t c = 0; c < cin; ++c) {
+      if ((row[c] | next[c]) == 0) continue;  // absent neighbours' features: whole runs of zeros
       const __m512i a = _mm512_set1_epi64(row[c]), b = _mm512_set1_epi64(next[c]);
       const int64_t* w = wt + c * cout;
       for (int v = 0; v < Vectors; ++v) {

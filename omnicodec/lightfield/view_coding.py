@@ -42,7 +42,7 @@ TAIL = (0.001, 30.0)  # each logistic mixed with one 30 times wider: outliers co
 DEAD_ZONE = 0.22  # of a step: |x| / step is rounded down below n + 0.5 + DEAD_ZONE
 
 
-def zigzag():
+def _zigzag():
     order = sorted(((y, x) for y in range(BLOCK) for x in range(BLOCK)),
                    key=lambda p: (p[0] + p[1], p[1] if (p[0] + p[1]) % 2 == 0 else p[0]))
     return torch.tensor([y * BLOCK + x for y, x in order])
@@ -75,14 +75,14 @@ def forward(planes):
     blocks = padded.reshape(p, hb, BLOCK, wb, BLOCK).permute(0, 1, 3, 2, 4)
     m = dct_matrix(BLOCK)
     coefficients = torch.einsum("ry,sx,pabyx->pabrs", m, m, blocks).reshape(p, hb, wb, BLOCK * BLOCK)
-    return coefficients[..., zigzag()]
+    return coefficients[..., _zigzag()]
 
 
 def inverse(coefficients, height, width):
     """Inverse of :func:`forward`, cropped to (P, height, width)."""
     p, hb, wb, _ = coefficients.shape
     natural = torch.empty_like(coefficients)
-    natural[..., zigzag()] = coefficients
+    natural[..., _zigzag()] = coefficients
     m = dct_matrix(BLOCK)
     blocks = torch.einsum("ry,sx,pabrs->pabyx", m, m, natural.reshape(p, hb, wb, BLOCK, BLOCK))
     return blocks.permute(0, 1, 3, 2, 4).reshape(p, hb * BLOCK, wb * BLOCK)[:, :height, :width]
