@@ -13,6 +13,12 @@ the finest (coarse points predict many others, so their errors cost more).
 The encoder fits, per level and channel, a factor on the network's scales that makes the
 stream shortest (:data:`SCALE_FACTORS` of them; the table goes first in the payload), so
 content noisier or cleaner than the training data costs no more than needed.
+
+The integer network (colour-v2, :mod:`omnicodec.attributes.colour_integer`) walks the same
+way in integers: fixed-point locations and log-scale indices under integer logistics
+(a factor is an index offset), steps in fixed point (:meth:`Rate.fixed_step`) and the
+rebuilt value location + q x step rounded half up; only the encoder's choices (the symbols,
+the factors, the adaptation) are searched in float, and they are sent.
 """
 
 import decimal
