@@ -486,8 +486,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("integer_dot", &integer_dot, py::arg("features"), py::arg("weight"),
         "(N, C) int16 features . (C,) int64 weight -> (N,) int64, exact");
   m.def("integer_linear", &integer_linear, py::arg("features"), py::arg("weight"), py::arg("bias"),
-        py::arg("shift"), py::arg("relu"),
-        "(N, in) int64 features -> (N, out) int64 ((x . w + b + 2^(shift-1)) >> shift, then ReLU if asked)");
+        py::arg("shift"), py::arg("relu"), py::arg("path") = "auto",
+        "(N, in) int64 or int32 features -> (N, out) int64 ((x . w + b + 2^(shift-1)) >> shift, then ReLU if "
+        "asked); path as integer_conv's");
   m.def("integer_logistic_masses", &integer_logistic_masses, py::arg("first"), py::arg("last"),
         py::arg("location"), py::arg("indices"), py::arg("weights"), py::arg("low"), py::arg("high"),
         py::arg("cdf"), py::arg("reciprocals"), py::arg("reaches"), py::arg("location_bits"), py::arg("shift"),

@@ -483,7 +483,9 @@ bool fits_int32(const torch::Tensor& values) {
 }  // namespace
 
 torch::Tensor integer_linear(const torch::Tensor& features, const torch::Tensor& weight, const torch::Tensor& bias,
-                             int64_t shift, bool relu) {
+                             int64_t shift, bool relu, const std::string& path) {
+  check(path == "auto" || path == "avx512vnni" || path == "avx2" || path == "plain",
+        "integer_linear: unknown path " + path);
   check(features.device().is_cpu() && features.dim() == 2 &&
             (features.scalar_type() == torch::kInt64 || features.scalar_type() == torch::kInt32),
         "integer_linear: features must be a 2-D int64 or int32 CPU tensor");
@@ -497,15 +499,18 @@ torch::Tensor integer_linear(const torch::Tensor& features, const torch::Tensor&
   torch::Tensor out = torch::empty({rows, cout}, torch::kInt64);
   const int64_t* bp = b.data_ptr<int64_t>();
   int64_t* op = out.data_ptr<int64_t>();
+  // The same paths as integer_conv's: the AVX-512 one serves "avx512vnni" (it needs only AVX-512F).
+  const bool from_avx512 = path == "auto" || path == "avx512vnni";
+  const bool from_avx2 = from_avx512 || path == "avx2";
   if ((narrow || fits_int32(x)) && fits_int32(w)) {
 #ifdef OMNICODEC_X86
-    if (cout % 8 && cout < 64 && __builtin_cpu_supports("avx512f")) {
+    if (from_avx512 && cout % 8 && cout < 64 && __builtin_cpu_supports("avx512f")) {
       // A few outputs (a head's location and scale): padded with zero weights to the SIMD
       // width, the padding's sums dropped.
       const int64_t padded = (cout + 7) / 8 * 8;
       const torch::Tensor wide = torch::cat({w, torch::zeros({padded - cout, cin}, torch::kInt64)});
       const torch::Tensor wide_bias = torch::cat({b, torch::zeros({padded - cout}, torch::kInt64)});
-      return integer_linear(narrow ? x : x.to(torch::kInt32), wide, wide_bias, shift, relu)
+      return integer_linear(narrow ? x : x.to(torch::kInt32), wide, wide_bias, shift, relu, path)
           .narrow(1, 0, cout).contiguous();
     }
 #endif
@@ -516,10 +521,10 @@ torch::Tensor integer_linear(const torch::Tensor& features, const torch::Tensor&
     const int64_t* wp64 = wt.data_ptr<int64_t>();
     at::parallel_for(0, rows, 256, [&](int64_t begin, int64_t end) {
 #ifdef OMNICODEC_X86
-      if (__builtin_cpu_supports("avx512f") &&
+      if (from_avx512 && __builtin_cpu_supports("avx512f") &&
           (relu ? linear_avx512<true> : linear_avx512<false>)(xp, wp64, bp, op, begin, end, cin, cout, shift))
         return;
-      if (cout % 4 == 0 && cout <= 4 * kMaxLinearVectors && __builtin_cpu_supports("avx2")) {
+      if (from_avx2 && cout % 4 == 0 && cout <= 4 * kMaxLinearVectors && __builtin_cpu_supports("avx2")) {
         (relu ? linear_rows_avx2<true> : linear_rows_avx2<false>)(xp, wp64, bp, op, begin, end, cin, cout, shift);
         return;
       }

@@ -13,4 +13,4 @@ torch::Tensor integer_conv(const torch::Tensor& features, const torch::Tensor& t
 std::vector<std::string> integer_conv_paths();
 torch::Tensor integer_dot(const torch::Tensor& features, const torch::Tensor& weight);
 torch::Tensor integer_linear(const torch::Tensor& features, const torch::Tensor& weight, const torch::Tensor& bias,
-                             int64_t shift, bool relu);
+                             int64_t shift, bool relu, const std::string& path);

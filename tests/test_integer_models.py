@@ -46,8 +46,9 @@ def test_every_implementation_computes_the_same_integers(cout):
 @pytest.mark.parametrize("cout", [2, 4, 32, 64, 70])
 @pytest.mark.parametrize("operands", ["int32", "int64 within int32", "int64 beyond int32"])
 def test_dense_layer_kernels_match_the_reference(cout, operands):
-    """integer.linear's C++ paths (int32 operands with SIMD 64-bit sums, narrow outputs
-    padded, zero runs skipped; or plain int64) give the reference's integers."""
+    """Every path of integer.linear (the C++ ones this CPU runs: int32 operands with SIMD
+    64-bit sums, narrow outputs padded, zero runs skipped; plain; int64) gives the
+    reference's integers."""
     rng = torch.Generator().manual_seed(cout)
     rows, cin = 1001, 37  # an odd row count: the SIMD path's last row has no partner
     x = torch.randint(-30000, 30000, (rows, cin), generator=rng) * (torch.rand(rows, cin, generator=rng) < 0.6)
@@ -58,10 +59,12 @@ def test_dense_layer_kernels_match_the_reference(cout, operands):
     x = x.to(torch.int32) if operands == "int32" else x
     bias = torch.randint(-2**40, 2**40, (cout,), generator=rng)
     for relu in (False, True):
-        got = integer.linear(x, weight, bias, 14, relu)
         with integer.use_implementation("reference"):
             expected = integer.linear(x, weight, bias, 14, relu)
-        assert got.dtype == torch.int64 and torch.equal(got, expected)
+        for name in integer.implementations():
+            with integer.use_implementation(name):
+                got = integer.linear(x, weight, bias, 14, relu)
+            assert got.dtype == torch.int64 and torch.equal(got, expected), name
 
 
 def test_use_implementation_routes_every_operation(monkeypatch):

@@ -93,14 +93,14 @@ def fit(shipped, coords, levels, bits, ycocg, depth):
 
 
 def _float_network(net):
-    return net.dequantized() if getattr(net, "integer", False) else net
+    return net.dequantized() if net.integer else net
 
 
 def _packed(deltas, shipped):
     """Per tensor its step and int8 multiples: float32 steps of float weights, or uint32
     steps in the last bit of an integer network's weights."""
     parts = []
-    if getattr(shipped, "integer", False):
+    if shipped.integer:
         for delta, (_, bits) in zip(deltas, shipped.adapted_buffers()):
             delta = torch.round(delta.double() * (1 << bits))
             step = min(max(int(-(-int(delta.abs().max()) // 127)), 1), _MAX_INTEGER_STEP)
@@ -127,7 +127,7 @@ def apply(net, block):
     except zlib.error:
         raise ValueError("colour adaptation block is corrupted") from None
     adapted = copy.deepcopy(net)
-    integer = getattr(net, "integer", False)
+    integer = net.integer
     step_format = _INTEGER_STEP if integer else _STEP
     targets = [tensor for tensor, _ in adapted.adapted_buffers()] if integer else head_parameters(adapted)
     position = 0

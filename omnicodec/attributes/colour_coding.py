@@ -104,16 +104,17 @@ class Rate:
 
     def step_features(self):
         """The integer network's step features: log2 of the Y and Co steps, FEATURE_BITS."""
-        return tuple(_log2_fixed(_decimal(step), colour_integer.FEATURE_BITS) for step in self.steps[:2])
+        return tuple(_scaled_log2(_decimal(step), 1 << colour_integer.FEATURE_BITS) for step in self.steps[:2])
 
 
 def _decimal(value):
     return decimal.Decimal(repr(float(value)))
 
 
-def _log2_fixed(value, bits):
+def _scaled_log2(value, scale):
+    """round(scale x log2(value)) of a Decimal, exactly."""
     context = fixedpoint.CONTEXT
-    return fixedpoint.rounded(context.divide(context.multiply(1 << bits, context.ln(value)), context.ln(2)))
+    return fixedpoint.rounded(context.divide(context.multiply(scale, context.ln(value)), context.ln(2)))
 
 
 @functools.lru_cache(maxsize=None)
@@ -121,9 +122,7 @@ def _fixed_step(step, level_ratio, level):
     context = fixedpoint.CONTEXT
     exact = context.multiply(_decimal(step), context.power(_decimal(level_ratio), level))
     fixed = max(fixedpoint.rounded(context.multiply(exact, 1 << STEP_BITS)), 1 << STEP_BITS)
-    index = fixedpoint.rounded(context.divide(
-        context.multiply(logistic.SCALE_STEPS, context.ln(context.divide(fixed, 1 << STEP_BITS))), context.ln(2)))
-    return fixed, index
+    return fixed, _scaled_log2(context.divide(fixed, 1 << STEP_BITS), logistic.SCALE_STEPS)
 
 
 def walk(net, coords, levels, bits, depth, rate, code, truth=None):
@@ -136,7 +135,7 @@ def walk(net, coords, levels, bits, depth, rate, code, truth=None):
     network (colour-v2) mu is an int64 fixed-point location and scale an int64 log-scale
     index (:class:`~omnicodec.entropy.logistic.IntegerLogistic`), and everything the
     decoder computes is integer. Returns the (N, 3) int64 rebuilt YCoCg-R values."""
-    integer = getattr(net, "integer", False)
+    integer = net.integer
     values = torch.zeros((len(coords), 3), dtype=torch.int32 if integer else torch.float32)
     truth = None if truth is None else torch.from_numpy(np.asarray(truth, dtype=np.int64))
     if integer:

@@ -20,7 +20,7 @@ from torch import nn
 from omnicodec import fixedpoint
 from omnicodec.attributes.colour_model import COLOUR_UNIT, MAX_LEVEL, SLOTS, ColourNet
 from omnicodec.attributes.levels import CENTRE
-from omnicodec.entropy.logistic import LOCATION_BITS, SCALE_STEPS
+from omnicodec.entropy.logistic import LOCATION_BITS, SCALE_STEPS, ln_scale_index
 from omnicodec.sparse import integer
 
 FEATURE_BITS = 12
@@ -46,9 +46,6 @@ class IntegerColourNet(nn.Module):
             self.register_buffer(f"{name}_weight", torch.zeros(shape, dtype=torch.int64))
             self.register_buffer(f"{name}_bias", torch.zeros(shape[0], dtype=torch.int64))
         self.register_buffer("level_table", torch.zeros(((MAX_LEVEL + 1) * 8, hidden), dtype=torch.int64))
-        # natural log scale with FEATURE_BITS -> index (1/SCALE_STEPS octave): x SCALE_STEPS / ln 2
-        self.index_factor = fixedpoint.rounded(fixedpoint.CONTEXT.divide(SCALE_STEPS << 16,
-                                                                         fixedpoint.CONTEXT.ln(2)))
 
     def _linear(self, name, x, relu):
         return integer.linear(x, getattr(self, f"{name}_weight"), getattr(self, f"{name}_bias"), WEIGHT_BITS,
@@ -64,10 +61,6 @@ class IntegerColourNet(nn.Module):
         out = self._linear(f"head{channel}_out", x, False)
         return out[:, 0], out[:, 1]
 
-    def scale_index(self, log_scale):
-        """Natural log scales (FEATURE_BITS) -> log-scale indices."""
-        return fixedpoint.round_shift(log_scale * self.index_factor, FEATURE_BITS + 16)
-
     def adapted_buffers(self):
         """The weights the encoder's adaptation changes, with the power of two each is
         scaled by, in :func:`omnicodec.attributes.adaptation.head_parameters` order."""
@@ -78,27 +71,30 @@ class IntegerColourNet(nn.Module):
         """The float :class:`ColourNet` this network computes (up to its roundings): what the
         encoder's float searches (adaptation) run."""
         net = ColourNet(self.config["hidden"], self.config["head"])
-        linears = [net.gather, net.trunk[1]] + [layer for head in net.heads for layer in (head[0], head[2])]
         with torch.no_grad():
-            for name, linear in zip(("gather",) + _LINEARS, linears):
+            for name, linear in _float_linears(net):
                 linear.weight.copy_(getattr(self, f"{name}_weight").double() / (1 << WEIGHT_BITS))
                 linear.bias.copy_(getattr(self, f"{name}_bias").double() / (1 << (FEATURE_BITS + WEIGHT_BITS)))
             net.level.weight.copy_(self.level_table.double() / (1 << FEATURE_BITS))
         return net.eval()
 
 
+def _float_linears(float_net):
+    """(name, nn.Linear) of a :class:`ColourNet`, named as :class:`IntegerColourNet`'s weights."""
+    heads = [layer for head in float_net.heads for layer in (head[0], head[2])]
+    return list(zip(("gather",) + _LINEARS, [float_net.gather, float_net.trunk[1], *heads]))
+
+
 def quantize(float_net):
     """The :class:`IntegerColourNet` of a :class:`ColourNet`: weights x 2^WEIGHT_BITS,
     biases x 2^(FEATURE_BITS + WEIGHT_BITS), the level table x 2^FEATURE_BITS, rounded."""
     net = IntegerColourNet(float_net.config["hidden"], float_net.config["head"])
-    linears = [float_net.gather, float_net.trunk[1]] + [layer for head in float_net.heads
-                                                         for layer in (head[0], head[2])]
 
     def rounded(tensor, bits):
         return torch.round(tensor.double() * (1 << bits)).to(torch.int64)
 
     with torch.no_grad():
-        for name, linear in zip(("gather",) + _LINEARS, linears):
+        for name, linear in _float_linears(float_net):
             getattr(net, f"{name}_weight").copy_(rounded(linear.weight, WEIGHT_BITS))
             getattr(net, f"{name}_bias").copy_(rounded(linear.bias, FEATURE_BITS + WEIGHT_BITS))
         net.level_table.copy_(rounded(float_net.level.weight, FEATURE_BITS))
@@ -137,7 +133,7 @@ def channel_predictions(net, values, levels, stages, neighbours, step_features, 
         offset, log_scale = net.channel(hidden, channel, errors)
         location = (reference[:, channel] << LOCATION_BITS) + fixedpoint.round_shift(
             offset << unit_bits, FEATURE_BITS - LOCATION_BITS)
-        rebuilt = yield location, net.scale_index(log_scale) + SCALE_STEPS * unit_bits
+        rebuilt = yield location, ln_scale_index(log_scale, FEATURE_BITS) + SCALE_STEPS * unit_bits
         error = fixedpoint.round_shift(((rebuilt << LOCATION_BITS) - location) << (FEATURE_BITS - LOCATION_BITS),
                                        unit_bits)
         errors = torch.cat([errors, error[:, None]], dim=1)

@@ -131,6 +131,19 @@ def _tables():
     return tuple(torch.tensor(values, dtype=torch.int64) for values in (cdf, reciprocals, reaches))
 
 
+@functools.lru_cache(maxsize=None)
+def _index_per_ln():
+    """round(2^16 x SCALE_STEPS / ln 2): log-scale indices per unit of natural log, 16 bits."""
+    return fixedpoint.rounded(fixedpoint.CONTEXT.divide(SCALE_STEPS << 16, fixedpoint.CONTEXT.ln(2)))
+
+
+def ln_scale_index(log_scale, fraction_bits):
+    """Natural log scales in fixed point (int64, ``fraction_bits``) -> the log-scale indices
+    :class:`IntegerLogistic` takes, rounded half up; integers only (the integer networks'
+    scale heads)."""
+    return fixedpoint.round_shift(log_scale * _index_per_ln(), fraction_bits + 16)
+
+
 def fixed_location(mu):
     """Float locations -> the integer locations :class:`IntegerLogistic` takes (encoders)."""
     return torch.round(torch.as_tensor(mu, dtype=torch.float64) * (1 << LOCATION_BITS)).to(torch.int64)

@@ -70,9 +70,6 @@ class IntegerFieldNet(nn.Module):
                 self.register_buffer(f"{field}_bias{layer}", torch.zeros(sizes[layer + 1], dtype=torch.int64))
         low, high = log_scale_range
         self.log_scale_bounds = (round(low * (1 << FEATURE_BITS)), round(high * (1 << FEATURE_BITS)))
-        # log scale (natural, FEATURE_BITS) -> index (1/SCALE_STEPS octave): x SCALE_STEPS / ln 2
-        self.index_factor = fixedpoint.rounded(fixedpoint.CONTEXT.divide(logistic.SCALE_STEPS << 16,
-                                                                         fixedpoint.CONTEXT.ln(2)))
 
     def forward(self, field, features, reference, unit):
         x = features
@@ -81,7 +78,7 @@ class IntegerFieldNet(nn.Module):
             x = integer.linear(x, weight, bias, WEIGHT_BITS, relu=layer < self.LAYERS - 1)
         correction, log_scale = x[:, 0], x[:, 1].clamp(*self.log_scale_bounds)
         location = reference + fixedpoint.round_shift(correction * unit, FEATURE_BITS)
-        index = fixedpoint.round_shift(log_scale * self.index_factor, FEATURE_BITS + 16)
+        index = logistic.ln_scale_index(log_scale, FEATURE_BITS)
         return location, index
 
 

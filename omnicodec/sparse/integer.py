@@ -137,10 +137,11 @@ def dot(features, weight):
 def linear(features, weight, bias, shift, relu=False):
     """A dense layer in integers: ((N, in) int64 or int32 features . (out, in) int64
     weights + bias + 2^(shift - 1)) >> shift, int64, then ReLU if asked; exact, so every
-    path agrees."""
+    path agrees (:func:`use_implementation` picks one, as for :func:`conv`)."""
     native = _native()
     if native is not None:
-        return native.integer_linear(features.contiguous(), weight, bias, shift, relu)
+        return native.integer_linear(features.contiguous(), weight, bias, shift, relu,
+                                     fixedpoint.chosen_implementation() or "auto")
     out = (features.to(torch.int64) @ weight.T + bias + (1 << (shift - 1))) >> shift
     return out.clamp(min=0) if relu else out
 
