@@ -31,10 +31,10 @@ from omnicodec.plots import LIGHT_FIELD_METRICS, LIGHT_FIELD_NOTE, rd_plot
 _WORKER = """
 import json, resource, sys, time
 from omnicodec import api
-mode, src, dst, rate = sys.argv[1:5]
+mode, src, dst, rate, model = sys.argv[1:6]
 start = time.perf_counter()
 if mode == "encode":
-    api.compress_file(src, dst, rate=float(rate))
+    api.compress_file(src, dst, rate=float(rate), model=model or None)
 else:
     api.decompress_file(src, dst)
 print(json.dumps({"seconds": time.perf_counter() - start,
@@ -42,16 +42,17 @@ print(json.dumps({"seconds": time.perf_counter() - start,
 """
 
 
-def run_worker(mode, src, dst, rate=1):
-    """Encode or decode in a fresh process: its seconds and peak RSS in MB."""
-    return run_script(_WORKER, mode, src, dst, rate)
+def run_worker(mode, src, dst, rate=1, model=None):
+    """Encode (with ``model``, default: the default one) or decode in a fresh process: its
+    seconds and peak RSS in MB."""
+    return run_script(_WORKER, mode, src, dst, rate, model or "")
 
 
-def run_omnicodec(path, lightfield, rates, folder):
+def run_omnicodec(path, lightfield, rates, folder, model=None):
     rows = []
     for rate in rates:
         stream, back = os.path.join(folder, "lf.ocz"), os.path.join(folder, "back.npy")
-        encode = run_worker("encode", path, stream, rate)
+        encode = run_worker("encode", path, stream, rate, model)
         decode = run_worker("decode", stream, back)
         # Written as its extension says: an .npy, whatever the input was.
         decoded = read_lightfield(back, grid=lightfield.grid).views
@@ -78,6 +79,8 @@ def main(argv=None):
                         help="stored anchor rows (CSV of benchmarks.lightfield_anchors) instead "
                              "of running x265 and JPEG")
     parser.add_argument("--out", default="results/lf")
+    parser.add_argument("--model", help="the light-field model to code with (default: the default one; "
+                                        "e.g. lightfield-v2, which lightfield-v3 supersedes)")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     rates = parse_rates(args.rates, "lightfield")
@@ -88,7 +91,7 @@ def main(argv=None):
         print(f"{name}: {lightfield.views.shape[0]}x{lightfield.views.shape[1]} views of "
               f"{lightfield.views.shape[2]}x{lightfield.views.shape[3]}", flush=True)
         with tempfile.TemporaryDirectory() as folder:
-            ours = run_omnicodec(path, lightfield, rates, folder)
+            ours = run_omnicodec(path, lightfield, rates, folder, args.model)
         if args.anchor:
             others = read_lightfield_anchors(args.anchor, name)
             others = {codec: [dict(r, codec=codec, setting="stored", bytes=None, encode_s=None,

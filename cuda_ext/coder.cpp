@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "integer_logistic.h"
+#include "integer_warp.h"
 #include "rans.h"
 #include "sparse_integer.h"
 
@@ -494,4 +495,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("cdf"), py::arg("reciprocals"), py::arg("reaches"), py::arg("location_bits"), py::arg("shift"),
         py::arg("top"), py::arg("fraction_bits"), py::arg("one"),
         "masses of [first, last] under integer logistic mixtures (see integer_logistic.cpp)");
+  m.def("integer_warp", &integer_warp, py::arg("source"), py::arg("source_disparity"),
+        py::arg("target_disparity"), py::arg("du"), py::arg("dv"), py::arg("cubic"), py::arg("visibility"),
+        py::arg("position_bits"), py::arg("weight_bits"), py::arg("visibility_floor"),
+        "a (C, H, W) int64 view warped by fixed-point disparity -> (warped view, visibility) (see "
+        "integer_warp.cpp)");
 }

@@ -116,6 +116,29 @@ def floor_log2(values):
     return np.frexp(np.asarray(values, dtype=np.int64).astype(np.float64))[1].astype(np.int64) - 1
 
 
+@functools.lru_cache(maxsize=None)
+def _log_thresholds(numerator, denominator, top):
+    """The smallest integer v with floor((numerator / denominator) log2 v) >= k, for k in
+    1..top: v^numerator >= 2^(k x denominator), by integer bisection."""
+    thresholds = []
+    for k in range(1, top + 1):
+        bound, low, high = 1 << (k * denominator), 1, 1 << (k * denominator // numerator + 1)
+        while low < high:
+            middle = (low + high) // 2
+            low, high = (middle + 1, high) if middle ** numerator < bound else (low, middle)
+        thresholds.append(low)
+    return tuple(thresholds)
+
+
+def log2_bins(values, numerator, denominator, top):
+    """floor((numerator / denominator) x log2 v) of integer tensors or arrays v >= 1,
+    clamped to [0, top >= 1], by exact integer thresholds (no logarithm); int64."""
+    bins = 0
+    for threshold in _log_thresholds(numerator, denominator, top):
+        bins = bins + (values >= threshold)
+    return bins
+
+
 def round_shift(values, bits):
     """values / 2^bits rounded half up: (values + 2^(bits - 1)) >> bits (int64 numpy arrays
     or torch tensors)."""

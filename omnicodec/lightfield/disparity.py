@@ -95,11 +95,16 @@ def splat(disparity, offset):
     if (du, dv) == (0, 0):
         return disparity.clone()
     y, x = _pixel_grid(height, width)
-    ty = torch.round(y + du * disparity).long()
-    tx = torch.round(x + dv * disparity).long()
+    return splat_to(disparity, torch.round(y + du * disparity).long(), torch.round(x + dv * disparity).long())
+
+
+def splat_to(disparity, ty, tx):
+    """Every pixel's disparity (float or integer) moved to its pixel (``ty``, ``tx``), the
+    largest kept where several land, holes filled by :func:`fill_holes`."""
+    height, width = disparity.shape
     inside = (ty >= 0) & (ty < height) & (tx >= 0) & (tx < width)
-    empty = -1e9
-    out = torch.full((height * width,), empty).scatter_reduce(
+    empty = -1e9 if disparity.is_floating_point() else -(1 << 40)
+    out = torch.full((height * width,), empty, dtype=disparity.dtype).scatter_reduce(
         0, (ty * width + tx)[inside], disparity[inside], "amax").view(height, width)
     return fill_holes(out, out == empty)
 
@@ -122,19 +127,20 @@ def _nearest_along(values, known, dim, reverse):
 
 def fill_holes(disparity_map, hole):
     """Holes take the smallest of the nearest known disparities left, right, above and
-    below them: the background that a nearer surface uncovered."""
+    below them: the background that a nearer surface uncovered (float or integer maps)."""
     if not hole.any():
         return disparity_map
     known = ~hole
     if not known.any():
         return torch.zeros_like(disparity_map)
-    best = torch.full_like(disparity_map, float("inf"))
+    top = float("inf") if disparity_map.is_floating_point() else torch.iinfo(disparity_map.dtype).max
+    best = torch.full_like(disparity_map, top)
     for dim in (0, 1):
         for reverse in (False, True):
             nearest, found = _nearest_along(disparity_map, known, dim, reverse)
             best = torch.where(found, torch.minimum(best, nearest), best)
     fallback = disparity_map[known].min()
-    best = torch.where(torch.isinf(best), fallback, best)
+    best = torch.where(best == top, fallback, best)
     return torch.where(hole, best, disparity_map)
 
 

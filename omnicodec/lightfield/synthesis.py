@@ -26,6 +26,7 @@ length + JSON). Sections: disparity, key view, residuals.
 """
 
 import dataclasses
+import decimal
 import math
 import struct
 
@@ -33,13 +34,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from omnicodec import bitstream
+from omnicodec import bitstream, catalogue
 from omnicodec.codec import Codec, Decoded, Encoded
 from omnicodec.entropy import binary_reader, binary_writer, logistic
 from omnicodec.errors import BitstreamError, InputError
 from omnicodec.io.lightfield import LightField, Naming
-from omnicodec.lightfield import disparity, view_coding
-from omnicodec.lightfield.view_coding import LIMIT, TAIL, ViewEntropyModel
+from omnicodec.lightfield import disparity, synthesis_integer, view_coding
+from omnicodec.lightfield.view_coding import LIMIT, TAIL, IntegerViewEntropyModel, ViewEntropyModel
 
 SEARCH = 4.0  # disparities swept: -SEARCH .. SEARCH pixels per camera step ...
 SEARCH_STEP = 0.25  # ... in these steps (refined to a fraction of them)
@@ -120,20 +121,13 @@ def full_map(cells, cell, shape):
     return grown[:shape[0], :shape[1]]
 
 
-def disparity_scale(exponent):
-    return 2.0 ** (exponent / 4)
-
-
-def code_disparity(cells, exponent, writer=None, reader=None, shape=None):
+def code_disparity(model, cells, exponent, writer=None, reader=None, shape=None):
     """The disparity cells, coarse to fine as a key view's DC (view_coding.code_lattice),
-    every difference under one logistic of scale 2^(exponent / 4)."""
+    every difference under one logistic of scale 2^(exponent / 4) in ``model``'s
+    arithmetic."""
     def values(truth, context, feature):
-        scale = torch.full((context.numel(),), disparity_scale(exponent))
-        centre = torch.zeros_like(scale)
-        if reader is not None:
-            return logistic.read(reader, centre, scale, -LIMIT, LIMIT, TAIL).reshape(context.shape)
-        logistic.write(writer, truth, centre, scale, -LIMIT, LIMIT, TAIL)
-        return truth
+        scales = model.disparity_scales(exponent, context.numel())
+        return view_coding.code_zero_centred(truth, scales, writer, reader).reshape(context.shape)
 
     grid = torch.zeros((1, *shape), dtype=torch.int64) if cells is None else cells[None]
     return view_coding.code_lattice(grid, values, reader is not None)[0]
@@ -177,87 +171,138 @@ class Layout:
         step = self.step * (1.0 if level is None else LEVEL_RATIO ** (level + 1))
         return torch.tensor([step, step * CHROMA_RATIO, step * CHROMA_RATIO])
 
+    @staticmethod
+    def step_ratios(level=None):
+        """:meth:`steps` / the luma step, as exact Decimals (integer decoders)."""
+        ratio = 1 if level is None else decimal.Decimal(repr(LEVEL_RATIO)) ** (level + 1)
+        chroma = decimal.Decimal(repr(CHROMA_RATIO))
+        return ratio, ratio * chroma, ratio * chroma
+
 
 def analyse(raw, step):
     """The encoder's choices for (U, V, H, W, 3) integer views at a luma step: (Layout,
-    the views as floats on the 8-bit scale, the disparity cells)."""
+    the disparity cells)."""
     sample_bits = 8 * raw.dtype.itemsize
     rows, cols, height, width, _ = raw.shape
     present = raw.reshape(rows, cols, -1).any(axis=-1)
-    views = torch.from_numpy(raw.astype(np.float32)) * (255.0 / ((1 << sample_bits) - 1))
     cell = 16 if step >= COARSE_STEP else 8
     key = key_view(present) if present.any() else (rows // 2, cols // 2)
     cells = torch.zeros((-(-height // cell), -(-width // cell)), dtype=torch.int64)
     if present.sum() > 1:
+        views = torch.from_numpy(raw.astype(np.float32)) * (255.0 / ((1 << sample_bits) - 1))
         candidates = torch.arange(-SEARCH, SEARCH + SEARCH_STEP / 2, SEARCH_STEP)
         cells = cell_grid(disparity.estimate(disparity.luma(views), present, key, candidates), cell)
     layout = Layout((rows, cols, height, width), sample_bits, key, step, cell, best_disparity_exponent(cells),
                     present)
-    return layout, views, cells
+    return layout, cells
+
+
+class FloatViews:
+    """lightfield-v2's arithmetic for :class:`SynthesisCoder`: views as float32 on the 8-bit
+    scale, warped by torch's grid_sample (so a stream decodes only where the machine
+    computes these floats as the writer's did)."""
+
+    centre = 128.0  # what a key view is coded around
+
+    def __init__(self, layout):
+        self.layout = layout
+        self.scale = layout.peak / 255.0
+
+    def working(self, samples):
+        """(H, W, 3) samples -> the view in working units."""
+        return torch.from_numpy(samples.astype(np.float32)) * (255.0 / self.layout.peak)
+
+    def steps(self, level=None):
+        return self.layout.steps(level)
+
+    @staticmethod
+    def float_steps(steps):
+        return steps
+
+    @staticmethod
+    def coefficients(difference):
+        """(H, W, 3) RGB difference -> (P, H', W', 64) float transform coefficients."""
+        return view_coding.forward(view_coding.to_ycbcr(difference).permute(2, 0, 1))
+
+    def rebuild(self, q, steps, base):
+        """A view's integers and what they were coded around -> the view as decoded, its
+        samples rounded."""
+        residual = view_coding.inverse(view_coding.dequantize(q, steps), *self.layout.shape[2:])
+        view = view_coding.to_rgb(residual.permute(1, 2, 0)) + base
+        return torch.round(view.clamp(0, 255) * self.scale) / self.scale
+
+    def samples(self, view):
+        return np.round(view.numpy() * self.scale).astype(self.layout.dtype)
+
+    def disparity_map(self, cells):
+        return full_map(cells, self.layout.cell, self.layout.shape[2:])
+
+    @staticmethod
+    def splat(full, offset):
+        return disparity.splat(full, offset)
+
+    @staticmethod
+    def predict(target, references, decoded, maps):
+        prediction, uncertainty = predict(target, references, decoded, maps)
+        return prediction.permute(1, 2, 0), uncertainty
+
+    @staticmethod
+    def feature(uncertainty, steps):
+        return view_coding.block_feature(torch.stack([uncertainty, uncertainty * 0.3, uncertainty * 0.3]), steps)
 
 
 class SynthesisCoder:
     """The walk over a light field's views shared by encoder and decoder: given the
     integers (encoder: from the views; decoder: from the stream), it rebuilds every view
-    as the decoder does."""
+    as the decoder does, in the model's arithmetic (:class:`FloatViews` for lightfield-v2,
+    :class:`~omnicodec.lightfield.synthesis_integer.IntegerViews` for an integer model)."""
 
     def __init__(self, model, layout, progress=None):
         self.model, self.layout, self.progress = model, layout, progress
+        self.arithmetic = (synthesis_integer.IntegerViews if model.integer else FloatViews)(layout)
 
-    def _views(self, planes_integers, steps, base, kind_shape):
-        height, width = kind_shape
-        residual = view_coding.inverse(view_coding.dequantize(planes_integers, steps), height, width)
-        return view_coding.to_rgb(residual.permute(1, 2, 0)) + base
-
-    def run(self, views, disparity_cells, io):
-        """-> (U, V, H, W, 3) decoded float views on the 8-bit scale, rounded to the
-        samples. ``views`` (float, 8-bit scale) when encoding, None when decoding; ``io``:
-        the keywords of ViewEntropyModel.code for the key view and for the residuals."""
-        layout = self.layout
+    def run(self, raw, disparity_cells, io):
+        """-> (U, V, H, W, 3) decoded samples (the layout's dtype). ``raw``: the views'
+        samples when encoding, None when decoding; ``io``: the keywords of
+        ViewEntropyModel.code for the key view and for the residuals."""
+        layout, arithmetic = self.layout, self.arithmetic
         rows, cols, height, width = layout.shape
-        scale = layout.peak / 255.0
-        out = torch.zeros(rows, cols, height, width, 3)
+        out = np.zeros((rows, cols, height, width, 3), layout.dtype)
         if not layout.present.any():
             return out
         key = layout.key
-        steps = layout.steps()
         blocks = (-(-height // view_coding.BLOCK), -(-width // view_coding.BLOCK))
-        q = None
-        if views is not None:
-            q = view_coding.quantize(view_coding.forward(view_coding.to_ycbcr(views[key] - 128.0).permute(2, 0, 1)),
-                                     steps)
         feature = torch.zeros((view_coding.PLANES, *blocks), dtype=torch.int64)
-        q = self.model.code(q, "key", feature, **io[0])
-        decoded = {key: self._round(self._views(q, steps, 128.0, (height, width)), scale)}
-        out[key] = decoded[key]
+        decoded = {key: self._view(key, raw, arithmetic.centre, feature, arithmetic.steps(), "key", io[0])}
+        out[key] = arithmetic.samples(decoded[key])
         self._tick()
-        full = full_map(disparity_cells, layout.cell, (height, width))
+        full = arithmetic.disparity_map(disparity_cells)
         maps = {}
         for target, level in coding_order(layout.present, key):
             for view in (target, *decoded):
                 if view not in maps:
-                    maps[view] = disparity.splat(full, (view[0] - key[0], view[1] - key[1]))
-            prediction, uncertainty = predict(target, reference_views(target, decoded), decoded, maps)
-            steps = layout.steps(level)
-            feature = view_coding.block_feature(torch.stack([uncertainty, uncertainty * 0.3, uncertainty * 0.3]),
-                                                steps)
-            q = None
-            if views is not None:
-                residual = view_coding.to_ycbcr(views[target] - prediction.permute(1, 2, 0)).permute(2, 0, 1)
-                coefficients = view_coding.forward(residual)
-                q = view_coding.quantize(coefficients, steps)
-                if "writer" in io[1]:  # the encoder's choice (not while fitting the tables)
-                    q = view_coding.drop_unworthy_blocks(self.model, q, coefficients, steps, feature, RD_SLOPE)
-            q = self.model.code(q, "residual", feature, **io[1])
-            decoded[target] = self._round(self._views(q, steps, prediction.permute(1, 2, 0), (height, width)), scale)
-            out[target] = decoded[target]
+                    maps[view] = arithmetic.splat(full, (view[0] - key[0], view[1] - key[1]))
+            prediction, uncertainty = arithmetic.predict(target, reference_views(target, decoded), decoded, maps)
+            steps = arithmetic.steps(level)
+            feature = arithmetic.feature(uncertainty, steps)
+            decoded[target] = self._view(target, raw, prediction, feature, steps, "residual", io[1])
+            out[target] = arithmetic.samples(decoded[target])
             self._tick()
         return out
 
-    @staticmethod
-    def _round(view, scale):
-        """A decoded view as the output holds it (samples rounded), on the 8-bit scale."""
-        return torch.round(view.clamp(0, 255) * scale) / scale
+    def _view(self, view, raw, base, feature, steps, kind, io):
+        """One view's integers coded around ``base`` (chosen from ``raw`` when encoding) ->
+        the view as the decoder rebuilds it."""
+        arithmetic = self.arithmetic
+        q = None
+        if raw is not None:
+            coefficients = arithmetic.coefficients(arithmetic.working(raw[view]) - base)
+            quantizer = arithmetic.float_steps(steps)
+            q = view_coding.quantize(coefficients, quantizer)
+            if kind == "residual" and "writer" in io:  # the encoder's choice (not while fitting the tables)
+                q = view_coding.drop_unworthy_blocks(self.model, q, coefficients, quantizer, feature, RD_SLOPE)
+        q = self.model.code(q, kind, feature, **io)
+        return arithmetic.rebuild(q, steps, base)
 
     def _tick(self):
         if self.progress:
@@ -271,7 +316,7 @@ class SynthesisLightFieldCodec(Codec):
     """Light fields by key view, disparity and warped prediction; ``rate`` 1 (fewest bits)
     to the card's last rate, fractional rates in between."""
 
-    network = ViewEntropyModel
+    network = staticmethod(catalogue.by_arithmetic(ViewEntropyModel, IntegerViewEntropyModel))
     options = ()
     unit = "pixel"
     takes_rate = True
@@ -292,12 +337,12 @@ class SynthesisLightFieldCodec(Codec):
 
     def encode(self, prepared, rate=None, progress=None):
         lightfield = prepared
-        layout, views, cells = analyse(lightfield.views, self.step_of(rate))
+        layout, cells = analyse(lightfield.views, self.step_of(rate))
         writers = [binary_writer(self.coder) for _ in range(3)]
-        code_disparity(cells, layout.exponent, writer=writers[0])
-        decoded = SynthesisCoder(self._model, layout, progress).run(
-            views, cells, [{"writer": writers[1]}, {"writer": writers[2]}])
-        samples = self._samples(decoded, layout)
+        model = self._model
+        code_disparity(model, cells, layout.exponent, writer=writers[0])
+        samples = SynthesisCoder(model, layout, progress).run(
+            lightfield.views, cells, [{"writer": writers[1]}, {"writer": writers[2]}])
         # a light field of black views only is its header
         sections = [w.finish() for w in writers] if layout.present.any() else [b""] * 3
         return Encoded(header=self._header(layout, lightfield.naming),
@@ -315,18 +360,14 @@ class SynthesisLightFieldCodec(Codec):
             samples = np.zeros((rows, cols, height, width, 3), layout.dtype)
             return Decoded(LightField(samples, naming), bitstream.checksum(samples), self._details(layout))
         readers = [binary_reader(self.coder, section) for section in sections]
-        cells = code_disparity(None, layout.exponent, reader=readers[0],
+        model = self._model
+        cells = code_disparity(model, None, layout.exponent, reader=readers[0],
                                shape=(-(-height // layout.cell), -(-width // layout.cell)))
-        decoded = SynthesisCoder(self._model, layout, progress).run(
+        samples = SynthesisCoder(model, layout, progress).run(
             None, cells, [{"reader": readers[1]}, {"reader": readers[2]}])
         for reader in readers:
             reader.finish()
-        samples = self._samples(decoded, layout)
         return Decoded(LightField(samples, naming), bitstream.checksum(samples), self._details(layout))
-
-    @staticmethod
-    def _samples(decoded, layout):
-        return np.round(decoded.numpy() * (layout.peak / 255.0)).astype(layout.dtype)
 
     @classmethod
     def describe(cls, header):
@@ -390,8 +431,8 @@ def fit(data, out):
     collector = ViewEntropyModel()
     for name, raw in training_light_fields(data).items():
         for step in RATE_STEPS:
-            layout, views, cells = analyse(raw, step)
-            SynthesisCoder(collector, layout).run(views, cells, [{"collect": statistics}] * 2)
+            layout, cells = analyse(raw, step)
+            SynthesisCoder(collector, layout).run(raw, cells, [{"collect": statistics}] * 2)
             print(f"{name}: step {step} collected", flush=True)
     model = view_coding.fit(statistics)
     torch.save({"config": model.config, "state_dict": model.state_dict()}, out)

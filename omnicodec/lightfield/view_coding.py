@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from omnicodec import fixedpoint
 from omnicodec.entropy import binary_frequencies, logistic
 from omnicodec.metrics.lightfield import YCBCR_FROM_RGB
 
@@ -39,10 +40,11 @@ KINDS = ("key", "residual")
 PLANES = 3
 LIMIT = 8191  # largest coded magnitude (a DC at step 0.25: 8 x 255 / 0.25)
 TAIL = (0.001, 30.0)  # each logistic mixed with one 30 times wider: outliers cost tens of bits
+TAIL_FIXED = (1, 79)  # the same for integer logistics: weight 1/1024, 2^(79/16) = 30.6 times wider
 DEAD_ZONE = 0.22  # of a step: |x| / step is rounded down below n + 0.5 + DEAD_ZONE
 
 
-def _zigzag():
+def zigzag():
     order = sorted(((y, x) for y in range(BLOCK) for x in range(BLOCK)),
                    key=lambda p: (p[0] + p[1], p[1] if (p[0] + p[1]) % 2 == 0 else p[0]))
     return torch.tensor([y * BLOCK + x for y, x in order])
@@ -75,14 +77,14 @@ def forward(planes):
     blocks = padded.reshape(p, hb, BLOCK, wb, BLOCK).permute(0, 1, 3, 2, 4)
     m = dct_matrix(BLOCK)
     coefficients = torch.einsum("ry,sx,pabyx->pabrs", m, m, blocks).reshape(p, hb, wb, BLOCK * BLOCK)
-    return coefficients[..., _zigzag()]
+    return coefficients[..., zigzag()]
 
 
 def inverse(coefficients, height, width):
     """Inverse of :func:`forward`, cropped to (P, height, width)."""
     p, hb, wb, _ = coefficients.shape
     natural = torch.empty_like(coefficients)
-    natural[..., _zigzag()] = coefficients
+    natural[..., zigzag()] = coefficients
     m = dct_matrix(BLOCK)
     blocks = torch.einsum("ry,sx,pabrs->pabyx", m, m, natural.reshape(p, hb, wb, BLOCK, BLOCK))
     return blocks.permute(0, 1, 3, 2, 4).reshape(p, hb * BLOCK, wb * BLOCK)[:, :height, :width]
@@ -109,22 +111,24 @@ def block_feature(spread, steps):
 
 def _context(q, band, kind):
     """(P, H', W') context bins of ``band`` from the magnitudes of the lower bands of each
-    block and its four neighbours (a key view's DC, its brightness, left out)."""
+    block and its four neighbours (a key view's DC, its brightness, left out): floor(1.5
+    log2(1 + own + the neighbours' mean)), in integers (of 4 x that sum)."""
     if band == 0:
         return torch.zeros(q.shape[:3], dtype=torch.int64)
-    low = q[..., int(kind == "key"):BAND_EDGES[band]].abs().sum(dim=-1).to(torch.float32)
+    low = q[..., int(kind == "key"):BAND_EDGES[band]].abs().sum(dim=-1)
     padded = torch.nn.functional.pad(low[None], (1, 1, 1, 1))[0]
-    around = (padded[:, :-2, 1:-1] + padded[:, 2:, 1:-1] + padded[:, 1:-1, :-2] + padded[:, 1:-1, 2:]) / 4
-    activity = torch.log2(1 + low + around) * 1.5
-    return torch.floor(activity).clamp(0, CONTEXTS - 2).to(torch.int64)
+    around = padded[:, :-2, 1:-1] + padded[:, 2:, 1:-1] + padded[:, 1:-1, :-2] + padded[:, 1:-1, 2:]
+    # floor(1.5 log2(x / 4)) = floor(1.5 log2 x) - 3
+    return (fixedpoint.log2_bins(4 + 4 * low + around, 3, 2, CONTEXTS + 1) - 3).clamp(min=0)
 
 
 def dc_feature(dc):
     """(P, H', W') feature bins of a key view's blocks from their DC integers: how much the
-    DC changes from the blocks left of and above them (edges and texture)."""
-    padded = torch.nn.functional.pad(dc[None].to(torch.float32), (1, 0, 1, 0), mode="replicate")[0]
+    DC changes from the blocks left of and above them (edges and texture), floor(2 log2(1
+    + change))."""
+    padded = torch.nn.functional.pad(dc[None], (1, 0, 1, 0), mode="replicate")[0]
     change = (padded[:, 1:, 1:] - padded[:, 1:, :-1]).abs() + (padded[:, 1:, 1:] - padded[:, :-1, 1:]).abs()
-    return torch.floor(2 * torch.log2(1 + change)).clamp(0, FEATURES - 1).to(torch.int64)
+    return fixedpoint.log2_bins(1 + change, 2, 1, FEATURES - 1)
 
 
 def _dc_passes(shape):
@@ -165,8 +169,8 @@ def _dc_passes(shape):
 
 
 def _dc_prediction(dc, neighbours):
-    """(P, N) integer predictions (floor of the mean of the usable neighbours' DC) and
-    (P, N) context bins (their spread) for a pass."""
+    """(P, N) integer predictions (the mean of the usable neighbours' DC, rounded) and
+    (P, N) context bins (their spread, floor(1.5 log2(1 + spread))) for a pass."""
     nr, nc = neighbours
     usable = torch.from_numpy(nr >= 0)
     values = dc[:, torch.from_numpy(nr.clip(min=0)), torch.from_numpy(nc.clip(min=0))]  # (P, N, 4)
@@ -175,23 +179,15 @@ def _dc_prediction(dc, neighbours):
     prediction = torch.div(total + count // 2, count, rounding_mode="floor")
     high = torch.where(usable, values, torch.full_like(values, -(1 << 30))).amax(dim=-1)
     low = torch.where(usable, values, torch.full_like(values, 1 << 30)).amin(dim=-1)
-    spread = (high - low).to(torch.float32)
-    bins = torch.floor(torch.log2(1 + spread) * 1.5).clamp(0, CONTEXTS - 1).to(torch.int64)
-    return prediction, bins
+    return prediction, fixedpoint.log2_bins(1 + high - low, 3, 2, CONTEXTS - 1)
 
 
-class ViewEntropyModel(nn.Module):
-    """The fitted tables (:func:`fit`, not gradients): ``log_scales[kind, plane, band,
-    context, feature]`` of the integers, and ``coded_logits[kind, plane, feature, luma
-    coded]`` of the flag that says whether a block has any nonzero integer to send (a
-    key view's DC aside, which is always sent). Flags make blocks with nothing to send,
-    most of a well predicted view, nearly free."""
+class _ViewTables(nn.Module):
+    """How a view's integers are coded under fitted tables, whatever arithmetic the tables
+    hold: a subclass gives each scale cell's :meth:`scales` and each flag cell's
+    :meth:`flag_frequencies`."""
 
-    def __init__(self):
-        super().__init__()
-        self.config = {}
-        self.register_buffer("log_scales", torch.zeros(len(KINDS), PLANES, BANDS, CONTEXTS, FEATURES))
-        self.register_buffer("coded_logits", torch.zeros(len(KINDS), PLANES, FEATURES, 2))
+    integer = False
 
     def code(self, q, kind, feature, writer=None, reader=None, collect=None):
         """Write (``writer``), read (``reader``, ``q`` None) or add to a
@@ -226,7 +222,7 @@ class ViewEntropyModel(nn.Module):
                 collect.flags(index, coded[plane])
                 out[plane] = coded[plane]
             else:
-                frequencies = binary_frequencies(torch.sigmoid(self.coded_logits[index]).reshape(-1))
+                frequencies = self.flag_frequencies(index)
                 if reader is not None:
                     out[plane] = reader.read(frequencies).reshape(luma.shape)
                 else:
@@ -242,12 +238,8 @@ class ViewEntropyModel(nn.Module):
         if collect is not None:
             collect.values(KINDS.index(kind), band, planes, context, feature, values)
             return values
-        scales = torch.exp(self.log_scales[KINDS.index(kind), planes, band, context, feature]).reshape(-1)
-        centre = torch.zeros_like(scales)
-        if reader is not None:
-            return logistic.read(reader, centre, scales, -LIMIT, LIMIT, TAIL).reshape(planes.shape)
-        logistic.write(writer, values, centre, scales, -LIMIT, LIMIT, TAIL)
-        return values
+        return code_zero_centred(values, self.scales(KINDS.index(kind), planes, band, context, feature), writer,
+                                 reader).reshape(planes.shape)
 
     def _code_dc(self, dc, writer, reader, collect):
         """A key view's (P, H', W') DC integers by :func:`code_lattice`."""
@@ -256,6 +248,87 @@ class ViewEntropyModel(nn.Module):
             return self._values("key", 0, (planes, context, feature), truth, writer, reader, collect)
 
         return code_lattice(dc, values, reader is not None)
+
+
+class ViewEntropyModel(_ViewTables):
+    """lightfield-v2's tables, fitted (:func:`fit`, not gradients): ``log_scales[kind,
+    plane, band, context, feature]`` of the integers, and ``coded_logits[kind, plane,
+    feature, luma coded]`` of the flag that says whether a block has any nonzero integer
+    to send (a key view's DC aside, which is always sent). Flags make blocks with nothing
+    to send, most of a well predicted view, nearly free."""
+
+    def __init__(self):
+        super().__init__()
+        self.config = {}
+        self.register_buffer("log_scales", torch.zeros(len(KINDS), PLANES, BANDS, CONTEXTS, FEATURES))
+        self.register_buffer("coded_logits", torch.zeros(len(KINDS), PLANES, FEATURES, 2))
+
+    def scales(self, *cell):
+        return torch.exp(self.log_scales[cell]).reshape(-1)
+
+    float_scales = scales
+
+    def flag_frequencies(self, index):
+        return binary_frequencies(torch.sigmoid(self.coded_logits[index]).reshape(-1))
+
+    @staticmethod
+    def disparity_scales(exponent, count):
+        return torch.full((count,), 2.0 ** (exponent / 4))
+
+
+class IntegerViewEntropyModel(_ViewTables):
+    """lightfield-v3's tables: :class:`ViewEntropyModel`'s in integers, the same on every
+    machine: ``scale_indices`` (int64 log-scale indices of :class:`IntegerLogistic`, scale
+    2^(index / 16)) and ``flag_frequencies`` (int32 frequencies of a 1, in 1/2^16)."""
+
+    integer = True
+
+    def __init__(self, arithmetic="integer"):
+        super().__init__()
+        self.config = {"arithmetic": arithmetic}
+        self.register_buffer("scale_indices", torch.zeros(len(KINDS), PLANES, BANDS, CONTEXTS, FEATURES,
+                                                          dtype=torch.int64))
+        self.register_buffer("flag_table", torch.zeros(len(KINDS), PLANES, FEATURES, 2, dtype=torch.int32))
+
+    @classmethod
+    def rounded(cls, model):
+        """A :class:`ViewEntropyModel`'s tables rounded: scales to the nearest index, flag
+        probabilities to the frequencies it codes with."""
+        integer = cls()
+        integer.scale_indices.copy_(logistic.scale_index(torch.exp(model.log_scales.double())))
+        integer.flag_table.copy_(binary_frequencies(torch.sigmoid(model.coded_logits)))
+        return integer
+
+    def scales(self, *cell):
+        return self.scale_indices[cell].reshape(-1)
+
+    def float_scales(self, *cell):
+        """The scales as floats (the encoder's rate estimates)."""
+        return torch.exp2(self.scales(*cell) / logistic.SCALE_STEPS)
+
+    def flag_frequencies(self, index):
+        return self.flag_table[index].reshape(-1)
+
+    @staticmethod
+    def disparity_scales(exponent, count):
+        return torch.full((count,), exponent * logistic.SCALE_STEPS // 4, dtype=torch.int64)
+
+
+def code_zero_centred(values, scales, writer=None, reader=None):
+    """Write ``values`` (or read them, ``reader`` given) under zero-centred logistics with
+    a heavy tail: float ``scales`` (lightfield-v2), or int64 log-scale indices of integer
+    logistics (lightfield-v3). Returns the values."""
+    if scales.dtype == torch.int64:
+        model = logistic.IntegerLogistic(torch.zeros_like(scales), scales, -LIMIT, LIMIT, TAIL_FIXED)
+        if reader is not None:
+            return logistic.read_integer(reader, model)
+        logistic.write_integer(writer, values, model)
+        return values
+    centre = torch.zeros_like(scales)
+    if reader is not None:
+        return logistic.read(reader, centre, scales, -LIMIT, LIMIT, TAIL)
+    logistic.write(writer, values, centre, scales, -LIMIT, LIMIT, TAIL)
+    return values
 
 
 def code_lattice(grid, values, reading):
@@ -311,7 +384,7 @@ class _BlockBits:
         self.bits = torch.zeros(coded.shape, dtype=torch.float64)
 
     def values(self, kind, band, planes, context, feature, values):
-        scales = torch.exp(self.model.log_scales[kind, planes, band, context, feature])
+        scales = self.model.float_scales(kind, planes, band, context, feature).reshape(planes.shape)
         bits = logistic.bits(values.to(torch.float32), torch.zeros_like(scales), scales, -LIMIT, LIMIT, TAIL)
         self.bits[self.coded] += bits.sum(dim=-1).double()
 
