@@ -495,9 +495,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("cdf"), py::arg("reciprocals"), py::arg("reaches"), py::arg("location_bits"), py::arg("shift"),
         py::arg("top"), py::arg("fraction_bits"), py::arg("one"),
         "masses of [first, last] under integer logistic mixtures (see integer_logistic.cpp)");
-  m.def("integer_warp", &integer_warp, py::arg("source"), py::arg("source_disparity"),
-        py::arg("target_disparity"), py::arg("du"), py::arg("dv"), py::arg("cubic"), py::arg("visibility"),
-        py::arg("position_bits"), py::arg("weight_bits"), py::arg("visibility_floor"),
-        "a (C, H, W) int64 view warped by fixed-point disparity -> (warped view, visibility) (see "
+  m.def("integer_predict", &integer_predict, py::arg("sources"), py::arg("source_disparities"),
+        py::arg("target_disparity"), py::arg("du"), py::arg("dv"), py::arg("distance_weights"), py::arg("cubic"),
+        py::arg("visibility"), py::arg("position_bits"), py::arg("weight_bits"), py::arg("visibility_floor"),
+        py::arg("spread_shift"),
+        "(C, H, W) int64 views warped by fixed-point disparity and blended -> (prediction, spread) (see "
         "integer_warp.cpp)");
 }

@@ -1,20 +1,20 @@
-"""The light-field codec by view synthesis (lightfield-v2): disparity estimation and
-warping, the view coder's transform and entropy model, round trips of grids of every
-shape, black and flat views, disparities beyond the search, corrupted headers."""
+"""The light-field codec by view synthesis (lightfield-v3 by default, in integers, and the
+float lightfield-v2 it supersedes): disparity estimation and warping, the view coder's
+transform and entropy model, round trips of grids of every shape, black and flat views,
+disparities beyond the search, 16-bit samples, corrupted headers; the integer walk
+against the float one and its kernels against their references."""
 
 import numpy as np
 import pytest
 import torch
 
 import omnicodec
-from omnicodec import api, zoo
-from omnicodec.zoo import codec_id
-from omnicodec.entropy import binary_reader, binary_writer
+from omnicodec import api, fixedpoint, zoo
+from omnicodec.entropy import binary_frequencies, binary_reader, binary_writer
 from omnicodec.errors import BitstreamError
-from omnicodec.lightfield import disparity
 from omnicodec.io.lightfield import LightField, Naming
-from omnicodec.lightfield import synthesis
-from omnicodec.lightfield import view_coding
+from omnicodec.lightfield import disparity, synthesis, synthesis_integer, view_coding
+from omnicodec.zoo import codec_id
 from tests.conftest import textured_views
 
 TOP = len(synthesis.RATE_STEPS)  # the rate of most bits
@@ -69,21 +69,6 @@ def test_transform_inverts_and_quantization_has_a_dead_zone():
     assert torch.allclose(view_coding.inverse(coefficients, 21, 30), planes, atol=1e-3)
     q = view_coding.quantize(torch.tensor([[0.7, 0.8, -1.6, 2.7]]), torch.tensor([1.0]))
     assert q.tolist() == [[0, 1, -1, 2]]
-
-
-def test_entropy_model_reads_back_what_it_wrote():
-    model = zoo.load("lightfield-v2")
-    rng = np.random.default_rng(0)
-    for kind in view_coding.KINDS:
-        q = torch.from_numpy(np.round(rng.laplace(0, 2, (3, 5, 7, 64)) * (rng.random((3, 5, 7, 64)) < 0.3)))
-        q = q.to(torch.int64)
-        q[..., 0] += 40
-        feature = torch.from_numpy(rng.integers(0, view_coding.FEATURES, (3, 5, 7)))
-        writer = binary_writer("rans")
-        model.code(q.clone(), kind, feature, writer=writer)
-        reader = binary_reader("rans", writer.finish())
-        assert torch.equal(model.code(None, kind, feature, reader=reader), q)
-        reader.finish()
 
 
 def test_lattice_sends_every_value_once_after_the_neighbours_that_predict_it():
@@ -170,3 +155,119 @@ def test_corrupted_header_is_refused():
     for bad in (good[:10], good[:-1], good + b"x", good[:16] + b"\x07" + good[17:]):
         with pytest.raises(BitstreamError):
             codec_class._fields(bad)
+
+
+# lightfield-v3: the same walk in integers.
+
+
+@pytest.mark.parametrize("rate", [2, 6])
+def test_integer_model_follows_the_float_one_and_decodes(rate):
+    lightfield = LightField(_shifted_views(5, 5, 1.3), Naming("npy"))
+    results = {}
+    for model in ("lightfield-v2", "lightfield-v3"):
+        codec, prepared = api.prepare(lightfield, model=model, rate=rate)
+        data, encoded = api.encode(codec, prepared, rate=rate)
+        decoded = omnicodec.decompress(data).views
+        assert np.array_equal(decoded, encoded.decoded.views)
+        results[model] = len(data), _quality(lightfield.views, decoded)
+    (float_bytes, float_db), (integer_bytes, integer_db) = results.values()
+    assert integer_bytes <= float_bytes * 1.03 and integer_db >= float_db - 0.1
+
+
+def test_integer_light_fields_of_16_bit_samples_round_trip():
+    views = textured_views(3, 3, height=24, width=40).astype(np.uint16) * 257 + 3
+    codec, prepared = api.prepare(LightField(views, Naming("npy")), model="lightfield-v3", rate=TOP)
+    data, encoded = api.encode(codec, prepared, rate=TOP)
+    decoded = omnicodec.decompress(data).views
+    assert decoded.dtype == np.uint16 and np.array_equal(decoded, encoded.decoded.views)
+    error = decoded.astype(np.float64) - views
+    assert 10 * np.log10(65535.0 ** 2 / (error ** 2).mean()) > 30
+
+
+@pytest.mark.parametrize("model_id", ["lightfield-v2", "lightfield-v3"])
+def test_entropy_models_read_back_what_they_wrote(model_id):
+    model = zoo.load(model_id)
+    rng = np.random.default_rng(0)
+    for kind in view_coding.KINDS:
+        q = torch.from_numpy(np.round(rng.laplace(0, 2, (3, 5, 7, 64)) * (rng.random((3, 5, 7, 64)) < 0.3)))
+        q = q.to(torch.int64)
+        q[..., 0] += 40
+        feature = torch.from_numpy(rng.integers(0, view_coding.FEATURES, (3, 5, 7)))
+        writer = binary_writer("rans")
+        model.code(q.clone(), kind, feature, writer=writer)
+        reader = binary_reader("rans", writer.finish())
+        assert torch.equal(model.code(None, kind, feature, reader=reader), q)
+        reader.finish()
+
+
+def test_integer_tables_are_the_float_ones_rounded():
+    float_model, integer_model = zoo.load("lightfield-v2"), zoo.load("lightfield-v3")
+    assert integer_model.integer and not float_model.integer
+    scales = torch.exp2(integer_model.scale_indices / 16) / torch.exp(float_model.log_scales)
+    assert (scales - 1).abs().max() < 2 ** (1 / 32) - 1 + 1e-6  # half an index step
+    assert torch.equal(integer_model.flag_table,
+                       binary_frequencies(torch.sigmoid(float_model.coded_logits)))
+
+
+def test_context_bins_are_the_logarithms_they_stand_for():
+    low = torch.arange(0, 5000)
+    # 1.5 log2 of (1 + own + the neighbours' mean), as 4 x the sum
+    around = torch.arange(0, 5000).flip(0)
+    exact = torch.floor(1.5 * torch.log2(1 + low + around.double() / 4)).clamp(0, view_coding.CONTEXTS - 2)
+    assert torch.equal((fixedpoint.log2_bins(4 + 4 * low + around, 3, 2, view_coding.CONTEXTS + 1) - 3).clamp(min=0),
+                       exact.long())
+    values = torch.arange(1, 100000)
+    for numerator, denominator, top in ((3, 2, 9), (2, 1, 7)):
+        exact = torch.floor(numerator / denominator * torch.log2(values.double())).clamp(0, top).long()
+        assert torch.equal(fixedpoint.log2_bins(values, numerator, denominator, top), exact)
+
+
+def test_integer_transform_and_colour_matrix_follow_the_float_ones():
+    rng = np.random.default_rng(0)
+    q = torch.from_numpy(np.round(rng.laplace(0, 3, (3, 3, 4, 64)) * (rng.random((3, 3, 4, 64)) < 0.4))).long()
+    steps = synthesis_integer.fixed_steps(np.float32(6.3), 8, synthesis.Layout.step_ratios())
+    planes = synthesis_integer.inverse(q, steps, 21, 30)
+    reference = view_coding.inverse(view_coding.dequantize(q, synthesis_integer.float_steps(steps).float()), 21, 30)
+    assert (planes - reference).abs().max() <= 2  # fine units (1/16 sample): three roundings
+    rgb = synthesis_integer.to_rgb(planes)
+    assert (rgb - view_coding.to_rgb(planes.permute(1, 2, 0).float())).abs().max() <= 1
+    assert torch.equal(synthesis_integer.inverse(torch.zeros_like(q), steps, 21, 30), torch.zeros(3, 21, 30).long())
+
+
+def test_integer_disparity_maps_and_warps_follow_the_float_ones():
+    cells = torch.tensor([[16, 24, -8], [40, 0, 20], [12, 12, 64]])
+    grown = synthesis_integer.full_map(cells, 8, (20, 22))
+    assert (grown / 256 - synthesis.full_map(cells, 8, (20, 22))).abs().max() <= 1 / 512
+    near = torch.zeros(20, 20, dtype=torch.int64)
+    near[:, 8:12] = 2 << synthesis_integer.POSITION_BITS
+    moved = synthesis_integer.splat(near, (0, 1))
+    assert (moved[:, 10:14] == near[0, 8]).all() and (moved[:, 8:10] == 0).all()
+    views = torch.from_numpy(_shifted_views(3, 3, 1.25).astype(np.int64)) << synthesis_integer.FINE_BITS
+    disparity_map = torch.full((48, 64), round(1.25 * 256))
+    warped, visible = synthesis_integer.warp(views[1, 1].permute(2, 0, 1), disparity_map, disparity_map, (1, 1))
+    target = views[2, 2].permute(2, 0, 1)
+    assert (warped - target)[:, 8:-8, 8:-8].abs().float().mean() < 2 * 16
+    assert (visible == (1 << synthesis_integer.VISIBILITY_BITS) + 1).all()
+
+
+def test_integer_prediction_kernel_computes_its_reference():
+    generator = torch.Generator().manual_seed(0)
+    for height, width in ((1, 1), (7, 3), (33, 41)):
+        views = {(u, v): torch.randint(-5000, 1 << 20, (3, height, width), generator=generator)
+                 for u, v in ((0, 0), (0, 4), (4, 4), (2, 1))}
+        maps = {view: torch.randint(-6 << 8, 6 << 8, (height, width), generator=generator)
+                for view in (*views, (2, 2))}
+        for references in ([(0, 0)], [(0, 4), (4, 4)], list(views)):
+            native = synthesis_integer.predict((2, 2), references, views, maps)
+            with fixedpoint.implementation("reference"):
+                reference = synthesis_integer.predict((2, 2), references, views, maps)
+            assert all(torch.equal(a, b) for a, b in zip(native, reference))
+
+
+def test_integer_walk_is_the_same_from_every_implementation():
+    lightfield = LightField(textured_views(3, 3, height=24, width=40), Naming("npy"))
+    data = omnicodec.compress(lightfield, model="lightfield-v3", rate=4)
+    with fixedpoint.implementation("reference"):
+        assert omnicodec.compress(lightfield, model="lightfield-v3", rate=4) == data
+    assert np.array_equal(omnicodec.decompress(data).views, api.encode(*api.prepare(lightfield, rate=4), rate=4)[1]
+                          .decoded.views)

@@ -50,7 +50,8 @@ PORTABLE = _portable_entries()
 
 def test_every_default_model_family_has_portable_golden_streams():
     models = {entry["model"] for entry in PORTABLE}
-    assert {"occupancy-v2", "lossy-v2-r3", "lidar-v2", "lidar-v2-r3", "depth-v2", "sparse-v2"} <= models
+    assert {"occupancy-v2", "lossy-v2-r3", "lidar-v2", "lidar-v2-r3", "depth-v2", "sparse-v2",
+            "lightfield-v3"} <= models
     with open(os.path.join(GOLDEN, PORTABLE[0]["stream"]), "rb") as handle:
         assert zoo.portable(bitstream.unpack(handle.read())[0])
     wrapped = {zoo.stream_models(bitstream.unpack(open(os.path.join(GOLDEN, e["stream"]), "rb").read())[0])[0]
@@ -102,7 +103,7 @@ SETTINGS = {
     **{name: (env, "") for name, env in runtime.other_machines().items()},
     **{f"engine {engine}": ({"OMNICODEC_ENGINE": engine}, "") for engine in available_engines()},
     "integer kernels' plain C++ path": ({}, "plain"),
-    "integer kernels' torch reference (convolutions, logistic)": ({}, "reference"),
+    "integer kernels' torch reference (convolutions, logistic, warps)": ({}, "reference"),
 }
 
 
@@ -115,7 +116,9 @@ def test_portable_streams_are_the_same_under_every_setting(setting):
     entries = PORTABLE
     if implementation == "reference":  # its torch convolutions take minutes on the dense streams, which
         # tests/test_integer_models.py compares path by path: here the sensor codecs (their logistic)
-        entries = [entry for entry in PORTABLE if entry["model"].startswith(("lidar", "depth", "sparse"))]
+        # and the light fields (their warps)
+        entries = [entry for entry in PORTABLE
+                   if entry["model"].startswith(("lidar", "depth", "sparse", "lightfield"))]
     result = subprocess.run([sys.executable, "-c", _CHILD, ROOT, implementation, json.dumps(entries)],
                             capture_output=True, text=True, cwd=ROOT, env={**os.environ, **env})
     assert result.returncode == 0, result.stderr[-2000:]
@@ -171,8 +174,10 @@ def test_integer_logistic_kernel_and_reference_agree():
 
 def test_fixed_point_tables_are_pinned():
     """The tables every machine computes (exact decimal arithmetic), as integers: the
-    integer logistic's, the LiDAR's cosine, the features' logarithm."""
+    integer logistic's, the LiDAR's cosine, the features' logarithm, the light fields'
+    transform, colour matrix, cubic weights, visibility and feature thresholds."""
     from omnicodec import fixedpoint
+    from omnicodec.lightfield import synthesis_integer
     from omnicodec.scans import sensor
 
     digest = hashlib.sha256()
@@ -181,6 +186,12 @@ def test_fixed_point_tables_are_pinned():
     assert digest.hexdigest()[:16] == "ab70cfe8d2f4df47"
     assert hashlib.sha256(sensor._cosine_table().astype("<i8").tobytes()).hexdigest()[:16] == "8d64d1b63630176a"
     assert fixedpoint.log2_fixed(np.array([1, 2, 3, 1000, 2**40 + 7])).tolist() == [0, 256, 406, 2551, 10240]
+    light = hashlib.sha256()
+    for table in (synthesis_integer.dct_matrix(), synthesis_integer.rgb_from_ycbcr(),
+                  synthesis_integer._cubic_weights(), synthesis_integer._visibility_table(),
+                  synthesis_integer._feature_thresholds(synthesis_integer.fixed_steps(np.float32(2.5), 8, (1, 2, 2)))):
+        light.update(table.numpy().astype("<i8").tobytes())
+    assert light.hexdigest()[:16] == "2b34c3e9543c9f20"
 
 
 def test_integer_logistic_refuses_what_it_cannot_code():

@@ -130,7 +130,9 @@ def inverse(q, steps, height, width):
 
 def to_rgb(planes):
     """(3, H, W) Y'CbCr fine units -> (H, W, 3) RGB fine units."""
-    return fixedpoint.round_shift(torch.einsum("cp,phw->hwc", rgb_from_ycbcr(), planes), MATRIX_BITS)
+    rows = rgb_from_ycbcr().tolist()
+    return fixedpoint.round_shift(torch.stack([sum(planes[p] * w for p, w in enumerate(row) if w) for row in rows],
+                                              dim=-1), MATRIX_BITS)
 
 
 def full_map(cells, cell, shape):
@@ -209,19 +211,7 @@ def _taps(position, size):
 
 def warp(source, source_disparity, target_disparity, offset):
     """:func:`omnicodec.lightfield.disparity.warp` in integers: (the (3, H, W) warped view
-    in the source's units, (H, W) visibility with VISIBILITY_BITS), by the C++ kernel
-    (cuda_ext/integer_warp.cpp) where it is built, else by :func:`_reference_warp`; both
-    compute the same integers."""
-    native = fixedpoint.native()
-    if native is None:
-        return _reference_warp(source, source_disparity, target_disparity, offset)
-    return native.integer_warp(source.contiguous(), source_disparity.contiguous(), target_disparity.contiguous(),
-                               offset[0], offset[1], _cubic_weights(), _visibility_table(), POSITION_BITS,
-                               WEIGHT_BITS, _VISIBILITY_FLOOR)
-
-
-def _reference_warp(source, source_disparity, target_disparity, offset):
-    """:func:`warp` in torch."""
+    in the source's units, (H, W) visibility with VISIBILITY_BITS)."""
     height, width = target_disparity.shape
     sy = (torch.arange(height)[:, None] << POSITION_BITS) - offset[0] * target_disparity
     sx = (torch.arange(width)[None, :] << POSITION_BITS) - offset[1] * target_disparity
@@ -267,23 +257,43 @@ def _sample_bilinear(image, sy, sx):
 def predict(target, references, decoded, maps):
     """(3, H, W) fine-unit prediction of a view from decoded (3, H, W) fine-unit views, and
     (H, W) its squared uncertainty (the blend's spread plus a quarter of its squared
-    gradient) with 2 x (FINE_BITS - _SPREAD_SHIFT) fractional bits."""
+    gradient) with 2 x (FINE_BITS - _SPREAD_SHIFT) fractional bits. The warps and the blend
+    run in the C++ kernel (cuda_ext/integer_warp.cpp) where it is built, else in
+    :func:`_reference_blend`; both compute the same integers."""
+    offsets = [(target[0] - source[0], target[1] - source[1]) for source in references]
+    distance_weights = [_inverse_square(du * du + dv * dv) for du, dv in offsets]
+    native = fixedpoint.native()
+    if native is None:
+        prediction, spread = _reference_blend([decoded[source] for source in references],
+                                              [maps[source] for source in references], maps[target], offsets,
+                                              distance_weights)
+    else:
+        prediction, spread = native.integer_predict(
+            [decoded[source].contiguous() for source in references],
+            [maps[source].contiguous() for source in references], maps[target].contiguous(),
+            [du for du, _ in offsets], [dv for _, dv in offsets], distance_weights, _cubic_weights(),
+            _visibility_table(), POSITION_BITS, WEIGHT_BITS, _VISIBILITY_FLOOR, _SPREAD_SHIFT)
+    mean = fixedpoint.round_shift(prediction.sum(dim=0), _SPREAD_SHIFT)  # 3 x the channels' mean
+    gy, gx = (_twice_gradient(mean, dim) for dim in (0, 1))
+    # a quarter of the mean's squared gradient: (2 x 3 x gradient)^2 / 144
+    return prediction, spread + torch.div(gy * gy + gx * gx, 144, rounding_mode="floor")
+
+
+def _reference_blend(sources, source_maps, target_map, offsets, distance_weights):
+    """The sources warped to the target and blended by visibility x distance weight: (the
+    (3, H, W) prediction, (H, W) the weighted mean over sources and channels of the squared
+    differences from it, taken with FINE_BITS - _SPREAD_SHIFT fractional bits)."""
     total, weights, warps = 0, 0, []
-    for source in references:
-        offset = (target[0] - source[0], target[1] - source[1])
-        warped, visible = warp(decoded[source], maps[source], maps[target], offset)
-        weight = visible * _inverse_square(offset[0] ** 2 + offset[1] ** 2)
+    for source, source_map, offset, distance_weight in zip(sources, source_maps, offsets, distance_weights):
+        warped, visible = warp(source, source_map, target_map, offset)
+        weight = visible * distance_weight
         total, weights = total + warped * weight, weights + weight
         warps.append((warped, weight))
     weights = weights.clamp(min=1)
     prediction = torch.div(total + weights // 2, weights, rounding_mode="floor")
     spread = sum(weight * fixedpoint.round_shift(warped - prediction, _SPREAD_SHIFT).pow(2).sum(dim=0)
                  for warped, weight in warps)
-    spread = torch.div(spread, 3 * weights, rounding_mode="floor")
-    mean = fixedpoint.round_shift(prediction.sum(dim=0), _SPREAD_SHIFT)  # 3 x the channels' mean
-    gy, gx = (_twice_gradient(mean, dim) for dim in (0, 1))
-    # a quarter of the mean's squared gradient: (2 x 3 x gradient)^2 / 144
-    return prediction, spread + torch.div(gy * gy + gx * gx, 144, rounding_mode="floor")
+    return prediction, torch.div(spread, 3 * weights, rounding_mode="floor")
 
 
 def _inverse_square(square):

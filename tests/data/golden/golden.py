@@ -61,6 +61,9 @@ LATER_CASES = [
     ("colour_integer_lossy_r11_c6.ocz", "ricardo_crop_rgb.ply", "lossy-v2-r11", "rans", {"colour_rate": 6}),
     ("colour_integer_duplicates.ocz", "ricardo_crop_rgb.ply", "occupancy-v2", "rans",
      {"bits": 5, "keep_duplicates": True}),
+    ("lightfield_v3_r2.ocz", "plane_9x9.npy", "lightfield-v3", "rans", {"rate": 2}),
+    ("lightfield_v3_r4.5.ocz", "plane_9x9.npy", "lightfield-v3", "rans", {"rate": 4.5}),
+    ("lightfield_v3_r7.ocz", "plane_9x9.npy", "lightfield-v3", "torchac", {"rate": 7}),
 ]
 
 
