@@ -1,4 +1,4 @@
-"""What each part of the light-field synthesis codec (lightfield-v2) costs and buys.
+"""What each part of the light-field synthesis codec (the default model) costs and buys.
 
     python -m benchmarks.lightfield_parts ../shared/data/lightfields/hci_antinous --rates 1,3,5
 
@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import torch
 
-from omnicodec import catalogue, zoo
+from omnicodec import zoo
 from omnicodec.entropy import binary_writer
 from omnicodec.io.lightfield import read_lightfield
 from omnicodec.lightfield import synthesis
@@ -27,6 +27,7 @@ class _WithoutResiduals(torch.nn.Module):
     def __init__(self, model):
         super().__init__()
         self.model = model
+        self.integer = model.integer
 
     def code(self, q, kind, feature, **io):
         if kind == "residual":
@@ -34,19 +35,17 @@ class _WithoutResiduals(torch.nn.Module):
         return self.model.code(q, kind, feature, **io)
 
 
-def parts(raw, rate):
-    codec_class = synthesis.SynthesisLightFieldCodec
-    codec = codec_class(catalogue.card("lightfield-v2"), "rans")
-    layout, views, cells = synthesis.analyse(raw, codec.step_of(rate))
+def parts(raw, rate, model_id=None):
+    card = zoo.resolve("lightfield", model_id)
+    codec = synthesis.SynthesisLightFieldCodec(card, "rans")
+    layout, cells = synthesis.analyse(raw, codec.step_of(rate))
     writers = [binary_writer("rans") for _ in range(3)]
-    synthesis.code_disparity(cells, layout.exponent, writer=writers[0])
-    model = zoo.load("lightfield-v2")
-    decoded = synthesis.SynthesisCoder(model, layout).run(views, cells, [{"writer": w} for w in writers[1:]])
+    model = zoo.load(card.model_id)
+    synthesis.code_disparity(model, cells, layout.exponent, writer=writers[0])
+    samples = synthesis.SynthesisCoder(model, layout).run(raw, cells, [{"writer": w} for w in writers[1:]])
     sizes = [len(w.finish()) for w in writers]
-    predicted = synthesis.SynthesisCoder(_WithoutResiduals(model), layout).run(
-        views, cells, [{"writer": binary_writer("rans")}, {}])
-    samples = codec._samples(decoded, layout)
-    only = codec._samples(predicted, layout)
+    only = synthesis.SynthesisCoder(_WithoutResiduals(model), layout).run(
+        raw, cells, [{"writer": binary_writer("rans")}, {}])
     key = layout.key
     row = {"rate": rate, "disparity_bytes": sizes[0], "key_bytes": sizes[1], "residual_bytes": sizes[2],
            "bpp": 8 * sum(sizes) / raw[..., 0].size,
@@ -65,13 +64,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("lightfield")
     parser.add_argument("--rates", default="1,3,5")
+    parser.add_argument("--model", help="the light-field synthesis model (default: the default one)")
     args = parser.parse_args(argv)
     raw = read_lightfield(args.lightfield).views
     print("| rate | bpp | disparity B | key view B | residuals B | key view dB | predicted only dB | "
           "decoded dB | " + " | ".join(f"level {i} dB" for i in range(len(synthesis.LEVEL_SPACINGS))) + " |")
     print("|---" * (8 + len(synthesis.LEVEL_SPACINGS)) + "|")
     for rate in [float(r) for r in args.rates.split(",")]:
-        row = parts(raw, rate)
+        row = parts(raw, rate, args.model)
         levels = " | ".join("-" if row[f"level{i}_psnr_yuv"] is None else f"{row[f'level{i}_psnr_yuv']:.2f}"
                             for i in range(len(synthesis.LEVEL_SPACINGS)))
         print(f"| {rate:g} | {row['bpp']:.5f} | {row['disparity_bytes']} | {row['key_bytes']} | "

@@ -1,11 +1,12 @@
-"""Do streams decode the same on other machines? Each file is compressed with its default
-model; then fresh processes decode the stream as installed, under each of
+"""Do streams decode the same on other machines? Each file (a point cloud or a light
+field) is compressed with its default model; then fresh processes decode the stream as installed, under each of
 omnicodec.runtime.other_machines() (this machine computing as others do) and with each
 sparse engine, and the benchmark prints, per file, whether every decode gave the same
 data (or which setting refused it, or gave other data).
 
     python -m benchmarks.portable ../shared/data/lidar/kitti_object_000114.ply \\
         ../shared/data/pointclouds_rgb/pcl_mOSD_test28.ply --voxel-size 0.001
+    python -m benchmarks.portable ../shared/data/lightfields/lowres_HCI_bedroom_5x5 --rate 4
 """
 
 import argparse
@@ -21,13 +22,16 @@ import numpy as np
 import omnicodec
 from omnicodec.errors import OmnicodecError
 try:
-    cloud = omnicodec.decompress(open(sys.argv[1], "rb").read())
+    data = omnicodec.decompress(open(sys.argv[1], "rb").read())
 except OmnicodecError as exc:
     print("refused: " + str(exc).splitlines()[0])
 else:
-    digest = hashlib.sha256(np.ascontiguousarray(cloud.positions).tobytes())
-    for name in sorted(cloud.attributes):
-        digest.update(np.ascontiguousarray(cloud.attributes[name]).tobytes())
+    if isinstance(data, omnicodec.LightField):
+        digest = hashlib.sha256(np.ascontiguousarray(data.views).tobytes())
+    else:
+        digest = hashlib.sha256(np.ascontiguousarray(data.positions).tobytes())
+        for name in sorted(data.attributes):
+            digest.update(np.ascontiguousarray(data.attributes[name]).tobytes())
     print(digest.hexdigest())
 """
 
@@ -52,6 +56,8 @@ def main(argv=None):
     parser.add_argument("files", nargs="+")
     parser.add_argument("--voxel-size", type=float)
     parser.add_argument("--no-attributes", action="store_true", help="code the positions alone")
+    parser.add_argument("--rate", type=float, help="the rate to code at (default: lossless, or a light "
+                                                   "field's rate 1)")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     from omnicodec import api, bitstream, zoo
@@ -61,7 +67,8 @@ def main(argv=None):
     for path in args.files:
         with tempfile.TemporaryDirectory() as folder:
             stream = os.path.join(folder, "s.ocz")
-            api.compress_file(path, stream, voxel_size=args.voxel_size, no_attributes=args.no_attributes)
+            options = {"voxel_size": args.voxel_size, "no_attributes": args.no_attributes or None}
+            api.compress_file(path, stream, rate=args.rate, **{k: v for k, v in options.items() if v is not None})
             with open(stream, "rb") as handle:
                 header = bitstream.unpack(handle.read())[0]
             got = decodes(stream)

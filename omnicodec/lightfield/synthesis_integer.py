@@ -15,9 +15,15 @@ rebuilds the same views.
   from a table of 2^POSITION_BITS phases x 4 taps (exact rational arithmetic, WEIGHT_BITS
   fractional bits), one rounding per axis; the visibility of a sample, exp(-(difference /
   0.3 pixel)^2), is read from a table of its difference.
-- Blending divides integer sums (floor of the sum plus half the divisor); the prediction's
-  uncertainty feature compares block sums of the squared spread and gradient with
-  thresholds computed exactly (no square root, no logarithm).
+- A reference's weight is its visibility x 2^DISTANCE_BITS / its squared distance
+  (rounded); blending divides integer sums (floor of the sum plus half the divisor); the
+  prediction's uncertainty feature compares block sums of the squared spread and gradient
+  with thresholds computed exactly (no square root, no logarithm).
+- The entropy model's tables are integers (view_coding.IntegerViewEntropyModel): the
+  coded values' log-scale indices of integer logistics, the flags' frequencies.
+
+The encoder's own choices (the plane sweep, the transform coefficients it quantizes, the
+blocks worth sending) stay in float: what it sends is integers.
 """
 
 import argparse
