@@ -1,4 +1,5 @@
-// The integer prediction of a light-field view from decoded views: each warped backward by
+// The integer prediction of a light-field view from decoded views ((H, W, C) int32 samples in
+// fixed point, int32 disparity maps in fixed point): each warped backward by
 // the target's disparity (bicubic), weighted by its visibility and distance, blended, and
 // the blend's spread. The hot path of omnicodec.lightfield.synthesis_integer.predict,
 // which documents the arithmetic and keeps the same computation in torch as its reference.
@@ -44,36 +45,39 @@ std::tuple<torch::Tensor, torch::Tensor> integer_predict(
   check(target_disparity.dim() == 2 && position_bits >= 1 && weight_bits >= 1 && spread_shift >= 1,
         "integer_predict: shapes do not agree");
   const int64_t height = target_disparity.size(0), width = target_disparity.size(1);
-  const int64_t channels = sources[0].dim() == 3 ? sources[0].size(0) : 0;
+  const int64_t channels = sources[0].dim() == 3 ? sources[0].size(2) : 0;
   check(height >= 1 && width >= 1 && channels >= 1 && channels <= kMaxChannels,
         "integer_predict: 1 to 4 channels of a non-empty view");
-  std::vector<const torch::Tensor*> all{&target_disparity, &cubic, &visibility};
+  std::vector<const torch::Tensor*> views{&target_disparity};
   for (int64_t r = 0; r < count; ++r) {
-    check(sources[r].dim() == 3 && sources[r].size(0) == channels && sources[r].size(1) == height &&
-              sources[r].size(2) == width && source_disparities[r].dim() == 2 &&
+    check(sources[r].dim() == 3 && sources[r].size(0) == height && sources[r].size(1) == width &&
+              sources[r].size(2) == channels && source_disparities[r].dim() == 2 &&
               source_disparities[r].size(0) == height && source_disparities[r].size(1) == width,
           "integer_predict: shapes do not agree");
-    all.push_back(&sources[r]);
-    all.push_back(&source_disparities[r]);
+    views.push_back(&sources[r]);
+    views.push_back(&source_disparities[r]);
   }
-  for (const torch::Tensor* t : all)
+  for (const torch::Tensor* t : views)
+    check(t->device().is_cpu() && t->scalar_type() == torch::kInt32 && t->is_contiguous(),
+          "integer_predict: views and disparity maps must be contiguous int32 CPU tensors");
+  for (const torch::Tensor* t : {&cubic, &visibility})
     check(t->device().is_cpu() && t->scalar_type() == torch::kInt64 && t->is_contiguous(),
-          "integer_predict: every tensor must be a contiguous int64 CPU tensor");
+          "integer_predict: the tables must be contiguous int64 CPU tensors");
   check(cubic.dim() == 2 && cubic.size(1) == 4 && cubic.size(0) == (int64_t(1) << position_bits) &&
             visibility.numel() >= 1,
         "integer_predict: shapes do not agree");
-  const int64_t* images[kMaxSources];
-  const int64_t* seen_maps[kMaxSources];
+  const int32_t* images[kMaxSources];
+  const int32_t* seen_maps[kMaxSources];
   for (int64_t r = 0; r < count; ++r) {
-    images[r] = sources[r].data_ptr<int64_t>();
-    seen_maps[r] = source_disparities[r].data_ptr<int64_t>();
+    images[r] = sources[r].data_ptr<int32_t>();
+    seen_maps[r] = source_disparities[r].data_ptr<int32_t>();
   }
-  const int64_t* target = target_disparity.data_ptr<int64_t>();
+  const int32_t* target = target_disparity.data_ptr<int32_t>();
   const int64_t* weights = cubic.data_ptr<int64_t>();
   const int64_t* table = visibility.data_ptr<int64_t>();
   const int64_t reach = visibility.numel() - 1, mask = (int64_t(1) << position_bits) - 1;
-  const int64_t plane = height * width, one = int64_t(1) << position_bits;
-  torch::Tensor prediction = torch::empty({channels, height, width}, torch::kInt64);
+  const int64_t one = int64_t(1) << position_bits;
+  torch::Tensor prediction = torch::empty({height, width, channels}, torch::kInt64);
   torch::Tensor spread = torch::empty({height, width}, torch::kInt64);
   int64_t* out = prediction.data_ptr<int64_t>();
   int64_t* spread_out = spread.data_ptr<int64_t>();
@@ -91,16 +95,16 @@ std::tuple<torch::Tensor, torch::Tensor> integer_predict(
           // Bicubic: each row of four taps rounded, then down the column, rounded.
           const int64_t* wy = weights + 4 * fy;
           const int64_t* wx = weights + 4 * fx;
-          int64_t rows[4], cols[4];
+          int64_t rows[4], cols[4];  // offsets of the taps' rows and columns in (H, W, C) samples
           for (int k = 0; k < 4; ++k) {
-            rows[k] = clamp(y0 + k - 1, 0, height - 1) * width;
-            cols[k] = clamp(x0 + k - 1, 0, width - 1);
+            rows[k] = clamp(y0 + k - 1, 0, height - 1) * width * channels;
+            cols[k] = clamp(x0 + k - 1, 0, width - 1) * channels;
           }
           for (int64_t c = 0; c < channels; ++c) {
-            const int64_t* p = images[r] + c * plane;
+            const int32_t* p = images[r] + c;
             int64_t result = 0;
             for (int k = 0; k < 4; ++k) {
-              const int64_t* row = p + rows[k];
+              const int32_t* row = p + rows[k];
               result += round_shift(row[cols[0]] * wx[0] + row[cols[1]] * wx[1] + row[cols[2]] * wx[2] +
                                         row[cols[3]] * wx[3],
                                     weight_bits) *
@@ -109,7 +113,7 @@ std::tuple<torch::Tensor, torch::Tensor> integer_predict(
             warped[r][c] = round_shift(result, weight_bits);
           }
           // Visibility: how well the source's own disparity there (bilinear) agrees.
-          const int64_t* seen_map = seen_maps[r];
+          const int32_t* seen_map = seen_maps[r];
           const int64_t y1 = std::min(y0 + 1, height - 1) * width, x1 = std::min(x0 + 1, width - 1);
           const int64_t top = seen_map[y0 * width + x0] * (one - fx) + seen_map[y0 * width + x1] * fx;
           const int64_t bottom = seen_map[y1 + x0] * (one - fx) + seen_map[y1 + x1] * fx;
@@ -122,7 +126,7 @@ std::tuple<torch::Tensor, torch::Tensor> integer_predict(
         int64_t blended[kMaxChannels];
         for (int64_t c = 0; c < channels; ++c) {
           blended[c] = floor_div(total[c] + weight_sum / 2, weight_sum);
-          out[c * plane + i] = blended[c];
+          out[i * channels + c] = blended[c];
         }
         int64_t spread_sum = 0;
         for (int64_t r = 0; r < count; ++r) {

@@ -253,9 +253,9 @@ def test_integer_disparity_maps_and_warps_follow_the_float_ones():
 def test_integer_prediction_kernel_computes_its_reference():
     generator = torch.Generator().manual_seed(0)
     for height, width in ((1, 1), (7, 3), (33, 41)):
-        views = {(u, v): torch.randint(-5000, 1 << 20, (3, height, width), generator=generator)
+        views = {(u, v): torch.randint(-5000, 1 << 20, (height, width, 3), generator=generator, dtype=torch.int32)
                  for u, v in ((0, 0), (0, 4), (4, 4), (2, 1))}
-        maps = {view: torch.randint(-6 << 8, 6 << 8, (height, width), generator=generator)
+        maps = {view: torch.randint(-6 << 8, 6 << 8, (height, width), generator=generator, dtype=torch.int32)
                 for view in (*views, (2, 2))}
         for references in ([(0, 0)], [(0, 4), (4, 4)], list(views)):
             native = synthesis_integer.predict((2, 2), references, views, maps)

@@ -103,7 +103,7 @@ def splat_to(disparity, ty, tx):
     largest kept where several land, holes filled by :func:`fill_holes`."""
     height, width = disparity.shape
     inside = (ty >= 0) & (ty < height) & (tx >= 0) & (tx < width)
-    empty = -1e9 if disparity.is_floating_point() else -(1 << 40)
+    empty = -1e9 if disparity.is_floating_point() else torch.iinfo(disparity.dtype).min
     out = torch.full((height * width,), empty, dtype=disparity.dtype).scatter_reduce(
         0, (ty * width + tx)[inside], disparity[inside], "amax").view(height, width)
     return fill_holes(out, out == empty)

@@ -261,11 +261,12 @@ def _sample_bilinear(image, sy, sx):
 
 
 def predict(target, references, decoded, maps):
-    """(3, H, W) fine-unit prediction of a view from decoded (3, H, W) fine-unit views, and
-    (H, W) its squared uncertainty (the blend's spread plus a quarter of its squared
-    gradient) with 2 x (FINE_BITS - _SPREAD_SHIFT) fractional bits. The warps and the blend
-    run in the C++ kernel (cuda_ext/integer_warp.cpp) where it is built, else in
-    :func:`_reference_blend`; both compute the same integers."""
+    """(H, W, 3) fine-unit prediction of a view from decoded (H, W, 3) int32 fine-unit
+    views and their int32 disparity maps, and (H, W) its squared uncertainty (the blend's
+    spread plus a quarter of its squared gradient) with 2 x (FINE_BITS - _SPREAD_SHIFT)
+    fractional bits. The warps and the blend run in the C++ kernel
+    (cuda_ext/integer_warp.cpp) where it is built, else in :func:`_reference_blend`; both
+    compute the same integers."""
     offsets = [(target[0] - source[0], target[1] - source[1]) for source in references]
     distance_weights = [_inverse_square(du * du + dv * dv) for du, dv in offsets]
     native = fixedpoint.native()
@@ -279,7 +280,7 @@ def predict(target, references, decoded, maps):
             [maps[source].contiguous() for source in references], maps[target].contiguous(),
             [du for du, _ in offsets], [dv for _, dv in offsets], distance_weights, _cubic_weights(),
             _visibility_table(), POSITION_BITS, WEIGHT_BITS, _VISIBILITY_FLOOR, _SPREAD_SHIFT)
-    mean = fixedpoint.round_shift(prediction.sum(dim=0), _SPREAD_SHIFT)  # 3 x the channels' mean
+    mean = fixedpoint.round_shift(prediction.sum(dim=-1), _SPREAD_SHIFT)  # 3 x the channels' mean
     gy, gx = (_twice_gradient(mean, dim) for dim in (0, 1))
     # a quarter of the mean's squared gradient: (2 x 3 x gradient)^2 / 144
     return prediction, spread + torch.div(gy * gy + gx * gx, 144, rounding_mode="floor")
@@ -287,11 +288,13 @@ def predict(target, references, decoded, maps):
 
 def _reference_blend(sources, source_maps, target_map, offsets, distance_weights):
     """The sources warped to the target and blended by visibility x distance weight: (the
-    (3, H, W) prediction, (H, W) the weighted mean over sources and channels of the squared
+    (H, W, 3) prediction, (H, W) the weighted mean over sources and channels of the squared
     differences from it, taken with FINE_BITS - _SPREAD_SHIFT fractional bits)."""
     total, weights, warps = 0, 0, []
+    target_map = target_map.to(torch.int64)
     for source, source_map, offset, distance_weight in zip(sources, source_maps, offsets, distance_weights):
-        warped, visible = warp(source, source_map, target_map, offset)
+        warped, visible = warp(source.permute(2, 0, 1).to(torch.int64), source_map.to(torch.int64), target_map,
+                               offset)
         weight = visible * distance_weight
         total, weights = total + warped * weight, weights + weight
         warps.append((warped, weight))
@@ -299,7 +302,7 @@ def _reference_blend(sources, source_maps, target_map, offsets, distance_weights
     prediction = torch.div(total + weights // 2, weights, rounding_mode="floor")
     spread = sum(weight * fixedpoint.round_shift(warped - prediction, _SPREAD_SHIFT).pow(2).sum(dim=0)
                  for warped, weight in warps)
-    return prediction, torch.div(spread, 3 * weights, rounding_mode="floor")
+    return prediction.permute(1, 2, 0), torch.div(spread, 3 * weights, rounding_mode="floor")
 
 
 def _inverse_square(square):
@@ -395,15 +398,11 @@ class IntegerViews:
         return (view >> FINE_BITS).numpy().astype(self.layout.dtype)
 
     def disparity_map(self, cells):
-        return full_map(cells, self.layout.cell, self.layout.shape[2:])
+        return full_map(cells, self.layout.cell, self.layout.shape[2:]).to(torch.int32)
 
     splat = staticmethod(splat)
 
-    @staticmethod
-    def predict(target, references, decoded, maps):
-        views = {source: decoded[source].permute(2, 0, 1).to(torch.int64) for source in references}
-        prediction, uncertainty = predict(target, references, views, maps)
-        return prediction.permute(1, 2, 0), uncertainty
+    predict = staticmethod(predict)
 
     feature = staticmethod(block_feature)
 
