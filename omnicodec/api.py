@@ -188,10 +188,10 @@ def read_bitstream(path):
 
 def compress_file(src, dst, *, model=None, rate=None, target_bpp=None, progress=None, grid=None,
                   dataset=None, kind=None, **options):
-    """Compress a file (a PLY cloud; a light field: PNG folder, HDF5 or .npy with ``grid``
-    and ``dataset`` as :func:`~omnicodec.io.read_data` takes them; ``kind`` of data, else
-    the path's) to ``dst``, written atomically, with ``model``, at ``rate``, or at the rate
-    that best fits ``target_bpp``; returns a :class:`Report`."""
+    """Compress a file (a PLY, PCD or KITTI .bin cloud; a light field: PNG folder, HDF5 or
+    .npy with ``grid`` and ``dataset`` as :func:`~omnicodec.io.read_data` takes them;
+    ``kind`` of data, else the path's) to ``dst``, written atomically, with ``model``, at
+    ``rate``, or at the rate that best fits ``target_bpp``; returns a :class:`Report`."""
     start = time.perf_counter()
     data = read_data(src, kind or file_kind(src), grid=grid, dataset=dataset)
     if options.pop("no_colour", False):
@@ -214,8 +214,9 @@ def compress_file(src, dst, *, model=None, rate=None, target_bpp=None, progress=
 
 
 def decompress_file(src, dst, *, progress=None, kind=None):
-    """Decompress ``src`` to ``dst`` (a PLY cloud; a light field as ``dst``'s extension
-    says, else as the input was stored), written atomically; returns a :class:`Report`.
+    """Decompress ``src`` to ``dst`` (a cloud as PLY, PCD or KITTI .bin, a light field, as
+    ``dst``'s extension says, else as the input was stored), written atomically; returns a
+    :class:`Report`.
     With ``kind``, a stream of another kind of data is refused before decoding."""
     start = time.perf_counter()
     data = read_bitstream(src)

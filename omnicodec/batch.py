@@ -1,4 +1,5 @@
-"""Batch runs: compress every .ply of a folder (or decompress every .ocz) into another
+"""Batch runs: compress every point-cloud file (.ply, .pcd, KITTI .bin) of a folder (or
+decompress every .ocz, to .ply) into another
 folder, in worker processes, skipping outputs that are already complete and newer than
 their input. A bad file is recorded as a failure; the others still run."""
 
@@ -12,9 +13,11 @@ import os
 import time
 
 from omnicodec.errors import InputError, OmnicodecError
+from omnicodec.io import POINT_CLOUD_SUFFIXES
 from omnicodec.io.atomic import remove_leftovers
 
-SUFFIXES = {"compress": (".ply", ".ocz"), "decompress": (".ocz", ".ply")}
+# The inputs' suffixes and the outputs' suffix of each kind of run.
+SUFFIXES = {"compress": (POINT_CLOUD_SUFFIXES, ".ocz"), "decompress": ((".ocz",), ".ply")}
 
 
 @dataclasses.dataclass
@@ -38,15 +41,19 @@ def plan(kind, source_dir, output_dir):
     if not os.path.isdir(source_dir):
         raise InputError(f"{source_dir}: no such folder")
     suffix_in, suffix_out = SUFFIXES[kind]
-    pairs = []
+    pairs, sources = [], {}
     for folder, _, names in os.walk(source_dir):
         for name in names:
             if name.lower().endswith(suffix_in):
                 relative = os.path.relpath(os.path.join(folder, name), source_dir)
-                pairs.append((os.path.join(source_dir, relative),
-                              os.path.join(output_dir, os.path.splitext(relative)[0] + suffix_out)))
+                output = os.path.join(output_dir, os.path.splitext(relative)[0] + suffix_out)
+                if output in sources:
+                    raise InputError(f"{source_dir}: {sources[output]} and {relative} would both be written "
+                                     f"to {output}")
+                sources[output] = relative
+                pairs.append((os.path.join(source_dir, relative), output))
     if not pairs:
-        raise InputError(f"{source_dir}: no {suffix_in} files")
+        raise InputError(f"{source_dir}: no {' or '.join(suffix_in)} files")
     return sorted(pairs)
 
 

@@ -18,7 +18,7 @@ from omnicodec.codec import checked_options
 from omnicodec.data import PointCloud
 from omnicodec.errors import InputError
 from omnicodec.grid import voxelize
-from omnicodec.io import read_ply
+from omnicodec.io import read_point_cloud
 from omnicodec.io.atomic import atomic_output
 from omnicodec.metrics import (
     check_peak, colour_metrics, estimate_normals, point_metrics, reference_cloud,
@@ -142,7 +142,7 @@ class Reference:
                  estimate_missing_normals=True, bits=None, colour=False):
         self.path = os.fspath(path)
         self.point_to_plane = point_to_plane
-        cloud = read_ply(self.path)
+        cloud = read_point_cloud(self.path)
         self.points, self.normals = reference_cloud(path, normals_path if point_to_plane else None,
                                                     cloud)
         self.rgb, colours = None, {}

@@ -291,9 +291,10 @@ def show(layers, title, up="y"):
 
 
 def load(path):
-    """(PointCloud, bits per point or None) of a .ply, or of an .ocz decoded on the fly."""
+    """(PointCloud, bits per point or None) of a point-cloud file (PLY, PCD, KITTI .bin), or
+    of an .ocz decoded on the fly."""
     from omnicodec import api
-    from omnicodec.io import read_ply
+    from omnicodec.io import read_point_cloud
     from omnicodec.zoo import codec_class, codec_id
 
     if os.fspath(path).lower().endswith(".ocz"):
@@ -301,7 +302,7 @@ def load(path):
         header, decoded = api.decode(data, kind="pointcloud")
         points = codec_class(codec_id(header.codec)).input_units(header.codec_header)
         return decoded.data, 8 * len(data) / max(points, 1)
-    return read_ply(path), None
+    return read_point_cloud(path), None
 
 
 def default_peak(points):

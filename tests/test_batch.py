@@ -72,7 +72,7 @@ def test_bad_batch_arguments(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     code, _, err = run(["compress", empty, "-o", tmp_path / "o"], capsys)
-    assert code == 2 and "no .ply files" in err
+    assert code == 2 and "no .ply or .pcd or .bin files" in err
     (empty / "x.ply").write_text("junk")
     code, _, err = run(["compress", empty, "-o", tmp_path / "o", "--jobs", "0"], capsys)
     assert code == 2 and "--jobs" in err

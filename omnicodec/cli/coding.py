@@ -203,9 +203,11 @@ def _batch_options():
 def _add_compress(sub, shared):
     p = sub.add_parser("compress", parents=[shared.common, _batch_options(), shared.lf_input,
                                             shared.lf_coding, shared.model],
-                       help="compress a .ply point cloud (or a folder of them), or a light field")
-    p.add_argument("input", help="input .ply file, or a folder: every .ply below it; a light "
-                                 "field (.h5, .npy, a folder of PNG views) goes to `lf compress`")
+                       help="compress a point cloud (.ply, .pcd, KITTI .bin; or a folder of .ply), "
+                            "or a light field")
+    p.add_argument("input", help="input .ply, PCL .pcd or KITTI velodyne .bin file, or a folder: every "
+                                 ".ply below it; a light field (.h5, .npy, a folder of PNG views) goes "
+                                 "to `lf compress`")
     p.add_argument("-o", "--output", required=True, help="output .ocz file (or folder)")
     grid = p.add_mutually_exclusive_group()
     grid.add_argument("--voxel-size", type=float, help="voxel edge length for non-integer input")
@@ -239,11 +241,13 @@ def _add_compress(sub, shared):
 
 def _add_decompress(sub, shared):
     p = sub.add_parser("decompress", parents=[shared.common, _batch_options()],
-                       help="decompress an .ocz file (or a folder of them) to .ply, or a "
-                            "light field (as `lf decompress`)")
+                       help="decompress an .ocz file (or a folder of them) to .ply, .pcd or "
+                            "KITTI .bin, or a light field (as `lf decompress`)")
     p.add_argument("input", help="input .ocz file, or a folder: every .ocz below it")
-    p.add_argument("-o", "--output", required=True, help="output .ply file (or folder; for a "
-                                                         "light field as `lf decompress -h` says)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output file: a point cloud as its suffix says, .pcd (binary PCD), .bin "
+                        "(KITTI: x, y, z, intensity), else .ply; or a folder (of .ply); a light "
+                        "field as `lf decompress -h` says")
     p.set_defaults(func=cmd_decompress)
 
 

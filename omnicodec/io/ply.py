@@ -4,21 +4,22 @@ Reads ascii and binary (little/big endian) PLY with x/y/z of any numeric type,
 tolerates any extra vertex properties and ignores faces unless asked for them.
 """
 
-import os
-
 import numpy as np
 
 from omnicodec.errors import InputError
 from omnicodec.io.atomic import atomic_output
+from omnicodec.io.inputs import existing_file
 
-# The widest PLY integer types; 64-bit integers go to the first that holds all their values.
-_PLY_WIDEST_INTEGERS = ("i4", "u4")
+# The widest integer types of PLY (and of PCD, as older PCL reads it); 64-bit integers
+# go to the first that holds all their values.
+_WIDEST_COMMON_INTEGERS = ("i4", "u4")
 
 
 # Attributes stored as several PLY properties: the attribute name -> its properties (written
 # so), and other spellings files use for them (read too).
 GROUPED_ATTRIBUTES = {"rgb": ("red", "green", "blue"), "normals": ("nx", "ny", "nz")}
 OTHER_SPELLINGS = {"rgb": (("r", "g", "b"), ("diffuse_red", "diffuse_green", "diffuse_blue"))}
+_PLY_SPELLINGS = {name: (members, *OTHER_SPELLINGS.get(name, ())) for name, members in GROUPED_ATTRIBUTES.items()}
 
 
 def read_ply(path, with_faces=False):
@@ -29,11 +30,7 @@ def read_ply(path, with_faces=False):
 
     from omnicodec.data import PointCloud
 
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise InputError(f"{path}: is a folder, not a PLY file")
+    path = existing_file(path, "PLY")
     try:
         with open(path, "rb") as handle:
             magic = handle.read(4)
@@ -65,16 +62,17 @@ def read_ply(path, with_faces=False):
         if name not in ("x", "y", "z") and vertex.dtype[name].kind in "iuf"
     }
     faces = _read_faces(data, names, path) if with_faces else None
-    return PointCloud(positions=points, attributes=_grouped(properties), faces=faces)
+    return PointCloud(positions=points, attributes=grouped(properties, _PLY_SPELLINGS), faces=faces)
 
 
-def _grouped(properties):
-    """PLY properties -> attributes: each complete group of GROUPED_ATTRIBUTES becomes one
-    (N, C) attribute of their common type (unless a property has the group's name: then
-    all keep theirs); every other property keeps its name."""
+def grouped(properties, spellings):
+    """Per-point properties (name -> (N,) values) -> attributes: for each attribute of
+    ``spellings`` (its name -> the tuples of properties that hold its parts), the first
+    complete tuple becomes one (N, C) attribute of their common type (unless a property has
+    the attribute's name: then all keep theirs); every other property keeps its name."""
     attributes = dict(properties)
-    for name, members in GROUPED_ATTRIBUTES.items():
-        for spelling in (members, *OTHER_SPELLINGS.get(name, ())):
+    for name, members in spellings.items():
+        for spelling in members:
             if name not in attributes and all(member in attributes for member in spelling):
                 columns = [attributes.pop(member) for member in spelling]
                 attributes[name] = np.stack(columns, axis=1).astype(np.result_type(*columns))
@@ -104,14 +102,25 @@ def ply_storable(values):
         return values.astype(np.float32)
     if values.dtype.kind not in "iu" or values.dtype.itemsize < 8:
         return values
+    narrowed = narrowed_integers(values)
+    if narrowed is not None:
+        return narrowed
+    largest = max(-int(values.min()), int(values.max()))
+    if largest <= 2**53:
+        return values.astype(np.float64)
+    raise InputError(f"integer values up to {largest} cannot be stored exactly in a PLY file")
+
+
+def narrowed_integers(values):
+    """64-bit integer ``values`` as int32, else uint32, the first that holds them all; None
+    if neither does (formats other tools read widely have no 64-bit integers, or not in
+    every version)."""
     low, high = (int(values.min()), int(values.max())) if values.size else (0, 0)
-    for code in _PLY_WIDEST_INTEGERS:
+    for code in _WIDEST_COMMON_INTEGERS:
         limits = np.iinfo(code)
         if limits.min <= low and high <= limits.max:
             return values.astype(code)
-    if max(-low, high) <= 2**53:
-        return values.astype(np.float64)
-    raise InputError(f"integer values up to {max(-low, high)} cannot be stored exactly in a PLY file")
+    return None
 
 
 def _read_faces(data, names, path):

@@ -32,7 +32,7 @@ import math
 import numpy as np
 
 from omnicodec.errors import InputError
-from omnicodec.io import read_ply
+from omnicodec.io import read_point_cloud
 from omnicodec.metrics.pointcloud import (
     _checked_points, _duplicate_groups, _Neighbours, _sum_rows,
 )
@@ -134,7 +134,7 @@ def file_colour_metrics(path_a, path_b):
     ``pc_error -a A -b B -c 1 --dropdups=2 --neighborsProc=1``."""
     clouds = []
     for path in (path_a, path_b):
-        cloud = read_ply(path)
+        cloud = read_point_cloud(path)
         rgb = cloud.attributes.get("rgb")
         if rgb is None:
             raise InputError(f"{path}: the cloud has no colours (red/green/blue) to compare")

@@ -37,7 +37,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from omnicodec.errors import InputError
-from omnicodec.io import read_ply
+from omnicodec.io import read_point_cloud
 
 TIE_TOLERANCE = 1e-8
 """Consecutive squared distances closer than this are equal for D2 (pc_error's threshold)."""
@@ -166,7 +166,7 @@ def file_metrics(path_a, path_b, peak, normals_path=None, *,
     nx/ny/nz) when given, else from A's own nx/ny/nz when it has them, else estimates them.
     """
     points, normals = reference_cloud(path_a, normals_path if point_to_plane else None)
-    return point_metrics(points, read_ply(path_b).positions, peak, normals,
+    return point_metrics(points, read_point_cloud(path_b).positions, peak, normals,
                          point_to_plane=point_to_plane,
                          estimate_missing_normals=estimate_missing_normals)
 
@@ -175,10 +175,10 @@ def reference_cloud(path, normals_path=None, cloud=None):
     """(points, normals or None) of a reference PLY: normals from ``normals_path`` (a PLY of
     the same points with nx/ny/nz) when given, else the file's own when it has them.
     ``cloud``: the PLY at ``path`` when the caller has read it already."""
-    reference = read_ply(path) if cloud is None else cloud
+    reference = read_point_cloud(path) if cloud is None else cloud
     if normals_path is None:
         return reference.positions, reference.normals
-    carrier = read_ply(normals_path)
+    carrier = read_point_cloud(normals_path)
     if carrier.normals is None:
         raise InputError(f"{normals_path}: PLY has no nx/ny/nz normals")
     if not _same_point_set(reference.positions, carrier.positions):
