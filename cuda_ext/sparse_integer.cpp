@@ -16,6 +16,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -394,21 +395,48 @@ void linear_rows_narrow(const int32_t* x, const int32_t* wt, const int64_t* bias
 #ifdef OMNICODEC_X86
 constexpr int64_t kMaxLinearVectors = 16;  // the SIMD paths' sums live in registers: up to 16 vectors
 
+// One row's sums in plain int64 arithmetic from the (in, out) weights: for int64 features
+// beyond int32, which vpmuldq cannot multiply.
+template <bool Relu>
+void linear_row_exact(const int64_t* row, const int64_t* wt, const int64_t* bias, int64_t* out, int64_t cin,
+                      int64_t cout, int64_t shift) {
+  for (int64_t o = 0; o < cout; ++o) {
+    int64_t total = bias[o] + (int64_t(1) << (shift - 1));
+    for (int64_t c = 0; c < cin; ++c) total += row[c] * wt[c * cout + o];
+    total >>= shift;  // arithmetic shift: floor, so (sum + half) >> shift rounds half up
+    out[o] = Relu && total < 0 ? 0 : total;
+  }
+}
+
+inline bool row_fits_int32(const int64_t* row, int64_t cin) {
+  for (int64_t c = 0; c < cin; ++c)
+    if (row[c] < INT32_MIN || row[c] > INT32_MAX) return false;
+  return true;
+}
+
 // The same sums with explicit 32 x 32 -> 64-bit multiplies (vpmuldq) of the weights, held
 // sign-extended in int64 lanes; Cout = 8 x Vectors. Two rows at a time share each load of
-// the weights, and the sums stay in registers.
-template <int Vectors, bool Relu>
-__attribute__((target("avx512f"))) void linear_rows_avx512(const int32_t* x, const int64_t* wt,
-                                                           const int64_t* bias, int64_t* out, int64_t begin,
-                                                           int64_t end, int64_t cin, int64_t shift) {
+// the weights, and the sums stay in registers. Features are int32, or int64 read as they
+// are (no converted copy): a row of those beyond int32 is summed by linear_row_exact.
+template <int Vectors, bool Relu, typename T>
+__attribute__((target("avx512f"))) void linear_rows_avx512(const T* x, const int64_t* wt, const int64_t* bias,
+                                                           int64_t* out, int64_t begin, int64_t end, int64_t cin,
+                                                           int64_t shift) {
   constexpr int64_t cout = 8 * Vectors;
   const __m512i half = _mm512_set1_epi64(int64_t(1) << (shift - 1));
   for (int64_t i = begin; i < end; i += 2) {
     const bool pair = i + 1 < end;
+    const T* row = x + i * cin;
+    const T* next = pair ? row + cin : row;
+    if constexpr (std::is_same_v<T, int64_t>) {
+      if (!row_fits_int32(row, cin) || !row_fits_int32(next, cin)) {
+        for (int r = 0; r < (pair ? 2 : 1); ++r)
+          linear_row_exact<Relu>(row + r * cin, wt, bias, out + (i + r) * cout, cin, cout, shift);
+        continue;
+      }
+    }
     __m512i first[Vectors], second[Vectors];
     for (int v = 0; v < Vectors; ++v) first[v] = second[v] = _mm512_add_epi64(_mm512_loadu_si512(bias + 8 * v), half);
-    const int32_t* row = x + i * cin;
-    const int32_t* next = pair ? row + cin : row;
     for (int64_t c = 0; c < cin; ++c) {
       if ((row[c] | next[c]) == 0) continue;  // absent neighbours' features: whole runs of zeros
       const __m512i a = _mm512_set1_epi64(row[c]), b = _mm512_set1_epi64(next[c]);
@@ -430,9 +458,9 @@ __attribute__((target("avx512f"))) void linear_rows_avx512(const int32_t* x, con
   }
 }
 
-template <bool Relu>
-bool linear_avx512(const int32_t* x, const int64_t* wt, const int64_t* bias, int64_t* out, int64_t begin,
-                   int64_t end, int64_t cin, int64_t cout, int64_t shift) {
+template <bool Relu, typename T>
+bool linear_avx512(const T* x, const int64_t* wt, const int64_t* bias, int64_t* out, int64_t begin, int64_t end,
+                   int64_t cin, int64_t cout, int64_t shift) {
   switch (cout) {
     case 8: linear_rows_avx512<1, Relu>(x, wt, bias, out, begin, end, cin, shift); return true;
     case 16: linear_rows_avx512<2, Relu>(x, wt, bias, out, begin, end, cin, shift); return true;
@@ -502,18 +530,34 @@ torch::Tensor integer_linear(const torch::Tensor& features, const torch::Tensor&
   // The same paths as integer_conv's: the AVX-512 one serves "avx512vnni" (it needs only AVX-512F).
   const bool from_avx512 = path == "auto" || path == "avx512vnni";
   const bool from_avx2 = from_avx512 || path == "avx2";
-  if ((narrow || fits_int32(x)) && fits_int32(w)) {
+  const bool weights_fit = fits_int32(w);
 #ifdef OMNICODEC_X86
-    if (from_avx512 && cout % 8 && cout < 64 && __builtin_cpu_supports("avx512f")) {
+  if (weights_fit && from_avx512 && __builtin_cpu_supports("avx512f")) {
+    if (cout % 8 && cout < 64) {
       // A few outputs (a head's location and scale): padded with zero weights to the SIMD
       // width, the padding's sums dropped.
       const int64_t padded = (cout + 7) / 8 * 8;
       const torch::Tensor wide = torch::cat({w, torch::zeros({padded - cout, cin}, torch::kInt64)});
       const torch::Tensor wide_bias = torch::cat({b, torch::zeros({padded - cout}, torch::kInt64)});
-      return integer_linear(narrow ? x : x.to(torch::kInt32), wide, wide_bias, shift, relu, path)
-          .narrow(1, 0, cout).contiguous();
+      return integer_linear(x, wide, wide_bias, shift, relu, path).narrow(1, 0, cout).contiguous();
     }
+    if (cout == 8 || cout == 16 || cout == 32 || cout == 64) {
+      // int64 features are read as they are (rows beyond int32 summed exactly), not copied.
+      const torch::Tensor wt = w.t().contiguous();
+      const int64_t* wp64 = wt.data_ptr<int64_t>();
+      at::parallel_for(0, rows, 256, [&](int64_t begin, int64_t end) {
+        if (narrow)
+          (relu ? linear_avx512<true, int32_t> : linear_avx512<false, int32_t>)(
+              x.data_ptr<int32_t>(), wp64, bp, op, begin, end, cin, cout, shift);
+        else
+          (relu ? linear_avx512<true, int64_t> : linear_avx512<false, int64_t>)(
+              x.data_ptr<int64_t>(), wp64, bp, op, begin, end, cin, cout, shift);
+      });
+      return out;
+    }
+  }
 #endif
+  if ((narrow || fits_int32(x)) && weights_fit) {
     const torch::Tensor x32 = narrow ? x : x.to(torch::kInt32), wt = w.t().contiguous();
     const torch::Tensor wt32 = wt.to(torch::kInt32);
     const int32_t* xp = x32.data_ptr<int32_t>();
@@ -521,9 +565,6 @@ torch::Tensor integer_linear(const torch::Tensor& features, const torch::Tensor&
     const int64_t* wp64 = wt.data_ptr<int64_t>();
     at::parallel_for(0, rows, 256, [&](int64_t begin, int64_t end) {
 #ifdef OMNICODEC_X86
-      if (from_avx512 && __builtin_cpu_supports("avx512f") &&
-          (relu ? linear_avx512<true> : linear_avx512<false>)(xp, wp64, bp, op, begin, end, cin, cout, shift))
-        return;
       if (from_avx2 && cout % 4 == 0 && cout <= 4 * kMaxLinearVectors && __builtin_cpu_supports("avx2")) {
         (relu ? linear_rows_avx2<true> : linear_rows_avx2<false>)(xp, wp64, bp, op, begin, end, cin, cout, shift);
         return;
