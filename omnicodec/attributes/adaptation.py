@@ -4,7 +4,8 @@ The shipped network was trained on other content; before coding a cloud lossless
 encoder fine-tunes the trunk's last layer and the three output heads (about 11,000
 weights) on a sample of the cloud's own points, whose contexts it knows exactly, keeping
 the weights that code a held-out part of the sample best, and sends the change: per
-tensor a step and int8 multiples of it, zlib-compressed. The decoder adds the same
+tensor a step and int8 multiples of it, zlib-compressed (clouds of fewer than MIN_POINTS
+points are not adapted: the block could not pay there). The decoder adds the same
 integers times the same steps to the same shipped weights, so both run one network. It is
 sent only where the bits it saves (estimated on the held-out points) exceed its own size.
 
@@ -35,6 +36,11 @@ SEED = 0
 _STEP = struct.Struct("<f")
 _INTEGER_STEP = struct.Struct("<I")
 _MAX_INTEGER_STEP = 1 << 20  # keeps every adapted weight's products within int64
+# Smaller clouds are not adapted: the block (about 7 kB for the ~11,000 weights) would have
+# to save over 1.7 bits a point, and the 600 training steps cost 10-20 s whatever the size.
+# Measured on pieces of the 8i soldier: 20,000 points, no block paid; 60,000 points, a
+# 6.8 kB block paid (so it saved more than 0.9 bits a point).
+MIN_POINTS = 1 << 15
 
 
 def head_parameters(net):
@@ -43,8 +49,11 @@ def head_parameters(net):
     return [*net.trunk.parameters(), *(parameter for head in net.heads for parameter in head.parameters())]
 
 
-def fit(shipped, coords, levels, bits, ycocg, depth):
-    """The adaptation block for this cloud (b"" when it would not pay for itself)."""
+def fit(shipped, coords, levels, bits, ycocg, depth, min_points=MIN_POINTS):
+    """The adaptation block for this cloud (b"" when it would not pay for itself, or the
+    cloud has fewer than ``min_points`` points)."""
+    if len(coords) < min_points:
+        return b""
     net = _float_network(shipped)
     rows = np.unique(np.linspace(0, len(coords) - 1, min(len(coords), SAMPLE)).round().astype(np.int64))
     neighbours = contexts_of(coords, levels, bits, rows).astype(np.int64)
