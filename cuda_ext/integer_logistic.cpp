@@ -7,9 +7,11 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <stdexcept>
 
+#include "checks.h"
 #include "integer_logistic.h"
+
+using omnicodec::check;
 
 namespace {
 
@@ -35,10 +37,6 @@ inline int64_t cdf_at(const Tables& t, int64_t edge, int64_t location, int64_t k
   const int64_t below = t.cdf[entry];
   const int64_t above = t.cdf[std::min(entry + 1, t.cdf_size - 1)];
   return below + (((above - below) * fraction) >> t.fraction_bits);
-}
-
-void check(bool condition, const char* message) {
-  if (!condition) throw std::invalid_argument(message);
 }
 
 }  // namespace

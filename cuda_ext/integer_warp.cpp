@@ -11,9 +11,11 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
-#include <stdexcept>
 
+#include "checks.h"
 #include "integer_warp.h"
+
+using omnicodec::check;
 
 namespace {
 
@@ -26,10 +28,6 @@ inline int64_t clamp(int64_t value, int64_t low, int64_t high) { return std::min
 
 // floor(a / b) for b > 0, as torch.div(..., rounding_mode="floor").
 inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-
-void check(bool condition, const char* message) {
-  if (!condition) throw std::invalid_argument(message);
-}
 
 }  // namespace
 

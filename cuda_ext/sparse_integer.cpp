@@ -14,7 +14,6 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
-#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -24,7 +23,10 @@
 #define OMNICODEC_X86 1
 #endif
 
+#include "checks.h"
 #include "sparse_integer.h"
+
+using omnicodec::check;
 
 namespace {
 
@@ -82,10 +84,6 @@ inline int32_t gallop(const int64_t* keys, int64_t n, int64_t start, int64_t tar
   }
   const int64_t* found = std::lower_bound(keys + lo, keys + hi, target);
   return (found != keys + n && *found == target) ? static_cast<int32_t>(found - keys) : -1;
-}
-
-void check(bool ok, const std::string& message) {
-  if (!ok) throw std::invalid_argument(message);
 }
 
 // The three implementations of one block of output rows. Weights are packed
@@ -458,15 +456,17 @@ __attribute__((target("avx512f"))) void linear_rows_avx512(const T* x, const int
   }
 }
 
+// The output widths linear_avx512 serves.
+inline bool avx512_linear_width(int64_t cout) { return cout == 8 || cout == 16 || cout == 32 || cout == 64; }
+
 template <bool Relu, typename T>
-bool linear_avx512(const T* x, const int64_t* wt, const int64_t* bias, int64_t* out, int64_t begin, int64_t end,
+void linear_avx512(const T* x, const int64_t* wt, const int64_t* bias, int64_t* out, int64_t begin, int64_t end,
                    int64_t cin, int64_t cout, int64_t shift) {
   switch (cout) {
-    case 8: linear_rows_avx512<1, Relu>(x, wt, bias, out, begin, end, cin, shift); return true;
-    case 16: linear_rows_avx512<2, Relu>(x, wt, bias, out, begin, end, cin, shift); return true;
-    case 32: linear_rows_avx512<4, Relu>(x, wt, bias, out, begin, end, cin, shift); return true;
-    case 64: linear_rows_avx512<8, Relu>(x, wt, bias, out, begin, end, cin, shift); return true;
-    default: return false;
+    case 8: linear_rows_avx512<1, Relu>(x, wt, bias, out, begin, end, cin, shift); break;
+    case 16: linear_rows_avx512<2, Relu>(x, wt, bias, out, begin, end, cin, shift); break;
+    case 32: linear_rows_avx512<4, Relu>(x, wt, bias, out, begin, end, cin, shift); break;
+    default: linear_rows_avx512<8, Relu>(x, wt, bias, out, begin, end, cin, shift); break;  // 64
   }
 }
 
@@ -541,7 +541,7 @@ torch::Tensor integer_linear(const torch::Tensor& features, const torch::Tensor&
       const torch::Tensor wide_bias = torch::cat({b, torch::zeros({padded - cout}, torch::kInt64)});
       return integer_linear(x, wide, wide_bias, shift, relu, path).narrow(1, 0, cout).contiguous();
     }
-    if (cout == 8 || cout == 16 || cout == 32 || cout == 64) {
+    if (avx512_linear_width(cout)) {
       // int64 features are read as they are (rows beyond int32 summed exactly), not copied.
       const torch::Tensor wt = w.t().contiguous();
       const int64_t* wp64 = wt.data_ptr<int64_t>();
