@@ -313,7 +313,7 @@ def _fitted_factors(coded, bits):
         q, mu, scale = (torch.cat([p[i] for p in parts]) for i in range(3))
         low, high = parts[0][3], parts[0][4]
         if mu.dtype == torch.int64:  # an integer model's: its float equivalent, for the search
-            mu, scale = mu / (1 << logistic.LOCATION_BITS), torch.exp2(scale / logistic.SCALE_STEPS)
+            mu, scale = mu / (1 << logistic.LOCATION_BITS), logistic.index_scale(scale)
         pick = torch.linspace(0, len(q) - 1, min(len(q), _FIT_SAMPLE)).round().long()
         q, mu, scale = q[pick].to(torch.float32), mu[pick], scale[pick]
 

@@ -155,6 +155,12 @@ def scale_index(scale):
     return index.clamp(*SCALE_INDICES).to(torch.int64)
 
 
+def index_scale(index):
+    """Log-scale indices -> the float scales they stand for, 2^(index / SCALE_STEPS) (the
+    encoders' searches and rate estimates)."""
+    return torch.exp2(torch.as_tensor(index, dtype=torch.float64) / SCALE_STEPS)
+
+
 def sixteenths(count, location16, log_scale16, integer):
     """``count`` rows of one logistic given as a stream's header holds it, its location and
     log2 scale in sixteenths: int64 (location, scale index) for :class:`IntegerLogistic`,

@@ -1,6 +1,9 @@
-"""What every point-cloud reader checks of its input path first."""
+"""What every point-cloud reader checks of its input path first, and what every writer
+takes."""
 
 import os
+
+import numpy as np
 
 from omnicodec.errors import InputError
 
@@ -14,6 +17,20 @@ def existing_file(path, what):
     if os.path.isdir(path):
         raise InputError(f"{path}: is a folder, not a {what} file")
     return path
+
+
+def cloud_arrays(points, attributes):
+    """A writer's input -> ((N, 3) positions, {name: values}): ``points`` is a
+    :class:`~omnicodec.data.PointCloud` (its attributes, with ``attributes`` added) or an
+    (N, 3) array with optional ``attributes``."""
+    from omnicodec.data import PointCloud
+
+    if isinstance(points, PointCloud):
+        points, attributes = points.positions, {**points.attributes, **(attributes or {})}
+    points = np.asarray(points)
+    if points.ndim != 2 or points.shape[1] != 3:
+        raise InputError(f"points must have shape (N, 3), not {points.shape}")
+    return points, attributes or {}
 
 
 def file_bytes(path, what):

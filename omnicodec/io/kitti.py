@@ -12,7 +12,7 @@ import numpy as np
 
 from omnicodec.errors import InputError
 from omnicodec.io.atomic import atomic_output
-from omnicodec.io.inputs import file_bytes
+from omnicodec.io.inputs import cloud_arrays, file_bytes
 
 _POINT = np.dtype("<f4")
 _VALUES_PER_POINT = 4  # x, y, z, reflectance
@@ -29,8 +29,8 @@ def read_kitti_bin(path):
     if len(raw) % point_bytes:
         raise InputError(f"{path}: not a KITTI .bin ({len(raw)} bytes is no whole number of {point_bytes}-byte "
                          "points of float32 x, y, z, reflectance)")
-    values = np.frombuffer(raw, dtype=_POINT).reshape(-1, _VALUES_PER_POINT).astype(np.float32)
-    return PointCloud(values[:, :3].copy(), {"intensity": values[:, 3].copy()})
+    values = np.frombuffer(raw, dtype=_POINT).reshape(-1, _VALUES_PER_POINT)
+    return PointCloud(values[:, :3].astype(np.float32), {"intensity": values[:, 3].astype(np.float32)})
 
 
 def write_kitti_bin(path, points, attributes=None):
@@ -39,13 +39,9 @@ def write_kitti_bin(path, points, attributes=None):
     ``reflectance``) fits the format: it is written as float32, 0 without one. InputError
     for other attributes and for values float32 would change (the format loses nothing
     silently)."""
-    from omnicodec.data import INTENSITY_ATTRIBUTES, PointCloud
+    from omnicodec.data import INTENSITY_ATTRIBUTES
 
-    if isinstance(points, PointCloud):
-        points, attributes = points.positions, {**points.attributes, **(attributes or {})}
-    points, attributes = np.asarray(points), attributes or {}
-    if points.ndim != 2 or points.shape[1] != 3:
-        raise InputError(f"points must have shape (N, 3), not {points.shape}")
+    points, attributes = cloud_arrays(points, attributes)
     intensity_name = next((name for name in INTENSITY_ATTRIBUTES if name in attributes), None)
     others = [name for name in attributes if name != intensity_name]
     if others:

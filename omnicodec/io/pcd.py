@@ -18,7 +18,7 @@ import numpy as np
 
 from omnicodec.errors import InputError
 from omnicodec.io.atomic import atomic_output
-from omnicodec.io.inputs import file_bytes
+from omnicodec.io.inputs import cloud_arrays, file_bytes
 from omnicodec.io.ply import grouped, narrowed_integers
 
 _HEADER_KEYS = ("VERSION", "FIELDS", "SIZE", "TYPE", "COUNT", "WIDTH", "HEIGHT", "VIEWPOINT", "POINTS", "DATA")
@@ -285,15 +285,9 @@ def write_pcd(path, points, attributes=None):
     normal_x/normal_y/normal_z, any other attribute a field of its own name and type
     (COUNT C for (N, C)). 64-bit integers are narrowed to 32 bits where they all fit
     (older PCL has no 64-bit fields)."""
-    from omnicodec.data import PointCloud
-
-    if isinstance(points, PointCloud):
-        points, attributes = points.positions, {**points.attributes, **(attributes or {})}
-    points = np.asarray(points)
-    if points.ndim != 2 or points.shape[1] != 3:
-        raise InputError(f"points must have shape (N, 3), not {points.shape}")
+    points, attributes = cloud_arrays(points, attributes)
     columns = [(axis, points[:, i]) for i, axis in enumerate("xyz")]
-    for name, values in (attributes or {}).items():
+    for name, values in attributes.items():
         columns += _pcd_columns(name, np.asarray(values), len(points), path)
     columns = [(name, _pcd_storable(values, name, path)) for name, values in columns]
     names = [name for name, _ in columns]

@@ -8,7 +8,7 @@ import numpy as np
 
 from omnicodec.errors import InputError
 from omnicodec.io.atomic import atomic_output
-from omnicodec.io.inputs import existing_file
+from omnicodec.io.inputs import cloud_arrays, existing_file
 
 # The widest integer types of PLY (and of PCD, as older PCL reads it); 64-bit integers
 # go to the first that holds all their values.
@@ -159,16 +159,10 @@ def write_ply(path, points, attributes=None, ascii=False):
     with optional ``attributes`` (name -> (N,) or (N, C) values, as read_ply gives them)."""
     import plyfile
 
-    from omnicodec.data import PointCloud
-
-    if isinstance(points, PointCloud):
-        points, attributes = points.positions, {**points.attributes, **(attributes or {})}
-    points = np.asarray(points)
-    if points.ndim != 2 or points.shape[1] != 3:
-        raise InputError(f"points must have shape (N, 3), not {points.shape}")
+    points, attributes = cloud_arrays(points, attributes)
     points = ply_storable(points)
     columns = [("x", points[:, 0]), ("y", points[:, 1]), ("z", points[:, 2])]
-    columns += [(name, ply_storable(values)) for name, values in _ungrouped(attributes or {})]
+    columns += [(name, ply_storable(values)) for name, values in _ungrouped(attributes)]
     dtype = [(name, np.asarray(values).dtype.str) for name, values in columns]
     vertex = np.empty(len(points), dtype=dtype)
     for name, values in columns:

@@ -14,6 +14,7 @@ views by backward warping with its own disparity map.
 import torch
 import torch.nn.functional as F
 
+SENT_BITS = 4  # disparities are sent in 1/2^SENT_BITS pixel
 WINDOW = 5  # pixels: side of the window the sweep's costs are summed over
 TIE_BREAK = 1e-3  # cost per view and pixel of one pixel of disparity
 SWEEP_VIEWS = 4  # the sweep compares the centre with views up to this many steps away on

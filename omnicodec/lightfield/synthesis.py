@@ -44,7 +44,7 @@ from omnicodec.lightfield.view_coding import LIMIT, TAIL, IntegerViewEntropyMode
 
 SEARCH = 4.0  # disparities swept: -SEARCH .. SEARCH pixels per camera step ...
 SEARCH_STEP = 0.25  # ... in these steps (refined to a fraction of them)
-DISPARITY_UNIT = 16  # disparities are sent in 1/16 pixel
+DISPARITY_UNIT = 1 << disparity.SENT_BITS  # disparities are sent in 1/16 pixel
 CHROMA_RATIO = 1.8  # Cb and Cr steps / Y step (PSNR-YUV weighs Y six times each)
 LEVEL_RATIO = 3.0  # step of a view of level L: luma step x LEVEL_RATIO^(L + 1)
 LEVEL_SPACINGS = (4, 2, 1)  # grid steps between the views of each level

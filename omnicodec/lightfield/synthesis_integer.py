@@ -33,6 +33,7 @@ import functools
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from omnicodec import fixedpoint
 from omnicodec.lightfield import disparity, view_coding
@@ -142,7 +143,7 @@ def to_rgb(planes):
 
 
 def full_map(cells, cell, shape):
-    """The disparity cells (1/16 pixel) grown to (H, W) pixels by bilinear interpolation
+    """The disparity cells (1/2^disparity.SENT_BITS pixel) grown to (H, W) pixels by bilinear interpolation
     (as torch's, align_corners False), in 1/2^POSITION_BITS pixel."""
     span = 2 * cell  # source positions are multiples of 1 / span
 
@@ -158,8 +159,8 @@ def full_map(cells, cell, shape):
     low_x, high_x, fx = taps(shape[1], cells.shape[1])
     top = cells[low_y][:, low_x] * (span - fx) + cells[low_y][:, high_x] * fx
     bottom = cells[high_y][:, low_x] * (span - fx) + cells[high_y][:, high_x] * fx
-    grown = top * (span - fy)[:, None] + bottom * fy[:, None]  # 1/16 pixel x span^2
-    return fixedpoint.round_shift(grown << (POSITION_BITS - 4), 2 * (span.bit_length() - 1))
+    grown = top * (span - fy)[:, None] + bottom * fy[:, None]  # sent units x span^2
+    return fixedpoint.round_shift(grown << (POSITION_BITS - disparity.SENT_BITS), 2 * (span.bit_length() - 1))
 
 
 def splat(disparity_map, offset):
@@ -347,18 +348,11 @@ def block_feature(uncertainty, steps):
     """(H, W) squared uncertainty -> (P, H', W') feature bins (as
     :func:`omnicodec.lightfield.view_coding.block_feature`, by exact thresholds)."""
     block = view_coding.BLOCK
-    padded = _replicate_pad(uncertainty, block)
+    height, width = uncertainty.shape
+    padded = F.pad(uncertainty[None, None], (0, -width % block, 0, -height % block), mode="replicate")[0, 0]
     sums = padded.reshape(padded.shape[0] // block, block, padded.shape[1] // block, block).sum(dim=(1, 3))
     thresholds = _feature_thresholds(tuple(steps))
     return (sums[None, ..., None] >= thresholds[:, None, None, :]).sum(dim=-1)
-
-
-def _replicate_pad(values, block):
-    """(H, W) -> padded to multiples of ``block`` by repeating the last row and column."""
-    height, width = values.shape
-    rows = torch.cat([torch.arange(height), torch.full((-height % block,), height - 1)])
-    cols = torch.cat([torch.arange(width), torch.full((-width % block,), width - 1)])
-    return values[rows][:, cols]
 
 
 class IntegerViews:

@@ -279,7 +279,7 @@ class ViewEntropyModel(_ViewTables):
 class IntegerViewEntropyModel(_ViewTables):
     """lightfield-v3's tables: :class:`ViewEntropyModel`'s in integers, the same on every
     machine: ``scale_indices`` (int64 log-scale indices of :class:`IntegerLogistic`, scale
-    2^(index / 16)) and ``flag_frequencies`` (int32 frequencies of a 1, in 1/2^16)."""
+    2^(index / 16)) and ``flag_table`` (int32 frequencies of a 1, in 1/2^16)."""
 
     integer = True
 
@@ -304,7 +304,7 @@ class IntegerViewEntropyModel(_ViewTables):
 
     def float_scales(self, *cell):
         """The scales as floats (the encoder's rate estimates)."""
-        return torch.exp2(self.scales(*cell) / logistic.SCALE_STEPS)
+        return logistic.index_scale(self.scales(*cell))
 
     def flag_frequencies(self, index):
         return self.flag_table[index].reshape(-1)
