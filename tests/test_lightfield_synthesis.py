@@ -247,6 +247,12 @@ def test_integer_disparity_maps_and_warps_follow_the_float_ones():
     warped, visible = synthesis_integer.warp(views[1, 1].permute(2, 0, 1), disparity_map, disparity_map, (1, 1))
     target = views[2, 2].permute(2, 0, 1)
     assert (warped - target)[:, 8:-8, 8:-8].abs().float().mean() < 2 * 16
+    float_map = torch.full((48, 64), 1.25)
+    float_warped, _ = disparity.warp((views[1, 1] >> synthesis_integer.FINE_BITS).float().permute(2, 0, 1),
+                                     float_map, float_map, (1, 1))
+    # the same samples to a tenth of a sample, away from the top and left edges the warp
+    # reads beyond (there the integer warp clamps positions, grid_sample its taps)
+    assert (warped / 16 - float_warped).abs()[:, 4:, 4:].max() < 0.1
     assert (visible == (1 << synthesis_integer.VISIBILITY_BITS) + 1).all()
 
 
