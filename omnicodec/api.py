@@ -4,7 +4,9 @@ through it, and it reaches codecs only through the model choice (omnicodec.zoo),
 holds no per-kind branches.
 """
 
+import contextlib
 import dataclasses
+import mmap
 import os
 import time
 
@@ -14,7 +16,7 @@ from omnicodec import bitstream, runtime, zoo
 from omnicodec.codec import checked_options
 from omnicodec.data import COLOUR_ATTRIBUTES, KIND_NAMES, PointCloud, data_kind, without_attributes
 from omnicodec.errors import BitstreamError, InputError, OmnicodecError
-from omnicodec.io import file_kind, read_data, write_bytes_atomic, write_data
+from omnicodec.io import atomic_output, file_kind, read_data, write_bytes_atomic, write_data
 
 
 @dataclasses.dataclass
@@ -130,6 +132,8 @@ def decode(data, progress=None, kind=None):
     decoded data against the stream's checksum. With ``kind`` ("pointcloud" or
     "lightfield"), a stream of another kind of data is refused before decoding."""
     runtime.configure()
+    if bitstream.is_sequence(data):
+        raise InputError("this is a sequence of frames: decompress it to a folder (api.Sequence decodes its frames)")
     header, sections = bitstream.unpack(data)
     codec = zoo.codec_of_stream(header)
     if kind is not None and codec.data_kind != kind:
@@ -144,9 +148,14 @@ def decode(data, progress=None, kind=None):
                              "machine computes as the writer's did)") from None
 
 
-def _checked_decode(codec, header, sections, progress):
+def _checked_decode(codec, header, sections, progress, reference=None):
+    """The codec's decoding of a stream (of a sequence's frame predicted from ``reference``),
+    its errors made BitstreamErrors and its checksum checked."""
     try:
-        decoded = codec.decode(header.codec_header, sections, progress)
+        if reference is None:
+            decoded = codec.decode(header.codec_header, sections, progress)
+        else:
+            decoded = codec.decode_predicted(header.codec_header, sections, reference, progress)
     except OmnicodecError:
         raise
     except (ValueError, RuntimeError, IndexError, OverflowError) as exc:  # values no encoder writes
@@ -176,13 +185,17 @@ def describe(header):
     return zoo.codec_class(zoo.codec_id(header.codec)).describe(header.codec_header)
 
 
-def read_bitstream(path):
+def _checked_bitstream_path(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
     if os.path.isdir(path):
         raise InputError(f"{path}: is a folder, not a bitstream")
-    with open(path, "rb") as handle:
+    return path
+
+
+def read_bitstream(path):
+    with open(_checked_bitstream_path(path), "rb") as handle:
         return handle.read()
 
 
@@ -193,11 +206,7 @@ def compress_file(src, dst, *, model=None, rate=None, target_bpp=None, progress=
     ``kind`` of data, else the path's) to ``dst``, written atomically, with ``model``, at
     ``rate``, or at the rate that best fits ``target_bpp``; returns a :class:`Report`."""
     start = time.perf_counter()
-    data = read_data(src, kind or file_kind(src), grid=grid, dataset=dataset)
-    if options.pop("no_colour", False):
-        data = without_attributes(data, COLOUR_ATTRIBUTES)
-    if options.pop("no_attributes", False):
-        data = without_attributes(data, tuple(getattr(data, "attributes", {})))
+    data = _read_input(src, kind or file_kind(src), options, grid=grid, dataset=dataset)
     if target_bpp is not None:
         if model is not None or rate is not None:
             raise InputError("give a target bits per point, a rate or a model, not several")
@@ -206,6 +215,21 @@ def compress_file(src, dst, *, model=None, rate=None, target_bpp=None, progress=
         codec, prepared = prepare(data, model=model, rate=rate, **options)
         stream, encoded = encode(codec, prepared, rate, progress)
     write_bytes_atomic(dst, stream)
+    return _encode_report(codec, data, stream, encoded, start)
+
+
+def _read_input(src, kind, options, grid=None, dataset=None):
+    """The data of file ``src``, less what ``options``' no_colour and no_attributes (taken
+    out of them) drop."""
+    data = read_data(src, kind, grid=grid, dataset=dataset)
+    if options.pop("no_colour", False):
+        data = without_attributes(data, COLOUR_ATTRIBUTES)
+    if options.pop("no_attributes", False):
+        data = without_attributes(data, tuple(getattr(data, "attributes", {})))
+    return data
+
+
+def _encode_report(codec, data, stream, encoded, start):
     return Report(codec=codec.card.codec, model=codec.card.model_id, bytes=len(stream),
                   seconds=time.perf_counter() - start, units=codec.input_units(encoded.header),
                   unit=codec.unit, details=encoded.details,
@@ -226,3 +250,172 @@ def decompress_file(src, dst, *, progress=None, kind=None):
     return Report(codec=zoo.codec_id(header.codec), model=header.model_id, bytes=len(data),
                   seconds=time.perf_counter() - start, units=codec.input_units(header.codec_header),
                   unit=codec.unit, details=decoded.details)
+
+
+DEFAULT_RANDOM_ACCESS = 10  # a sequence's frames between random-access frames
+
+
+class SequenceEncoder:
+    """Codes point clouds (the sweeps of a drive, in order) one by one into one sequence
+    stream written to the binary ``handle``, each as a frame of its own container. Every
+    ``random_access``-th frame decodes alone; a codec that predicts frames (``inter``)
+    codes the others from the frame before, the only one held. The first cloud picks
+    the codec (``model``, ``rate``, ``options`` as :func:`prepare` takes them); every frame
+    uses it. Call :meth:`finish` after the last."""
+
+    def __init__(self, handle, *, random_access=DEFAULT_RANDOM_ACCESS, model=None, rate=None, coder=None,
+                 **options):
+        if not isinstance(random_access, int) or random_access < 1:
+            raise InputError(f"random access period must be a positive number of frames, not {random_access}")
+        self.writer = bitstream.SequenceWriter(handle)
+        self.random_access, self.model, self.rate, self.coder = random_access, model, rate, coder
+        self.options, self.codec, self.reference = options, None, None
+
+    def add(self, data, name="", progress=None):
+        """Code one cloud as the next frame (``name``: the file name to decode it to);
+        returns its :class:`Report`."""
+        start = time.perf_counter()
+        if data_kind(data) != "pointcloud":
+            raise InputError("a sequence holds point clouds")
+        if self.codec is None:
+            self.codec, prepared = prepare(data, model=self.model, rate=self.rate, coder=self.coder, **self.options)
+        else:
+            prepared = self.codec.prepare(data, **checked_options(self.codec, self.options))
+        predicted = self.reference is not None and self.writer.frames % self.random_access != 0
+        rate = self.rate if self.codec.takes_rate else None
+        try:
+            encoded = (self.codec.encode_predicted(prepared, self.reference, rate, progress) if predicted
+                       else self.codec.encode(prepared, rate=rate, progress=progress))
+        except OmnicodecError:
+            raise
+        except ValueError as exc:
+            raise InputError(f"cannot code this data with model {self.codec.card.model_id}: {exc}") from None
+        stream = _stream(self.codec, encoded)
+        self.writer.add(stream, name, random_access=not predicted)
+        self.reference = encoded.reference if self.codec.inter else None
+        return _encode_report(self.codec, data, stream, encoded, start)
+
+    def finish(self):
+        self.writer.finish()
+
+
+def compress_sequence(clouds, *, names=None, **options):
+    """Point clouds (any iterable, read one at a time) -> the bytes of one sequence
+    stream; ``options`` as :class:`SequenceEncoder` takes them."""
+    import io
+
+    buffer = io.BytesIO()
+    encoder = SequenceEncoder(buffer, **options)
+    for index, cloud in enumerate(clouds):
+        encoder.add(cloud, names[index] if names else "")
+    encoder.finish()
+    return buffer.getvalue()
+
+
+def compress_sequence_files(sources, dst, *, random_access=DEFAULT_RANDOM_ACCESS, progress=None, on_frame=None,
+                            **options):
+    """Compress point-cloud files (PLY, PCD, KITTI .bin), in the order given, to one
+    sequence stream ``dst``, written atomically, reading one file at a time; each frame
+    keeps its file's name. ``on_frame(report)`` is called after each; returns the reports."""
+    sources = [os.fspath(source) for source in sources]
+    if not sources:
+        raise InputError("a sequence needs at least one point-cloud file")
+    names = [os.path.basename(source) for source in sources]
+    if len(set(names)) != len(names):
+        raise InputError("a sequence's files must have different names (each frame decodes to its file's name)")
+    reports = []
+    with atomic_output(dst) as handle:
+        encoder = SequenceEncoder(handle, random_access=random_access, model=options.pop("model", None),
+                                  rate=options.pop("rate", None), coder=options.pop("coder", None))
+        for source, name in zip(sources, names):
+            encoder.options = dict(options)
+            data = _read_input(source, "pointcloud", encoder.options)
+            try:
+                reports.append(encoder.add(data, name, progress))
+            except OmnicodecError as exc:
+                raise type(exc)(f"{source}: {exc}") from None
+            if on_frame:
+                on_frame(reports[-1])
+        encoder.finish()
+    return reports
+
+
+class Sequence:
+    """A sequence stream opened for decoding: ``frames`` (:class:`~omnicodec.bitstream.Frame`,
+    the whole ones), ``damage`` (why they stop early, else None); frames decode lazily,
+    each from the random-access frame at or before it."""
+
+    def __init__(self, data):
+        runtime.configure()
+        self.reader = bitstream.SequenceReader(data)
+        self.frames, self.damage = self.reader.frames, self.reader.damage
+
+    def __len__(self):
+        return len(self.frames)
+
+    def header(self, frame):
+        """The container header of ``frame``, after checking that frame's integrity."""
+        return bitstream.unpack(self.reader.stream(frame))[0]
+
+    def decode(self, start=0, stop=None, progress=None):
+        """Yield (Frame, :class:`~omnicodec.codec.Decoded`) for frames ``start`` to ``stop``
+        (exclusive; default: to the last), decoding those before ``start`` back to the
+        random-access frame that they need; raises BitstreamError where the stream is
+        damaged, after the frames before the damage."""
+        total = len(self.frames)
+        to_the_end = stop is None or stop > total
+        if start < 0 or (stop is not None and stop <= start) or (start >= total and not self.damage):
+            raise InputError(f"frames {start}:{'' if stop is None else stop} are not a range of this sequence's "
+                             f"{total} frames")
+        stop = total if stop is None else stop
+        reference = None
+        for frame in self.frames[self.reader.start_of(start) if start < total else total:stop]:
+            try:
+                header, sections = bitstream.unpack(self.reader.stream(frame))
+                decoded = _checked_decode(zoo.codec_of_stream(header), header, sections, progress,
+                                          None if frame.random_access else reference)
+            except BitstreamError as exc:
+                raise BitstreamError(f"frame {frame.index} ({frame.name or 'unnamed'}): {exc}") from None
+            reference = decoded.reference
+            if frame.index >= start:
+                yield frame, decoded
+        if self.damage and to_the_end:
+            raise BitstreamError(self.damage)
+
+
+@contextlib.contextmanager
+def open_sequence(path):
+    """A :class:`Sequence` of the file ``path``, mapped, not read: only the frames decoded
+    are read from disk."""
+    with open(_checked_bitstream_path(path), "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            raise BitstreamError("not an omnicodec sequence (empty file)")
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            yield Sequence(data)
+
+
+def frame_file_name(frame):
+    """The file name a sequence's frame decodes to: its own, else frame_NNNNNN.ply."""
+    return frame.name or f"frame_{frame.index:06d}.ply"
+
+
+def decompress_sequence_file(src, dst, *, start=0, stop=None, progress=None, on_frame=None):
+    """Decompress frames ``start`` to ``stop`` of the sequence ``src`` into the folder
+    ``dst`` (made if missing), each as its file name says, written atomically;
+    ``on_frame(frame, report)`` after each. Returns the reports; where the stream is damaged, the
+    frames before the damage are written and then BitstreamError is raised."""
+    os.makedirs(dst, exist_ok=True)
+    reports = []
+    with open_sequence(src) as sequence:
+        clock = time.perf_counter()
+        for frame, decoded in sequence.decode(start, stop, progress):
+            header = sequence.header(frame)
+            codec = zoo.codec_class(zoo.codec_id(header.codec))
+            write_data(os.path.join(dst, frame_file_name(frame)), decoded.data)
+            reports.append(Report(codec=zoo.codec_id(header.codec), model=header.model_id, bytes=frame.length,
+                                  seconds=time.perf_counter() - clock, units=codec.input_units(header.codec_header),
+                                  unit=codec.unit, details=decoded.details))
+            clock = time.perf_counter()
+            if on_frame:
+                on_frame(frame, reports[-1])
+    return reports

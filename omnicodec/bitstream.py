@@ -57,9 +57,10 @@ def checksum(array):
     return hashlib.sha256(data.tobytes()).digest()[:CHECKSUM_BYTES]
 
 
-def ascii_field(text):
-    """A short ASCII string as stored in headers: u8 length, then the bytes."""
-    raw = text.encode("ascii")
+def ascii_field(text, encoding="ascii"):
+    """A short string as stored in headers: u8 length, then the bytes (ASCII, or UTF-8
+    for a sequence's frame names)."""
+    raw = text.encode(encoding)
     if len(raw) > 255:
         raise ValueError("header strings are at most 255 bytes")
     return bytes([len(raw)]) + raw
@@ -208,3 +209,132 @@ def inflated(data, limit, what):
     if inflater.unconsumed_tail or not inflater.eof:
         raise BitstreamError(f"{what} is corrupted")
     return result
+
+
+
+# Sequences (``.ocz`` files of many frames: a LiDAR drive, a run of depth frames). Layout of
+# sequence format version 1::
+#
+#     magic         4 bytes  b"OMNS"
+#     version       u16      SEQUENCE_VERSION
+#     records, back to back, each:
+#       kind        u8       RANDOM_ACCESS (decodes alone), PREDICTED (needs the frame before)
+#                            or END (the last record)
+#       name        u8 length + UTF-8: the frame's file name (may be empty)
+#       length      varint   bytes of the frame (for END: the number of frames)
+#       crc32       u32      CRC32 of the record's kind, name and length
+#       frame       a complete stream as :func:`pack` writes it (nothing after END)
+#
+# Each frame keeps its own header and CRC, so damage stops decoding at the damaged frame
+# while the frames before it still decode; a reader finds any frame by skipping records
+# (it reads headers only) and decodes from the random-access frame at or before it.
+SEQUENCE_MAGIC = b"OMNS"
+SEQUENCE_VERSION = 1
+RANDOM_ACCESS, PREDICTED, END = 0, 1, 255
+_RECORD_CRC = struct.Struct("<I")
+
+
+def is_sequence(data):
+    """Whether ``data`` (bytes-like) begins as a sequence does."""
+    return bytes(data[:len(SEQUENCE_MAGIC)]) == SEQUENCE_MAGIC
+
+
+def _record_header(kind, name, length):
+    head = bytes([kind]) + ascii_field(name, "utf-8") + varint.encode([length])
+    return head + _RECORD_CRC.pack(zlib.crc32(head))
+
+
+class SequenceWriter:
+    """Writes a sequence to a binary ``handle`` frame by frame (each a stream as
+    :func:`pack` made it); :meth:`finish` writes the end record."""
+
+    def __init__(self, handle):
+        self.handle, self.frames = handle, 0
+        handle.write(_FIXED.pack(SEQUENCE_MAGIC, SEQUENCE_VERSION))
+
+    def add(self, stream, name="", random_access=True):
+        self.handle.write(_record_header(RANDOM_ACCESS if random_access else PREDICTED, name, len(stream)))
+        self.handle.write(stream)
+        self.frames += 1
+
+    def finish(self):
+        self.handle.write(_record_header(END, "", self.frames))
+
+
+@dataclasses.dataclass(frozen=True)
+class Frame:
+    """Where one frame of a sequence lies: its ``index``, whether it decodes alone
+    (``random_access``), its ``name``, and its bytes' ``offset`` and ``length``."""
+
+    index: int
+    random_access: bool
+    name: str
+    offset: int
+    length: int
+
+
+class SequenceReader:
+    """The frames of a sequence in ``data`` (bytes-like: bytes, or an mmap of the file, of
+    which only the frames asked for are read). ``frames`` lists those that are whole;
+    ``damage`` says why the list stops early (a truncated or corrupted stream), else None."""
+
+    def __init__(self, data):
+        self.data = data
+        if len(data) < _FIXED.size or not is_sequence(data):
+            raise BitstreamError("not an omnicodec sequence")
+        _, version = _FIXED.unpack_from(data)
+        if version != SEQUENCE_VERSION:
+            newer = "a newer" if version > SEQUENCE_VERSION else "an older"
+            raise BitstreamError(f"sequence format version {version} was written by {newer} omnicodec; "
+                                 f"this one reads version {SEQUENCE_VERSION}")
+        self.frames, self.damage = [], None
+        try:
+            self._scan(_FIXED.size)
+        except BitstreamError as exc:
+            self.damage = f"{exc} after frame {len(self.frames)}" if self.frames else str(exc)
+
+    def _scan(self, pos):
+        while True:
+            kind, name, length, pos = self._record(pos)
+            if kind == END:
+                if length != len(self.frames):
+                    raise BitstreamError(f"sequence ends after {len(self.frames)} frames; its end record "
+                                         f"says {length}")
+                if pos != len(self.data):
+                    raise BitstreamError("sequence has trailing data")
+                return
+            if pos + length > len(self.data):
+                raise BitstreamError("sequence is truncated")
+            if kind == PREDICTED and not self.frames:
+                raise BitstreamError("sequence is corrupted: its first frame needs a frame before it")
+            self.frames.append(Frame(len(self.frames), kind == RANDOM_ACCESS, name, pos, length))
+            pos += length
+
+    def _record(self, pos):
+        if pos >= len(self.data):
+            raise BitstreamError("sequence is truncated")
+        head_end = pos + 2 + self.data[pos + 1] if pos + 1 < len(self.data) else len(self.data) + 1
+        reader = _Reader(bytes(self.data[pos:head_end + 16]), 0)
+        try:
+            kind, name = reader.take(1)[0], reader.take(reader.take(1)[0])
+            (length,) = reader.varints(1)
+            head = reader.data[:reader.pos]
+            (crc,) = _RECORD_CRC.unpack(reader.take(_RECORD_CRC.size))
+        except BitstreamError:
+            raise BitstreamError("sequence is truncated") from None
+        if zlib.crc32(head) != crc or kind not in (RANDOM_ACCESS, PREDICTED, END):
+            raise BitstreamError("sequence is corrupted (a frame record fails its CRC32)")
+        try:
+            return kind, name.decode("utf-8"), length, pos + reader.pos
+        except UnicodeDecodeError:
+            raise BitstreamError("sequence is corrupted (a frame name is not UTF-8)") from None
+
+    def stream(self, frame):
+        """The bytes of ``frame`` (a :class:`Frame`): a stream :func:`unpack` reads."""
+        return bytes(self.data[frame.offset:frame.offset + frame.length])
+
+    def start_of(self, index):
+        """The index of the random-access frame at or before frame ``index``."""
+        while not self.frames[index].random_access:
+            index -= 1
+        return index

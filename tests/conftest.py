@@ -54,11 +54,13 @@ def textured_views(rows=3, cols=3, height=40, width=56, seed=0):
     return np.round(views * 255).astype(np.uint8)
 
 
-def synthetic_sweep(lasers=32, columns=512, seed=0, noise=0.01, dropout=0.05):
+def synthetic_sweep(lasers=32, columns=512, seed=0, noise=0.01, dropout=0.05, travel=0.0):
     """A spinning-LiDAR sweep (float32 metres on KITTI's 1 mm precision, and float32
     intensities in hundredths) ray-cast in a small street: a ground plane 1.7 m below the
     sensor, a few vertical pillars and a round wall 40 m away. Each laser has its own
-    elevation and height in the head, returns have range noise and some are lost."""
+    elevation and height in the head, returns have range noise and some are lost. The
+    sensor stands ``travel`` metres along x from the street's origin (the sweeps of a
+    drive: the same street seen from further on), and the points are in its frame."""
     rng = np.random.default_rng(seed)
     elevation = np.linspace(np.radians(-24.9), np.radians(2.0), lasers)
     head = rng.uniform(0.1, 0.2, lasers)  # each laser's height in the head (m)
@@ -71,6 +73,7 @@ def synthetic_sweep(lasers=32, columns=512, seed=0, noise=0.01, dropout=0.05):
     down = d[..., 2] < 0
     best[down] = ((-1.7 - z0) / d[..., 2])[down]
     for cx, cy, radius in ((6.0, 3.0, 0.8), (-9.0, -4.0, 1.5), (2.0, -12.0, 2.5), (0.0, 0.0, 40.0)):
+        cx -= travel
         # |(t d_xy) - c| = radius, t > 0: t^2 |d_xy|^2 - 2 t (d_xy . c) + |c|^2 - r^2 = 0
         b = d[..., 0] * cx + d[..., 1] * cy
         disc = b**2 - flat**2 * (cx**2 + cy**2 - radius**2)

@@ -1,9 +1,11 @@
-"""The coding verbs: ``compress`` and ``decompress`` (a file, or a folder of them through
-``_run_batch``), ``info``, ``models``, and ``lf compress`` / ``lf decompress``."""
+"""The coding verbs: ``compress`` and ``decompress`` (a file, a folder of them through
+``_run_batch``, or a sequence of frames in one stream), ``info``, ``models``, and
+``lf compress`` / ``lf decompress``."""
 
 import argparse
 import contextlib
 import dataclasses
+import glob
 import json
 import os
 import sys
@@ -69,7 +71,7 @@ def _run_batch(kind, args, options):
 
 def cmd_compress(args, kind=None):
     """Compress a file (or a folder of PLY files), of the kind its path says unless the
-    command gave it (``lf compress``)."""
+    command gave it (``lf compress``), or several sweeps into one sequence stream."""
     from omnicodec import api
     from omnicodec.io import file_kind
 
@@ -79,6 +81,14 @@ def cmd_compress(args, kind=None):
                "no_colour": getattr(args, "no_colour", False),
                "intensity_bits": getattr(args, "intensity_bits", None),
                "no_attributes": getattr(args, "no_attributes", False)}
+    if getattr(args, "sequence", False):
+        return _compress_sequence(args, options)
+    if getattr(args, "random_access", None) is not None:
+        raise InputError("--random-access goes with --sequence")
+    inputs = args.input if isinstance(args.input, list) else [args.input]
+    if len(inputs) != 1:
+        raise InputError(f"{len(inputs)} inputs: give one file or folder, or code them as one stream with --sequence")
+    args.input = inputs[0]
     kind = kind or file_kind(args.input)
     if os.path.isdir(args.input) and kind == "pointcloud":
         return _run_batch("compress", args, {"model": args.model, "rate": args.rate,
@@ -97,12 +107,116 @@ def cmd_compress(args, kind=None):
     return 0
 
 
-def cmd_decompress(args, kind=None):
-    """Decompress a stream (or a folder of them); ``lf decompress`` expects a light field."""
+def sequence_sources(inputs):
+    """The files of a sequence, in order: each input a file, a folder (its point-cloud
+    files, in name order) or a glob pattern (its matches, in name order)."""
+    from omnicodec.io import POINT_CLOUD_SUFFIXES
+
+    sources = []
+    for given in inputs:
+        if os.path.isdir(given):
+            found = sorted(os.path.join(given, name) for name in os.listdir(given)
+                           if name.lower().endswith(POINT_CLOUD_SUFFIXES))
+            if not found:
+                raise InputError(f"{given}: no .ply, .pcd or .bin file in this folder")
+        elif not os.path.exists(given) and glob.has_magic(given):
+            found = sorted(glob.glob(given))
+            if not found:
+                raise InputError(f"{given}: no file matches")
+        else:
+            found = [given]
+        sources += found
+    return sources
+
+
+def _compress_sequence(args, options):
+    """``compress --sequence``: the sweeps, in order, as one stream of frames."""
     from omnicodec import api
 
+    if args.bpp is not None or args.tile is not None:
+        raise InputError("--bpp and --tile do not apply to sequences")
+    sources = sequence_sources(args.input)
+    random_access = api.DEFAULT_RANDOM_ACCESS if args.random_access is None else args.random_access
+    bar = _frames_bar(len(sources), args.quiet)
+    start = time.perf_counter()
+    try:
+        reports = api.compress_sequence_files(sources, args.output, random_access=random_access, model=args.model,
+                                              rate=args.rate, on_frame=lambda report: bar and bar.update(1),
+                                              **options)
+    finally:
+        if bar is not None:
+            bar.close()
+    if reports[0].not_coded and not args.quiet:
+        print(f"note: model {reports[0].model} left attributes out; not coded: "
+              f"{', '.join(reports[0].not_coded)}", file=sys.stderr)
+    _print_sequence(args, reports, [os.path.basename(s) for s in sources], time.perf_counter() - start,
+                    {"random access": random_access, "output": args.output})
+    return 0
+
+
+def _frames_bar(total, quiet):
+    if quiet:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="frames", unit=" frames", file=sys.stderr, leave=False)
+
+
+def _print_sequence(args, reports, names, wall, extra, first=0):
+    """The table of a sequence's frames (index, name, bytes, bits per point, seconds),
+    then the totals."""
+    units = sum(report.units for report in reports)
+    size = sum(report.bytes for report in reports)
+    summary = {"frames": len(reports), "model": reports[0].model if reports else None, "bytes": size,
+               **bits_field(reports[0].unit if reports else "point", 8 * size / max(units, 1)),
+               "wall seconds": round(wall, 2), **extra}
+    if args.json:
+        rows = [{"frame": first + i, "name": name, "bytes": r.bytes, "units": r.units,
+                 "bits per unit": round(r.bits_per_unit, 4), "seconds": round(r.seconds, 3)}
+                for i, (name, r) in enumerate(zip(names, reports))]
+        print(json.dumps({**summary, "frame list": rows}))
+        return
+    if args.quiet:
+        return
+    width = max([len(name) for name in names] + [4])
+    print(f"{'frame':>5} {'name':<{width}} {'bytes':>10} {'bpp':>8} {'s':>6}")
+    for i, (name, report) in enumerate(zip(names, reports)):
+        print(f"{first + i:>5} {name:<{width}} {report.bytes:>10} {report.bits_per_unit:>8.4f} {report.seconds:>6.2f}")
+    print_fields(summary, False)
+
+
+def frame_range(text):
+    """'A:B' (frames A to B-1), 'A:' (A to the last), ':B' or 'A' (that frame alone) ->
+    (start, stop or None), for --frames."""
+    try:
+        if ":" not in text:
+            start = int(text)
+            return start, start + 1
+        first, _, last = text.partition(":")
+        start, stop = int(first) if first else 0, int(last) if last else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"frames look like A:B, A: or :B (A, B frame numbers), not {text!r}")
+    if start < 0 or (stop is not None and stop <= start):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a range of frames (A:B counts A to B-1)")
+    return start, stop
+
+
+def cmd_decompress(args, kind=None):
+    """Decompress a stream (or a folder of them, or a sequence's frames into a folder);
+    ``lf decompress`` expects a light field."""
+    from omnicodec import api, bitstream
+
+    frames = getattr(args, "frames", None)
     if os.path.isdir(args.input) and kind is None:
+        if frames is not None:
+            raise InputError("--frames goes with a sequence stream, not a folder")
         return _run_batch("decompress", args, {})
+    if kind is None and os.path.isfile(args.input):
+        with open(args.input, "rb") as handle:
+            if bitstream.is_sequence(handle.read(len(bitstream.SEQUENCE_MAGIC))):
+                return _decompress_sequence(args, frames or (0, None))
+    if frames is not None:
+        raise InputError(f"{args.input}: --frames goes with a sequence stream; this one holds one frame")
     progress = Progress("decompress", args.quiet)
     try:
         report = api.decompress_file(args.input, args.output, progress=progress, kind=kind)
@@ -112,12 +226,51 @@ def cmd_decompress(args, kind=None):
     return 0
 
 
+def _decompress_sequence(args, frames):
+    """A sequence's frames, each to its file in the folder ``-o``; where the stream is
+    damaged, the frames before the damage are written, then the error."""
+    from omnicodec import api
+    from omnicodec.errors import BitstreamError
+
+    from omnicodec.io import POINT_CLOUD_SUFFIXES
+
+    if (os.path.exists(args.output) and not os.path.isdir(args.output)) or (
+            not os.path.exists(args.output) and args.output.lower().endswith(POINT_CLOUD_SUFFIXES)):
+        raise InputError(f"{args.output}: a sequence decodes to a folder (each frame under its own name), "
+                         "not to one file")
+    start, stop = frames
+    bar = _frames_bar(None, args.quiet)
+    names, reports = [], []
+
+    def done(frame, report):
+        names.append(api.frame_file_name(frame))
+        reports.append(report)
+        if bar is not None:
+            bar.update(1)
+
+    clock = time.perf_counter()
+    try:
+        api.decompress_sequence_file(args.input, args.output, start=start, stop=stop, on_frame=done)
+    except BitstreamError as exc:
+        if reports:
+            raise BitstreamError(f"{exc}; frames {start} to {start + len(reports) - 1} were written to "
+                                 f"{args.output}") from None
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    _print_sequence(args, reports, names, time.perf_counter() - clock, {"output": args.output}, first=start)
+    return 0
+
+
 def cmd_info(args):
     """The stream's header; reads no weights and loads no engine (``--version`` names the
     engine this machine would decode with: streams do not record one)."""
-    from omnicodec import api, catalogue, zoo
+    from omnicodec import api, bitstream, catalogue, zoo
 
     data = api.read_bitstream(args.input)
+    if bitstream.is_sequence(data):
+        return _sequence_info(args, data)
     header = api.info(data)
     try:
         codec_id = zoo.codec_id(header.codec)
@@ -146,6 +299,36 @@ def cmd_info(args):
             pass
     print_fields(fields, args.json)
     return 0
+
+
+def _sequence_info(args, data):
+    """``info`` of a sequence: its frames (kind, name, bytes, bits per point, model) and totals."""
+    from omnicodec import api, bitstream, zoo
+
+    sequence = api.Sequence(data)
+    rows = []
+    for frame in sequence.frames:
+        header = sequence.header(frame)
+        codec_class = zoo.codec_class(zoo.codec_id(header.codec))
+        units = codec_class.input_units(header.codec_header)
+        rows.append({"frame": frame.index, "kind": "random access" if frame.random_access else "predicted",
+                     "name": frame.name, "bytes": frame.length, "units": units,
+                     "bits per unit": round(8 * frame.length / max(units, 1), 4), "model": header.model_id})
+    units = sum(row["units"] for row in rows)
+    fields = {"file": args.input, "bytes": len(data), "sequence format version": bitstream.SEQUENCE_VERSION,
+              "frames": len(rows), "random-access frames": sum(row["kind"] == "random access" for row in rows),
+              "bits per input point": round(8 * len(data) / max(units, 1), 4),
+              "damage": sequence.damage or "none"}
+    if args.json:
+        print(json.dumps({**fields, "frame list": rows}))
+        return 0 if not sequence.damage else 3
+    width = max([len(row["name"]) for row in rows] + [4])
+    print(f"{'frame':>5} {'kind':<13} {'name':<{width}} {'bytes':>10} {'bpp':>8}  model")
+    for row in rows:
+        print(f"{row['frame']:>5} {row['kind']:<13} {row['name']:<{width}} {row['bytes']:>10} "
+              f"{row['bits per unit']:>8.4f}  {row['model']}")
+    print_fields(fields, False)
+    return 0 if not sequence.damage else 3
 
 
 CONTENT_LABELS = {"spinning-LiDAR sweeps": "LiDAR sweep", "depth-camera frames": "depth frame",
@@ -205,9 +388,11 @@ def _add_compress(sub, shared):
                                             shared.lf_coding, shared.model],
                        help="compress a point cloud (.ply, .pcd, KITTI .bin; or a folder of .ply), "
                             "or a light field")
-    p.add_argument("input", help="input .ply, PCL .pcd or KITTI velodyne .bin file, or a folder: every "
-                                 ".ply below it; a light field (.h5, .npy, a folder of PNG views) goes "
-                                 "to `lf compress`")
+    p.add_argument("input", nargs="+",
+                   help="input .ply, PCL .pcd or KITTI velodyne .bin file, or a folder: every "
+                        ".ply below it; a light field (.h5, .npy, a folder of PNG views) goes "
+                        "to `lf compress`; with --sequence, the frames: files, folders (their "
+                        ".ply, .pcd and .bin files) or glob patterns, in name order")
     p.add_argument("-o", "--output", required=True, help="output .ocz file (or folder)")
     grid = p.add_mutually_exclusive_group()
     grid.add_argument("--voxel-size", type=float, help="voxel edge length for non-integer input")
@@ -229,6 +414,13 @@ def _add_compress(sub, shared):
     p.add_argument("--keep-duplicates", action="store_true",
                    help="coloured clouds: keep every input point and its colour (the default "
                         "merges points in one voxel and averages their colours)")
+    p.add_argument("--sequence", action="store_true",
+                   help="code the inputs (the sweeps of a drive, in order) as one stream of frames; "
+                        "`decompress` writes them back to a folder, each under its file name")
+    p.add_argument("--random-access", type=int, metavar="K",
+                   help="--sequence: every K-th frame decodes alone, and --frames seeks to it; the "
+                        "others are predicted from the frame before where the model can "
+                        "(default 10)")
     attributes = p.add_mutually_exclusive_group()
     attributes.add_argument("--intensity-bits", type=int,
                             help="LiDAR intensity (or reflectance): quantize it to N bits over its "
@@ -247,7 +439,11 @@ def _add_decompress(sub, shared):
     p.add_argument("-o", "--output", required=True,
                    help="output file: a point cloud as its suffix says, .pcd (binary PCD), .bin "
                         "(KITTI: x, y, z, intensity), else .ply; or a folder (of .ply); a light "
-                        "field as `lf decompress -h` says")
+                        "field as `lf decompress -h` says; a sequence: a folder, where each frame "
+                        "goes under its file's name")
+    p.add_argument("--frames", type=frame_range, metavar="A:B",
+                   help="a sequence: decode frames A to B-1 only (A: to the last; A alone: that "
+                        "frame), starting from the random-access frame at or before A")
     p.set_defaults(func=cmd_decompress)
 
 

@@ -1,0 +1,198 @@
+"""Sequences: sweeps of a drive coded as one stream of frames, decoded lazily, from any
+frame (seeking to the random-access frame before it), and up to the damage of a
+truncated or corrupted stream; the CLI's --sequence, --random-access and --frames."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import synthetic_sweep
+from omnicodec import api, bitstream
+from omnicodec.cli.main import main
+from omnicodec.data import PointCloud
+from omnicodec.errors import BitstreamError, InputError
+from omnicodec.io import read_ply, write_ply
+
+FRAMES = 4
+
+
+@pytest.fixture(scope="module")
+def drive():
+    """FRAMES sweeps of a small sensor moving 0.8 m a sweep along a street."""
+    sweeps = [synthetic_sweep(lasers=16, columns=256, seed=index, travel=0.8 * index) for index in range(FRAMES)]
+    return [PointCloud(positions) for positions, _ in sweeps]
+
+
+@pytest.fixture(scope="module")
+def stream(drive):
+    return api.compress_sequence(drive, names=[f"sweep_{i}.ply" for i in range(FRAMES)], random_access=2)
+
+
+def millimetres(positions):
+    return np.unique(np.rint(np.asarray(positions, np.float64) * 1000).astype(np.int64), axis=0)
+
+
+def test_every_frame_decodes_to_its_sweep(drive, stream):
+    sequence = api.Sequence(stream)
+    assert len(sequence) == FRAMES and sequence.damage is None
+    assert [frame.name for frame in sequence.frames] == [f"sweep_{i}.ply" for i in range(FRAMES)]
+    decoded = list(sequence.decode())
+    assert [frame.index for frame, _ in decoded] == list(range(FRAMES))
+    for cloud, (_, result) in zip(drive, decoded):
+        np.testing.assert_array_equal(millimetres(result.data.positions), millimetres(cloud.positions))
+
+
+def test_frames_are_found_from_their_random_access_frame(stream):
+    sequence = api.Sequence(stream)
+    everything = [result.data.positions for _, result in sequence.decode()]
+    for start in range(FRAMES):
+        assert sequence.reader.start_of(start) <= start
+        assert sequence.frames[sequence.reader.start_of(start)].random_access
+        for stop in range(start + 1, FRAMES + 1):
+            part = list(sequence.decode(start, stop))
+            assert [frame.index for frame, _ in part] == list(range(start, stop))
+            for frame, result in part:
+                np.testing.assert_array_equal(result.data.positions, everything[frame.index])
+    with pytest.raises(InputError, match="not a range"):
+        list(sequence.decode(FRAMES))
+    with pytest.raises(InputError, match="not a range"):
+        list(sequence.decode(2, 1))
+
+
+def test_a_sequence_of_one_frame_holds_the_plain_stream(drive, stream):
+    sequence = api.Sequence(stream)
+    first = sequence.reader.stream(sequence.frames[0])
+    assert first == api.compress(drive[0])
+
+
+def test_truncated_sequences_decode_up_to_the_damage(stream):
+    whole = api.Sequence(stream)
+    ends = [frame.offset + frame.length for frame in whole.frames]
+    for cut in sorted({1, 5, 7, ends[0] - 1, ends[0], ends[0] + 3, ends[1] + 40, ends[-1], len(stream) - 1}):
+        if cut < len(bitstream.SEQUENCE_MAGIC) + 2:
+            with pytest.raises(BitstreamError):
+                api.Sequence(stream[:cut])
+            continue
+        sequence = api.Sequence(stream[:cut])
+        assert sequence.damage is not None
+        whole_frames = sum(end <= cut for end in ends)
+        assert len(sequence) == whole_frames
+        seen = []
+        with pytest.raises(BitstreamError, match="truncated"):
+            for frame, _ in sequence.decode():
+                seen.append(frame.index)
+        assert seen == list(range(whole_frames))
+
+
+@pytest.mark.parametrize("where", ["record", "frame"])
+def test_corrupted_frames_stop_decoding_with_a_clear_error(stream, where):
+    whole = api.Sequence(stream)
+    frame = whole.frames[2]
+    damaged = bytearray(stream)
+    damaged[frame.offset - 2 if where == "record" else frame.offset + frame.length // 2] ^= 0x10
+    sequence = api.Sequence(bytes(damaged))
+    seen = []
+    with pytest.raises(BitstreamError, match="corrupted"):
+        for decoded_frame, _ in sequence.decode():
+            seen.append(decoded_frame.index)
+    assert seen == [0, 1]
+
+
+def test_wrong_versions_and_plain_decoders_are_refused(stream):
+    newer = stream[:4] + (bitstream.SEQUENCE_VERSION + 1).to_bytes(2, "little") + stream[6:]
+    with pytest.raises(BitstreamError, match="newer omnicodec"):
+        api.Sequence(newer)
+    with pytest.raises(InputError, match="sequence of frames"):
+        api.decompress(stream)
+    with pytest.raises(BitstreamError, match="not an omnicodec sequence"):
+        api.Sequence(api.compress(np.zeros((3, 3), np.int32) + np.arange(3)[:, None]))
+
+
+def test_the_random_access_period_is_checked(drive):
+    with pytest.raises(InputError, match="random access period"):
+        api.compress_sequence(drive[:1], random_access=0)
+
+
+@pytest.fixture(scope="module")
+def drive_folder(drive, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("drive")
+    for index, cloud in enumerate(drive):
+        write_ply(folder / f"frame_{index:04d}.ply", cloud)
+    return folder
+
+
+def test_cli_codes_a_drive_and_decodes_its_frames(drive_folder, tmp_path, capsys):
+    target = tmp_path / "drive.ocz"
+    assert main(["compress", str(drive_folder), "-o", str(target), "--sequence", "--random-access", "3",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["frames"] == FRAMES and report["random access"] == 3
+    assert [row["name"] for row in report["frame list"]] == [f"frame_{i:04d}.ply" for i in range(FRAMES)]
+    assert main(["info", str(target), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["frames"] == FRAMES and info["damage"] == "none" and info["bytes"] == os.path.getsize(target)
+    assert [row["bytes"] for row in info["frame list"]] == [row["bytes"] for row in report["frame list"]]
+    out = tmp_path / "out"
+    assert main(["decompress", str(target), "-o", str(out), "-q"]) == 0
+    assert sorted(os.listdir(out)) == [f"frame_{i:04d}.ply" for i in range(FRAMES)]
+    for index in range(FRAMES):
+        np.testing.assert_array_equal(millimetres(read_ply(out / f"frame_{index:04d}.ply").positions),
+                                      millimetres(read_ply(drive_folder / f"frame_{index:04d}.ply").positions))
+    part = tmp_path / "part"
+    assert main(["decompress", str(target), "-o", str(part), "--frames", "1:3", "-q"]) == 0
+    assert sorted(os.listdir(part)) == ["frame_0001.ply", "frame_0002.ply"]
+
+
+def test_cli_takes_globs_and_lists_in_order(drive_folder, tmp_path, capsys):
+    target = tmp_path / "drive.ocz"
+    pattern = str(drive_folder / "frame_000[21].ply")
+    assert main(["compress", pattern, str(drive_folder / "frame_0000.ply"), "-o", str(target), "--sequence",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [row["name"] for row in report["frame list"]] == ["frame_0001.ply", "frame_0002.ply", "frame_0000.ply"]
+
+
+def test_cli_writes_what_precedes_the_damage_then_fails(drive_folder, tmp_path, capsys):
+    target = tmp_path / "drive.ocz"
+    assert main(["compress", str(drive_folder), "-o", str(target), "--sequence", "-q"]) == 0
+    data = target.read_bytes()
+    cut = api.Sequence(data).frames[2].offset + 10
+    target.write_bytes(data[:cut])
+    out = tmp_path / "out"
+    assert main(["decompress", str(target), "-o", str(out), "-q"]) == 3
+    error = capsys.readouterr().err
+    assert "truncated" in error and "frames 0 to 1 were written" in error and "Traceback" not in error
+    assert sorted(os.listdir(out)) == ["frame_0000.ply", "frame_0001.ply"]
+    assert main(["info", str(target)]) == 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--random-access", "2"], "--random-access goes with --sequence"),
+    (["EXTRA"], "2 inputs"),
+    (["--sequence", "--random-access", "0"], "random access period"),
+    (["--sequence", "--bpp", "3"], "do not apply to sequences"),
+])
+def test_cli_refuses_options_that_do_not_fit(drive_folder, tmp_path, capsys, args, message):
+    inputs = [str(drive_folder / "frame_0000.ply")]
+    if "EXTRA" in args:
+        inputs.append(str(drive_folder / "frame_0001.ply"))
+        args = []
+    assert main(["compress", *inputs, "-o", str(tmp_path / "x.ocz"), *args]) != 0
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
+    assert not (tmp_path / "x.ocz").exists()
+
+
+def test_cli_decompress_options_of_sequences(drive_folder, tmp_path, capsys):
+    single = tmp_path / "one.ocz"
+    assert main(["compress", str(drive_folder / "frame_0000.ply"), "-o", str(single), "-q"]) == 0
+    assert main(["decompress", str(single), "-o", str(tmp_path / "one.ply"), "--frames", "0:1"]) == 2
+    assert "--frames goes with a sequence" in capsys.readouterr().err
+    target = tmp_path / "drive.ocz"
+    assert main(["compress", str(drive_folder), "-o", str(target), "--sequence", "-q"]) == 0
+    assert main(["decompress", str(target), "-o", str(tmp_path / "drive.ply")]) == 2
+    assert "decodes to a folder" in capsys.readouterr().err
+    assert main(["decompress", str(target), "-o", str(tmp_path / "x"), "--frames", "9:"]) == 2
+    assert "not a range" in capsys.readouterr().err
