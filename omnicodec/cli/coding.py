@@ -231,7 +231,6 @@ def _decompress_sequence(args, frames):
     damaged, the frames before the damage are written, then the error."""
     from omnicodec import api
     from omnicodec.errors import BitstreamError
-
     from omnicodec.io import POINT_CLOUD_SUFFIXES
 
     if (os.path.exists(args.output) and not os.path.isdir(args.output)) or (
