@@ -34,14 +34,12 @@ from omnicodec.errors import BitstreamError
 from omnicodec.scans import camera as cameras
 from omnicodec.scans.depth_network import DepthNet, features, integer_features
 from omnicodec.scans.field_network import IntegerFieldNet
-from omnicodec.scans.sensor_coding import SUITS_POINTS, FieldIo, SensorGeometryCodec, frame_origin
+from omnicodec.scans.sensor_coding import (RESIDUAL_BUCKETS, SUITS_POINTS, FieldIo, SensorGeometryCodec, adaptive_bits,
+                                           frame_origin, residuals)
 
 LEVELS = 3  # halvings: the first level's pixels are 2^LEVELS apart
 STRIDE = 1 << LEVELS
 MARGIN = 3 * STRIDE  # the padding about the image that neighbour lookups may reach
-CHUNK = 2048  # pixels whose occupancy shares one adaptation of the frequencies
-ADAPTATION_WINDOW = 4096
-RESIDUAL_BUCKETS = 16
 OCCUPANCY_CONTEXTS = 3 * 3 * 7  # kind, known nearest pair (0-2), known others (0-6)
 
 
@@ -110,47 +108,6 @@ class DepthCoder:
 
 
 
-def adaptive_bits(io, truth, context, hits, seen):
-    """Code (``truth``) or read binary decisions in chunks of CHUNK, each under the adaptive
-    frequency of its context (``hits`` of ``seen`` so far: updated in place, halved past
-    ADAPTATION_WINDOW)."""
-    bits = np.zeros(len(context), dtype=bool)
-    for start in range(0, len(context), CHUNK):
-        part = slice(start, start + CHUNK)
-        here = context[part]
-        frequency = torch.from_numpy(np.clip(((2 * hits[here] + 1) << 16) // (2 * seen[here] + 2),
-                                             1, 65535).astype(np.int32))
-        if io.writer is not None:
-            io.writer.write(frequency, torch.from_numpy(truth[part]))
-            bits[part] = truth[part]
-        else:
-            bits[part] = np.asarray(io.reader.read(frequency), dtype=bool)
-        np.add.at(hits, here, bits[part].astype(np.int64))
-        np.add.at(seen, here, 1)
-        if seen.max() > ADAPTATION_WINDOW:
-            hits[:], seen[:] = hits >> 1, seen >> 1
-    return bits
-
-
-def residuals(io, truth, ties):
-    """Code (``truth``) or read what the camera's rebuild leaves of x and y, in
-    [-MAX_RESIDUAL, MAX_RESIDUAL] (mostly 0): is it 0, then its sign, both under adaptive
-    frequencies by where the exact value fell in its rounding interval (``ties``:
-    :meth:`Camera.xy`'s buckets; a value just past a half is the one that rounds off), then
-    whether it is beyond 1."""
-    hits = np.full(2 * RESIDUAL_BUCKETS + 1, 8, dtype=np.int64)
-    seen = np.full(2 * RESIDUAL_BUCKETS + 1, 16, dtype=np.int64)
-    given = truth is not None
-    off = adaptive_bits(io, truth != 0 if given else None, ties, hits, seen)
-    rows = np.flatnonzero(off)
-    up = adaptive_bits(io, truth[rows] > 0 if given else None, RESIDUAL_BUCKETS + ties[rows], hits, seen)
-    far = adaptive_bits(io, np.abs(truth[rows]) > 1 if given else None,
-                        np.full(len(rows), 2 * RESIDUAL_BUCKETS), hits, seen)
-    values = np.zeros(len(ties), dtype=np.int64)
-    values[rows] = np.where(up, 1, -1) * np.where(far, cameras.MAX_RESIDUAL, 1)
-    return values
-
-
 def frame_image(coords, camera):
     """What the encoder codes of a frame (and training sees): its layout in ``camera``'s
     image (omnicodec.scans.camera.depth_image), its table of depths, the (height, width)
@@ -216,7 +173,7 @@ class DepthCameraCodec(SensorGeometryCodec):
                                            fallback, truth)
             points, ties = image_points(image, camera, table)
             residual = layout.residual.T.reshape(-1)
-            residuals(io, residual, ties)
+            residuals(io, residual, ties, cameras.MAX_RESIDUAL)
             head = _camera_section(camera, table, fallback, len(others))
             rebuilt.append(corrected(points, residual))
         sections = [head, writer.finish()]
@@ -244,7 +201,7 @@ class DepthCameraCodec(SensorGeometryCodec):
             if points + other_count > frame["voxels"]:
                 raise BitstreamError("depth-camera stream holds more points than its header")
             rebuilt_points, ties = image_points(image, camera, table)
-            residual = residuals(io, None, ties)
+            residual = residuals(io, None, ties, cameras.MAX_RESIDUAL)
             reader.finish()
             rebuilt.append(corrected(rebuilt_points, residual))
         if other_count:

@@ -35,11 +35,13 @@ from omnicodec.errors import BitstreamError
 from omnicodec.scans import sensor as sensors
 from omnicodec.scans.field_network import IntegerFieldNet
 from omnicodec.scans.lidar_network import LidarNet, features, integer_features
-from omnicodec.scans.sensor_coding import SUITS_POINTS, FieldIo, SensorGeometryCodec, best_log_scale, sensor_origin
+from omnicodec.scans.sensor_coding import (SUITS_POINTS, FieldIo, SensorGeometryCodec, best_log_scale, even_bits,
+                                           residuals, rounding_ties, sensor_origin)
 
 LEVELS = 7  # a laser's level-0 returns are every 2**LEVELS-th
 RUN_CONTEXTS = 16  # contexts of the skips: usual ones since the last other, up to 15
 ADAPTATION_WINDOW = 4096  # a skip context's counts are halved past this many
+HEIGHTS_WITHIN_A_VOXEL = 0.97  # of a sweep's heights, for them to be sent by their rounding
 
 
 @dataclasses.dataclass
@@ -59,11 +61,15 @@ class Scan:
 
 
 class ScanCoder:
-    """The learned predictor and the walk over a sweep shared by encoder and decoder."""
+    """The learned predictor and the walk over a sweep shared by encoder and decoder.
+    ``rounding_residuals``: lossless sweeps send what rounding leaves of x, y and z by
+    where the exact value fell in its rounding interval (:func:`sensor_coding.residuals`),
+    not the heights by the network and x, y under one logistic (models before lidar-v3)."""
 
-    def __init__(self, network):
+    def __init__(self, network, rounding_residuals=False):
         self.network = network.eval()
         self.integer = network.config.get("arithmetic") == "integer"
+        self.rounding_residuals = rounding_residuals
 
     def _field(self, io, name, level, index, has_right, gaps, rho, spread, neighbours, truth):
         """Code or read one field's values at ``index`` (all of one level)."""
@@ -116,6 +122,21 @@ class ScanCoder:
             raise BitstreamError("LiDAR stream's azimuth steps are corrupted")
         return skips
 
+    @staticmethod
+    def _heights_by_rounding(io, truth, sensor, laser):
+        """Whether a lossless sweep's heights are sent by their rounding (when the lasers'
+        cones fit so well that they are almost all within a voxel of them: any sweep the
+        sensor was estimated well for) or by the network from their neighbours (a sensor
+        whose cones leave a spread): the encoder's choice, one bit at even odds."""
+        choice = None
+        if truth is not None:
+            heights = truth["relative"][:, 2] - sensor.predicted_z(laser, np.rint(truth["rho"]).astype(np.int64))
+            choice = np.array([np.mean(np.abs(heights) <= 1) >= HEIGHTS_WITHIN_A_VOXEL]) if len(heights) else \
+                np.array([True])
+        if io.collect is not None:
+            return bool(choice[0])
+        return bool(even_bits(io, choice, 1)[0])
+
     @torch.no_grad()
     def walk(self, io, counts, start, sensor, flat, quantum=1, truth=None, skip_unit=1):
         """Code (``truth``: per point in scan order the true ``skip``, ``rho``, ``azimuth``
@@ -127,13 +148,15 @@ class ScanCoder:
         level, left, right = sequence_levels(counts, LEVELS)
         starts = run_starts(counts)
         mode, prior, skip_scale, xy_scale = flat
+        laser = np.repeat(np.arange(len(counts)), counts)
+        by_rounding = self.rounding_residuals and quantum == 1
+        heights_by_rounding = by_rounding and self._heights_by_rounding(io, truth, sensor, laser)
         skip = self._skips(io, None if truth is None else truth["skip"], counts, mode, prior, skip_scale)
         column = np.cumsum(skip) * skip_unit
         column -= np.repeat(column[starts[counts > 0]], counts[counts > 0])
         # offset: each azimuth's arc as an angle (what it differed from its prediction by)
         step = sensor.step
         rho, arc, dz, azimuth, offset = (np.zeros(total, dtype=np.int64) for _ in range(5))
-        laser = np.repeat(np.arange(len(counts)), counts)
         rho_truth = None if truth is None else np.rint(truth["rho"] / quantum).astype(np.int64)
         azimuth[starts[counts > 0]] = start[counts > 0]
         for lev, index in _batches(level, counts):
@@ -170,6 +193,8 @@ class ScanCoder:
                                      radius, to_arc(jitter), (to_arc(offsets[0]), to_arc(offsets[1])), arc_truth)
             offset[coded] = sensors.arc_angle(arc[coded] * quantum, radius)
             azimuth[coded] = predicted[here] + offset[coded]
+            if heights_by_rounding:  # they follow the walk
+                continue
             # Height residual.
             pair = neighbours(dz)
             dz_truth = None
@@ -183,12 +208,40 @@ class ScanCoder:
         if truth is not None and quantum == 1:  # what rounding leaves of x and y
             x, y = sensor.xy(rho, azimuth)
             dxy_truth = np.r_[truth["relative"][:, 0] - x, truth["relative"][:, 1] - y]
-            if xy_scale is None:
+            if xy_scale is None and not by_rounding:
                 xy_scale = best_log_scale(dxy_truth, 0)
-        dxy = io.flat(dxy_truth, 2 * total, 0, xy_scale) if quantum == 1 else np.zeros(2 * total, np.int64)
+        if by_rounding:
+            heights, dxy = _rounding_residuals(io, truth, sensor, laser, rho, azimuth, heights_by_rounding)
+            dz = heights if heights_by_rounding else dz
+            xy_scale = 0
+        elif quantum == 1:
+            dxy = io.flat(dxy_truth, 2 * total, 0, xy_scale)
+        else:
+            dxy = np.zeros(2 * total, np.int64)
         return Scan(counts=counts, start=start, skip=skip, rho=rho * quantum, arc=arc, dz=dz * quantum,
                     dx=np.asarray(dxy[:total]), dy=np.asarray(dxy[total:]), azimuth=azimuth,
                     flat=(mode, prior, skip_scale, 0 if xy_scale is None else xy_scale))
+
+
+def _rounding_residuals(io, truth, sensor, laser, rho, azimuth, heights=True):
+    """Code (``truth``: the sweep's true values) or read what rounding leaves of each
+    point's height (``dz``, if ``heights``, else None), then of its x and y (``dxy``, x's
+    then y's), each by where its exact value fell in its rounding interval: heights on
+    the laser's cone, x and y on the range's polar rounding."""
+    cone = sensor.z0[laser] << (sensors.TAN_BITS - sensors.Z0_BITS)
+    height = cone + rho * sensor.tan[laser]
+    cos, sin = sensors.fixed_cos_sin(azimuth)
+    dz_truth = dxy_truth = None
+    if truth is not None:
+        dz_truth = truth["relative"][:, 2] - sensor.predicted_z(laser, rho)
+        x, y = sensor.xy(rho, azimuth)
+        dxy_truth = np.r_[truth["relative"][:, 0] - x, truth["relative"][:, 1] - y]
+    if io.collect is not None:
+        return dz_truth, dxy_truth
+    dz = residuals(io, dz_truth, rounding_ties(height, sensors.TAN_BITS)) if heights else None
+    dxy = residuals(io, dxy_truth, np.r_[rounding_ties(rho * cos, sensors.COS_BITS),
+                                         rounding_ties(rho * sin, sensors.COS_BITS)])
+    return dz, dxy
 
 
 def _exact_arcs(sensor, true_azimuth, relative, predicted, rho):
@@ -359,7 +412,7 @@ class LidarCodec(SensorGeometryCodec):
 
     @functools.cached_property
     def _scan_coder(self):
-        return ScanCoder(self.load_network())
+        return ScanCoder(self.load_network(), self.card.settings.get("residuals") == "rounding")
 
     def encode_voxels(self, prepared, progress=None, max_block_points=None):
         grid, coord_dtype = prepared

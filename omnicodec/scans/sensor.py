@@ -285,12 +285,13 @@ def _azimuth_step(relative, laser):
 
 
 def _cosine_table():
-    """cos of TABLE_SIZE + 1 angles over a quarter turn, fixed point 2^30 (int64), from
-    exact decimal arithmetic: the same integers on every machine."""
-    return fixedpoint.cos_table(TABLE_SIZE, 30)
+    """cos of TABLE_SIZE + 1 angles over a quarter turn, fixed point 2^COS_BITS (int64),
+    from exact decimal arithmetic: the same integers on every machine."""
+    return fixedpoint.cos_table(TABLE_SIZE, COS_BITS)
 
 
 TABLE_SIZE = 1 << 12  # entries per quarter turn; linear interpolation between them
+COS_BITS = 30  # the fixed point of cosines and sines
 
 
 def fixed_cos_sin(angle):
@@ -320,7 +321,7 @@ def arc_angle(arc, rho):
 def predicted_xy(rho, azimuth):
     """round(rho cos a), round(rho sin a) in integers."""
     cos, sin = fixed_cos_sin(azimuth)
-    return fixedpoint.round_shift(rho * cos, 30), fixedpoint.round_shift(rho * sin, 30)
+    return fixedpoint.round_shift(rho * cos, COS_BITS), fixedpoint.round_shift(rho * sin, COS_BITS)
 
 
 def scan_order(coords, sensor, quantum=1):
