@@ -34,8 +34,9 @@ from omnicodec.errors import BitstreamError
 from omnicodec.scans import camera as cameras
 from omnicodec.scans.depth_network import DepthNet, features, integer_features
 from omnicodec.scans.field_network import IntegerFieldNet
-from omnicodec.scans.sensor_coding import (RESIDUAL_BUCKETS, SUITS_POINTS, FieldIo, SensorGeometryCodec, adaptive_bits,
-                                           frame_origin, residuals)
+from omnicodec.scans.sensor_coding import (
+    RESIDUAL_BUCKETS, SUITS_POINTS, FieldIo, SensorGeometryCodec, adaptive_bits, frame_origin, residuals,
+)
 
 LEVELS = 3  # halvings: the first level's pixels are 2^LEVELS apart
 STRIDE = 1 << LEVELS

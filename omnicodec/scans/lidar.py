@@ -35,8 +35,9 @@ from omnicodec.errors import BitstreamError
 from omnicodec.scans import sensor as sensors
 from omnicodec.scans.field_network import IntegerFieldNet
 from omnicodec.scans.lidar_network import LidarNet, features, integer_features
-from omnicodec.scans.sensor_coding import (SUITS_POINTS, FieldIo, SensorGeometryCodec, best_log_scale, even_bits,
-                                           residuals, rounding_ties, sensor_origin)
+from omnicodec.scans.sensor_coding import (
+    SUITS_POINTS, FieldIo, SensorGeometryCodec, best_log_scale, even_bits, residuals, rounding_ties, sensor_origin,
+)
 
 LEVELS = 7  # a laser's level-0 returns are every 2**LEVELS-th
 RUN_CONTEXTS = 16  # contexts of the skips: usual ones since the last other, up to 15
