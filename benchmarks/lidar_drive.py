@@ -1,0 +1,113 @@
+"""Drive benchmark: the sweeps of a drive on their 1 mm grid (float metres x 1000, rounded,
+as G-PCC was measured), geometry only, coded losslessly as one sequence stream
+(``compress --sequence``) in a fresh process and decoded in another: bits per point of
+every sweep and of the drive, the ratios to G-PCC v23's predictive geometry with the
+angular model (intra, and inter over the drive), the seconds per sweep each way (in the
+process, after its first sweep) and as a user sees them (whole processes), peak memory,
+exactness.
+
+    python -m benchmarks.lidar_drive ../shared/data/lidar_sequences/kitti_drive_d \\
+        [--anchor benchmarks/anchors/gpcc_v23_kitti_drive_d.csv] [--random-access 10] [--json out.json]
+"""
+
+import argparse
+import csv
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from benchmarks.lidar import on_millimetre_grid
+from benchmarks.lossless import run_script
+
+ANCHOR = os.path.join(os.path.dirname(__file__), "anchors", "gpcc_v23_kitti_drive_d.csv")
+INTRA, INTER = "intra_predgeom_angular", "inter_predgeom_angular_gm-zero"
+
+_WORKER = """
+import json, resource, sys, time
+from omnicodec import api
+mode, src, dst, random_access = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+start = time.perf_counter()
+if mode == "encode":
+    reports = api.compress_sequence_files(src.split(","), dst, random_access=random_access, no_attributes=True)
+else:
+    reports = api.decompress_sequence_file(src, dst)
+print(json.dumps({"seconds": time.perf_counter() - start, "per_frame": [r.seconds for r in reports],
+                  "bytes": [r.bytes for r in reports], "model": reports[0].model,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def anchors(path):
+    with open(path) as handle:
+        return list(csv.DictReader(line for line in handle if not line.startswith("#")))
+
+
+def run(folder, random_access, anchor_path):
+    """The drive of ``folder`` (its .ply sweeps in name order) coded as one stream."""
+    from omnicodec.io import read_ply
+
+    sweeps = sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".ply"))
+    rows = anchors(anchor_path)
+    gpcc = {(r["frame"], r["mode"]): float(r["bpp"]) for r in rows}
+    with tempfile.TemporaryDirectory() as work:
+        grid_paths, points = [], []
+        for path in sweeps:
+            grid_path, count = on_millimetre_grid(path, work)
+            grid_paths.append(grid_path)
+            points.append(count)
+        stream, out = os.path.join(work, "drive.ocz"), os.path.join(work, "out")
+        encode = run_script(_WORKER, "encode", ",".join(grid_paths), stream, random_access)
+        decode = run_script(_WORKER, "decode", stream, out, random_access)
+        exact = all(np.array_equal(np.unique(read_ply(path).positions, axis=0),
+                                   np.unique(read_ply(os.path.join(out, os.path.basename(path))).positions, axis=0))
+                    for path in grid_paths)
+        size = os.path.getsize(stream)
+    frames = []
+    for index, (count, frame_bytes) in enumerate(zip(points, encode["bytes"])):
+        intra = gpcc.get((str(index), INTRA))
+        bpp = 8 * frame_bytes / count
+        frames.append({"frame": index, "points": count, "bpp": bpp, "gpcc_intra_bpp": intra,
+                       "vs_gpcc_intra": bpp / intra if intra else None,
+                       "encode_s": encode["per_frame"][index], "decode_s": decode["per_frame"][index]})
+    total = 8 * size / sum(points)
+    return {"sweeps": len(sweeps), "points": sum(points), "model": encode["model"], "random_access": random_access,
+            "bytes": size, "bpp": total, "gpcc_intra_bpp": gpcc.get(("all", INTRA)),
+            "gpcc_inter_bpp": gpcc.get(("all", INTER)),
+            "vs_gpcc_intra": total / gpcc[("all", INTRA)] if ("all", INTRA) in gpcc else None,
+            "vs_gpcc_inter": total / gpcc[("all", INTER)] if ("all", INTER) in gpcc else None,
+            "encode_process_s": encode["wall"], "decode_process_s": decode["wall"],
+            "encode_s_per_sweep": float(np.median(encode["per_frame"][1:] or encode["per_frame"])),
+            "decode_s_per_sweep": float(np.median(decode["per_frame"][1:] or decode["per_frame"])),
+            "peak_mb": max(encode["peak_mb"], decode["peak_mb"]), "exact": exact, "frames": frames}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", help="a folder of a drive's sweeps (.ply, in name order)")
+    parser.add_argument("--anchor", default=ANCHOR)
+    parser.add_argument("--random-access", type=int, default=10)
+    parser.add_argument("--json")
+    args = parser.parse_args(argv)
+    result = run(args.folder, args.random_access, args.anchor)
+    print("| sweep | points | bpp | G-PCC intra pred+angular bpp | ratio | enc s | dec s |\n|---|---|---|---|---|---|---|")
+    for f in result["frames"]:
+        ratio = f"{f['vs_gpcc_intra']:.3f}" if f["vs_gpcc_intra"] else "-"
+        intra = f"{f['gpcc_intra_bpp']:.3f}" if f["gpcc_intra_bpp"] else "-"
+        print(f"| {f['frame']} | {f['points']} | {f['bpp']:.3f} | {intra} | {ratio} | {f['encode_s']:.2f} | "
+              f"{f['decode_s']:.2f} |")
+    print(f"\ndrive: {result['sweeps']} sweeps, {result['points']} points, model {result['model']}, random access "
+          f"every {result['random_access']}: {result['bpp']:.4f} bits per point "
+          f"({result['vs_gpcc_intra']:.3f}x G-PCC intra {result['gpcc_intra_bpp']}, "
+          f"{result['vs_gpcc_inter']:.3f}x G-PCC inter {result['gpcc_inter_bpp']}); per sweep (median, in process) "
+          f"encode {result['encode_s_per_sweep']:.2f} s, decode {result['decode_s_per_sweep']:.2f} s; whole processes "
+          f"encode {result['encode_process_s']:.1f} s, decode {result['decode_process_s']:.1f} s; peak "
+          f"{result['peak_mb']:.0f} MB; exact: {result['exact']}")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(result, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
