@@ -216,9 +216,10 @@ def _concentration(relative, rho_static, motion, seam):
     if len(z) < 100:
         return 0.0
     z0_values = np.linspace(-0.1, 0.1, HOUGH_Z0_BINS // 2) * float(np.median(rho))
-    cells = np.floor(((z[None, :] - z0_values[:, None]) / rho[None, :] + MAX_TAN) / HOUGH_T_BIN).astype(np.int64)
-    cells += np.arange(len(z0_values))[:, None] * (1 << 20)
-    _, votes = np.unique(cells, return_counts=True)
+    cells = np.sort(np.floor(((z[None, :] - z0_values[:, None]) / rho[None, :] + MAX_TAN) / HOUGH_T_BIN), axis=1)
+    # The votes of each row's cells are its runs of equal values (rows share no cell).
+    edges = np.flatnonzero(np.c_[np.ones(len(cells), bool), cells[:, 1:] != cells[:, :-1]].ravel())
+    votes = np.diff(np.r_[edges, cells.size])
     return float((votes.astype(np.float64) ** 2).sum()) / len(z) ** 2
 
 
