@@ -91,7 +91,8 @@ def main(argv=None):
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     result = run(args.folder, args.random_access, args.anchor)
-    print("| sweep | points | bpp | G-PCC intra pred+angular bpp | ratio | enc s | dec s |\n|---|---|---|---|---|---|---|")
+    print("| sweep | points | bpp | G-PCC intra pred+angular bpp | ratio | enc s | dec s |")
+    print("|---|---|---|---|---|---|---|")
     for f in result["frames"]:
         ratio = f"{f['vs_gpcc_intra']:.3f}" if f["vs_gpcc_intra"] else "-"
         intra = f"{f['gpcc_intra_bpp']:.3f}" if f["gpcc_intra_bpp"] else "-"
