@@ -4,10 +4,13 @@ as G-PCC was measured), geometry only, coded losslessly as one sequence stream
 every sweep and of the drive, the ratios to G-PCC v23's predictive geometry with the
 angular model (intra, and inter over the drive), the seconds per sweep each way (in the
 process, after its first sweep) and as a user sees them (whole processes), peak memory,
-exactness.
+exactness. With ``--lossy``, also the sweeps that file's lossy figures name coded at every
+LiDAR rate: bits per point, D1 and D2 PSNR (peak 30000) and the BD-rates against G-PCC's
+lossy predictive geometry with the angular model over its r03-r06.
 
     python -m benchmarks.lidar_drive ../shared/data/lidar_sequences/kitti_drive_d \\
-        [--anchor benchmarks/anchors/gpcc_v23_kitti_drive_d.csv] [--random-access 10] [--json out.json]
+        [--anchor benchmarks/anchors/gpcc_v23_kitti_drive_d.csv] [--random-access 10] \\
+        [--lossy benchmarks/anchors/gpcc_v23_kitti_drive_d_lossy.csv] [--json out.json]
 """
 
 import argparse
@@ -18,11 +21,13 @@ import tempfile
 
 import numpy as np
 
-from benchmarks.lidar import on_millimetre_grid
+from benchmarks.lidar import PEAK, on_millimetre_grid, rate_distortion
 from benchmarks.lossless import run_script
 
 ANCHOR = os.path.join(os.path.dirname(__file__), "anchors", "gpcc_v23_kitti_drive_d.csv")
 INTRA, INTER = "intra_predgeom_angular", "inter_predgeom_angular_gm-zero"
+LOSSY_ANCHOR = os.path.join(os.path.dirname(__file__), "anchors", "gpcc_v23_kitti_drive_d_lossy.csv")
+LOSSY_CODEC, LOSSY_RATES = "gpcc_v23_predgeom_angular", ("r03", "r04", "r05", "r06")
 
 _WORKER = """
 import json, resource, sys, time
@@ -83,11 +88,34 @@ def run(folder, random_access, anchor_path):
             "peak_mb": max(encode["peak_mb"], decode["peak_mb"]), "exact": exact, "frames": frames}
 
 
+def lossy(folder, anchor_path):
+    """Each sweep the lossy anchor names, at every LiDAR rate, with its BD-rates (D1, D2)
+    against G-PCC's lossy predictive + angular over LOSSY_RATES."""
+    from omnicodec.metrics.bjontegaard import bd_rate
+
+    rows = [r for r in anchors(anchor_path) if r["codec"] == LOSSY_CODEC and r["param"] in LOSSY_RATES]
+    result = []
+    for frame in sorted({r["frame"] for r in rows}):
+        path = os.path.join(folder, frame + ".ply")
+        if not os.path.exists(path):
+            continue
+        with tempfile.TemporaryDirectory() as work:
+            points = rate_distortion(path, work)
+        anchor = [r for r in rows if r["frame"] == frame]
+        bd = {metric: bd_rate([float(a["bpp"]) for a in anchor], [float(a[f"{metric}_psnr"]) for a in anchor],
+                              [p["bpp"] for p in points], [p[f"{metric}_psnr"] for p in points])
+              for metric in ("d1", "d2")}
+        result.append({"frame": frame, "points": points, "bd_rate": bd})
+    return result
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", help="a folder of a drive's sweeps (.ply, in name order)")
     parser.add_argument("--anchor", default=ANCHOR)
     parser.add_argument("--random-access", type=int, default=10)
+    parser.add_argument("--lossy", nargs="?", const=LOSSY_ANCHOR,
+                        help="also every LiDAR rate on the sweeps of this lossy anchor (default: G-PCC v23's)")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     result = run(args.folder, args.random_access, args.anchor)
@@ -105,6 +133,17 @@ def main(argv=None):
           f"encode {result['encode_s_per_sweep']:.2f} s, decode {result['decode_s_per_sweep']:.2f} s; whole processes "
           f"encode {result['encode_process_s']:.1f} s, decode {result['decode_process_s']:.1f} s; peak "
           f"{result['peak_mb']:.0f} MB; exact: {result['exact']}")
+    if args.lossy:
+        result["lossy"] = lossy(args.folder, args.lossy)
+        for sweep in result["lossy"]:
+            print(f"\n{sweep['frame']}, peak {PEAK}:\n| rate | model | bpp | D1 dB | D2 dB | enc s | dec s |\n"
+                  "|---|---|---|---|---|---|---|")
+            for p in sweep["points"]:
+                print(f"| {p['rate']} | {p['model']} | {p['bpp']:.3f} | {p['d1_psnr']:.2f} | {p['d2_psnr']:.2f} | "
+                      f"{p['encode_s']:.2f} | {p['decode_s']:.2f} |")
+            bd = sweep["bd_rate"]
+            print(f"BD-rate against G-PCC v23 lossy predictive + angular ({', '.join(LOSSY_RATES)}): "
+                  f"D1 {bd['d1']:+.1f}%, D2 {bd['d2']:+.1f}%")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(result, handle, indent=1)
