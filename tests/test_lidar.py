@@ -41,6 +41,22 @@ def test_sensor_is_estimated_from_the_points(sweep):
     assert sensors.estimate_sensor(sphere_shell()) is None  # a closed surface is no sweep
 
 
+def test_sweep_motion_is_found_and_sample_noise_is_not_taken_for_it(sweep):
+    """A sweep de-skewed while the sensor travelled 0.8 m gets that travel; a sweep
+    measured standing still keeps none: a motion one sample suggests must sharpen the
+    cones of another sample too."""
+    coords = millimetres(sweep[0])
+    assert sensors.estimate_sensor(coords).motion == (0, 0)
+    relative = coords.astype(np.float64)
+    azimuth = np.mod(np.arctan2(relative[:, 1], relative[:, 0]) * sensors.RADIAN, sensors.ANGLE_UNITS)
+    phase = np.mod(azimuth - sensors.ANGLE_UNITS // 2, sensors.ANGLE_UNITS) / sensors.ANGLE_UNITS - 0.5
+    deskewed = np.unique(np.rint(relative + np.outer(phase, [800, 0, 0])).astype(np.int64), axis=0)
+    sensor = sensors.estimate_sensor(deskewed)
+    assert abs(sensor.motion[0] - 800) < 40 and abs(sensor.motion[1]) < 40
+    rng = np.random.default_rng(0)
+    assert not sensors._confirmed((coords, np.hypot(coords[:, 0], coords[:, 1])), (0, -60), 0, rng)
+
+
 def test_fixed_point_trigonometry_is_exact_integers():
     angles = np.arange(0, sensors.ANGLE_UNITS, 4099)
     cos, sin = sensors.fixed_cos_sin(angles)

@@ -228,6 +228,7 @@ def _sweep_motion(relative, rho, rng):
     that make the returns fall on the fewest cones: a pattern search from no motion, in
     steps from 2% of the median range down to 0.1%, for the seams of SEAMS in turn (the
     first that pays is kept)."""
+    everything = relative, rho
     if len(relative) > MOTION_SAMPLE:
         chosen = rng.choice(len(relative), MOTION_SAMPLE, replace=False)
         relative, rho = relative[chosen], rho[chosen]
@@ -244,9 +245,19 @@ def _sweep_motion(relative, rho, rng):
                 score, motion = max(scores), moves[int(np.argmax(scores))]
             else:
                 step //= 2
-        if score > best[1] * MOTION_GAIN:
+        if score > best[1] * MOTION_GAIN and _confirmed(everything, motion, seam, rng):
             return motion, seam
     return best[0]
+
+
+def _confirmed(everything, motion, seam, rng):
+    """Whether a motion the search found on one sample also sharpens the cones of another:
+    on a sweep that was not de-skewed the search can chase the sample's noise."""
+    relative, rho = everything
+    if len(relative) > MOTION_SAMPLE:
+        chosen = rng.choice(len(relative), MOTION_SAMPLE, replace=False)
+        relative, rho = relative[chosen], rho[chosen]
+    return _concentration(relative, rho, motion, seam) > _concentration(relative, rho, (0, 0), 0) * MOTION_GAIN
 
 
 MOTION_GAIN = 1.02  # a motion must sharpen the cones by this much to be used
