@@ -80,7 +80,7 @@ def main(argv=None):
                              "of running x265 and JPEG")
     parser.add_argument("--out", default="results/lf")
     parser.add_argument("--model", help="the light-field model to code with (default: the default one; "
-                                        "e.g. lightfield-v2, which lightfield-v3 supersedes)")
+                                        "e.g. lightfield-v3, which lightfield-v4 supersedes)")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     rates = parse_rates(args.rates, "lightfield")

@@ -4,6 +4,8 @@ transform and entropy model, round trips of grids of every shape, black and flat
 disparities beyond the search, 16-bit samples, corrupted headers; the integer walk
 against the float one and its kernels against their references."""
 
+from decimal import Decimal
+
 import numpy as np
 import pytest
 import torch
@@ -146,6 +148,32 @@ def test_rates_interpolate_steps_and_refuse_out_of_range():
         codec.step_of(len(synthesis.RATE_STEPS) + 1)
 
 
+def test_level_ratio_falls_with_the_step_exactly():
+    knots = [[8.0, 3.0], [2.5, 2.0], [1.4, 1.5]]
+    assert synthesis.level_ratio(24.0) == synthesis.level_ratio(1.4) == Decimal("3.0")  # no knots: LEVEL_RATIO
+    assert synthesis.level_ratio(64.0, knots) == synthesis.level_ratio(8.0, knots) == Decimal("3.0")
+    assert synthesis.level_ratio(2.5, knots) == Decimal("2.0")
+    assert synthesis.level_ratio(1.0, knots) == synthesis.level_ratio(1.4, knots) == Decimal("1.5")
+    assert synthesis.level_ratio(5.25, knots) == Decimal("2.5")  # halfway between two knots
+    ratios = [synthesis.level_ratio(step, knots) for step in (8.0, 6.0, 4.5, 3.0, 2.0, 1.4)]
+    assert ratios == sorted(ratios, reverse=True)
+
+
+def test_finer_steps_refine_the_views_down_the_hierarchy():
+    """lightfield-v4 gives the views of later levels finer steps than lightfield-v3 at its
+    fine rates (more bits, better views), and decodes as lightfield-v3 at its coarse ones."""
+    lightfield = LightField(_shifted_views(5, 5, 1.3), Naming("npy"))
+    for rate in (2, TOP):
+        (old_bytes, old), (new_bytes, new) = [
+            (len(data), omnicodec.decompress(data).views)
+            for data in (omnicodec.compress(lightfield, model=model, rate=rate)
+                         for model in ("lightfield-v3", "lightfield-v4"))]
+        if rate == 2:
+            assert np.array_equal(old, new) and old_bytes == new_bytes
+        else:
+            assert new_bytes > old_bytes and _quality(lightfield.views, new) > _quality(lightfield.views, old) + 1
+
+
 def test_corrupted_header_is_refused():
     data = omnicodec.compress(LightField(textured_views(), Naming("npy")), rate=2)
     header = api.info(data)
@@ -225,7 +253,8 @@ def test_context_bins_are_the_logarithms_they_stand_for():
 def test_integer_transform_and_colour_matrix_follow_the_float_ones():
     rng = np.random.default_rng(0)
     q = torch.from_numpy(np.round(rng.laplace(0, 3, (3, 3, 4, 64)) * (rng.random((3, 3, 4, 64)) < 0.4))).long()
-    steps = synthesis_integer.fixed_steps(np.float32(6.3), 8, synthesis.Layout.step_ratios())
+    chroma = Decimal(repr(synthesis.CHROMA_RATIO))
+    steps = synthesis_integer.fixed_steps(np.float32(6.3), 8, (1, chroma, chroma))  # a key view's
     planes = synthesis_integer.inverse(q, steps, 21, 30)
     reference = view_coding.inverse(view_coding.dequantize(q, synthesis_integer.float_steps(steps).float()), 21, 30)
     assert (planes - reference).abs().max() <= 2  # fine units (1/16 sample): three roundings

@@ -148,7 +148,8 @@ def best_disparity_exponent(cells):
 @dataclasses.dataclass
 class Layout:
     """What the header fixes: shape, sample bits, key view, luma step, disparity cell and
-    scale exponent, which views are present."""
+    scale exponent, which views are present; and what the model makes of the luma step:
+    ``level_ratio``, the factor a view's step grows by per level (exact)."""
 
     shape: tuple
     sample_bits: int
@@ -157,6 +158,7 @@ class Layout:
     cell: int
     exponent: int
     present: np.ndarray
+    level_ratio: decimal.Decimal = decimal.Decimal(repr(LEVEL_RATIO))
 
     @property
     def peak(self):
@@ -168,20 +170,37 @@ class Layout:
 
     def steps(self, level=None):
         """Y, Cb, Cr steps of the key view (level None) or of a view of ``level``."""
-        step = self.step * (1.0 if level is None else LEVEL_RATIO ** (level + 1))
+        step = self.step * (1.0 if level is None else float(self.level_ratio) ** (level + 1))
         return torch.tensor([step, step * CHROMA_RATIO, step * CHROMA_RATIO])
 
-    @staticmethod
-    def step_ratios(level=None):
+    def step_ratios(self, level=None):
         """:meth:`steps` / the luma step, as exact Decimals (integer decoders)."""
-        ratio = 1 if level is None else decimal.Decimal(repr(LEVEL_RATIO)) ** (level + 1)
+        ratio = 1 if level is None else self.level_ratio ** (level + 1)
         chroma = decimal.Decimal(repr(CHROMA_RATIO))
         return ratio, ratio * chroma, ratio * chroma
 
 
-def analyse(raw, step):
-    """The encoder's choices for (U, V, H, W, 3) integer views at a luma step: (Layout,
-    the disparity cells)."""
+def level_ratio(step, knots=()):
+    """The factor a view's step grows by per level at luma ``step``, exactly: LEVEL_RATIO,
+    or with ``knots`` ((step, ratio) pairs, steps falling), linear in the step between
+    them and the nearest one's beyond them. Coarse steps want a large ratio (views far
+    down the hierarchy are predicted well and serve few others); fine steps a smaller one,
+    or those views stay coarse while the rate climbs (lightfield-v4)."""
+    if not knots:
+        return decimal.Decimal(repr(LEVEL_RATIO))
+    step = decimal.Decimal(repr(float(step)))
+    points = [(decimal.Decimal(repr(float(s))), decimal.Decimal(repr(float(r)))) for s, r in knots]
+    if step >= points[0][0]:
+        return points[0][1]
+    for (high, above), (low, below) in zip(points, points[1:]):
+        if step >= low:
+            return below + (above - below) * (step - low) / (high - low)
+    return points[-1][1]
+
+
+def analyse(raw, step, ratio=None):
+    """The encoder's choices for (U, V, H, W, 3) integer views at a luma step (and level
+    ratio, default LEVEL_RATIO): (Layout, the disparity cells)."""
     sample_bits = 8 * raw.dtype.itemsize
     rows, cols, height, width, _ = raw.shape
     present = raw.reshape(rows, cols, -1).any(axis=-1)
@@ -193,7 +212,7 @@ def analyse(raw, step):
         candidates = torch.arange(-SEARCH, SEARCH + SEARCH_STEP / 2, SEARCH_STEP)
         cells = cell_grid(disparity.estimate(disparity.luma(views), present, key, candidates), cell)
     layout = Layout((rows, cols, height, width), sample_bits, key, step, cell, best_disparity_exponent(cells),
-                    present)
+                    present, level_ratio(step) if ratio is None else ratio)
     return layout, cells
 
 
@@ -335,9 +354,14 @@ class SynthesisLightFieldCodec(Codec):
         t = rate - low
         return float(np.float32(RATE_STEPS[low - 1] ** (1 - t) * RATE_STEPS[low] ** t))
 
+    def level_ratio(self, step):
+        """The level ratio of this model at luma ``step`` (its card's ``level_ratios``)."""
+        return level_ratio(step, self.card.settings.get("level_ratios", ()))
+
     def encode(self, prepared, rate=None, progress=None):
         lightfield = prepared
-        layout, cells = analyse(lightfield.views, self.step_of(rate))
+        step = self.step_of(rate)
+        layout, cells = analyse(lightfield.views, step, self.level_ratio(step))
         writers = [binary_writer(self.coder) for _ in range(3)]
         model = self._model
         code_disparity(model, cells, layout.exponent, writer=writers[0])
@@ -351,6 +375,7 @@ class SynthesisLightFieldCodec(Codec):
 
     def decode(self, header, sections, progress=None):
         layout, naming = self._fields(header)
+        layout = dataclasses.replace(layout, level_ratio=self.level_ratio(layout.step))
         if len(sections) != 3:
             raise BitstreamError("bitstream section table does not match its light field")
         rows, cols, height, width = layout.shape

@@ -64,6 +64,8 @@ LATER_CASES = [
     ("lightfield_v3_r2.ocz", "plane_9x9.npy", "lightfield-v3", "rans", {"rate": 2}),
     ("lightfield_v3_r4.5.ocz", "plane_9x9.npy", "lightfield-v3", "rans", {"rate": 4.5}),
     ("lightfield_v3_r7.ocz", "plane_9x9.npy", "lightfield-v3", "torchac", {"rate": 7}),
+    ("lightfield_v4_r6.ocz", "plane_9x9.npy", "lightfield-v4", "rans", {"rate": 6}),
+    ("lightfield_v4_r7.ocz", "plane_9x9.npy", "lightfield-v4", "torchac", {"rate": 7}),
     ("lidar_v3.ocz", "sweep_synthetic.ply", "lidar-v3", "rans", {"voxel_size": 0.001}),
     ("lidar_v3_intensity.ocz", "sweep_synthetic_intensity.ply", "lidar-v3", "torchac", {"voxel_size": 0.001}),
 ]
