@@ -38,7 +38,8 @@ class _WithoutResiduals(torch.nn.Module):
 def parts(raw, rate, model_id=None):
     card = zoo.resolve("lightfield", model_id)
     codec = synthesis.SynthesisLightFieldCodec(card, "rans")
-    layout, cells = synthesis.analyse(raw, codec.step_of(rate))
+    step = codec.step_of(rate)
+    layout, cells = synthesis.analyse(raw, step, codec.level_ratio(step))
     writers = [binary_writer("rans") for _ in range(3)]
     model = zoo.load(card.model_id)
     synthesis.code_disparity(model, cells, layout.exponent, writer=writers[0])
