@@ -323,13 +323,12 @@ def compress_sequence_files(sources, dst, *, random_access=DEFAULT_RANDOM_ACCESS
     names = [os.path.basename(source) for source in sources]
     if len(set(names)) != len(names):
         raise InputError("a sequence's files must have different names (each frame decodes to its file's name)")
+    dropping = {flag: options.pop(flag, False) for flag in ("no_colour", "no_attributes")}
     reports = []
     with atomic_output(dst) as handle:
-        encoder = SequenceEncoder(handle, random_access=random_access, model=options.pop("model", None),
-                                  rate=options.pop("rate", None), coder=options.pop("coder", None))
+        encoder = SequenceEncoder(handle, random_access=random_access, **options)
         for source, name in zip(sources, names):
-            encoder.options = dict(options)
-            data = _read_input(source, "pointcloud", encoder.options)
+            data = _read_input(source, "pointcloud", dict(dropping))
             try:
                 reports.append(encoder.add(data, name, progress))
             except OmnicodecError as exc:
