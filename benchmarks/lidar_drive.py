@@ -9,7 +9,7 @@ LiDAR rate: bits per point, D1 and D2 PSNR (peak 30000) and the BD-rates against
 lossy predictive geometry with the angular model over its r03-r06.
 
     python -m benchmarks.lidar_drive ../shared/data/lidar_sequences/kitti_drive_d \\
-        [--anchor benchmarks/anchors/gpcc_v23_kitti_drive_d.csv] [--random-access 10] \\
+        [--anchor benchmarks/anchors/gpcc_v23_kitti_drive_d.csv] \\
         [--lossy benchmarks/anchors/gpcc_v23_kitti_drive_d_lossy.csv] [--json out.json]
 """
 
@@ -32,10 +32,10 @@ LOSSY_CODEC, LOSSY_RATES = "gpcc_v23_predgeom_angular", ("r03", "r04", "r05", "r
 _WORKER = """
 import json, resource, sys, time
 from omnicodec import api
-mode, src, dst, random_access = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+mode, src, dst = sys.argv[1:4]
 start = time.perf_counter()
 if mode == "encode":
-    reports = api.compress_sequence_files(src.split(","), dst, random_access=random_access, no_attributes=True)
+    reports = api.compress_sequence_files(src.split(","), dst, no_attributes=True)
 else:
     reports = api.decompress_sequence_file(src, dst)
 print(json.dumps({"seconds": time.perf_counter() - start, "per_frame": [r.seconds for r in reports],
@@ -49,13 +49,14 @@ def anchors(path):
         return list(csv.DictReader(line for line in handle if not line.startswith("#")))
 
 
-def run(folder, random_access, anchor_path):
+def run(folder, anchor_path):
     """The drive of ``folder`` (its .ply sweeps in name order) coded as one stream."""
     from omnicodec.io import read_ply
 
     sweeps = sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".ply"))
     rows = anchors(anchor_path)
     gpcc = {(r["frame"], r["mode"]): float(r["bpp"]) for r in rows}
+    drive_points = {r["mode"]: int(r["n_in"]) for r in rows if r["frame"] == "all"}
     with tempfile.TemporaryDirectory() as work:
         grid_paths, points = [], []
         for path in sweeps:
@@ -63,8 +64,8 @@ def run(folder, random_access, anchor_path):
             grid_paths.append(grid_path)
             points.append(count)
         stream, out = os.path.join(work, "drive.ocz"), os.path.join(work, "out")
-        encode = run_script(_WORKER, "encode", ",".join(grid_paths), stream, random_access)
-        decode = run_script(_WORKER, "decode", stream, out, random_access)
+        encode = run_script(_WORKER, "encode", ",".join(grid_paths), stream)
+        decode = run_script(_WORKER, "decode", stream, out)
         exact = all(np.array_equal(np.unique(read_ply(path).positions, axis=0),
                                    np.unique(read_ply(os.path.join(out, os.path.basename(path))).positions, axis=0))
                     for path in grid_paths)
@@ -77,11 +78,13 @@ def run(folder, random_access, anchor_path):
                        "vs_gpcc_intra": bpp / intra if intra else None,
                        "encode_s": encode["per_frame"][index], "decode_s": decode["per_frame"][index]})
     total = 8 * size / sum(points)
-    return {"sweeps": len(sweeps), "points": sum(points), "model": encode["model"], "random_access": random_access,
-            "bytes": size, "bpp": total, "gpcc_intra_bpp": gpcc.get(("all", INTRA)),
-            "gpcc_inter_bpp": gpcc.get(("all", INTER)),
-            "vs_gpcc_intra": total / gpcc[("all", INTRA)] if ("all", INTRA) in gpcc else None,
-            "vs_gpcc_inter": total / gpcc[("all", INTER)] if ("all", INTER) in gpcc else None,
+    # The anchor's drive totals, where this is the drive they were measured on (every sweep).
+    whole = {mode: gpcc[("all", mode)] for mode in (INTRA, INTER)
+             if ("all", mode) in gpcc and drive_points.get(mode) == sum(points)}
+    return {"sweeps": len(sweeps), "points": sum(points), "model": encode["model"],
+            "bytes": size, "bpp": total, "gpcc_intra_bpp": whole.get(INTRA), "gpcc_inter_bpp": whole.get(INTER),
+            "vs_gpcc_intra": total / whole[INTRA] if INTRA in whole else None,
+            "vs_gpcc_inter": total / whole[INTER] if INTER in whole else None,
             "encode_process_s": encode["wall"], "decode_process_s": decode["wall"],
             "encode_s_per_sweep": float(np.median(encode["per_frame"][1:] or encode["per_frame"])),
             "decode_s_per_sweep": float(np.median(decode["per_frame"][1:] or decode["per_frame"])),
@@ -113,12 +116,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", help="a folder of a drive's sweeps (.ply, in name order)")
     parser.add_argument("--anchor", default=ANCHOR)
-    parser.add_argument("--random-access", type=int, default=10)
     parser.add_argument("--lossy", nargs="?", const=LOSSY_ANCHOR,
                         help="also every LiDAR rate on the sweeps of this lossy anchor (default: G-PCC v23's)")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
-    result = run(args.folder, args.random_access, args.anchor)
+    result = run(args.folder, args.anchor)
     print("| sweep | points | bpp | G-PCC intra pred+angular bpp | ratio | enc s | dec s |")
     print("|---|---|---|---|---|---|---|")
     for f in result["frames"]:
@@ -126,10 +128,11 @@ def main(argv=None):
         intra = f"{f['gpcc_intra_bpp']:.3f}" if f["gpcc_intra_bpp"] else "-"
         print(f"| {f['frame']} | {f['points']} | {f['bpp']:.3f} | {intra} | {ratio} | {f['encode_s']:.2f} | "
               f"{f['decode_s']:.2f} |")
-    print(f"\ndrive: {result['sweeps']} sweeps, {result['points']} points, model {result['model']}, random access "
-          f"every {result['random_access']}: {result['bpp']:.4f} bits per point "
-          f"({result['vs_gpcc_intra']:.3f}x G-PCC intra {result['gpcc_intra_bpp']}, "
-          f"{result['vs_gpcc_inter']:.3f}x G-PCC inter {result['gpcc_inter_bpp']}); per sweep (median, in process) "
+    ratio = lambda value: "-" if value is None else f"{value:.3f}"  # noqa: E731
+    print(f"\ndrive: {result['sweeps']} sweeps, {result['points']} points, model {result['model']}: "
+          f"{result['bpp']:.4f} bits per point ({ratio(result['vs_gpcc_intra'])}x G-PCC intra "
+          f"{result['gpcc_intra_bpp']}, {ratio(result['vs_gpcc_inter'])}x G-PCC inter {result['gpcc_inter_bpp']}); "
+          f"per sweep (median, in process) "
           f"encode {result['encode_s_per_sweep']:.2f} s, decode {result['decode_s_per_sweep']:.2f} s; whole processes "
           f"encode {result['encode_process_s']:.1f} s, decode {result['decode_process_s']:.1f} s; peak "
           f"{result['peak_mb']:.0f} MB; exact: {result['exact']}")

@@ -6,6 +6,7 @@ holds no per-kind branches.
 
 import contextlib
 import dataclasses
+import io
 import mmap
 import os
 import time
@@ -148,14 +149,11 @@ def decode(data, progress=None, kind=None):
                              "machine computes as the writer's did)") from None
 
 
-def _checked_decode(codec, header, sections, progress, reference=None):
-    """The codec's decoding of a stream (of a sequence's frame predicted from ``reference``),
-    its errors made BitstreamErrors and its checksum checked."""
+def _checked_decode(codec, header, sections, progress):
+    """The codec's decoding of a stream, its errors made BitstreamErrors and its checksum
+    checked."""
     try:
-        if reference is None:
-            decoded = codec.decode(header.codec_header, sections, progress)
-        else:
-            decoded = codec.decode_predicted(header.codec_header, sections, reference, progress)
+        decoded = codec.decode(header.codec_header, sections, progress)
     except OmnicodecError:
         raise
     except (ValueError, RuntimeError, IndexError, OverflowError) as exc:  # values no encoder writes
@@ -252,47 +250,35 @@ def decompress_file(src, dst, *, progress=None, kind=None):
                   unit=codec.unit, details=decoded.details)
 
 
-DEFAULT_RANDOM_ACCESS = 10  # a sequence's frames between random-access frames
-
-
 class SequenceEncoder:
     """Codes point clouds (the sweeps of a drive, in order) one by one into one sequence
-    stream written to the binary ``handle``, each as a frame of its own container. Every
-    ``random_access``-th frame decodes alone; a codec that predicts frames (``inter``)
-    codes the others from the frame before, the only one held. The first cloud picks
-    the codec (``model``, ``rate``, ``options`` as :func:`prepare` takes them); every frame
-    uses it. Call :meth:`finish` after the last."""
+    stream written to the binary ``handle``, each as a frame of its own container that
+    decodes alone (no shipped model predicts frames from the one before). The first
+    cloud picks the codec (``model``, ``rate``, ``options`` as :func:`prepare` takes
+    them); every frame uses it. Call :meth:`finish` after the last."""
 
-    def __init__(self, handle, *, random_access=DEFAULT_RANDOM_ACCESS, model=None, rate=None, coder=None,
-                 **options):
-        if not isinstance(random_access, int) or random_access < 1:
-            raise InputError(f"random access period must be a positive number of frames, not {random_access}")
+    def __init__(self, handle, *, model=None, rate=None, coder=None, **options):
         self.writer = bitstream.SequenceWriter(handle)
-        self.random_access, self.model, self.rate, self.coder = random_access, model, rate, coder
-        self.options, self.codec, self.reference = options, None, None
+        self.model, self.rate, self.coder, self.options = model, rate, coder, options
+        self.codec, self.names = None, set()
 
     def add(self, data, name="", progress=None):
-        """Code one cloud as the next frame (``name``: the file name to decode it to);
-        returns its :class:`Report`."""
+        """Code one cloud as the next frame (``name``: the file name it decodes to, unique
+        in the sequence); returns its :class:`Report`."""
         start = time.perf_counter()
+        problem = bitstream.frame_name_problem(name)
+        file_name = bitstream.frame_file_name(self.writer.frames, name)
+        if problem or file_name in self.names:
+            raise InputError(problem or f"frame name {file_name!r} is already in this sequence")
         if data_kind(data) != "pointcloud":
             raise InputError("a sequence holds point clouds")
         if self.codec is None:
             self.codec, prepared = prepare(data, model=self.model, rate=self.rate, coder=self.coder, **self.options)
         else:
             prepared = self.codec.prepare(data, **checked_options(self.codec, self.options))
-        predicted = self.reference is not None and self.writer.frames % self.random_access != 0
-        rate = self.rate if self.codec.takes_rate else None
-        try:
-            encoded = (self.codec.encode_predicted(prepared, self.reference, rate, progress) if predicted
-                       else self.codec.encode(prepared, rate=rate, progress=progress))
-        except OmnicodecError:
-            raise
-        except ValueError as exc:
-            raise InputError(f"cannot code this data with model {self.codec.card.model_id}: {exc}") from None
-        stream = _stream(self.codec, encoded)
-        self.writer.add(stream, name, random_access=not predicted)
-        self.reference = encoded.reference if self.codec.inter else None
+        stream, encoded = encode(self.codec, prepared, self.rate, progress)
+        self.writer.add(stream, name)
+        self.names.add(file_name)
         return _encode_report(self.codec, data, stream, encoded, start)
 
     def finish(self):
@@ -301,19 +287,18 @@ class SequenceEncoder:
 
 def compress_sequence(clouds, *, names=None, **options):
     """Point clouds (any iterable, read one at a time) -> the bytes of one sequence
-    stream; ``options`` as :class:`SequenceEncoder` takes them."""
-    import io
-
+    stream (``names``: each frame's file name); ``options`` as :class:`SequenceEncoder`
+    takes them."""
     buffer = io.BytesIO()
     encoder = SequenceEncoder(buffer, **options)
-    for index, cloud in enumerate(clouds):
-        encoder.add(cloud, names[index] if names else "")
+    names = iter(names or ())
+    for cloud in clouds:
+        encoder.add(cloud, next(names, ""))
     encoder.finish()
     return buffer.getvalue()
 
 
-def compress_sequence_files(sources, dst, *, random_access=DEFAULT_RANDOM_ACCESS, progress=None, on_frame=None,
-                            **options):
+def compress_sequence_files(sources, dst, *, progress=None, on_frame=None, **options):
     """Compress point-cloud files (PLY, PCD, KITTI .bin), in the order given, to one
     sequence stream ``dst``, written atomically, reading one file at a time; each frame
     keeps its file's name. ``on_frame(report)`` is called after each; returns the reports."""
@@ -326,7 +311,7 @@ def compress_sequence_files(sources, dst, *, random_access=DEFAULT_RANDOM_ACCESS
     dropping = {flag: options.pop(flag, False) for flag in ("no_colour", "no_attributes")}
     reports = []
     with atomic_output(dst) as handle:
-        encoder = SequenceEncoder(handle, random_access=random_access, **options)
+        encoder = SequenceEncoder(handle, **options)
         for source, name in zip(sources, names):
             data = _read_input(source, "pointcloud", dict(dropping))
             try:
@@ -341,8 +326,7 @@ def compress_sequence_files(sources, dst, *, random_access=DEFAULT_RANDOM_ACCESS
 
 class Sequence:
     """A sequence stream opened for decoding: ``frames`` (:class:`~omnicodec.bitstream.Frame`,
-    the whole ones), ``damage`` (why they stop early, else None); frames decode lazily,
-    each from the random-access frame at or before it."""
+    the whole ones), ``damage`` (why they stop early, else None); frames decode lazily."""
 
     def __init__(self, data):
         runtime.configure()
@@ -357,27 +341,24 @@ class Sequence:
         return bitstream.unpack(self.reader.stream(frame))[0]
 
     def decode(self, start=0, stop=None, progress=None):
-        """Yield (Frame, :class:`~omnicodec.codec.Decoded`) for frames ``start`` to ``stop``
-        (exclusive; default: to the last), decoding those before ``start`` back to the
-        random-access frame that they need; raises BitstreamError where the stream is
-        damaged, after the frames before the damage."""
+        """Yield (Frame, container Header, :class:`~omnicodec.codec.Decoded`) for frames
+        ``start`` to ``stop`` (exclusive; default: to the last); raises BitstreamError
+        where the stream is damaged, after the frames before the damage."""
         total = len(self.frames)
         to_the_end = stop is None or stop > total
         if start < 0 or (stop is not None and stop <= start) or (start >= total and not self.damage):
             raise InputError(f"frames {start}:{'' if stop is None else stop} are not a range of this sequence's "
                              f"{total} frames")
-        stop = total if stop is None else stop
-        reference = None
-        for frame in self.frames[self.reader.start_of(start) if start < total else total:stop]:
+        for frame in self.frames[start:stop]:
             try:
+                if not frame.random_access:
+                    raise BitstreamError("it is predicted from the frame before, which no model of this "
+                                         "omnicodec does: a newer omnicodec wrote it")
                 header, sections = bitstream.unpack(self.reader.stream(frame))
-                decoded = _checked_decode(zoo.codec_of_stream(header), header, sections, progress,
-                                          None if frame.random_access else reference)
+                decoded = _checked_decode(zoo.codec_of_stream(header), header, sections, progress)
             except BitstreamError as exc:
-                raise BitstreamError(f"frame {frame.index} ({frame.name or 'unnamed'}): {exc}") from None
-            reference = decoded.reference
-            if frame.index >= start:
-                yield frame, decoded
+                raise BitstreamError(f"frame {frame.index} ({frame.file_name}): {exc}") from None
+            yield frame, header, decoded
         if self.damage and to_the_end:
             raise BitstreamError(self.damage)
 
@@ -393,24 +374,18 @@ def open_sequence(path):
             yield Sequence(data)
 
 
-def frame_file_name(frame):
-    """The file name a sequence's frame decodes to: its own, else frame_NNNNNN.ply."""
-    return frame.name or f"frame_{frame.index:06d}.ply"
-
-
 def decompress_sequence_file(src, dst, *, start=0, stop=None, progress=None, on_frame=None):
     """Decompress frames ``start`` to ``stop`` of the sequence ``src`` into the folder
     ``dst`` (made if missing), each as its file name says, written atomically;
-    ``on_frame(frame, report)`` after each. Returns the reports; where the stream is damaged, the
-    frames before the damage are written and then BitstreamError is raised."""
-    os.makedirs(dst, exist_ok=True)
+    ``on_frame(frame, report)`` after each. Returns the reports; where the stream is
+    damaged, the frames before the damage are written and then BitstreamError is raised."""
     reports = []
     with open_sequence(src) as sequence:
+        os.makedirs(dst, exist_ok=True)
         clock = time.perf_counter()
-        for frame, decoded in sequence.decode(start, stop, progress):
-            header = sequence.header(frame)
+        for frame, header, decoded in sequence.decode(start, stop, progress):
             codec = zoo.codec_class(zoo.codec_id(header.codec))
-            write_data(os.path.join(dst, frame_file_name(frame)), decoded.data)
+            write_data(os.path.join(dst, frame.file_name), decoded.data)
             reports.append(Report(codec=zoo.codec_id(header.codec), model=header.model_id, bytes=frame.length,
                                   seconds=time.perf_counter() - clock, units=codec.input_units(header.codec_header),
                                   unit=codec.unit, details=decoded.details))

@@ -218,16 +218,17 @@ def inflated(data, limit, what):
 #     magic         4 bytes  b"OMNS"
 #     version       u16      SEQUENCE_VERSION
 #     records, back to back, each:
-#       kind        u8       RANDOM_ACCESS (decodes alone), PREDICTED (needs the frame before)
-#                            or END (the last record)
-#       name        u8 length + UTF-8: the frame's file name (may be empty)
+#       kind        u8       RANDOM_ACCESS (decodes alone), PREDICTED (needs the frame before:
+#                            reserved for models that predict frames; none does yet, and this
+#                            version refuses such a frame) or END (the last record)
+#       name        u8 length + UTF-8: the frame's file name (may be empty; never a path)
 #       length      varint   bytes of the frame (for END: the number of frames)
 #       crc32       u32      CRC32 of the record's kind, name and length
 #       frame       a complete stream as :func:`pack` writes it (nothing after END)
 #
 # Each frame keeps its own header and CRC, so damage stops decoding at the damaged frame
 # while the frames before it still decode; a reader finds any frame by skipping records
-# (it reads headers only) and decodes from the random-access frame at or before it.
+# (it reads headers only).
 SEQUENCE_MAGIC = b"OMNS"
 SEQUENCE_VERSION = 1
 RANDOM_ACCESS, PREDICTED, END = 0, 1, 255
@@ -252,13 +253,35 @@ class SequenceWriter:
         self.handle, self.frames = handle, 0
         handle.write(_FIXED.pack(SEQUENCE_MAGIC, SEQUENCE_VERSION))
 
-    def add(self, stream, name="", random_access=True):
-        self.handle.write(_record_header(RANDOM_ACCESS if random_access else PREDICTED, name, len(stream)))
+    def add(self, stream, name=""):
+        """Append a frame that decodes alone; ``name``: a file name (see :func:`frame_name_problem`)."""
+        problem = frame_name_problem(name)
+        if problem:
+            raise ValueError(problem)
+        self.handle.write(_record_header(RANDOM_ACCESS, name, len(stream)))
         self.handle.write(stream)
         self.frames += 1
 
     def finish(self):
         self.handle.write(_record_header(END, "", self.frames))
+
+
+def frame_name_problem(name):
+    """Why ``name`` cannot name a frame (a decoder writes the frame to that file in its
+    output folder, so it must be a plain file name), or None."""
+    if name in (".", "..") or any(mark in name for mark in ("/", "\\", "\0")):
+        return f"frame name {name!r} is not a plain file name"
+    try:
+        if len(name.encode("utf-8")) > 255:
+            return f"frame name {name[:40]!r}... is longer than 255 bytes"
+    except UnicodeEncodeError:
+        return f"frame name {name!r} is not UTF-8"
+    return None
+
+
+def frame_file_name(index, name):
+    """The file frame ``index`` named ``name`` decodes to: its name, else frame_NNNNNN.ply."""
+    return name or f"frame_{index:06d}.ply"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,6 +294,10 @@ class Frame:
     name: str
     offset: int
     length: int
+
+    @property
+    def file_name(self):
+        return frame_file_name(self.index, self.name)
 
 
 class SequenceReader:
@@ -287,7 +314,7 @@ class SequenceReader:
             newer = "a newer" if version > SEQUENCE_VERSION else "an older"
             raise BitstreamError(f"sequence format version {version} was written by {newer} omnicodec; "
                                  f"this one reads version {SEQUENCE_VERSION}")
-        self.frames, self.damage = [], None
+        self.frames, self.names, self.damage = [], set(), None
         try:
             self._scan(_FIXED.size)
         except BitstreamError as exc:
@@ -307,7 +334,11 @@ class SequenceReader:
                 raise BitstreamError("sequence is truncated")
             if kind == PREDICTED and not self.frames:
                 raise BitstreamError("sequence is corrupted: its first frame needs a frame before it")
-            self.frames.append(Frame(len(self.frames), kind == RANDOM_ACCESS, name, pos, length))
+            frame = Frame(len(self.frames), kind == RANDOM_ACCESS, name, pos, length)
+            if frame_name_problem(name) or frame.file_name in self.names:
+                raise BitstreamError("sequence is corrupted (a frame name is not a plain, unique file name)")
+            self.names.add(frame.file_name)
+            self.frames.append(frame)
             pos += length
 
     def _record(self, pos):
@@ -332,9 +363,3 @@ class SequenceReader:
     def stream(self, frame):
         """The bytes of ``frame`` (a :class:`Frame`): a stream :func:`unpack` reads."""
         return bytes(self.data[frame.offset:frame.offset + frame.length])
-
-    def start_of(self, index):
-        """The index of the random-access frame at or before frame ``index``."""
-        while not self.frames[index].random_access:
-            index -= 1
-        return index

@@ -15,7 +15,7 @@ import dataclasses
 
 from omnicodec import catalogue
 from omnicodec.data import KIND_NAMES
-from omnicodec.errors import BitstreamError, InputError
+from omnicodec.errors import InputError
 
 
 @dataclasses.dataclass
@@ -28,7 +28,6 @@ class Encoded:
     checksum: bytes
     decoded: object
     details: dict
-    reference: object = None  # what the next frame of a sequence is predicted from (inter codecs)
 
 
 @dataclasses.dataclass
@@ -39,7 +38,6 @@ class Decoded:
     data: object
     checksum: bytes
     details: dict
-    reference: object = None  # the same as the encoder's Encoded.reference (inter codecs)
 
 
 class Codec:
@@ -47,10 +45,8 @@ class Codec:
 
     Subclasses set ``network`` (the nn.Module class of their weights), ``options`` (the
     encoding options they take), ``coded_attributes`` (those of a PointCloud they code; the
-    report names the others), ``unit`` (what bits are counted per: "point" or "pixel"),
-    ``takes_rate`` (whether the card's rates are an option of theirs) and ``inter``
-    (whether they predict frames: then they also implement :meth:`encode_predicted` and
-    :meth:`decode_predicted`, and fill ``reference`` in what they return), and implement
+    report names the others), ``unit`` (what bits are counted per: "point" or "pixel")
+    and ``takes_rate`` (whether the card's rates are an option of theirs), and implement
     :meth:`prepare`, :meth:`encode`, :meth:`decode`, :meth:`describe` and
     :meth:`input_units`. ``self.card`` is their model card, ``self.coder`` the entropy
     coder's name.
@@ -61,7 +57,6 @@ class Codec:
     coded_attributes = ()  # the point attributes (rgb, intensity...) it codes
     unit = "point"
     takes_rate = False  # whether the card's rates are an option of this codec
-    inter = False  # whether it predicts a sequence's frames from the frame before
 
     def __init__(self, card, coder):
         self.card = card
@@ -98,17 +93,6 @@ class Codec:
     def decode(self, header, sections, progress=None):
         """Codec header bytes and sections -> :class:`Decoded`."""
         raise NotImplementedError
-
-    def encode_predicted(self, prepared, reference, rate=None, progress=None):
-        """Codecs that predict frames (``inter``): :meth:`encode` of a sequence's frame
-        predicted from ``reference``, the frame before's ``Encoded.reference``."""
-        raise NotImplementedError
-
-    def decode_predicted(self, header, sections, reference, progress=None):
-        """Codecs that predict frames: :meth:`decode` of a frame predicted from
-        ``reference``, the frame before's ``Decoded.reference``."""
-        raise BitstreamError(f"codec {self.card.codec} does not predict frames, yet the sequence says this "
-                             "one is predicted: the stream is corrupted")
 
     @classmethod
     def describe(cls, header):

@@ -1,6 +1,6 @@
 """Sequences: sweeps of a drive coded as one stream of frames, decoded lazily, from any
-frame (seeking to the random-access frame before it), and up to the damage of a
-truncated or corrupted stream; the CLI's --sequence, --random-access and --frames."""
+frame, and up to the damage of a truncated or corrupted stream; frame names that are
+not plain file names refused both ways; the CLI's --sequence and --frames."""
 
 import json
 import os
@@ -27,7 +27,7 @@ def drive():
 
 @pytest.fixture(scope="module")
 def stream(drive):
-    return api.compress_sequence(drive, names=[f"sweep_{i}.ply" for i in range(FRAMES)], random_access=2)
+    return api.compress_sequence(drive, names=[f"sweep_{i}.ply" for i in range(FRAMES)])
 
 
 def millimetres(positions):
@@ -39,21 +39,19 @@ def test_every_frame_decodes_to_its_sweep(drive, stream):
     assert len(sequence) == FRAMES and sequence.damage is None
     assert [frame.name for frame in sequence.frames] == [f"sweep_{i}.ply" for i in range(FRAMES)]
     decoded = list(sequence.decode())
-    assert [frame.index for frame, _ in decoded] == list(range(FRAMES))
-    for cloud, (_, result) in zip(drive, decoded):
+    assert [frame.index for frame, _, _ in decoded] == list(range(FRAMES))
+    for cloud, (_, _, result) in zip(drive, decoded):
         np.testing.assert_array_equal(millimetres(result.data.positions), millimetres(cloud.positions))
 
 
-def test_frames_are_found_from_their_random_access_frame(stream):
+def test_any_range_of_frames_decodes_alone(stream):
     sequence = api.Sequence(stream)
-    everything = [result.data.positions for _, result in sequence.decode()]
+    everything = [result.data.positions for _, _, result in sequence.decode()]
     for start in range(FRAMES):
-        assert sequence.reader.start_of(start) <= start
-        assert sequence.frames[sequence.reader.start_of(start)].random_access
-        for stop in range(start + 1, FRAMES + 1):
+        for stop in range(start + 1, FRAMES + 2):
             part = list(sequence.decode(start, stop))
-            assert [frame.index for frame, _ in part] == list(range(start, stop))
-            for frame, result in part:
+            assert [frame.index for frame, _, _ in part] == list(range(start, min(stop, FRAMES)))
+            for frame, _, result in part:
                 np.testing.assert_array_equal(result.data.positions, everything[frame.index])
     with pytest.raises(InputError, match="not a range"):
         list(sequence.decode(FRAMES))
@@ -81,7 +79,7 @@ def test_truncated_sequences_decode_up_to_the_damage(stream):
         assert len(sequence) == whole_frames
         seen = []
         with pytest.raises(BitstreamError, match="truncated"):
-            for frame, _ in sequence.decode():
+            for frame, _, _ in sequence.decode():
                 seen.append(frame.index)
         assert seen == list(range(whole_frames))
 
@@ -95,7 +93,7 @@ def test_corrupted_frames_stop_decoding_with_a_clear_error(stream, where):
     sequence = api.Sequence(bytes(damaged))
     seen = []
     with pytest.raises(BitstreamError, match="corrupted"):
-        for decoded_frame, _ in sequence.decode():
+        for decoded_frame, _, _ in sequence.decode():
             seen.append(decoded_frame.index)
     assert seen == [0, 1]
 
@@ -110,9 +108,28 @@ def test_wrong_versions_and_plain_decoders_are_refused(stream):
         api.Sequence(api.compress(np.zeros((3, 3), np.int32) + np.arange(3)[:, None]))
 
 
-def test_the_random_access_period_is_checked(drive):
-    with pytest.raises(InputError, match="random access period"):
-        api.compress_sequence(drive[:1], random_access=0)
+@pytest.mark.parametrize("name", ["../escape.ply", "/tmp/abs.ply", "a/b.ply", "..", "a\\b.ply", "x\0.ply"])
+def test_frame_names_that_are_not_plain_file_names_are_refused(drive, name):
+    with pytest.raises(InputError, match="plain file name"):
+        api.compress_sequence(drive[:1], names=[name])
+    record = bitstream._record_header(bitstream.RANDOM_ACCESS, name, 0)
+    crafted = api.compress_sequence([])[:6] + record + bitstream._record_header(bitstream.END, "", 1)
+    with pytest.raises(BitstreamError, match="plain, unique file name"):
+        list(api.Sequence(crafted).decode())
+
+
+def test_a_name_twice_and_predicted_frames_are_refused(drive, stream):
+    with pytest.raises(InputError, match="already in this sequence"):
+        api.compress_sequence(drive[:2], names=["same.ply", "same.ply"])
+    with pytest.raises(InputError, match="already in this sequence"):  # an unnamed frame 1 decodes to this name
+        api.compress_sequence(drive[:2], names=["frame_000001.ply"])
+    first = api.Sequence(stream).frames[0]
+    crafted = bytearray(stream)
+    head = bitstream._record_header(bitstream.PREDICTED, "sweep_1.ply", api.Sequence(stream).frames[1].length)
+    second = api.Sequence(stream).frames[1]
+    crafted[first.offset + first.length:second.offset] = head
+    with pytest.raises(BitstreamError, match="frame 1 .*predicted from the frame before"):
+        list(api.Sequence(bytes(crafted)).decode())
 
 
 @pytest.fixture(scope="module")
@@ -125,10 +142,9 @@ def drive_folder(drive, tmp_path_factory):
 
 def test_cli_codes_a_drive_and_decodes_its_frames(drive_folder, tmp_path, capsys):
     target = tmp_path / "drive.ocz"
-    assert main(["compress", str(drive_folder), "-o", str(target), "--sequence", "--random-access", "3",
-                 "--json"]) == 0
+    assert main(["compress", str(drive_folder), "-o", str(target), "--sequence", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["frames"] == FRAMES and report["random access"] == 3
+    assert report["frames"] == FRAMES
     assert [row["name"] for row in report["frame list"]] == [f"frame_{i:04d}.ply" for i in range(FRAMES)]
     assert main(["info", str(target), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
@@ -169,10 +185,9 @@ def test_cli_writes_what_precedes_the_damage_then_fails(drive_folder, tmp_path, 
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--random-access", "2"], "--random-access goes with --sequence"),
     (["EXTRA"], "2 inputs"),
-    (["--sequence", "--random-access", "0"], "random access period"),
     (["--sequence", "--bpp", "3"], "do not apply to sequences"),
+    (["--sequence", "--grid", "3x3"], "do not apply to sequences"),
 ])
 def test_cli_refuses_options_that_do_not_fit(drive_folder, tmp_path, capsys, args, message):
     inputs = [str(drive_folder / "frame_0000.ply")]
@@ -207,14 +222,14 @@ def test_the_golden_sequence_decodes_and_reencodes_byte_for_byte(tmp_path):
         golden = handle.read()
     sequence = api.Sequence(golden)
     assert [frame.name for frame in sequence.frames] == [os.path.basename(path) for path in GOLDEN_SWEEPS]
-    assert [frame.random_access for frame in sequence.frames] == [True, True, True]  # lidar-v3 predicts none
-    for (frame, decoded), path in zip(sequence.decode(), GOLDEN_SWEEPS):
+    assert [frame.random_access for frame in sequence.frames] == [True, True, True]
+    for (frame, header, decoded), path in zip(sequence.decode(), GOLDEN_SWEEPS):
         source = read_ply(path)
-        assert zoo.stream_models(sequence.header(frame))[:2] == ["intensity-v2", "lidar-v3"]
+        assert zoo.stream_models(header)[:2] == ["intensity-v2", "lidar-v3"]
         order = np.lexsort(np.rint(np.asarray(decoded.data.positions, np.float64) * 1000).T)
         expected = np.lexsort(np.rint(np.asarray(source.positions, np.float64) * 1000).T)
         np.testing.assert_array_equal(millimetres(decoded.data.positions), millimetres(source.positions))
         np.testing.assert_array_equal(decoded.data.attributes["intensity"][order],
                                       source.attributes["intensity"][expected])
-    api.compress_sequence_files(GOLDEN_SWEEPS, tmp_path / "again.ocz", random_access=2, voxel_size=0.001)
+    api.compress_sequence_files(GOLDEN_SWEEPS, tmp_path / "again.ocz", voxel_size=0.001)
     assert (tmp_path / "again.ocz").read_bytes() == golden

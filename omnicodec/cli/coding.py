@@ -83,8 +83,6 @@ def cmd_compress(args, kind=None):
                "no_attributes": getattr(args, "no_attributes", False)}
     if getattr(args, "sequence", False):
         return _compress_sequence(args, options)
-    if getattr(args, "random_access", None) is not None:
-        raise InputError("--random-access goes with --sequence")
     inputs = args.input if isinstance(args.input, list) else [args.input]
     if len(inputs) != 1:
         raise InputError(f"{len(inputs)} inputs: give one file or folder, or code them as one stream with --sequence")
@@ -133,16 +131,14 @@ def _compress_sequence(args, options):
     """``compress --sequence``: the sweeps, in order, as one stream of frames."""
     from omnicodec import api
 
-    if args.bpp is not None or args.tile is not None:
-        raise InputError("--bpp and --tile do not apply to sequences")
+    if any(value is not None for value in (args.bpp, args.tile, args.grid, args.dataset)):
+        raise InputError("--bpp, --tile, --grid and --dataset do not apply to sequences")
     sources = sequence_sources(args.input)
-    random_access = api.DEFAULT_RANDOM_ACCESS if args.random_access is None else args.random_access
     bar = _frames_bar(len(sources), args.quiet)
     start = time.perf_counter()
     try:
-        reports = api.compress_sequence_files(sources, args.output, random_access=random_access, model=args.model,
-                                              rate=args.rate, on_frame=lambda report: bar and bar.update(1),
-                                              **options)
+        reports = api.compress_sequence_files(sources, args.output, model=args.model, rate=args.rate,
+                                              on_frame=lambda report: bar and bar.update(1), **options)
     finally:
         if bar is not None:
             bar.close()
@@ -150,7 +146,7 @@ def _compress_sequence(args, options):
         print(f"note: model {reports[0].model} left attributes out; not coded: "
               f"{', '.join(reports[0].not_coded)}", file=sys.stderr)
     _print_sequence(args, reports, [os.path.basename(s) for s in sources], time.perf_counter() - start,
-                    {"random access": random_access, "output": args.output})
+                    {"output": args.output})
     return 0
 
 
@@ -204,17 +200,15 @@ def frame_range(text):
 def cmd_decompress(args, kind=None):
     """Decompress a stream (or a folder of them, or a sequence's frames into a folder);
     ``lf decompress`` expects a light field."""
-    from omnicodec import api, bitstream
+    from omnicodec import api
 
     frames = getattr(args, "frames", None)
     if os.path.isdir(args.input) and kind is None:
         if frames is not None:
             raise InputError("--frames goes with a sequence stream, not a folder")
         return _run_batch("decompress", args, {})
-    if kind is None and os.path.isfile(args.input):
-        with open(args.input, "rb") as handle:
-            if bitstream.is_sequence(handle.read(len(bitstream.SEQUENCE_MAGIC))):
-                return _decompress_sequence(args, frames or (0, None))
+    if kind is None and _is_sequence_file(args.input):
+        return _decompress_sequence(args, frames or (0, None))
     if frames is not None:
         raise InputError(f"{args.input}: --frames goes with a sequence stream; this one holds one frame")
     progress = Progress("decompress", args.quiet)
@@ -224,6 +218,16 @@ def cmd_decompress(args, kind=None):
         progress.close()
     print_report("decode", report, args, args.output)
     return 0
+
+
+def _is_sequence_file(path):
+    """Whether ``path`` is a file that begins as a sequence stream does."""
+    from omnicodec import bitstream
+
+    if not os.path.isfile(path):
+        return False
+    with open(path, "rb") as handle:
+        return bitstream.is_sequence(handle.read(len(bitstream.SEQUENCE_MAGIC)))
 
 
 def _decompress_sequence(args, frames):
@@ -242,7 +246,7 @@ def _decompress_sequence(args, frames):
     names, reports = [], []
 
     def done(frame, report):
-        names.append(api.frame_file_name(frame))
+        names.append(frame.file_name)
         reports.append(report)
         if bar is not None:
             bar.update(1)
@@ -265,11 +269,11 @@ def _decompress_sequence(args, frames):
 def cmd_info(args):
     """The stream's header; reads no weights and loads no engine (``--version`` names the
     engine this machine would decode with: streams do not record one)."""
-    from omnicodec import api, bitstream, catalogue, zoo
+    from omnicodec import api, catalogue, zoo
 
+    if _is_sequence_file(args.input):
+        return _sequence_info(args)
     data = api.read_bitstream(args.input)
-    if bitstream.is_sequence(data):
-        return _sequence_info(args, data)
     header = api.info(data)
     try:
         codec_id = zoo.codec_id(header.codec)
@@ -300,34 +304,40 @@ def cmd_info(args):
     return 0
 
 
-def _sequence_info(args, data):
-    """``info`` of a sequence: its frames (kind, name, bytes, bits per point, model) and totals."""
+def _sequence_info(args):
+    """``info`` of a sequence: its frames (name, bytes, bits per point, model; or why a
+    frame does not read) and totals. Reads the frames' headers only."""
     from omnicodec import api, bitstream, zoo
+    from omnicodec.errors import OmnicodecError
 
-    sequence = api.Sequence(data)
-    rows = []
-    for frame in sequence.frames:
-        header = sequence.header(frame)
-        codec_class = zoo.codec_class(zoo.codec_id(header.codec))
-        units = codec_class.input_units(header.codec_header)
-        rows.append({"frame": frame.index, "kind": "random access" if frame.random_access else "predicted",
-                     "name": frame.name, "bytes": frame.length, "units": units,
-                     "bits per unit": round(8 * frame.length / max(units, 1), 4), "model": header.model_id})
+    with api.open_sequence(args.input) as sequence:
+        rows = []
+        for frame in sequence.frames:
+            row = {"frame": frame.index, "name": frame.file_name, "bytes": frame.length}
+            try:
+                header = sequence.header(frame)
+                units = zoo.codec_class(zoo.codec_id(header.codec)).input_units(header.codec_header)
+                row.update({"units": units, "bits per unit": round(8 * frame.length / max(units, 1), 4),
+                            "model": header.model_id})
+            except OmnicodecError as exc:
+                row.update({"units": 0, "bits per unit": None, "model": f"unreadable: {exc}"})
+            rows.append(row)
+        size, damage = len(sequence.reader.data), sequence.damage
+    damaged = damage or any(row["bits per unit"] is None for row in rows)
     units = sum(row["units"] for row in rows)
-    fields = {"file": args.input, "bytes": len(data), "sequence format version": bitstream.SEQUENCE_VERSION,
-              "frames": len(rows), "random-access frames": sum(row["kind"] == "random access" for row in rows),
-              "bits per input point": round(8 * len(data) / max(units, 1), 4),
-              "damage": sequence.damage or "none"}
+    fields = {"file": args.input, "bytes": size, "sequence format version": bitstream.SEQUENCE_VERSION,
+              "frames": len(rows), "bits per input point": round(8 * size / max(units, 1), 4),
+              "damage": damage or "none"}
     if args.json:
         print(json.dumps({**fields, "frame list": rows}))
-        return 0 if not sequence.damage else 3
+        return 3 if damaged else 0
     width = max([len(row["name"]) for row in rows] + [4])
-    print(f"{'frame':>5} {'kind':<13} {'name':<{width}} {'bytes':>10} {'bpp':>8}  model")
+    print(f"{'frame':>5} {'name':<{width}} {'bytes':>10} {'bpp':>8}  model")
     for row in rows:
-        print(f"{row['frame']:>5} {row['kind']:<13} {row['name']:<{width}} {row['bytes']:>10} "
-              f"{row['bits per unit']:>8.4f}  {row['model']}")
+        bpp = "-" if row["bits per unit"] is None else f"{row['bits per unit']:.4f}"
+        print(f"{row['frame']:>5} {row['name']:<{width}} {row['bytes']:>10} {bpp:>8}  {row['model']}")
     print_fields(fields, False)
-    return 0 if not sequence.damage else 3
+    return 3 if damaged else 0
 
 
 CONTENT_LABELS = {"spinning-LiDAR sweeps": "LiDAR sweep", "depth-camera frames": "depth frame",
@@ -416,10 +426,6 @@ def _add_compress(sub, shared):
     p.add_argument("--sequence", action="store_true",
                    help="code the inputs (the sweeps of a drive, in order) as one stream of frames; "
                         "`decompress` writes them back to a folder, each under its file name")
-    p.add_argument("--random-access", type=int, metavar="K",
-                   help="--sequence: every K-th frame decodes alone, and --frames seeks to it; the "
-                        "others are predicted from the frame before where the model can "
-                        "(default 10)")
     attributes = p.add_mutually_exclusive_group()
     attributes.add_argument("--intensity-bits", type=int,
                             help="LiDAR intensity (or reflectance): quantize it to N bits over its "
@@ -442,7 +448,7 @@ def _add_decompress(sub, shared):
                         "goes under its file's name")
     p.add_argument("--frames", type=frame_range, metavar="A:B",
                    help="a sequence: decode frames A to B-1 only (A: to the last; A alone: that "
-                        "frame), starting from the random-access frame at or before A")
+                        "frame)")
     p.set_defaults(func=cmd_decompress)
 
 

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from omnicodec import bitstream, catalogue
+from omnicodec import bitstream, catalogue, fixedpoint
 from omnicodec.codec import Codec, Decoded, Encoded
 from omnicodec.entropy import binary_reader, binary_writer, logistic
 from omnicodec.errors import BitstreamError, InputError
@@ -175,9 +175,10 @@ class Layout:
 
     def step_ratios(self, level=None):
         """:meth:`steps` / the luma step, as exact Decimals (integer decoders)."""
-        ratio = 1 if level is None else self.level_ratio ** (level + 1)
-        chroma = decimal.Decimal(repr(CHROMA_RATIO))
-        return ratio, ratio * chroma, ratio * chroma
+        context = fixedpoint.CONTEXT  # not the caller's decimal context: the same digits everywhere
+        ratio = decimal.Decimal(1) if level is None else context.power(self.level_ratio, level + 1)
+        chroma = context.multiply(ratio, decimal.Decimal(repr(CHROMA_RATIO)))
+        return ratio, chroma, chroma
 
 
 def level_ratio(step, knots=()):
@@ -192,15 +193,18 @@ def level_ratio(step, knots=()):
     points = [(decimal.Decimal(repr(float(s))), decimal.Decimal(repr(float(r)))) for s, r in knots]
     if step >= points[0][0]:
         return points[0][1]
+    context = fixedpoint.CONTEXT  # not the caller's decimal context: the same digits everywhere
     for (high, above), (low, below) in zip(points, points[1:]):
         if step >= low:
-            return below + (above - below) * (step - low) / (high - low)
+            fraction = context.divide(context.subtract(step, low), context.subtract(high, low))
+            return context.add(below, context.multiply(context.subtract(above, below), fraction))
     return points[-1][1]
 
 
-def analyse(raw, step, ratio=None):
-    """The encoder's choices for (U, V, H, W, 3) integer views at a luma step (and level
-    ratio, default LEVEL_RATIO): (Layout, the disparity cells)."""
+def analyse(raw, step, ratio):
+    """The encoder's choices for (U, V, H, W, 3) integer views at a luma step and level
+    ratio (the model's: :meth:`SynthesisLightFieldCodec.level_ratio`): (Layout, the
+    disparity cells)."""
     sample_bits = 8 * raw.dtype.itemsize
     rows, cols, height, width, _ = raw.shape
     present = raw.reshape(rows, cols, -1).any(axis=-1)
@@ -212,7 +216,7 @@ def analyse(raw, step, ratio=None):
         candidates = torch.arange(-SEARCH, SEARCH + SEARCH_STEP / 2, SEARCH_STEP)
         cells = cell_grid(disparity.estimate(disparity.luma(views), present, key, candidates), cell)
     layout = Layout((rows, cols, height, width), sample_bits, key, step, cell, best_disparity_exponent(cells),
-                    present, level_ratio(step) if ratio is None else ratio)
+                    present, ratio)
     return layout, cells
 
 
@@ -456,7 +460,7 @@ def fit(data, out):
     collector = ViewEntropyModel()
     for name, raw in training_light_fields(data).items():
         for step in RATE_STEPS:
-            layout, cells = analyse(raw, step)
+            layout, cells = analyse(raw, step, level_ratio(step))  # lightfield-v2's ratio
             SynthesisCoder(collector, layout).run(raw, cells, [{"collect": statistics}] * 2)
             print(f"{name}: step {step} collected", flush=True)
     model = view_coding.fit(statistics)

@@ -132,8 +132,7 @@ class ScanCoder:
         choice = None
         if truth is not None:
             heights = truth["relative"][:, 2] - sensor.predicted_z(laser, np.rint(truth["rho"]).astype(np.int64))
-            choice = np.array([np.mean(np.abs(heights) <= 1) >= HEIGHTS_WITHIN_A_VOXEL]) if len(heights) else \
-                np.array([True])
+            choice = np.array([len(heights) == 0 or np.mean(np.abs(heights) <= 1) >= HEIGHTS_WITHIN_A_VOXEL])
         if io.collect is not None:
             return bool(choice[0])
         return bool(even_bits(io, choice, 1)[0])
@@ -212,7 +211,7 @@ class ScanCoder:
             if xy_scale is None and not by_rounding:
                 xy_scale = best_log_scale(dxy_truth, 0)
         if by_rounding:
-            heights, dxy = _rounding_residuals(io, truth, sensor, laser, rho, azimuth, heights_by_rounding)
+            heights, dxy = _rounding_residuals(io, truth, dxy_truth, sensor, laser, rho, azimuth, heights_by_rounding)
             dz = heights if heights_by_rounding else dz
             xy_scale = 0
         elif quantum == 1:
@@ -224,24 +223,18 @@ class ScanCoder:
                     flat=(mode, prior, skip_scale, 0 if xy_scale is None else xy_scale))
 
 
-def _rounding_residuals(io, truth, sensor, laser, rho, azimuth, heights=True):
-    """Code (``truth``: the sweep's true values) or read what rounding leaves of each
-    point's height (``dz``, if ``heights``, else None), then of its x and y (``dxy``, x's
-    then y's), each by where its exact value fell in its rounding interval: heights on
-    the laser's cone, x and y on the range's polar rounding."""
-    cone = sensor.z0[laser] << (sensors.TAN_BITS - sensors.Z0_BITS)
-    height = cone + rho * sensor.tan[laser]
-    cos, sin = sensors.fixed_cos_sin(azimuth)
-    dz_truth = dxy_truth = None
-    if truth is not None:
-        dz_truth = truth["relative"][:, 2] - sensor.predicted_z(laser, rho)
-        x, y = sensor.xy(rho, azimuth)
-        dxy_truth = np.r_[truth["relative"][:, 0] - x, truth["relative"][:, 1] - y]
+def _rounding_residuals(io, truth, dxy_truth, sensor, laser, rho, azimuth, heights=True):
+    """Code (``truth``: the sweep's true values; ``dxy_truth``: what rounding left of x
+    and y) or read what rounding leaves of each point's height (``dz``, if ``heights``,
+    else None), then of its x and y (``dxy``, x's then y's), each by where its exact value
+    fell in its rounding interval: heights on the laser's cone, x and y on the range's
+    polar rounding."""
+    dz_truth = None if truth is None else truth["relative"][:, 2] - sensor.predicted_z(laser, rho)
     if io.collect is not None:
         return dz_truth, dxy_truth
-    dz = residuals(io, dz_truth, rounding_ties(height, sensors.TAN_BITS)) if heights else None
-    dxy = residuals(io, dxy_truth, np.r_[rounding_ties(rho * cos, sensors.COS_BITS),
-                                         rounding_ties(rho * sin, sensors.COS_BITS)])
+    dz = residuals(io, dz_truth, rounding_ties(sensor.cone_height(laser, rho), sensors.TAN_BITS)) if heights else None
+    x, y = sensors.polar_xy(rho, azimuth)
+    dxy = residuals(io, dxy_truth, np.r_[rounding_ties(x, sensors.COS_BITS), rounding_ties(y, sensors.COS_BITS)])
     return dz, dxy
 
 

@@ -72,11 +72,13 @@ class Sensor:
         dx, dy = self.moved(azimuth)
         return x + dx, y + dy
 
+    def cone_height(self, laser, rho):
+        """z0 + rho * t of each point's laser, fixed point with TAN_BITS fractional bits."""
+        return (self.z0[laser] << (TAN_BITS - Z0_BITS)) + rho * self.tan[laser]
+
     def predicted_z(self, laser, rho):
         """round(z0 + rho * t) of each point's laser, in integers (what the decoder computes)."""
-        shift = TAN_BITS - Z0_BITS
-        value = (self.z0[laser] << shift) + rho * self.tan[laser]
-        return (value + (1 << (TAN_BITS - 1))) >> TAN_BITS
+        return fixedpoint.round_shift(self.cone_height(laser, rho), TAN_BITS)
 
 
 def _lines_of(z, rho, tolerance):
@@ -330,10 +332,16 @@ def arc_angle(arc, rho):
                     -((-numerator + 512 * rho) // (1024 * rho)))
 
 
+def polar_xy(rho, azimuth):
+    """rho cos a, rho sin a, fixed point with COS_BITS fractional bits."""
+    cos, sin = fixed_cos_sin(azimuth)
+    return rho * cos, rho * sin
+
+
 def predicted_xy(rho, azimuth):
     """round(rho cos a), round(rho sin a) in integers."""
-    cos, sin = fixed_cos_sin(azimuth)
-    return fixedpoint.round_shift(rho * cos, COS_BITS), fixedpoint.round_shift(rho * sin, COS_BITS)
+    x, y = polar_xy(rho, azimuth)
+    return fixedpoint.round_shift(x, COS_BITS), fixedpoint.round_shift(y, COS_BITS)
 
 
 def scan_order(coords, sensor, quantum=1):
