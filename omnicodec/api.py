@@ -244,8 +244,13 @@ def decompress_file(src, dst, *, progress=None, kind=None):
     data = read_bitstream(src)
     header, decoded = decode(data, progress, kind)
     write_data(dst, decoded.data)
+    return _decode_report(header, decoded, len(data), start)
+
+
+def _decode_report(header, decoded, size, start):
+    """The :class:`Report` of decoding a stream of ``size`` bytes begun at ``start``."""
     codec = zoo.codec_class(zoo.codec_id(header.codec))
-    return Report(codec=zoo.codec_id(header.codec), model=header.model_id, bytes=len(data),
+    return Report(codec=zoo.codec_id(header.codec), model=header.model_id, bytes=size,
                   seconds=time.perf_counter() - start, units=codec.input_units(header.codec_header),
                   unit=codec.unit, details=decoded.details)
 
@@ -260,16 +265,15 @@ class SequenceEncoder:
     def __init__(self, handle, *, model=None, rate=None, coder=None, **options):
         self.writer = bitstream.SequenceWriter(handle)
         self.model, self.rate, self.coder, self.options = model, rate, coder, options
-        self.codec, self.names = None, set()
+        self.codec = None
 
     def add(self, data, name="", progress=None):
         """Code one cloud as the next frame (``name``: the file name it decodes to, unique
         in the sequence); returns its :class:`Report`."""
         start = time.perf_counter()
-        problem = bitstream.frame_name_problem(name)
-        file_name = bitstream.frame_file_name(self.writer.frames, name)
-        if problem or file_name in self.names:
-            raise InputError(problem or f"frame name {file_name!r} is already in this sequence")
+        problem = self.writer.name_problem(name)  # before the work of coding the frame
+        if problem:
+            raise InputError(problem)
         if data_kind(data) != "pointcloud":
             raise InputError("a sequence holds point clouds")
         if self.codec is None:
@@ -278,7 +282,6 @@ class SequenceEncoder:
             prepared = self.codec.prepare(data, **checked_options(self.codec, self.options))
         stream, encoded = encode(self.codec, prepared, self.rate, progress)
         self.writer.add(stream, name)
-        self.names.add(file_name)
         return _encode_report(self.codec, data, stream, encoded, start)
 
     def finish(self):
@@ -384,11 +387,8 @@ def decompress_sequence_file(src, dst, *, start=0, stop=None, progress=None, on_
         os.makedirs(dst, exist_ok=True)
         clock = time.perf_counter()
         for frame, header, decoded in sequence.decode(start, stop, progress):
-            codec = zoo.codec_class(zoo.codec_id(header.codec))
             write_data(os.path.join(dst, frame.file_name), decoded.data)
-            reports.append(Report(codec=zoo.codec_id(header.codec), model=header.model_id, bytes=frame.length,
-                                  seconds=time.perf_counter() - clock, units=codec.input_units(header.codec_header),
-                                  unit=codec.unit, details=decoded.details))
+            reports.append(_decode_report(header, decoded, frame.length, clock))
             clock = time.perf_counter()
             if on_frame:
                 on_frame(frame, reports[-1])

@@ -211,7 +211,6 @@ def inflated(data, limit, what):
     return result
 
 
-
 # Sequences (``.ocz`` files of many frames: a LiDAR drive, a run of depth frames). Layout of
 # sequence format version 1::
 #
@@ -250,16 +249,24 @@ class SequenceWriter:
     :func:`pack` made it); :meth:`finish` writes the end record."""
 
     def __init__(self, handle):
-        self.handle, self.frames = handle, 0
+        self.handle, self.frames, self.file_names = handle, 0, set()
         handle.write(_FIXED.pack(SEQUENCE_MAGIC, SEQUENCE_VERSION))
 
+    def name_problem(self, name):
+        """Why ``name`` cannot name the next frame (see :func:`frame_name_problem`; or the
+        file it decodes to is another frame's), or None."""
+        file_name = frame_file_name(self.frames, name)
+        return frame_name_problem(name) or (
+            f"frame name {file_name!r} is already in this sequence" if file_name in self.file_names else None)
+
     def add(self, stream, name=""):
-        """Append a frame that decodes alone; ``name``: a file name (see :func:`frame_name_problem`)."""
-        problem = frame_name_problem(name)
+        """Append a frame that decodes alone; ``name``: its file name (see :meth:`name_problem`)."""
+        problem = self.name_problem(name)
         if problem:
             raise ValueError(problem)
         self.handle.write(_record_header(RANDOM_ACCESS, name, len(stream)))
         self.handle.write(stream)
+        self.file_names.add(frame_file_name(self.frames, name))
         self.frames += 1
 
     def finish(self):

@@ -36,12 +36,12 @@ from omnicodec.scans import sensor as sensors
 from omnicodec.scans.field_network import IntegerFieldNet
 from omnicodec.scans.lidar_network import LidarNet, features, integer_features
 from omnicodec.scans.sensor_coding import (
-    SUITS_POINTS, FieldIo, SensorGeometryCodec, best_log_scale, even_bits, residuals, rounding_ties, sensor_origin,
+    ADAPTATION_WINDOW, SUITS_POINTS, FieldIo, SensorGeometryCodec, best_log_scale, even_bits, residuals, rounding_ties,
+    sensor_origin,
 )
 
 LEVELS = 7  # a laser's level-0 returns are every 2**LEVELS-th
 RUN_CONTEXTS = 16  # contexts of the skips: usual ones since the last other, up to 15
-ADAPTATION_WINDOW = 4096  # a skip context's counts are halved past this many
 HEIGHTS_WITHIN_A_VOXEL = 0.97  # of a sweep's heights, for them to be sent by their rounding
 
 
@@ -124,14 +124,14 @@ class ScanCoder:
         return skips
 
     @staticmethod
-    def _heights_by_rounding(io, truth, sensor, laser):
+    def _heights_by_rounding(io, heights):
         """Whether a lossless sweep's heights are sent by their rounding (when the lasers'
         cones fit so well that they are almost all within a voxel of them: any sweep the
         sensor was estimated well for) or by the network from their neighbours (a sensor
-        whose cones leave a spread): the encoder's choice, one bit at even odds."""
+        whose cones leave a spread): the encoder's choice from the true ``heights`` (what
+        rounding leaves of each point's; None when decoding), one bit at even odds."""
         choice = None
-        if truth is not None:
-            heights = truth["relative"][:, 2] - sensor.predicted_z(laser, np.rint(truth["rho"]).astype(np.int64))
+        if heights is not None:
             choice = np.array([len(heights) == 0 or np.mean(np.abs(heights) <= 1) >= HEIGHTS_WITHIN_A_VOXEL])
         if io.collect is not None:
             return bool(choice[0])
@@ -150,7 +150,10 @@ class ScanCoder:
         mode, prior, skip_scale, xy_scale = flat
         laser = np.repeat(np.arange(len(counts)), counts)
         by_rounding = self.rounding_residuals and quantum == 1
-        heights_by_rounding = by_rounding and self._heights_by_rounding(io, truth, sensor, laser)
+        heights_truth = None  # what rounding leaves of each height (lossless: rho is the true one, rounded)
+        if by_rounding and truth is not None:
+            heights_truth = truth["relative"][:, 2] - sensor.predicted_z(laser, np.rint(truth["rho"]).astype(np.int64))
+        heights_by_rounding = by_rounding and self._heights_by_rounding(io, heights_truth)
         skip = self._skips(io, None if truth is None else truth["skip"], counts, mode, prior, skip_scale)
         column = np.cumsum(skip) * skip_unit
         column -= np.repeat(column[starts[counts > 0]], counts[counts > 0])
@@ -211,7 +214,8 @@ class ScanCoder:
             if xy_scale is None and not by_rounding:
                 xy_scale = best_log_scale(dxy_truth, 0)
         if by_rounding:
-            heights, dxy = _rounding_residuals(io, truth, dxy_truth, sensor, laser, rho, azimuth, heights_by_rounding)
+            heights, dxy = _rounding_residuals(io, heights_truth, dxy_truth, sensor, laser, rho, azimuth,
+                                               heights_by_rounding)
             dz = heights if heights_by_rounding else dz
             xy_scale = 0
         elif quantum == 1:
@@ -223,13 +227,12 @@ class ScanCoder:
                     flat=(mode, prior, skip_scale, 0 if xy_scale is None else xy_scale))
 
 
-def _rounding_residuals(io, truth, dxy_truth, sensor, laser, rho, azimuth, heights=True):
-    """Code (``truth``: the sweep's true values; ``dxy_truth``: what rounding left of x
-    and y) or read what rounding leaves of each point's height (``dz``, if ``heights``,
-    else None), then of its x and y (``dxy``, x's then y's), each by where its exact value
-    fell in its rounding interval: heights on the laser's cone, x and y on the range's
-    polar rounding."""
-    dz_truth = None if truth is None else truth["relative"][:, 2] - sensor.predicted_z(laser, rho)
+def _rounding_residuals(io, dz_truth, dxy_truth, sensor, laser, rho, azimuth, heights=True):
+    """Code (``dz_truth``, ``dxy_truth``: what rounding left of the heights and of x and
+    y) or read what rounding leaves of each point's height (``dz``, if ``heights``, else
+    None), then of its x and y (``dxy``, x's then y's), each by where its exact value fell
+    in its rounding interval: heights on the laser's cone, x and y on the range's polar
+    rounding."""
     if io.collect is not None:
         return dz_truth, dxy_truth
     dz = residuals(io, dz_truth, rounding_ties(sensor.cone_height(laser, rho), sensors.TAN_BITS)) if heights else None

@@ -231,9 +231,7 @@ def _sweep_motion(relative, rho, rng):
     steps from 2% of the median range down to 0.1%, for the seams of SEAMS in turn (the
     first that pays is kept)."""
     everything = relative, rho
-    if len(relative) > MOTION_SAMPLE:
-        chosen = rng.choice(len(relative), MOTION_SAMPLE, replace=False)
-        relative, rho = relative[chosen], rho[chosen]
+    relative, rho = _motion_sample(relative, rho, rng)
     typical = float(np.median(rho))
     best = ((0, 0), 0), _concentration(relative, rho, (0, 0), 0)
     for seam in SEAMS:
@@ -252,13 +250,18 @@ def _sweep_motion(relative, rho, rng):
     return best[0]
 
 
+def _motion_sample(relative, rho, rng):
+    """At most MOTION_SAMPLE of the points (and their ranges), drawn from ``rng``."""
+    if len(relative) > MOTION_SAMPLE:
+        chosen = rng.choice(len(relative), MOTION_SAMPLE, replace=False)
+        return relative[chosen], rho[chosen]
+    return relative, rho
+
+
 def _confirmed(everything, motion, seam, rng):
     """Whether a motion the search found on one sample also sharpens the cones of another:
     on a sweep that was not de-skewed the search can chase the sample's noise."""
-    relative, rho = everything
-    if len(relative) > MOTION_SAMPLE:
-        chosen = rng.choice(len(relative), MOTION_SAMPLE, replace=False)
-        relative, rho = relative[chosen], rho[chosen]
+    relative, rho = _motion_sample(*everything, rng)
     return _concentration(relative, rho, motion, seam) > _concentration(relative, rho, (0, 0), 0) * MOTION_GAIN
 
 
