@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from omnicodec import bitstream, catalogue, varint
-from omnicodec.attributes import adaptation, colour_coding
+from omnicodec.attributes import adaptation, colour_coding, transform_coding
 from omnicodec.attributes.attribute_codec import AttributeCodec, attribute_details, carried_to, voxel_means
 from omnicodec.attributes.colour_integer import IntegerColourNet
 from omnicodec.attributes.colour_model import ColourNet
@@ -99,8 +99,13 @@ class ColourCodec(AttributeCodec):
         return self.card.settings["colour_rates"]
 
     def rate(self, number):
+        """Colour rate ``number``: lossless (0) by the predictor; lossy rates by the
+        predictor's closed loop, or by transform coding where the card says ``lossy =
+        "transform"`` (:class:`transform_coding.Rate`)."""
         if number == 0:
             return colour_coding.Rate((1, 1, 1))
+        if self.card.settings.get("lossy") == "transform":
+            return transform_coding.Rate(*self.colour_rates[number - 1])
         return colour_coding.Rate(*self.colour_rates[number - 1])
 
     def prepare(self, data, voxel_size=None, bits=None, colour_rate=None, keep_duplicates=False):
@@ -126,15 +131,19 @@ class ColourCodec(AttributeCodec):
         voxel_colours, counts = voxel_means(prepared.rgb, grid.point_voxels, len(grid.keys))
         if len(coords) != len(grid.keys) or not self.geometry.lossless:
             voxel_colours = carried_to(grid.coords, voxel_colours, coords)
-        rate_number = prepared.colour_rate
-        net, bits = self._net(), grid.bits
-        levels = point_levels(morton.encode(coords, bits), bits)
+        rate_number, bits = prepared.colour_rate, grid.bits
+        rate, keys = self.rate(rate_number), morton.encode(coords, bits)
         ycocg = colour_coding.ycocg_r(voxel_colours)
-        block = adaptation.fit(net, coords, levels, bits, ycocg, prepared.depth) if not rate_number else b""
-        writer = binary_writer(self.coder)
-        rebuilt, table = colour_coding.encode(adaptation.apply(net, block), coords, levels, bits, prepared.depth,
-                                              self.rate(rate_number), ycocg, writer)
-        colour_sections = [varint.encode([len(block)]) + block + table + writer.finish()]
+        if isinstance(rate, transform_coding.Rate):
+            payload, rebuilt = transform_coding.encode(keys, bits, ycocg, prepared.depth, rate, self.coder)
+        else:
+            net, levels = self._net(), point_levels(keys, bits)
+            block = adaptation.fit(net, coords, levels, bits, ycocg, prepared.depth) if not rate_number else b""
+            writer = binary_writer(self.coder)
+            rebuilt, table = colour_coding.encode(adaptation.apply(net, block), coords, levels, bits,
+                                                  prepared.depth, rate, ycocg, writer)
+            payload = varint.encode([len(block)]) + block + table + writer.finish()
+        colour_sections = [payload]
         rgb = _rgb(rebuilt, prepared.depth)
         if prepared.keep_duplicates:
             colour_sections.append(duplicates_payload(self.coder, counts, prepared.rgb, grid.point_voxels,
@@ -158,14 +167,19 @@ class ColourCodec(AttributeCodec):
         geometry_sections, colour_sections = self.split_sections(sections, 2 if fields["keep_duplicates"] else 1)
         geometry_decoded, coords = geometry.decode_voxels(fields["geometry_header"], geometry_sections, progress)
         bits = geometry._frame(fields["geometry_header"])["bits"]
-        levels = point_levels(morton.encode(coords, bits), bits)
-        payload = colour_sections[0]
-        (length,), start = varint.decode(payload, 1)
-        net = adaptation.apply(self._net(), payload[start:start + length])
-        rebuilt, reader = colour_coding.decode(net, coords, levels, bits, fields["depth"],
-                                               self.rate(fields["rate"]), payload[start + length:],
-                                               lambda rest: binary_reader(self.coder, rest))
-        reader.finish()
+        keys, payload = morton.encode(coords, bits), colour_sections[0]
+        if fields["rate"] > len(self.colour_rates):
+            raise BitstreamError(f"colour rate {fields['rate']} is not one of {self.card.model_id}'s")
+        rate = self.rate(fields["rate"])
+        if isinstance(rate, transform_coding.Rate):
+            rebuilt = transform_coding.decode(keys, bits, fields["depth"], rate, payload, self.coder)
+        else:
+            (length,), start = varint.decode(payload, 1)
+            net = adaptation.apply(self._net(), payload[start:start + length])
+            rebuilt, reader = colour_coding.decode(net, coords, point_levels(keys, bits), bits, fields["depth"],
+                                                   rate, payload[start + length:],
+                                                   lambda rest: binary_reader(self.coder, rest))
+            reader.finish()
         rgb, counts = _rgb(rebuilt, fields["depth"]), None
         positions = geometry_decoded.data.positions
         if fields["keep_duplicates"]:

@@ -29,13 +29,13 @@ import numpy as np
 import torch
 
 from omnicodec import bitstream, catalogue, varint
-from omnicodec.entropy import binary_reader, binary_writer
+from omnicodec.entropy import adaptive, binary_reader, binary_writer
 from omnicodec.errors import BitstreamError
 from omnicodec.scans import camera as cameras
 from omnicodec.scans.depth_network import DepthNet, features, integer_features
 from omnicodec.scans.field_network import IntegerFieldNet
 from omnicodec.scans.sensor_coding import (
-    RESIDUAL_BUCKETS, SUITS_POINTS, FieldIo, SensorGeometryCodec, adaptive_bits, frame_origin, residuals,
+    RESIDUAL_BUCKETS, SUITS_POINTS, FieldIo, SensorGeometryCodec, frame_origin, residuals,
 )
 
 LEVELS = 3  # halvings: the first level's pixels are 2^LEVELS apart
@@ -90,7 +90,7 @@ class DepthCoder:
             context = kind * 21 + known[:, :2].sum(1) * 7 + known[:, 2:].sum(1)
             occupied = None if truth is None else truth[rows, columns] >= 0
             if io.collect is None:
-                occupied = adaptive_bits(io, occupied, context, hits, seen)
+                occupied = adaptive.adaptive_bits(io, occupied, context, hits, seen)
             index = np.flatnonzero(occupied)
             if not len(index):
                 continue

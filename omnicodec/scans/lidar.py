@@ -30,14 +30,13 @@ import torch
 
 from omnicodec import bitstream, catalogue, varint
 from omnicodec.attributes.levels import first_of_runs, position_in_run, run_starts, sequence_levels
-from omnicodec.entropy import binary_reader, binary_writer
+from omnicodec.entropy import adaptive, binary_reader, binary_writer
 from omnicodec.errors import BitstreamError
 from omnicodec.scans import sensor as sensors
 from omnicodec.scans.field_network import IntegerFieldNet
 from omnicodec.scans.lidar_network import LidarNet, features, integer_features
 from omnicodec.scans.sensor_coding import (
-    ADAPTATION_WINDOW, SUITS_POINTS, FieldIo, SensorGeometryCodec, best_log_scale, even_bits, residuals, rounding_ties,
-    sensor_origin,
+    SUITS_POINTS, FieldIo, SensorGeometryCodec, best_log_scale, residuals, rounding_ties, sensor_origin,
 )
 
 LEVELS = 7  # a laser's level-0 returns are every 2**LEVELS-th
@@ -101,8 +100,7 @@ class ScanCoder:
             lasers = lasers[counts[lasers] > position]
             index = starts[lasers] + position
             context = np.minimum(run[lasers], RUN_CONTEXTS - 1)
-            frequency = torch.from_numpy(np.clip(((2 * hits[context] + 1) << 16) // (2 * seen[context] + 2),
-                                                 1, 65535).astype(np.int32))
+            frequency = adaptive.frequencies(hits[context], seen[context])
             if io.writer is not None:
                 now = truth[index] == mode
                 io.writer.write(frequency, torch.from_numpy(now))
@@ -111,7 +109,7 @@ class ScanCoder:
             usual[index] = now
             np.add.at(hits, context, now.astype(np.int64))
             np.add.at(seen, context, 1)
-            if seen.max() > ADAPTATION_WINDOW:
+            if seen.max() > adaptive.ADAPTATION_WINDOW:
                 hits, seen = hits >> 1, seen >> 1
             run[lasers] = np.where(now, run[lasers] + 1, 0)
         skips = np.where(usual, mode, 0)
@@ -135,7 +133,7 @@ class ScanCoder:
             choice = np.array([len(heights) == 0 or np.mean(np.abs(heights) <= 1) >= HEIGHTS_WITHIN_A_VOXEL])
         if io.collect is not None:
             return bool(choice[0])
-        return bool(even_bits(io, choice, 1)[0])
+        return bool(adaptive.even_bits(io, choice, 1)[0])
 
     @torch.no_grad()
     def walk(self, io, counts, start, sensor, flat, quantum=1, truth=None, skip_unit=1):

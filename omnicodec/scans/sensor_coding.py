@@ -19,6 +19,7 @@ from omnicodec import catalogue
 from omnicodec.codec import Decoded, Encoded
 from omnicodec.data import PointCloud
 from omnicodec.entropy import logistic
+from omnicodec.entropy.adaptive import adaptive_bits, exp_golomb
 from omnicodec.errors import BitstreamError, InputError
 from omnicodec.grid import devoxelize, morton, voxelize
 from omnicodec.pointcloud.geometry_codec import GeometryCodec, checksum, frame_header
@@ -63,62 +64,7 @@ class FieldIo:
         return np.asarray(values, dtype=np.int64)
 
 
-CHUNK = 2048  # decisions that share one adaptation of the frequencies
-ADAPTATION_WINDOW = 4096  # a context's counts are halved past this many
 RESIDUAL_BUCKETS = 16  # parts of a rounding's interval that residuals are coded by
-ESCAPE_BITS = 23  # exp-Golomb prefixes of residuals beyond 1, at most (values under LIMIT)
-
-
-def adaptive_bits(io, truth, context, hits, seen):
-    """Code (``truth``) or read binary decisions in chunks of CHUNK, each under the adaptive
-    frequency of its context (``hits`` of ``seen`` so far: updated in place, halved past
-    ADAPTATION_WINDOW)."""
-    bits = np.zeros(len(context), dtype=bool)
-    for start in range(0, len(context), CHUNK):
-        part = slice(start, start + CHUNK)
-        here = context[part]
-        frequency = torch.from_numpy(np.clip(((2 * hits[here] + 1) << 16) // (2 * seen[here] + 2),
-                                             1, 65535).astype(np.int32))
-        if io.writer is not None:
-            io.writer.write(frequency, torch.from_numpy(truth[part]))
-            bits[part] = truth[part]
-        else:
-            bits[part] = np.asarray(io.reader.read(frequency), dtype=bool)
-        np.add.at(hits, here, bits[part].astype(np.int64))
-        np.add.at(seen, here, 1)
-        if seen.max() > ADAPTATION_WINDOW:
-            hits[:], seen[:] = hits >> 1, seen >> 1
-    return bits
-
-
-def even_bits(io, truth, count):
-    """Code (``truth``: bool array) or read ``count`` bits at even odds."""
-    half = torch.full((count,), 1 << 15, dtype=torch.int32)
-    if io.writer is not None:
-        io.writer.write(half, torch.from_numpy(truth))
-        return truth
-    return np.asarray(io.reader.read(half), dtype=bool)
-
-
-def exp_golomb(io, truth, count):
-    """Code (``truth``) or read ``count`` integers >= 0 as exp-Golomb codes at even odds
-    (rare values: escapes)."""
-    if truth is not None:
-        length = np.frexp(truth + 1)[1].astype(np.int64) - 1  # the bits after the leading one
-    prefix, active = np.zeros(count, dtype=np.int64), np.arange(count)
-    while len(active):
-        more = even_bits(io, None if truth is None else length[active] > prefix[active], len(active))
-        active = active[more]
-        prefix[active] += 1
-        if len(active) and prefix.max() > ESCAPE_BITS:
-            raise BitstreamError("residual escape is longer than any encoder writes: corrupted stream")
-    value = np.ones(count, dtype=np.int64)
-    for position in range(int(prefix.max()) if count else 0):
-        rows = np.flatnonzero(prefix > position)
-        bit = even_bits(io, None if truth is None else ((truth[rows] + 1) >> (prefix[rows] - 1 - position)) & 1 == 1,
-                        len(rows))
-        value[rows] = 2 * value[rows] + bit
-    return value - 1
 
 
 def residuals(io, truth, ties, largest=None):

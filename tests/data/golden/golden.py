@@ -56,11 +56,19 @@ LATER_CASES = [
     ("intensity_integer.ocz", "sweep_synthetic_intensity.ply", "occupancy-v2", "rans", {"voxel_size": 0.001}),
     ("intensity_integer_bits6.ocz", "sweep_synthetic_intensity.ply", "lossy-v2-r10", "torchac",
      {"voxel_size": 0.001, "intensity_bits": 6}),
-    ("colour_integer.ocz", "ricardo_crop_rgb.ply", "occupancy-v2", "rans", {}),
-    ("colour_integer_c4.ocz", "ricardo_crop_rgb.ply", "occupancy-v2", "torchac", {"colour_rate": 4}),
-    ("colour_integer_lossy_r11_c6.ocz", "ricardo_crop_rgb.ply", "lossy-v2-r11", "rans", {"colour_rate": 6}),
+    ("colour_integer.ocz", "ricardo_crop_rgb.ply", "occupancy-v2", "rans", {"attribute_model": "colour-v2"}),
+    ("colour_integer_c4.ocz", "ricardo_crop_rgb.ply", "occupancy-v2", "torchac",
+     {"attribute_model": "colour-v2", "colour_rate": 4}),
+    ("colour_integer_lossy_r11_c6.ocz", "ricardo_crop_rgb.ply", "lossy-v2-r11", "rans",
+     {"attribute_model": "colour-v2", "colour_rate": 6}),
     ("colour_integer_duplicates.ocz", "ricardo_crop_rgb.ply", "occupancy-v2", "rans",
-     {"bits": 5, "keep_duplicates": True}),
+     {"attribute_model": "colour-v2", "bits": 5, "keep_duplicates": True}),
+    ("colour_transform_c2.ocz", "ricardo_crop_rgb.ply", "occupancy-v2", "rans",
+     {"attribute_model": "colour-v3", "colour_rate": 2}),
+    ("colour_transform_c8.ocz", "ricardo_crop_rgb.ply", "occupancy-v2", "torchac",
+     {"attribute_model": "colour-v3", "colour_rate": 8}),
+    ("colour_transform_lossy_r11_c5.ocz", "ricardo_crop_rgb.ply", "lossy-v2-r11", "rans",
+     {"attribute_model": "colour-v3", "colour_rate": 5}),
     ("lightfield_v3_r2.ocz", "plane_9x9.npy", "lightfield-v3", "rans", {"rate": 2}),
     ("lightfield_v3_r4.5.ocz", "plane_9x9.npy", "lightfield-v3", "rans", {"rate": 4.5}),
     ("lightfield_v3_r7.ocz", "plane_9x9.npy", "lightfield-v3", "torchac", {"rate": 7}),
@@ -79,13 +87,17 @@ def read_input(name):
 
 
 def encode(entry):
-    """The current code's stream of an entry's input, model, coder and options."""
-    import omnicodec
+    """The current code's stream of an entry's input, model, coder and options (an
+    ``attribute_model`` option pins the model of the attributes, superseded or not)."""
+    from omnicodec import api, zoo
 
     options = dict(entry["options"])
-    rate = options.pop("rate", None)
-    return omnicodec.compress(read_input(entry["input"]), model=entry["model"], rate=rate,
-                              coder=entry["coder"], **options)
+    rate, attribute_model = options.pop("rate", None), options.pop("attribute_model", None)
+    codec, prepared = api.prepare(read_input(entry["input"]), model=entry["model"], rate=rate,
+                                  coder=entry["coder"], **options)
+    if attribute_model:
+        codec = zoo.codec_for(attribute_model, codec.coder).around(codec.geometry)
+    return api.encode(codec, prepared)
 
 
 def decoded_array(data):

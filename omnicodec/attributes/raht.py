@@ -1,0 +1,161 @@
+"""The region-adaptive Haar transform (RAHT) of voxel attributes, in integers, with each
+octree level predicted from the decoded level above: the structure of the transform colour
+coder (:mod:`omnicodec.attributes.transform_coding`).
+
+The voxels' Morton keys define a binary tree: at sub-level k the nodes are the distinct
+keys >> k, and two nodes merge when their keys differ only in the lowest bit (sub-levels
+0, 1, 2 of each octree level merge along z, y and x). A node's weight is the number of
+voxels under it. A merge of values a and b with weights wa, wb keeps the lifting pair
+
+    d = b - a,    m = a + floor(wb x d / (wa + wb))
+
+(m is the weighted mean, up to the floor), which integers invert exactly:
+a = m - floor(wb x d / (wa + wb)), b = a + d. So with values in integers the transform is
+lossless, and with values in fixed point (FRACTION_BITS) it is RAHT up to the scale of
+each coefficient: an orthonormal RAHT coefficient is sqrt(wa wb / (wa + wb)) x d, so d is
+quantized with the step Delta x sqrt((wa + wb) / (wa wb)) (:func:`coefficient_steps`),
+exactly, by an integer square root.
+
+Prediction (as G-PCC's RAHT predicts from the upsampled parent level): when an octree
+level is coded, the values of the level above are known; each node of the level is
+predicted by interpolating the 2 x 2 x 2 known cells of the level above around its corner
+(weights 27, 9, 3, 1: trilinear at the child's centre; missing cells left out), the
+predictions go through the same three merges, and what is coded is each d minus its
+prediction's d. The decoder computes the same predictions from the same integers.
+"""
+
+import numpy as np
+
+from omnicodec.fixedpoint import floor_log2
+from omnicodec.grid import morton
+
+FRACTION_BITS = 4  # fractional bits of lossy values (lossless: 0)
+STEP_FRACTION = 4  # fractional bits of the coefficient steps beyond the values'
+_CORNER_WEIGHTS = np.array([27, 9, 9, 3, 9, 3, 3, 1], dtype=np.int64)  # by which axes move
+_NEIGHBOURS = np.array([(x, y, z) for x in (-1, 0, 1) for y in (-1, 0, 1) for z in (-1, 0, 1)],
+                       dtype=np.int64)
+
+
+def isqrt(values):
+    """floor(sqrt(v)) of int64 values in [0, 2^62), in integers: Newton's iteration from a
+    power of two above the root, which falls to the root and stops."""
+    values = np.asarray(values, dtype=np.int64)
+    root = np.where(values > 0, np.int64(1) << ((floor_log2(np.maximum(values, 1)) >> 1) + 1), 0)
+    while True:
+        lower = (root + values // np.maximum(root, 1)) >> 1
+        falling = lower < root
+        if not falling.any():
+            return root
+        root = np.where(falling, lower, root)
+
+
+class Merges:
+    """The merges of one sub-level: ``parent`` (each node's node one sub-level up),
+    ``left`` and ``right`` (the nodes of each merged pair) and ``weights`` (of the nodes)."""
+
+    def __init__(self, keys, weights):
+        parents = keys >> 1
+        first = np.ones(len(keys), dtype=bool)
+        first[1:] = parents[1:] != parents[:-1]
+        self.parent = np.cumsum(first) - 1
+        self.left = np.flatnonzero(~first) - 1
+        self.right = self.left + 1
+        self.weights = weights
+        self.up_keys = parents[first]
+        self.up_weights = np.bincount(self.parent, weights=weights).astype(np.int64) if len(keys) else weights
+
+    def merge(self, values):
+        """(nodes, C) values -> (the values one sub-level up, the (pairs, C) d of each pair)."""
+        up = np.empty((len(self.up_keys),) + values.shape[1:], dtype=np.int64)
+        up[self.parent] = values
+        a, b = values[self.left], values[self.right]
+        d = b - a
+        wa, wb = self.weights[self.left, None], self.weights[self.right, None]
+        up[self.parent[self.left]] = a + (wb * d) // (wa + wb)
+        return up, d
+
+    def merge_maximum(self, values):
+        """The largest of each node's values one sub-level up."""
+        up = np.zeros((len(self.up_keys),) + values.shape[1:], dtype=np.int64)
+        np.maximum.at(up, self.parent, values)
+        return up
+
+    def split(self, up, d):
+        """The inverse of :meth:`merge`: the values one sub-level up and the pairs' d -> the values."""
+        values = up[self.parent]
+        wa, wb = self.weights[self.left, None], self.weights[self.right, None]
+        a = up[self.parent[self.left]] - (wb * d) // (wa + wb)
+        values[self.left], values[self.right] = a, a + d
+        return values
+
+
+class Tree:
+    """The RAHT tree of ``bits``-bit voxels given by sorted unique Morton ``keys``: 3 x bits
+    sub-levels of :class:`Merges`, finest first."""
+
+    def __init__(self, keys, bits):
+        self.bits = bits
+        self.merges, self.keys = [], [np.asarray(keys, dtype=np.int64)]
+        weights = np.ones(len(keys), dtype=np.int64)
+        for _ in range(3 * bits):
+            merges = Merges(self.keys[-1], weights)
+            self.merges.append(merges)
+            self.keys.append(merges.up_keys)
+            weights = merges.up_weights
+
+    def forward(self, values):
+        """(N, C) int64 voxel values -> (the root's (1, C) value, the d of every sub-level)."""
+        ds = []
+        for merges in self.merges:
+            values, d = merges.merge(values)
+            ds.append(d)
+        return values, ds
+
+    def predict(self, level, known):
+        """Predictions of the nodes of octree ``level`` (scale ``level``, sub-level 3 x
+        level) from the (nodes, C) ``known`` values one octree level up -> (nodes, C) int64
+        predictions and (nodes, C) int64 spreads: the weighted mean absolute difference of
+        the cells used from the prediction (a measure of how busy the neighbourhood is)."""
+        children = morton.decode(self.keys[3 * level], self.bits - level)
+        up_keys = self.keys[3 * level + 3]
+        side = 1 << max(self.bits - level - 1, 0)
+        # The 27 cells around each parent, as rows of known (-1: none).
+        parents = morton.decode(up_keys, self.bits - level - 1)
+        cells = parents[:, None, :] + _NEIGHBOURS[None]
+        inside = ((cells >= 0) & (cells < side)).all(axis=2)
+        cell_keys = morton.encode(np.clip(cells, 0, side - 1).reshape(-1, 3),
+                                  self.bits - level - 1).reshape(cells.shape[:2])
+        where = np.minimum(np.searchsorted(up_keys, cell_keys), len(up_keys) - 1)
+        rows = np.where(inside & (up_keys[where] == cell_keys), where, -1)
+        parent = self.merges[3 * level + 2].parent[self.merges[3 * level + 1].parent[
+            self.merges[3 * level].parent]]
+        towards = 2 * (children & 1) - 1  # per axis, the side of the parent the child is on
+        total = np.zeros((len(children), known.shape[1]), dtype=np.int64)
+        weight = np.zeros(len(children), dtype=np.int64)
+        gathered = []
+        for corner in range(8):
+            moves = np.array([(corner >> 2) & 1, (corner >> 1) & 1, corner & 1], dtype=np.int64)
+            offset = towards * moves[None]
+            index = (offset[:, 0] + 1) * 9 + (offset[:, 1] + 1) * 3 + offset[:, 2] + 1
+            row = rows[parent, index]
+            valid = row >= 0
+            value = known[np.maximum(row, 0)]
+            w = np.where(valid, _CORNER_WEIGHTS[corner], 0)
+            total += w[:, None] * value
+            weight += w
+            gathered.append((w, value))
+        prediction = (2 * total + weight[:, None]) // (2 * weight[:, None])
+        spread = np.zeros_like(total)
+        for w, value in gathered:
+            spread += w[:, None] * np.abs(value - prediction)
+        return prediction, spread // weight[:, None]
+
+
+def coefficient_steps(merges, step):
+    """The steps of the pairs' d of one sub-level, in 1 / 2^STEP_FRACTION units of the
+    values, for the orthonormal step ``step`` (int, in units of the values): step x
+    sqrt((wa + wb) / (wa wb)), at least one unit of the values."""
+    wa, wb = merges.weights[merges.left], merges.weights[merges.right]
+    ratio = ((wa + wb) << 28) // (wa * wb)  # (wa + wb) / (wa wb) <= 2, 28 fractional bits
+    root = isqrt(ratio << 32)  # its square root, 30 fractional bits
+    return np.maximum((int(step) * root) >> (30 - STEP_FRACTION), 1 << STEP_FRACTION)

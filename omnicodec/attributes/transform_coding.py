@@ -1,0 +1,187 @@
+"""Lossy colour by transform coding: the RAHT coefficients of the YCoCg-R values
+(:mod:`omnicodec.attributes.raht`), octree level by octree level from the top, each
+predicted from the decoded level above, quantized with a dead zone, and coded under
+adaptive binary contexts chosen by how large the coefficient is expected to be (the spread
+of the known cells around it over its step) and, for Co and Cg, by the Y coefficient at the
+same place. The encoder and the decoder walk the same way, and everything the decoder
+computes is integer, so every machine rebuilds the same colours.
+
+Payload: the root's three values (fixed point, zigzag varints), then the coefficients.
+"""
+
+import dataclasses
+from fractions import Fraction
+
+import numpy as np
+
+from omnicodec import varint
+from omnicodec.attributes import raht
+from omnicodec.entropy import binary_reader, binary_writer
+from omnicodec.entropy.adaptive import adaptive_bits, even_bits
+from omnicodec.errors import BitstreamError
+from omnicodec.fixedpoint import floor_log2, log2_bins
+
+BUCKETS = 24  # contexts by the expected magnitude: floor(2 log2(16 x spread / step + 1))
+CLASSES = 18  # magnitude classes floor(log2 |q|), coded in unary (|q| < 2^CLASSES)
+GROUPS = 7  # context groups: Y; Co and Cg each by their Y coefficient's magnitude 0, 1, more
+ROUNDING_BITS = 8  # fractional bits of the dead zone's rounding offset
+
+
+@dataclasses.dataclass(frozen=True)
+class Rate:
+    """One colour rate: the orthonormal quantization steps of Y and of Co and Cg, in units
+    of 8-bit colours, and the rounding offset of the dead-zone quantizer (the encoder's
+    choice alone: the decoder never needs it)."""
+
+    luma_step: float
+    chroma_step: float
+    rounding: float = 1 / 3
+
+    def fixed_steps(self, depth):
+        """The three channels' steps in units of the fixed-point values of ``depth``-bit
+        colours, exactly (a card's steps are multiples of 1 / 2^FRACTION_BITS)."""
+        steps = []
+        for step in (self.luma_step, self.chroma_step, self.chroma_step):
+            fixed = Fraction(step) * (1 << (raht.FRACTION_BITS + depth - 8))
+            if fixed.denominator != 1 or fixed < 1:
+                raise ValueError(f"colour step {step} is not a positive multiple of 1/{1 << raht.FRACTION_BITS}")
+            steps.append(int(fixed))
+        return steps
+
+
+class Coefficients:
+    """Adaptive binary coding of integer coefficients: is it zero (context: group and
+    bucket), its sign (even odds), its magnitude class in unary (context: group, bucket,
+    position), the mantissa's top bit (context: group, class) and the rest at even odds.
+    Each context halves its own counts (a colour stream has many rare contexts)."""
+
+    def __init__(self, writer=None, reader=None):
+        self.writer, self.reader = writer, reader
+        self.classes_at = GROUPS * BUCKETS
+        self.mantissa_at = self.classes_at + GROUPS * BUCKETS * CLASSES
+        self.hits = np.full(self.mantissa_at + GROUPS * CLASSES, 1, dtype=np.int64)
+        self.seen = np.full(len(self.hits), 2, dtype=np.int64)
+
+    def _bits(self, truth, context):
+        return adaptive_bits(self, truth, context, self.hits, self.seen, own_window=True)
+
+    def code(self, truth, group, bucket):
+        """Code (``truth``) or read integers, one per row of ``group`` and ``bucket``."""
+        given = truth is not None
+        base = group * BUCKETS + bucket
+        rows = np.flatnonzero(self._bits(truth != 0 if given else None, base))
+        negative = even_bits(self, truth[rows] < 0 if given else None, len(rows))
+        magnitude = np.abs(truth[rows]) if given else None
+        classes = floor_log2(magnitude) if given else None
+        found = np.zeros(len(rows), dtype=np.int64)
+        active = np.arange(len(rows))
+        for position in range(CLASSES):
+            if not len(active):
+                break
+            more = self._bits(classes[active] > position if given else None,
+                              self.classes_at + base[rows[active]] * CLASSES + position)
+            active = active[more]
+            found[active] += 1
+        if len(active):
+            raise BitstreamError("colour coefficient is larger than any encoder writes: corrupted stream")
+        value = np.ones(len(rows), dtype=np.int64)
+        top = np.flatnonzero(found > 0)
+        bit = self._bits((magnitude[top] >> (classes[top] - 1)) & 1 == 1 if given else None,
+                         self.mantissa_at + group[rows[top]] * CLASSES + found[top])
+        value[top] = 2 + bit
+        for position in range(1, int(found.max()) if len(found) else 0):
+            rest = np.flatnonzero(found > position)
+            bit = even_bits(self, (magnitude[rest] >> (classes[rest] - 1 - position)) & 1 == 1 if given else None,
+                            len(rest))
+            value[rest] = 2 * value[rest] + bit
+        values = np.zeros(len(bucket), dtype=np.int64)
+        values[rows] = np.where(negative, -value, value)
+        return values
+
+
+def groups(channel, luma, count):
+    """Context groups of ``count`` coefficients of one channel (``luma``: the Y
+    coefficients at the same places, coded first)."""
+    if channel == 0:
+        return np.zeros(count, dtype=np.int64)
+    return 1 + 3 * (channel - 1) + np.minimum(np.abs(luma), 2)
+
+
+def buckets(spread, steps):
+    """Context buckets: floor(2 log2(16 x spread / step + 1)), steps in 1 / 2^STEP_FRACTION
+    units of the values."""
+    return log2_bins((spread << (raht.STEP_FRACTION + 4)) // steps + 1, 2, 1, BUCKETS - 1)
+
+
+def quantize(x, steps, rounding):
+    """x (units of the values) -> q = sign(x) floor(|x| / step + rounding), ``rounding`` in
+    1 / 2^ROUNDING_BITS."""
+    magnitude = ((np.abs(x) << (raht.STEP_FRACTION + ROUNDING_BITS)) + rounding * steps) \
+        // (steps << ROUNDING_BITS)
+    return np.sign(x) * magnitude
+
+
+def dequantize(q, steps):
+    """q -> q x step in units of the values, rounded half away from zero."""
+    return np.sign(q) * ((np.abs(q) * steps + (1 << (raht.STEP_FRACTION - 1))) >> raht.STEP_FRACTION)
+
+
+def walk(tree, root, coder, steps, rounding=0, truth=None):
+    """Code or decode the coefficients of every octree level, top first: ``root`` is the
+    (1, 3) value at the top, ``steps`` the three channels' orthonormal steps in units of
+    the values, ``truth`` the encoder's d of every sub-level (:meth:`raht.Tree.forward`),
+    None when decoding. Returns the (N, 3) rebuilt fixed-point values."""
+    known = root
+    for level in reversed(range(tree.bits)):
+        prediction, spread = tree.predict(level, known)
+        predicted, spreads = [], []
+        for merges in tree.merges[3 * level:3 * level + 3]:
+            prediction, d = merges.merge(prediction)
+            predicted.append(d)
+            spreads.append(np.maximum(spread[merges.left], spread[merges.right]))
+            spread = merges.merge_maximum(spread)
+        for part in (2, 1, 0):
+            sub_level = 3 * level + part
+            merges = tree.merges[sub_level]
+            d = np.empty_like(predicted[part])
+            luma = None
+            for channel in range(3):
+                pair_steps = raht.coefficient_steps(merges, steps[channel])
+                given = None
+                if truth is not None:
+                    given = quantize(truth[sub_level][:, channel] - predicted[part][:, channel], pair_steps, rounding)
+                q = coder.code(given, groups(channel, luma, len(pair_steps)),
+                               buckets(spreads[part][:, channel], pair_steps))
+                if channel == 0:
+                    luma = q
+                d[:, channel] = predicted[part][:, channel] + dequantize(q, pair_steps)
+            known = merges.split(known, d)
+    return known
+
+
+def encode(keys, bits, ycocg, depth, rate, coder):
+    """(N, 3) YCoCg-R values of the voxels of sorted Morton ``keys`` -> (payload, the (N, 3)
+    values the decoder rebuilds)."""
+    tree = raht.Tree(keys, bits)
+    root, ds = tree.forward(np.asarray(ycocg, dtype=np.int64) << raht.FRACTION_BITS)
+    writer = binary_writer(coder)
+    rounding = round(rate.rounding * (1 << ROUNDING_BITS))
+    rebuilt = walk(tree, root, Coefficients(writer=writer), rate.fixed_steps(depth), rounding, ds)
+    return varint.encode(varint.signed(root[0])) + writer.finish(), _values(rebuilt)
+
+
+def decode(keys, bits, depth, rate, payload, coder):
+    """The inverse of :func:`encode`: the (N, 3) rebuilt YCoCg-R values."""
+    root, start = varint.decode(payload, 3)
+    if max(abs(value) for value in varint.unsigned(root)) >> (depth + raht.FRACTION_BITS + 1):
+        raise BitstreamError("colour payload is corrupted")
+    reader = binary_reader(coder, payload[start:])
+    tree = raht.Tree(keys, bits)
+    rebuilt = walk(tree, np.array([varint.unsigned(root)], dtype=np.int64), Coefficients(reader=reader),
+                   rate.fixed_steps(depth))
+    reader.finish()
+    return _values(rebuilt)
+
+
+def _values(fixed):
+    return (fixed + (1 << (raht.FRACTION_BITS - 1))) >> raht.FRACTION_BITS
