@@ -97,7 +97,7 @@ def encode(entry):
                                   coder=entry["coder"], **options)
     if attribute_model:
         codec = zoo.codec_for(attribute_model, codec.coder).around(codec.geometry)
-    return api.encode(codec, prepared)
+    return api.encode(codec, prepared, rate)[0]
 
 
 def decoded_array(data):
