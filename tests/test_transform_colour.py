@@ -1,0 +1,133 @@
+"""Transform colour coding (colour-v3's lossy rates): the integer RAHT and its square root,
+the coefficient steps, the coefficient coder, the walk both ways, and the codec at every
+rate, 16-bit colours and damaged payloads."""
+
+import math
+
+import numpy as np
+import pytest
+
+import omnicodec
+from omnicodec import api, catalogue
+from omnicodec.attributes import colour_coding, raht, transform_coding
+from omnicodec.entropy import available_coders, binary_reader, binary_writer, default_coder
+from omnicodec.errors import BitstreamError
+from omnicodec.grid import morton
+from omnicodec.metrics import colour_metrics
+from tests.test_colour import coloured_shell
+
+
+def voxels(count=4000, bits=7, seed=0):
+    """Sorted unique Morton keys of random voxels, with random 8-bit colours."""
+    rng = np.random.default_rng(seed)
+    keys = morton.unique_keys(morton.encode(rng.integers(0, 1 << bits, (count, 3)), bits))
+    return keys, rng.integers(0, 256, (len(keys), 3))
+
+
+def test_integer_square_root_is_exact():
+    rng = np.random.default_rng(0)
+    values = np.concatenate([np.arange(20000), rng.integers(0, 1 << 62, 20000),
+                             np.arange(1, 5000) ** 2, np.arange(1, 5000) ** 2 - 1, [(1 << 62) - 1]])
+    assert [int(v) for v in raht.isqrt(values)] == [math.isqrt(int(v)) for v in values]
+
+
+def test_lifting_is_exactly_invertible_in_integers():
+    keys, rgb = voxels()
+    tree = raht.Tree(keys, 7)
+    values = colour_coding.ycocg_r(rgb)
+    root, ds = tree.forward(values)
+    assert tree.merges[-1].up_weights.tolist() == [len(keys)]
+    for merges, d in zip(reversed(tree.merges), reversed(ds)):
+        root = merges.split(root, d)
+    assert np.array_equal(root, values)
+
+
+def test_root_is_the_mean_and_a_flat_colour_has_no_detail():
+    keys, _ = voxels()
+    tree = raht.Tree(keys, 7)
+    root, ds = tree.forward(np.full((len(keys), 3), 77 << raht.FRACTION_BITS))
+    assert root.tolist() == [[77 << raht.FRACTION_BITS] * 3]
+    assert all(not d.any() for d in ds)
+
+
+def test_coefficient_steps_follow_the_weights():
+    keys, _ = voxels()
+    tree = raht.Tree(keys, 7)
+    for merges in tree.merges[::4]:
+        wa, wb = merges.weights[merges.left], merges.weights[merges.right]
+        exact = 40 * np.sqrt((wa + wb) / (wa * wb)) * (1 << raht.STEP_FRACTION)
+        steps = raht.coefficient_steps(merges, 40)
+        assert np.all(np.abs(steps - np.maximum(exact, 1 << raht.STEP_FRACTION)) <= 1)
+
+
+@pytest.mark.parametrize("coder", available_coders())
+def test_coefficient_coder_round_trip(coder):
+    rng = np.random.default_rng(2)
+    count = 20000
+    values = np.where(rng.random(count) < 0.6, 0, rng.laplace(0, 30, count).astype(np.int64))
+    values[:3] = [(1 << 17) - 1, -(1 << 17) + 1, 1]
+    group = rng.integers(0, transform_coding.GROUPS, count)
+    bucket = rng.integers(0, transform_coding.BUCKETS, count)
+    writer = binary_writer(coder)
+    assert np.array_equal(transform_coding.Coefficients(writer=writer).code(values, group, bucket), values)
+    reader = binary_reader(coder, writer.finish())
+    assert np.array_equal(transform_coding.Coefficients(reader=reader).code(None, group, bucket), values)
+    reader.finish()
+
+
+def test_walk_decodes_what_the_encoder_rebuilt_and_finer_steps_cost_more():
+    keys, _ = voxels(count=6000)
+    coords = morton.decode(keys, 7)
+    rgb = np.clip(coords * 2 + np.random.default_rng(3).integers(0, 20, coords.shape), 0, 255)
+    ycocg = colour_coding.ycocg_r(rgb)
+    sizes, errors = [], []
+    for step in (64, 16, 4):
+        rate = transform_coding.Rate(step, 3 * step)
+        payload, rebuilt = transform_coding.encode(keys, 7, ycocg, 8, rate, default_coder())
+        decoded = transform_coding.decode(keys, 7, 8, rate, payload, default_coder())
+        assert np.array_equal(decoded, rebuilt)
+        sizes.append(len(payload))
+        errors.append(float(np.mean((rebuilt - ycocg)[:, 0] ** 2)))
+    assert sizes == sorted(sizes) and errors == sorted(errors, reverse=True)
+
+
+def test_every_colour_rate_round_trips_with_less_error_for_more_bits():
+    cloud = coloured_shell()
+    rates = catalogue.card("colour-v3").settings["colour_rates"]
+    bits, psnr = [], []
+    for rate in range(1, len(rates) + 1):
+        data = omnicodec.compress(cloud, colour_rate=rate)
+        header, decoded = api.decode(data)
+        assert header.model_id == "colour-v3"
+        assert len(decoded.data.positions) == len(np.unique(cloud.positions, axis=0))
+        bits.append(decoded.details["colour bits per point"])
+        psnr.append(colour_metrics(cloud.positions, cloud.attributes["rgb"], decoded.data.positions,
+                                   decoded.data.attributes["rgb"]).symmetric.y_psnr)
+    assert bits == sorted(bits) and bits[0] < bits[-1] / 10
+    assert psnr[-1] > psnr[0] + 10
+
+
+def test_sixteen_bit_colours_keep_their_scale():
+    cloud = coloured_shell()
+    deep = omnicodec.PointCloud(cloud.positions, {"rgb": cloud.attributes["rgb"].astype(np.uint16) * 257})
+    back = omnicodec.decompress(omnicodec.compress(deep, colour_rate=8))
+    assert back.attributes["rgb"].dtype == np.uint16
+    eight = omnicodec.decompress(omnicodec.compress(cloud, colour_rate=8))
+    order = np.lexsort(back.positions.T)
+    assert np.abs(back.attributes["rgb"][order].astype(np.int64) / 257
+                  - eight.attributes["rgb"][order]).mean() < 1.5
+
+
+def test_damaged_payloads_are_refused():
+    keys, rgb = voxels()
+    rate = transform_coding.Rate(16, 48)
+    payload, _ = transform_coding.encode(keys, 7, colour_coding.ycocg_r(rgb), 8, rate, default_coder())
+    with pytest.raises(BitstreamError):
+        transform_coding.decode(keys, 7, 8, rate, b"\xff\xff\xff\xff\x7f" + payload[3:], default_coder())
+    with pytest.raises(BitstreamError):
+        transform_coding.decode(keys, 7, 8, rate, payload[:2], default_coder())
+
+
+def test_steps_must_be_sixteenths():
+    with pytest.raises(ValueError, match="multiple"):
+        transform_coding.Rate(0.01, 3).fixed_steps(8)
