@@ -32,6 +32,7 @@ from omnicodec.grid import morton
 FRACTION_BITS = 4  # fractional bits of lossy values (lossless: 0)
 STEP_FRACTION = 4  # fractional bits of the coefficient steps beyond the values'
 _CORNER_WEIGHTS = np.array([27, 9, 9, 3, 9, 3, 3, 1], dtype=np.int64)  # by which axes move
+SECOND_PASS_WEIGHTS = (3, 1)  # the parent-level prediction, each decoded node across a face
 _NEIGHBOURS = np.array([(x, y, z) for x in (-1, 0, 1) for y in (-1, 0, 1) for z in (-1, 0, 1)],
                        dtype=np.int64)
 
@@ -111,6 +112,63 @@ class Tree:
             ds.append(d)
         return values, ds
 
+    def parents_of(self, level):
+        """For the nodes of each of octree ``level``'s three sub-levels (3 x level + 0, 1,
+        2), the row of their cell one octree level up."""
+        m0, m1, m2 = self.merges[3 * level:3 * level + 3]
+        return [m2.parent[m1.parent[m0.parent]], m2.parent[m1.parent], m2.parent]
+
+    def passes(self, level):
+        """Which of two passes codes each node of the level's three sub-levels: the parity
+        of its parent cell's x + y + z, so that every cell across a face of a second-pass
+        parent belongs to a first-pass one."""
+        parity = morton.decode(self.keys[3 * level + 3], self.bits - level - 1).sum(axis=1) & 1
+        return [parity[rows] for rows in self.parents_of(level)]
+
+    def lift(self, level, values, spread):
+        """(nodes, C) values and spreads of octree ``level``'s nodes through its three
+        merges -> (the d of each sub-level's pairs, each pair's spread: the larger one)."""
+        ds, spreads = [], []
+        for merges in self.merges[3 * level:3 * level + 3]:
+            values, d = merges.merge(values)
+            ds.append(d)
+            spreads.append(np.maximum(spread[merges.left], spread[merges.right]))
+            spread = merges.merge_maximum(spread)
+        return ds, spreads
+
+    def split_level(self, level, known, ds):
+        """The values of octree ``level``'s nodes from those one level up and the d of its
+        three sub-levels (the inverse of :meth:`lift`'s merges)."""
+        for part in (2, 1, 0):
+            known = self.merges[3 * level + part].split(known, ds[part])
+        return known
+
+    def refine(self, level, values, prediction, spread, second):
+        """Predictions and spreads of the second pass's nodes (``second``: bool per node)
+        that also see the decoded nodes across their parent cell's faces: the
+        parent-level prediction (weight SECOND_PASS_WEIGHTS[0]) and each such node
+        (weight [1]) averaged; the spread averaged with the largest difference between
+        those nodes and the parent-level prediction."""
+        cells = morton.decode(self.keys[3 * level], self.bits - level)
+        side, keys = 1 << (self.bits - level), self.keys[3 * level]
+        own, across = SECOND_PASS_WEIGHTS
+        total, weight = prediction * own, np.full(len(cells), own, dtype=np.int64)
+        differences = np.zeros_like(spread)
+        for axis in range(3):
+            outwards = (cells[:, axis] & 1) == 1  # the step out of the parent cell: +1, else -1
+            unit = np.zeros(3, dtype=np.int64)
+            unit[axis] = 1
+            neighbour_keys = np.where(outwards, morton.shifted(keys, unit), morton.shifted(keys, -unit))
+            inside = np.where(outwards, cells[:, axis] < side - 1, cells[:, axis] > 0)
+            where = _rows_of(keys, neighbour_keys, inside & second)
+            found = where >= 0
+            total += np.where(found, across, 0)[:, None] * values[where]
+            weight += np.where(found, across, 0)
+            differences = np.maximum(differences, np.where(found[:, None], np.abs(values[where] - prediction), 0))
+        refined = (2 * total + weight[:, None]) // (2 * weight[:, None])
+        return (np.where(second[:, None], refined, prediction),
+                np.where(second[:, None], (spread + differences) >> 1, spread))
+
     def predict(self, level, known):
         """Predictions of the nodes of octree ``level`` (scale ``level``, sub-level 3 x
         level) from the (nodes, C) ``known`` values one octree level up -> (nodes, C) int64
@@ -121,14 +179,11 @@ class Tree:
         side = 1 << max(self.bits - level - 1, 0)
         # The 27 cells around each parent, as rows of known (-1: none).
         parents = morton.decode(up_keys, self.bits - level - 1)
-        cells = parents[:, None, :] + _NEIGHBOURS[None]
-        inside = ((cells >= 0) & (cells < side)).all(axis=2)
-        cell_keys = morton.encode(np.clip(cells, 0, side - 1).reshape(-1, 3),
-                                  self.bits - level - 1).reshape(cells.shape[:2])
-        where = np.minimum(np.searchsorted(up_keys, cell_keys), len(up_keys) - 1)
-        rows = np.where(inside & (up_keys[where] == cell_keys), where, -1)
-        parent = self.merges[3 * level + 2].parent[self.merges[3 * level + 1].parent[
-            self.merges[3 * level].parent]]
+        rows = np.empty((len(up_keys), 27), dtype=np.int64)
+        for index, offset in enumerate(_NEIGHBOURS):
+            rows[:, index] = _rows_of(up_keys, morton.shifted(up_keys, offset),
+                                      _inside(parents, offset, side))
+        parent = self.parents_of(level)[0]
         towards = 2 * (children & 1) - 1  # per axis, the side of the parent the child is on
         total = np.zeros((len(children), known.shape[1]), dtype=np.int64)
         weight = np.zeros(len(children), dtype=np.int64)
@@ -149,6 +204,18 @@ class Tree:
         for w, value in gathered:
             spread += w[:, None] * np.abs(value - prediction)
         return prediction, spread // weight[:, None]
+
+
+def _inside(cells, offset, side):
+    """Whether the cells ``offset`` away from ``cells`` are in the grid of ``side``."""
+    moved = cells + offset
+    return ((moved >= 0) & (moved < side)).all(axis=1)
+
+
+def _rows_of(keys, wanted, inside):
+    """Rows of sorted ``keys`` holding ``wanted`` keys (where ``inside``), else -1."""
+    where = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return np.where(inside & (keys[where] == wanted), where, -1)
 
 
 def coefficient_steps(merges, step):

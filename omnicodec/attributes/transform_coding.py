@@ -24,18 +24,20 @@ from omnicodec.fixedpoint import floor_log2, log2_bins
 BUCKETS = 24  # contexts by the expected magnitude: floor(2 log2(16 x spread / step + 1))
 CLASSES = 18  # magnitude classes floor(log2 |q|), coded in unary (|q| < 2^CLASSES)
 GROUPS = 7  # context groups: Y; Co and Cg each by their Y coefficient's magnitude 0, 1, more
-ROUNDING_BITS = 8  # fractional bits of the dead zone's rounding offset
+ROUNDING_BITS = 8  # fractional bits of the dead zone's rounding offsets
+BUSY_BUCKET = 6  # coefficients from this bucket up are rounded with the larger offset
 
 
 @dataclasses.dataclass(frozen=True)
 class Rate:
     """One colour rate: the orthonormal quantization steps of Y and of Co and Cg, in units
-    of 8-bit colours, and the rounding offset of the dead-zone quantizer (the encoder's
-    choice alone: the decoder never needs it)."""
+    of 8-bit colours, and the rounding offsets of the dead-zone quantizer where few and
+    where many coefficients are expected to be nonzero (below and from BUSY_BUCKET: a
+    rate-distortion choice of the encoder alone; the decoder never needs them)."""
 
     luma_step: float
     chroma_step: float
-    rounding: float = 1 / 3
+    rounding: tuple = (1 / 3, 0.43)
 
     def fixed_steps(self, depth):
         """The three channels' steps in units of the fixed-point values of ``depth``-bit
@@ -126,37 +128,49 @@ def dequantize(q, steps):
     return np.sign(q) * ((np.abs(q) * steps + (1 << (raht.STEP_FRACTION - 1))) >> raht.STEP_FRACTION)
 
 
-def walk(tree, root, coder, steps, rounding=0, truth=None):
+def walk(tree, root, coder, steps, rounding=(0, 0), truth=None):
     """Code or decode the coefficients of every octree level, top first: ``root`` is the
     (1, 3) value at the top, ``steps`` the three channels' orthonormal steps in units of
-    the values, ``truth`` the encoder's d of every sub-level (:meth:`raht.Tree.forward`),
-    None when decoding. Returns the (N, 3) rebuilt fixed-point values."""
+    the values, ``rounding`` the encoder's two rounding offsets (:class:`Rate`), ``truth``
+    the encoder's d of every sub-level (:meth:`raht.Tree.forward`), None when decoding.
+    Each level goes in two passes (:meth:`raht.Tree.passes`): the
+    second pass's nodes are predicted again knowing the first pass's decoded nodes
+    (:meth:`raht.Tree.refine`). Returns the (N, 3) rebuilt fixed-point values."""
     known = root
     for level in reversed(range(tree.bits)):
         prediction, spread = tree.predict(level, known)
-        predicted, spreads = [], []
-        for merges in tree.merges[3 * level:3 * level + 3]:
-            prediction, d = merges.merge(prediction)
-            predicted.append(d)
-            spreads.append(np.maximum(spread[merges.left], spread[merges.right]))
-            spread = merges.merge_maximum(spread)
-        for part in (2, 1, 0):
-            sub_level = 3 * level + part
-            merges = tree.merges[sub_level]
-            d = np.empty_like(predicted[part])
-            luma = None
-            for channel in range(3):
-                pair_steps = raht.coefficient_steps(merges, steps[channel])
-                given = None
-                if truth is not None:
-                    given = quantize(truth[sub_level][:, channel] - predicted[part][:, channel], pair_steps, rounding)
-                q = coder.code(given, groups(channel, luma, len(pair_steps)),
-                               buckets(spreads[part][:, channel], pair_steps))
-                if channel == 0:
-                    luma = q
-                d[:, channel] = predicted[part][:, channel] + dequantize(q, pair_steps)
-            known = merges.split(known, d)
+        passes = tree.passes(level)
+        predicted, spreads = tree.lift(level, prediction, spread)
+        ds = [d.copy() for d in predicted]
+        _code_pass(tree, level, 0, passes, predicted, spreads, ds, coder, steps, rounding, truth)
+        prediction, spread = tree.refine(level, tree.split_level(level, known, ds), prediction, spread,
+                                         passes[0] == 1)
+        predicted, spreads = tree.lift(level, prediction, spread)
+        _code_pass(tree, level, 1, passes, predicted, spreads, ds, coder, steps, rounding, truth)
+        known = tree.split_level(level, known, ds)
     return known
+
+
+def _code_pass(tree, level, this_pass, passes, predicted, spreads, ds, coder, steps, rounding, truth):
+    """Code or decode the pairs of one pass of an octree level, its top sub-level first,
+    into ``ds`` (which holds the predicted d elsewhere)."""
+    for part in (2, 1, 0):
+        sub_level = 3 * level + part
+        merges = tree.merges[sub_level]
+        rows = np.flatnonzero(passes[part][merges.left] == this_pass)
+        luma = None
+        for channel in range(3):
+            pair_steps = raht.coefficient_steps(merges, steps[channel])[rows]
+            predicted_d = predicted[part][rows, channel]
+            context = buckets(spreads[part][rows, channel], pair_steps)
+            given = None
+            if truth is not None:
+                given = quantize(truth[sub_level][rows, channel] - predicted_d, pair_steps,
+                                 np.where(context < BUSY_BUCKET, rounding[0], rounding[1]))
+            q = coder.code(given, groups(channel, luma, len(rows)), context)
+            if channel == 0:
+                luma = q
+            ds[part][rows, channel] = predicted_d + dequantize(q, pair_steps)
 
 
 def encode(keys, bits, ycocg, depth, rate, coder):
@@ -165,7 +179,7 @@ def encode(keys, bits, ycocg, depth, rate, coder):
     tree = raht.Tree(keys, bits)
     root, ds = tree.forward(np.asarray(ycocg, dtype=np.int64) << raht.FRACTION_BITS)
     writer = binary_writer(coder)
-    rounding = round(rate.rounding * (1 << ROUNDING_BITS))
+    rounding = [round(offset * (1 << ROUNDING_BITS)) for offset in rate.rounding]
     rebuilt = walk(tree, root, Coefficients(writer=writer), rate.fixed_steps(depth), rounding, ds)
     return varint.encode(varint.signed(root[0])) + writer.finish(), _values(rebuilt)
 
