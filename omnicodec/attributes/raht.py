@@ -33,6 +33,11 @@ FRACTION_BITS = 4  # fractional bits of lossy values (lossless: 0)
 STEP_FRACTION = 4  # fractional bits of the coefficient steps beyond the values'
 _CORNER_WEIGHTS = np.array([27, 9, 9, 3, 9, 3, 3, 1], dtype=np.int64)  # by which axes move
 SECOND_PASS_WEIGHTS = (3, 1)  # the parent-level prediction, each decoded node across a face
+# For a node in octant (x, y, z bits) of its parent cell, the 27-neighbourhood indices of the
+# 2 x 2 x 2 cells around its corner, in _CORNER_WEIGHTS' order (which axes move towards it).
+_CORNER_CELLS = np.array([[13 + sum((2 * ((octant >> (2 - axis)) & 1) - 1) * ((corner >> (2 - axis)) & 1)
+                                    * (9, 3, 1)[axis] for axis in range(3)) for corner in range(8)]
+                          for octant in range(8)], dtype=np.int64)
 _NEIGHBOURS = np.array([(x, y, z) for x in (-1, 0, 1) for y in (-1, 0, 1) for z in (-1, 0, 1)],
                        dtype=np.int64)
 
@@ -74,6 +79,15 @@ class Merges:
         wa, wb = self.weights[self.left, None], self.weights[self.right, None]
         up[self.parent[self.left]] = a + (wb * d) // (wa + wb)
         return up, d
+
+    def step_scales(self):
+        """sqrt((wa + wb) / (wa wb)) of each pair with 30 fractional bits: a coefficient's
+        step over the orthonormal step (computed once)."""
+        if not hasattr(self, "_step_scales"):
+            wa, wb = self.weights[self.left], self.weights[self.right]
+            ratio = ((wa + wb) << 28) // (wa * wb)  # at most 2, 28 fractional bits
+            self._step_scales = isqrt(ratio << 32)
+        return self._step_scales
 
     def merge_maximum(self, values):
         """The largest of each node's values one sub-level up."""
@@ -149,25 +163,27 @@ class Tree:
         parent-level prediction (weight SECOND_PASS_WEIGHTS[0]) and each such node
         (weight [1]) averaged; the spread averaged with the largest difference between
         those nodes and the parent-level prediction."""
-        cells = morton.decode(self.keys[3 * level], self.bits - level)
-        side, keys = 1 << (self.bits - level), self.keys[3 * level]
+        nodes, keys = np.flatnonzero(second), self.keys[3 * level]
+        cells, side = morton.decode(keys[nodes], self.bits - level), 1 << (self.bits - level)
         own, across = SECOND_PASS_WEIGHTS
-        total, weight = prediction * own, np.full(len(cells), own, dtype=np.int64)
-        differences = np.zeros_like(spread)
+        total, weight = prediction[nodes] * own, np.full(len(nodes), own, dtype=np.int64)
+        differences = np.zeros((len(nodes), spread.shape[1]), dtype=np.int64)
         for axis in range(3):
             outwards = (cells[:, axis] & 1) == 1  # the step out of the parent cell: +1, else -1
             unit = np.zeros(3, dtype=np.int64)
             unit[axis] = 1
-            neighbour_keys = np.where(outwards, morton.shifted(keys, unit), morton.shifted(keys, -unit))
+            neighbour_keys = np.where(outwards, morton.shifted(keys[nodes], unit), morton.shifted(keys[nodes], -unit))
             inside = np.where(outwards, cells[:, axis] < side - 1, cells[:, axis] > 0)
-            where = _rows_of(keys, neighbour_keys, inside & second)
+            where = _rows_of(keys, neighbour_keys, inside)
             found = where >= 0
             total += np.where(found, across, 0)[:, None] * values[where]
             weight += np.where(found, across, 0)
-            differences = np.maximum(differences, np.where(found[:, None], np.abs(values[where] - prediction), 0))
-        refined = (2 * total + weight[:, None]) // (2 * weight[:, None])
-        return (np.where(second[:, None], refined, prediction),
-                np.where(second[:, None], (spread + differences) >> 1, spread))
+            differences = np.maximum(differences,
+                                     np.where(found[:, None], np.abs(values[where] - prediction[nodes]), 0))
+        prediction, spread = prediction.copy(), spread.copy()
+        prediction[nodes] = (2 * total + weight[:, None]) // (2 * weight[:, None])
+        spread[nodes] = (spread[nodes] + differences) >> 1
+        return prediction, spread
 
     def predict(self, level, known):
         """Predictions of the nodes of octree ``level`` (scale ``level``, sub-level 3 x
@@ -184,32 +200,24 @@ class Tree:
             rows[:, index] = _rows_of(up_keys, morton.shifted(up_keys, offset),
                                       _inside(parents, offset, side))
         parent = self.parents_of(level)[0]
-        towards = 2 * (children & 1) - 1  # per axis, the side of the parent the child is on
-        total = np.zeros((len(children), known.shape[1]), dtype=np.int64)
-        weight = np.zeros(len(children), dtype=np.int64)
-        gathered = []
-        for corner in range(8):
-            moves = np.array([(corner >> 2) & 1, (corner >> 1) & 1, corner & 1], dtype=np.int64)
-            offset = towards * moves[None]
-            index = (offset[:, 0] + 1) * 9 + (offset[:, 1] + 1) * 3 + offset[:, 2] + 1
-            row = rows[parent, index]
-            valid = row >= 0
-            value = known[np.maximum(row, 0)]
-            w = np.where(valid, _CORNER_WEIGHTS[corner], 0)
-            total += w[:, None] * value
-            weight += w
-            gathered.append((w, value))
-        prediction = (2 * total + weight[:, None]) // (2 * weight[:, None])
-        spread = np.zeros_like(total)
-        for w, value in gathered:
-            spread += w[:, None] * np.abs(value - prediction)
-        return prediction, spread // weight[:, None]
+        octant = (children[:, 0] & 1) * 4 + (children[:, 1] & 1) * 2 + (children[:, 2] & 1)
+        row = rows[parent[:, None], _CORNER_CELLS[octant]]  # (nodes, 8): the 2x2x2 cells
+        weight = np.where(row >= 0, _CORNER_WEIGHTS[None], 0).astype(np.int32)
+        value = known.astype(np.int32)[np.maximum(row, 0)]  # int32: |values| < 2^21, weights sum to 64
+        total = np.einsum("nc,ncv->nv", weight, value)
+        weights = weight.sum(axis=1, dtype=np.int32)[:, None]
+        prediction = (2 * total + weights) // (2 * weights)
+        spread = np.einsum("nc,ncv->nv", weight, np.abs(value - prediction[:, None]))
+        return prediction.astype(np.int64), (spread // weights).astype(np.int64)
 
 
 def _inside(cells, offset, side):
     """Whether the cells ``offset`` away from ``cells`` are in the grid of ``side``."""
-    moved = cells + offset
-    return ((moved >= 0) & (moved < side)).all(axis=1)
+    inside = np.ones(len(cells), dtype=bool)
+    for axis, step in enumerate(offset):
+        if step:
+            inside &= cells[:, axis] < side - 1 if step > 0 else cells[:, axis] > 0
+    return inside
 
 
 def _rows_of(keys, wanted, inside):
@@ -222,7 +230,4 @@ def coefficient_steps(merges, step):
     """The steps of the pairs' d of one sub-level, in 1 / 2^STEP_FRACTION units of the
     values, for the orthonormal step ``step`` (int, in units of the values): step x
     sqrt((wa + wb) / (wa wb)), at least one unit of the values."""
-    wa, wb = merges.weights[merges.left], merges.weights[merges.right]
-    ratio = ((wa + wb) << 28) // (wa * wb)  # (wa + wb) / (wa wb) <= 2, 28 fractional bits
-    root = isqrt(ratio << 32)  # its square root, 30 fractional bits
-    return np.maximum((int(step) * root) >> (30 - STEP_FRACTION), 1 << STEP_FRACTION)
+    return np.maximum((int(step) * merges.step_scales()) >> (30 - STEP_FRACTION), 1 << STEP_FRACTION)
