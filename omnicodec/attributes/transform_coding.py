@@ -24,6 +24,7 @@ from omnicodec.fixedpoint import floor_log2, log2_bins
 BUCKETS = 24  # contexts by the expected magnitude: floor(2 log2(16 x spread / step + 1))
 CLASSES = 18  # magnitude classes floor(log2 |q|), coded in unary (|q| < 2^CLASSES)
 GROUPS = 7  # context groups: Y; Co and Cg each by their Y coefficient's magnitude 0, 1, more
+PRIOR_COUNT = 4  # decisions a zero flag's prior counts for
 ROUNDING_BITS = 8  # fractional bits of the dead zone's rounding offsets
 BUSY_BUCKET = 6  # coefficients from this bucket up are rounded with the larger offset
 
@@ -63,6 +64,11 @@ class Coefficients:
         self.mantissa_at = self.classes_at + GROUPS * BUCKETS * CLASSES
         self.hits = np.full(self.mantissa_at + GROUPS * CLASSES, 1, dtype=np.int64)
         self.seen = np.full(len(self.hits), 2, dtype=np.int64)
+        # Zero flags start from a prior by bucket (1 to 9 tenths nonzero, a half where the
+        # spread is about twice the step), which a stream of few bits cannot afford to learn.
+        bucket = np.tile(np.arange(BUCKETS), GROUPS)
+        self.hits[:self.classes_at] = np.clip((bucket - 6) // 2, 0, PRIOR_COUNT)
+        self.seen[:self.classes_at] = PRIOR_COUNT
 
     def _bits(self, truth, context):
         return adaptive_bits(self, truth, context, self.hits, self.seen, own_window=True)
