@@ -62,11 +62,33 @@ def select_codec(kind, model=None, rate=None, coder=None, attributes=(), options
     return zoo.select(kind, model, rate, coder, attributes, options, data)
 
 
-def prepare(data, *, model=None, rate=None, coder=None, **options):
-    """(codec as :func:`select_codec` picks it, the data as that codec codes it)."""
+def prepare(data, *, model=None, rate=None, coder=None, quality=None, **options):
+    """(codec as :func:`select_codec` picks it, the data as that codec codes it);
+    ``quality`` picks a coloured cloud's geometry rate and colour rate together
+    (:func:`quality_rates`)."""
+    if quality is not None:
+        rate, options = quality_rates(data, quality, model, rate, options)
     given = [name for name, value in options.items() if value is not None and value is not False]
     codec = select_codec(data_kind(data), model, rate, coder, getattr(data, "attributes", {}), given, data)
     return codec, codec.prepare(data, **checked_options(codec, options))
+
+
+def quality_rates(data, quality, model=None, rate=None, options=None):
+    """(geometry rate, options with the colour rate) of quality ``quality``: the colour
+    model's card lists, fewest bits first, the pairs of geometry rate (0: lossless) and
+    colour rate along the best curve of total bits against colour quality."""
+    options = dict(options or {})
+    if model is not None or rate is not None or options.get("colour_rate") is not None:
+        raise InputError("give a quality, or a rate, colour rate or model, not both")
+    card = zoo.attribute_card(data_kind(data), tuple(getattr(data, "attributes", {}) or {}))
+    qualities = card.settings.get("qualities") if card is not None else None
+    if not qualities:
+        raise InputError("a quality sets the geometry and colour rates of a coloured cloud, and this data "
+                         "has no colours: give a rate instead")
+    if int(quality) != quality or not 1 <= quality <= len(qualities):
+        raise InputError(f"quality {quality} is out of range: qualities are 1 to {len(qualities)}")
+    geometry_rate, colour_rate = qualities[int(quality) - 1]
+    return geometry_rate or None, {**options, "colour_rate": colour_rate}
 
 
 def encode(codec, prepared, rate=None, progress=None):

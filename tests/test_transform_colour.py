@@ -11,7 +11,7 @@ import omnicodec
 from omnicodec import api, catalogue
 from omnicodec.attributes import colour_coding, raht, transform_coding
 from omnicodec.entropy import available_coders, binary_reader, binary_writer, default_coder
-from omnicodec.errors import BitstreamError
+from omnicodec.errors import BitstreamError, InputError
 from omnicodec.grid import morton
 from omnicodec.metrics import colour_metrics
 from tests.test_colour import coloured_shell
@@ -131,3 +131,48 @@ def test_damaged_payloads_are_refused():
 def test_steps_must_be_sixteenths():
     with pytest.raises(ValueError, match="multiple"):
         transform_coding.Rate(0.01, 3).fixed_steps(8)
+
+
+def test_quality_sets_geometry_and_colour_rates_together():
+    cloud = coloured_shell()
+    qualities = catalogue.card("colour-v3").settings["qualities"]
+    sizes = []
+    for quality in (1, len(qualities)):
+        data = omnicodec.compress(cloud, quality=quality)
+        header, decoded = api.decode(data)
+        rate, colour_rate = qualities[quality - 1]
+        assert header.model_id == "colour-v3" and decoded.details["colour"].endswith(f"colour rate {colour_rate}")
+        assert decoded.details["geometry model"] == (f"lossy-v2-r{rate}" if rate else "occupancy-v2")
+        sizes.append(len(data))
+    assert sizes[0] < sizes[1]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"quality": 1, "rate": 3}, "not both"),
+    ({"quality": 1, "colour_rate": 3}, "not both"),
+    ({"quality": 0}, "out of range"),
+    ({"quality": 99}, "out of range"),
+])
+def test_bad_quality(options, message):
+    with pytest.raises(InputError, match=message):
+        omnicodec.compress(coloured_shell(count=500), **options)
+
+
+def test_quality_needs_colour():
+    with pytest.raises(InputError, match="no colours"):
+        omnicodec.compress(coloured_shell(count=500).positions, quality=2)
+
+
+def test_cli_quality(tmp_path, capsys):
+    from omnicodec.cli.main import main
+    from omnicodec.io import write_ply
+
+    cloud = coloured_shell(count=800)
+    source = tmp_path / "c.ply"
+    write_ply(str(source), cloud.positions, attributes=cloud.attributes)
+    assert main(["compress", str(source), "-o", str(tmp_path / "c.ocz"), "--quality", "3", "-q"]) == 0
+    assert omnicodec.decompress((tmp_path / "c.ocz").read_bytes()).attributes["rgb"].shape[1] == 3
+    capsys.readouterr()
+    assert main(["compress", str(source), "-o", str(tmp_path / "d.ocz"), "--quality", "3", "--rate", "2"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "not both" in error and not (tmp_path / "d.ocz").exists()

@@ -77,6 +77,7 @@ def cmd_compress(args, kind=None):
 
     options = {"voxel_size": getattr(args, "voxel_size", None), "bits": getattr(args, "bits", None),
                "tile": args.tile, "colour_rate": getattr(args, "colour_rate", None),
+               "quality": getattr(args, "quality", None),
                "keep_duplicates": getattr(args, "keep_duplicates", False) or None,
                "no_colour": getattr(args, "no_colour", False),
                "intensity_bits": getattr(args, "intensity_bits", None),
@@ -351,6 +352,7 @@ def cmd_models(args):
 
     rows = [{"model": card.model_id, "codec": card.codec, "data": card.data_kind,
              "rates": list(card.rates), "colour rates": len(card.settings.get("colour_rates", ())),
+             "qualities": len(card.settings.get("qualities", ())),
              "default": card.default, "content": card.content, "attributes": list(card.attributes),
              "sha256": card.sha256,
              "result": card.result, "command": card.command} for card in catalogue.models().values()]
@@ -360,7 +362,8 @@ def cmd_models(args):
     for row in rows:
         rates = row["rates"]
         if row["colour rates"]:
-            how = f"--colour-rate 1-{row['colour rates']}"
+            how = f"--colour-rate 1-{row['colour rates']}" + (f", --quality 1-{row['qualities']}"
+                                                               if row["qualities"] else "")
         elif "intensity" in row["attributes"]:
             how = "--intensity-bits"
         elif not rates:
@@ -414,6 +417,9 @@ def _add_compress(sub, shared):
                                             "'omnicodec models')")
     p.add_argument("--bpp", type=float, help="lossy, at the highest rate within this many "
                                              "bits per input point (or pixel)")
+    p.add_argument("--quality", type=int,
+                   help="coloured clouds: the geometry rate and the colour rate together, 1 (fewest "
+                        "bits) to N (see 'omnicodec models'), in place of --rate and --colour-rate")
     colour = p.add_mutually_exclusive_group()
     colour.add_argument("--colour-rate", "--color-rate", type=int,
                         help="code colour lossily at colour rate N (1 = fewest bits; default: "
