@@ -106,6 +106,16 @@ def colour_rate_count():
     return len(zoo.attribute_card("pointcloud", ("rgb",)).settings["colour_rates"])
 
 
+def quality_count():
+    """How many qualities (geometry and colour rates together) the model of point colours has."""
+    return len(zoo.attribute_card("pointcloud", ("rgb",)).settings.get("qualities", ()))
+
+
+def parse_qualities(text):
+    """"1,3,5" or "2-4" or "all" -> list of qualities, each checked."""
+    return _parse_numbers(text, quality_count(), "quality")
+
+
 def parse_colour_rates(text):
     """"1,3,5" or "2-4" or "all" -> list of colour rates, each checked."""
     return _parse_numbers(text, colour_rate_count(), "colour rate")
@@ -211,6 +221,16 @@ def rate_codecs(kind, rates=None, model=None, attributes=(), data=None):
     return runs
 
 
+def quality_runs(qualities, data):
+    """[(geometry rate, colour rate, codec)] of each quality (:func:`api.quality_rates`)."""
+    runs = []
+    for quality in qualities:
+        rate, options = api.quality_rates(data, quality)
+        (rate, codec), = rate_codecs("pointcloud", [rate], None, data.attributes, data)
+        runs.append((rate, options["colour_rate"], codec))
+    return runs
+
+
 def point_cloud_runs(rates, model, attributes, colour_rates=None, data=None):
     """[(rate, colour rate, codec)] to evaluate: each geometry rate (as :func:`rate_codecs`;
     colour, if any, lossless: colour rate None), or with ``colour_rates`` each colour rate at
@@ -229,7 +249,7 @@ def point_cloud_runs(rates, model, attributes, colour_rates=None, data=None):
 
 def evaluate(path, rates=None, peak=None, normals_path=None, point_to_plane=True,
              estimate_missing_normals=True, bits=None, progress=None, model=None,
-             colour_rates=None, colour=True, needs_colour=None):
+             colour_rates=None, colour=True, needs_colour=None, qualities=None):
     """Code ``path`` at each of ``rates`` (default: all; with ``model``, that model) and
     measure each reconstruction.
 
@@ -240,15 +260,23 @@ def evaluate(path, rates=None, peak=None, normals_path=None, point_to_plane=True
     point also has the bytes and bits per input point of geometry and colour and the
     symmetric colour PSNR (RatePoint's colour columns). ``colour_rates`` codes it at each
     of those colour rates instead, at one geometry rate (lossless unless ``rates`` has
-    one). ``needs_colour`` (what needs it, for the message) refuses a cloud without colour
-    before any coding, as ``colour_rates`` does.
+    one). ``qualities`` codes it at each of those qualities (geometry and colour rates
+    together) instead. ``needs_colour`` (what needs it, for the message) refuses a cloud
+    without colour before any coding, as ``colour_rates`` and ``qualities`` do.
     """
     reference = Reference(path, peak, normals_path, point_to_plane, estimate_missing_normals,
                           bits, colour=colour)
-    if reference.rgb is None and (colour_rates is not None or needs_colour):
-        raise InputError(f"{needs_colour or '--colour-rates'} needs a cloud with colours (red, "
+    if reference.rgb is None and (colour_rates is not None or qualities is not None or needs_colour):
+        what = needs_colour or ("--qualities" if qualities is not None else "--colour-rates")
+        raise InputError(f"{what} needs a cloud with colours (red, "
                          f"green, blue){'' if colour else ', and --no-colour leaves them out'}")
-    runs = point_cloud_runs(rates, model, reference.cloud.attributes, colour_rates, reference.cloud)
+    if qualities is not None:
+        if rates is not None or model is not None or colour_rates is not None:
+            raise InputError("--qualities sets the geometry and colour rates: leave out --rates, --model "
+                             "and --colour-rates")
+        runs = quality_runs(qualities, reference.cloud)
+    else:
+        runs = point_cloud_runs(rates, model, reference.cloud.attributes, colour_rates, reference.cloud)
     input_points = reference.grid.input_points
     prepared = {}  # by colour rate: one voxel grid for all geometry rates
     results = []
@@ -392,13 +420,17 @@ def colour_curve(rows):
             "ycbcr": [r.get("ycbcr_psnr") for r in rows]}
 
 
-def write_colour_plot(evaluation, path, anchors=None):
-    """Colour RD plot (Y and (6Y+Cb+Cr)/8 PSNR against colour bits per input point), with
-    optional anchor curves {label: rows} (:func:`read_colour_anchors`)."""
-    curves = {"omnicodec": evaluation.colour_curve(),
-              **{k: colour_curve(v) for k, v in (anchors or {}).items()}}
+def write_colour_plot(evaluation, path, anchors=None, total=False):
+    """Colour RD plot (Y and (6Y+Cb+Cr)/8 PSNR against colour bits per input point, or with
+    ``total`` against all bits per input point), with optional anchor curves {label: rows}
+    (:func:`read_colour_anchors`)."""
+    curve = evaluation.colour_curve()
+    if total:
+        curve["bpp"] = [p.bits_per_point for p in evaluation.points]
+    curves = {"omnicodec": curve, **{k: colour_curve(v) for k, v in (anchors or {}).items()}}
     rd_plot(path, curves, f"{os.path.basename(evaluation.path)}: colour rate-distortion",
-            metrics=COLOUR_METRICS, x_label="colour bits per input point", note=COLOUR_NOTE)
+            metrics=COLOUR_METRICS, x_label=f"{'all' if total else 'colour'} bits per input point",
+            note=COLOUR_NOTE)
 
 
 def colour_bd_rates(evaluation, anchors):

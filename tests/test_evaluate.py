@@ -87,6 +87,23 @@ def test_eval_colour_rates_rows_plot_and_bd_rate(tmp_path, capsys, coloured_ply)
     assert set(evaluate.COLOUR_COLUMNS) <= set(rows[0])
 
 
+def test_eval_qualities_code_geometry_and_colour_rates_together(tmp_path, capsys, coloured_ply, plain_ply):
+    qualities = omnicodec.catalogue.card("colour-v3").settings["qualities"]
+    assert evaluate.parse_qualities("all") == list(range(1, len(qualities) + 1))
+    code, out, err = run(["eval", coloured_ply, "--qualities", "1,3", "-o", tmp_path / "q", "--json"], capsys)
+    assert code == 0, err
+    points = json.loads(out)["points"]
+    for point, quality in zip(points, (1, 3)):
+        rate, colour_rate = qualities[quality - 1]
+        assert point["colour_rate"] == colour_rate and point["rate"] == (rate or None)
+    assert points[0]["bits_per_point"] < points[1]["bits_per_point"]
+    assert (tmp_path / "q_colour.png").read_bytes()[:8] == PNG and (tmp_path / "q.png").read_bytes()[:8] == PNG
+    code, _, err = run(["eval", coloured_ply, "--qualities", "1", "--rates", "3"], capsys)
+    assert code == 2 and "--qualities" in err and err.count("\n") == 1
+    code, _, err = run(["eval", plain_ply, "--qualities", "1"], capsys)
+    assert code == 2 and "needs a cloud with colours" in err
+
+
 def test_eval_colour_columns_only_for_a_coloured_cloud(tmp_path, capsys, coloured_ply, plain_ply):
     # A coloured cloud at one lossy geometry rate: the table has the colour columns.
     code, out, err = run(["eval", coloured_ply, "--rates", "6", "--colour-rates", "2",

@@ -52,9 +52,11 @@ def cmd_eval(args):
     from omnicodec import evaluate
 
     rates = evaluate.parse_rates(args.rates) if args.rates else None
-    colour_rates = None
+    colour_rates = qualities = None
     if args.colour_rates is not None:
         colour_rates = evaluate.parse_colour_rates(args.colour_rates)
+    if args.qualities is not None:
+        qualities = evaluate.parse_qualities(args.qualities)
     name = os.path.basename(args.input)
     anchors = evaluate.read_anchors(args.anchor, name)
     colour_anchors = evaluate.read_colour_anchors(args.colour_anchor, name)
@@ -66,7 +68,7 @@ def cmd_eval(args):
                                    point_to_plane=not args.no_d2,
                                    estimate_missing_normals=not args.no_normal_estimation,
                                    progress=progress, model=args.model, colour_rates=colour_rates,
-                                   colour=not args.no_colour, needs_colour=needs_colour)
+                                   colour=not args.no_colour, needs_colour=needs_colour, qualities=qualities)
     finally:
         progress.close()
     stem = args.output or os.path.splitext(name)[0] + "_rd"
@@ -76,7 +78,7 @@ def cmd_eval(args):
     colour_bd = []
     if result.colour:
         written["colour_plot"] = args.colour_plot or stem + "_colour.png"
-        evaluate.write_colour_plot(result, written["colour_plot"], colour_anchors)
+        evaluate.write_colour_plot(result, written["colour_plot"], colour_anchors, total=qualities is not None)
         colour_bd = evaluate.colour_bd_rates(result, colour_anchors)
     if args.json:
         print(json.dumps({"file": result.path, "peak": result.peak, "normals": result.normals,
@@ -181,6 +183,10 @@ def _add_eval(sub, shared):
                         help="coloured clouds: code the colour at these colour rates instead, "
                              "e.g. 1,3 or 2-4 or all, at lossless geometry (or at the one "
                              "--rates value given); default: lossless colour at each rate")
+    colour.add_argument("--qualities", metavar="LIST",
+                        help="coloured clouds: code at these qualities (geometry and colour rates "
+                             "together, as compress --quality), e.g. all; the plots then show all "
+                             "bits against D1/D2 and against Y and (6Y+Cb+Cr)/8 PSNR")
     colour.add_argument("--no-colour", "--no-color", action="store_true",
                         help="evaluate the geometry alone, as if the cloud had no colours")
     p.add_argument("--colour-plot", "--color-plot", metavar="PNG",
