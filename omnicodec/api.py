@@ -73,22 +73,38 @@ def prepare(data, *, model=None, rate=None, coder=None, quality=None, **options)
     return codec, codec.prepare(data, **checked_options(codec, options))
 
 
+_NOT_COLOURED = ("a quality sets the geometry and colour rates of a coloured point cloud, and this data is "
+                 "not one: give a rate instead")
+
+
 def quality_rates(data, quality, model=None, rate=None, options=None):
-    """(geometry rate, options with the colour rate) of quality ``quality``: the colour
-    model's card lists, fewest bits first, the pairs of geometry rate (0: lossless) and
-    colour rate along the best curve of total bits against colour quality."""
+    """(geometry rate, options with the colour rate) of quality ``quality`` for ``data``
+    (:func:`quality_pair`); a rate, colour rate or model besides it is an InputError."""
     options = dict(options or {})
     if model is not None or rate is not None or options.get("colour_rate") is not None:
         raise InputError("give a quality, or a rate, colour rate or model, not both")
-    card = zoo.attribute_card(data_kind(data), tuple(getattr(data, "attributes", {}) or {}))
+    attributes = tuple(getattr(data, "attributes", {}) or {})
+    if data_kind(data) != "pointcloud" or not set(attributes) & set(COLOUR_ATTRIBUTES):
+        raise InputError(_NOT_COLOURED)
+    rate, options["colour_rate"] = quality_pair(quality, zoo.attribute_card("pointcloud", attributes))
+    return rate, options
+
+
+def quality_pair(quality, card=None):
+    """(geometry rate or None for lossless, colour rate) of quality ``quality``: the colour
+    model's card (``card``, default: the point-cloud colour model's) lists, fewest bits
+    first, the pairs along the best curve of total bits against colour quality."""
+    if card is None:
+        card = zoo.attribute_card("pointcloud", ("rgb",))
     qualities = card.settings.get("qualities") if card is not None else None
     if not qualities:
-        raise InputError("a quality sets the geometry and colour rates of a coloured cloud, and this data "
-                         "has no colours: give a rate instead")
-    if int(quality) != quality or not 1 <= quality <= len(qualities):
-        raise InputError(f"quality {quality} is out of range: qualities are 1 to {len(qualities)}")
+        raise InputError(_NOT_COLOURED)
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) \
+            or not 1 <= quality <= len(qualities):
+        raise InputError(f"quality {quality!r} is out of range: qualities are the whole numbers 1 to "
+                         f"{len(qualities)}")
     geometry_rate, colour_rate = qualities[int(quality) - 1]
-    return geometry_rate or None, {**options, "colour_rate": colour_rate}
+    return geometry_rate or None, colour_rate
 
 
 def encode(codec, prepared, rate=None, progress=None):
@@ -228,8 +244,8 @@ def compress_file(src, dst, *, model=None, rate=None, target_bpp=None, progress=
     start = time.perf_counter()
     data = _read_input(src, kind or file_kind(src), options, grid=grid, dataset=dataset)
     if target_bpp is not None:
-        if model is not None or rate is not None:
-            raise InputError("give a target bits per point, a rate or a model, not several")
+        if model is not None or rate is not None or options.get("quality") is not None:
+            raise InputError("give a target bits per point, a rate, a quality or a model, not several")
         stream, encoded, codec = compress_to_bpp(data, target_bpp, progress=progress, **options)
     else:
         codec, prepared = prepare(data, model=model, rate=rate, **options)
@@ -299,6 +315,9 @@ class SequenceEncoder:
         if data_kind(data) != "pointcloud":
             raise InputError("a sequence holds point clouds")
         if self.codec is None:
+            if self.options.get("quality") is not None:  # one pair of rates for every frame
+                options = dict(self.options)
+                self.rate, self.options = quality_rates(data, options.pop("quality"), self.model, self.rate, options)
             self.codec, prepared = prepare(data, model=self.model, rate=self.rate, coder=self.coder, **self.options)
         else:
             prepared = self.codec.prepare(data, **checked_options(self.codec, self.options))

@@ -152,6 +152,8 @@ def test_quality_sets_geometry_and_colour_rates_together():
     ({"quality": 1, "colour_rate": 3}, "not both"),
     ({"quality": 0}, "out of range"),
     ({"quality": 99}, "out of range"),
+    ({"quality": "x"}, "out of range"),
+    ({"quality": 2.5}, "out of range"),
 ])
 def test_bad_quality(options, message):
     with pytest.raises(InputError, match=message):
@@ -159,7 +161,7 @@ def test_bad_quality(options, message):
 
 
 def test_quality_needs_colour():
-    with pytest.raises(InputError, match="no colours"):
+    with pytest.raises(InputError, match="coloured point cloud"):
         omnicodec.compress(coloured_shell(count=500).positions, quality=2)
 
 
@@ -176,3 +178,22 @@ def test_cli_quality(tmp_path, capsys):
     assert main(["compress", str(source), "-o", str(tmp_path / "d.ocz"), "--quality", "3", "--rate", "2"]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "not both" in error and not (tmp_path / "d.ocz").exists()
+
+
+def test_quality_holds_for_every_frame_of_a_sequence():
+    clouds = [coloured_shell(count=600, seed=seed) for seed in range(3)]
+    sequence = api.Sequence(api.compress_sequence(clouds, quality=2))
+    rate, colour_rate = catalogue.card("colour-v3").settings["qualities"][1]
+    for _, header, decoded in sequence.decode():
+        assert decoded.details["colour"].endswith(f"colour rate {colour_rate}")
+        assert decoded.details["geometry model"] == (f"lossy-v2-r{rate}" if rate else "occupancy-v2")
+
+
+def test_quality_and_target_bits_are_refused_together(tmp_path):
+    from omnicodec.io import write_ply
+
+    cloud = coloured_shell(count=500)
+    source = tmp_path / "c.ply"
+    write_ply(str(source), cloud.positions, attributes=cloud.attributes)
+    with pytest.raises(InputError, match="not several"):
+        api.compress_file(str(source), str(tmp_path / "c.ocz"), target_bpp=2.0, quality=3)

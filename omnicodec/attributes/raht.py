@@ -24,6 +24,8 @@ predictions go through the same three merges, and what is coded is each d minus 
 prediction's d. The decoder computes the same predictions from the same integers.
 """
 
+import functools
+
 import numpy as np
 
 from omnicodec.fixedpoint import floor_log2
@@ -32,7 +34,7 @@ from omnicodec.grid import morton
 FRACTION_BITS = 4  # fractional bits of lossy values (lossless: 0)
 STEP_FRACTION = 4  # fractional bits of the coefficient steps beyond the values'
 _CORNER_WEIGHTS = np.array([27, 9, 9, 3, 9, 3, 3, 1], dtype=np.int64)  # by which axes move
-SECOND_PASS_WEIGHTS = (3, 1)  # the parent-level prediction, each decoded node across a face
+_SECOND_PASS_WEIGHTS = (3, 1)  # the parent-level prediction, each decoded node across a face
 # For a node in octant (x, y, z bits) of its parent cell, the 27-neighbourhood indices of the
 # 2 x 2 x 2 cells around its corner, in _CORNER_WEIGHTS' order (which axes move towards it).
 _CORNER_CELLS = np.array([[13 + sum((2 * ((octant >> (2 - axis)) & 1) - 1) * ((corner >> (2 - axis)) & 1)
@@ -44,7 +46,8 @@ _NEIGHBOURS = np.array([(x, y, z) for x in (-1, 0, 1) for y in (-1, 0, 1) for z 
 
 def isqrt(values):
     """floor(sqrt(v)) of int64 values in [0, 2^62), in integers: Newton's iteration from a
-    power of two above the root, which falls to the root and stops."""
+    power of two above the root, which falls to the root and stops (beyond 2^53 floor_log2
+    may read one too high: the start is then higher, still above the root)."""
     values = np.asarray(values, dtype=np.int64)
     root = np.where(values > 0, np.int64(1) << ((floor_log2(np.maximum(values, 1)) >> 1) + 1), 0)
     while True:
@@ -68,7 +71,7 @@ class Merges:
         self.right = self.left + 1
         self.weights = weights
         self.up_keys = parents[first]
-        self.up_weights = np.bincount(self.parent, weights=weights).astype(np.int64) if len(keys) else weights
+        self.up_weights = np.add.reduceat(weights, np.flatnonzero(first))
 
     def merge(self, values):
         """(nodes, C) values -> (the values one sub-level up, the (pairs, C) d of each pair)."""
@@ -80,14 +83,13 @@ class Merges:
         up[self.parent[self.left]] = a + (wb * d) // (wa + wb)
         return up, d
 
+    @functools.cached_property
     def step_scales(self):
-        """sqrt((wa + wb) / (wa wb)) of each pair with 30 fractional bits: a coefficient's
-        step over the orthonormal step (computed once)."""
-        if not hasattr(self, "_step_scales"):
-            wa, wb = self.weights[self.left], self.weights[self.right]
-            ratio = ((wa + wb) << 28) // (wa * wb)  # at most 2, 28 fractional bits
-            self._step_scales = isqrt(ratio << 32)
-        return self._step_scales
+        """sqrt((wa + wb) / (wa wb)) of each pair in units of 2^-30 (from the ratio with 28
+        fractional bits): a coefficient's step over the orthonormal step."""
+        wa, wb = self.weights[self.left], self.weights[self.right]
+        ratio = ((wa + wb) << 28) // (wa * wb)  # at most 2
+        return isqrt(ratio << 32)
 
     def merge_maximum(self, values):
         """The largest of each node's values one sub-level up."""
@@ -160,12 +162,12 @@ class Tree:
     def refine(self, level, values, prediction, spread, second):
         """Predictions and spreads of the second pass's nodes (``second``: bool per node)
         that also see the decoded nodes across their parent cell's faces: the
-        parent-level prediction (weight SECOND_PASS_WEIGHTS[0]) and each such node
+        parent-level prediction (weight _SECOND_PASS_WEIGHTS[0]) and each such node
         (weight [1]) averaged; the spread averaged with the largest difference between
         those nodes and the parent-level prediction."""
         nodes, keys = np.flatnonzero(second), self.keys[3 * level]
         cells, side = morton.decode(keys[nodes], self.bits - level), 1 << (self.bits - level)
-        own, across = SECOND_PASS_WEIGHTS
+        own, across = _SECOND_PASS_WEIGHTS
         total, weight = prediction[nodes] * own, np.full(len(nodes), own, dtype=np.int64)
         differences = np.zeros((len(nodes), spread.shape[1]), dtype=np.int64)
         for axis in range(3):
@@ -192,7 +194,7 @@ class Tree:
         the cells used from the prediction (a measure of how busy the neighbourhood is)."""
         children = morton.decode(self.keys[3 * level], self.bits - level)
         up_keys = self.keys[3 * level + 3]
-        side = 1 << max(self.bits - level - 1, 0)
+        side = 1 << (self.bits - level - 1)
         # The 27 cells around each parent, as rows of known (-1: none).
         parents = morton.decode(up_keys, self.bits - level - 1)
         rows = np.empty((len(up_keys), 27), dtype=np.int64)
@@ -202,13 +204,13 @@ class Tree:
         parent = self.parents_of(level)[0]
         octant = (children[:, 0] & 1) * 4 + (children[:, 1] & 1) * 2 + (children[:, 2] & 1)
         row = rows[parent[:, None], _CORNER_CELLS[octant]]  # (nodes, 8): the 2x2x2 cells
-        weight = np.where(row >= 0, _CORNER_WEIGHTS[None], 0).astype(np.int32)
-        value = known.astype(np.int32)[np.maximum(row, 0)]  # int32: |values| < 2^21, weights sum to 64
+        weight = np.where(row >= 0, _CORNER_WEIGHTS[None], 0)
+        value = known[np.maximum(row, 0)]
         total = np.einsum("nc,ncv->nv", weight, value)
-        weights = weight.sum(axis=1, dtype=np.int32)[:, None]
+        weights = weight.sum(axis=1)[:, None]
         prediction = (2 * total + weights) // (2 * weights)
         spread = np.einsum("nc,ncv->nv", weight, np.abs(value - prediction[:, None]))
-        return prediction.astype(np.int64), (spread // weights).astype(np.int64)
+        return prediction, spread // weights
 
 
 def _inside(cells, offset, side):
@@ -230,4 +232,4 @@ def coefficient_steps(merges, step):
     """The steps of the pairs' d of one sub-level, in 1 / 2^STEP_FRACTION units of the
     values, for the orthonormal step ``step`` (int, in units of the values): step x
     sqrt((wa + wb) / (wa wb)), at least one unit of the values."""
-    return np.maximum((int(step) * merges.step_scales()) >> (30 - STEP_FRACTION), 1 << STEP_FRACTION)
+    return np.maximum((int(step) * merges.step_scales) >> (30 - STEP_FRACTION), 1 << STEP_FRACTION)

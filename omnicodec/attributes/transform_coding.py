@@ -22,7 +22,8 @@ from omnicodec.errors import BitstreamError
 from omnicodec.fixedpoint import floor_log2, log2_bins
 
 BUCKETS = 24  # contexts by the expected magnitude: floor(2 log2(16 x spread / step + 1))
-CLASSES = 18  # magnitude classes floor(log2 |q|), coded in unary (|q| < 2^CLASSES)
+CLASSES = 24  # magnitude classes floor(log2 |q|), coded in unary: |q| < 2^24 (16-bit colours'
+# differences over the finest step reach 2^21)
 GROUPS = 7  # context groups: Y; Co and Cg each by their Y coefficient's magnitude 0, 1, more
 PRIOR_COUNT = 4  # decisions a zero flag's prior counts for
 ROUNDING_BITS = 8  # fractional bits of the dead zone's rounding offsets
@@ -71,7 +72,7 @@ class Coefficients:
         self.seen[:self.classes_at] = PRIOR_COUNT
 
     def _bits(self, truth, context):
-        return adaptive_bits(self, truth, context, self.hits, self.seen, own_window=True)
+        return adaptive_bits(self, truth, context, self.hits, self.seen, halve_each_context=True)
 
     def code(self, truth, group, bucket):
         """Code (``truth``) or read integers, one per row of ``group`` and ``bucket``."""

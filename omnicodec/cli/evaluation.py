@@ -50,6 +50,7 @@ def cmd_metrics(args):
 
 def cmd_eval(args):
     from omnicodec import evaluate
+    from omnicodec.errors import InputError
 
     rates = evaluate.parse_rates(args.rates) if args.rates else None
     colour_rates = qualities = None
@@ -57,6 +58,8 @@ def cmd_eval(args):
         colour_rates = evaluate.parse_colour_rates(args.colour_rates)
     if args.qualities is not None:
         qualities = evaluate.parse_qualities(args.qualities)
+        if args.colour_anchor:
+            raise InputError("--colour-anchor compares colour bits at one geometry: leave it out with --qualities")
     name = os.path.basename(args.input)
     anchors = evaluate.read_anchors(args.anchor, name)
     colour_anchors = evaluate.read_colour_anchors(args.colour_anchor, name)
@@ -79,7 +82,7 @@ def cmd_eval(args):
     if result.colour:
         written["colour_plot"] = args.colour_plot or stem + "_colour.png"
         evaluate.write_colour_plot(result, written["colour_plot"], colour_anchors, total=qualities is not None)
-        colour_bd = evaluate.colour_bd_rates(result, colour_anchors)
+        colour_bd = evaluate.colour_bd_rates(result, colour_anchors) if qualities is None else []
     if args.json:
         print(json.dumps({"file": result.path, "peak": result.peak, "normals": result.normals,
                           "points": evaluate.point_rows(result.points), **written,

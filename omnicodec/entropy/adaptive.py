@@ -13,7 +13,7 @@ from omnicodec.errors import BitstreamError
 
 CHUNK = 2048  # decisions that share one adaptation of the frequencies
 ADAPTATION_WINDOW = 4096  # counts are halved past this many
-ESCAPE_BITS = 23  # exp-Golomb prefixes, at most
+ESCAPE_BITS = 23  # exp-Golomb prefixes, at most (the sensor codecs' values stay under 2^22)
 
 
 def frequencies(hits, seen):
@@ -22,10 +22,10 @@ def frequencies(hits, seen):
     return torch.from_numpy(np.clip(((2 * hits + 1) << 16) // (2 * seen + 2), 1, 65535).astype(np.int32))
 
 
-def adaptive_bits(io, truth, context, hits, seen, own_window=False):
+def adaptive_bits(io, truth, context, hits, seen, halve_each_context=False):
     """Code (``truth``) or read binary decisions in chunks of CHUNK, each under the adaptive
     frequency of its context (``hits`` of ``seen`` so far: updated in place). Past
-    ADAPTATION_WINDOW, ``own_window`` halves the counts of that context alone; without it
+    ADAPTATION_WINDOW, ``halve_each_context`` halves the counts of that context alone; without it
     every context's counts are halved together (how the sensor codecs' streams adapt, kept
     for them: with many contexts it forgets the rare ones' counts)."""
     bits = np.zeros(len(context), dtype=bool)
@@ -40,7 +40,7 @@ def adaptive_bits(io, truth, context, hits, seen, own_window=False):
             bits[part] = np.asarray(io.reader.read(frequency), dtype=bool)
         np.add.at(hits, here, bits[part].astype(np.int64))
         np.add.at(seen, here, 1)
-        if own_window:
+        if halve_each_context:
             over = seen > ADAPTATION_WINDOW
             hits[over] >>= 1
             seen[over] >>= 1
