@@ -34,7 +34,7 @@ from omnicodec.grid import morton
 FRACTION_BITS = 4  # fractional bits of lossy values (lossless: 0)
 STEP_FRACTION = 4  # fractional bits of the coefficient steps beyond the values'
 _CORNER_WEIGHTS = np.array([27, 9, 9, 3, 9, 3, 3, 1], dtype=np.int64)  # by which axes move
-_SECOND_PASS_WEIGHTS = (3, 1)  # the parent-level prediction, each decoded node across a face
+_SECOND_PASS_SHRINK = 2  # what the second pass's correction is divided by beyond its count
 # For a node in octant (x, y, z bits) of its parent cell, the 27-neighbourhood indices of the
 # 2 x 2 x 2 cells around its corner, in _CORNER_WEIGHTS' order (which axes move towards it).
 _CORNER_CELLS = np.array([[13 + sum((2 * ((octant >> (2 - axis)) & 1) - 1) * ((corner >> (2 - axis)) & 1)
@@ -162,14 +162,15 @@ class Tree:
     def refine(self, level, values, prediction, spread, second):
         """Predictions and spreads of the second pass's nodes (``second``: bool per node)
         that also see the decoded nodes across their parent cell's faces: the
-        parent-level prediction (weight _SECOND_PASS_WEIGHTS[0]) and each such node
-        (weight [1]) averaged; the spread averaged with the largest difference between
-        those nodes and the parent-level prediction."""
+        parent-level prediction plus those nodes' errors from their own parent-level
+        predictions, summed and divided by their count + _SECOND_PASS_SHRINK (a neighbour
+        the blur missed was likely missed here too); the spread averaged with the largest
+        of those errors."""
         nodes, keys = np.flatnonzero(second), self.keys[3 * level]
         cells, side = morton.decode(keys[nodes], self.bits - level), 1 << (self.bits - level)
-        own, across = _SECOND_PASS_WEIGHTS
-        total, weight = prediction[nodes] * own, np.full(len(nodes), own, dtype=np.int64)
-        differences = np.zeros((len(nodes), spread.shape[1]), dtype=np.int64)
+        errors = np.zeros((len(nodes), prediction.shape[1]), dtype=np.int64)
+        count = np.full(len(nodes), _SECOND_PASS_SHRINK, dtype=np.int64)
+        largest = np.zeros((len(nodes), spread.shape[1]), dtype=np.int64)
         for axis in range(3):
             outwards = (cells[:, axis] & 1) == 1  # the step out of the parent cell: +1, else -1
             unit = np.zeros(3, dtype=np.int64)
@@ -177,14 +178,14 @@ class Tree:
             neighbour_keys = np.where(outwards, morton.shifted(keys[nodes], unit), morton.shifted(keys[nodes], -unit))
             inside = np.where(outwards, cells[:, axis] < side - 1, cells[:, axis] > 0)
             where = _rows_of(keys, neighbour_keys, inside)
-            found = where >= 0
-            total += np.where(found, across, 0)[:, None] * values[where]
-            weight += np.where(found, across, 0)
-            differences = np.maximum(differences,
-                                     np.where(found[:, None], np.abs(values[where] - prediction[nodes]), 0))
+            found = (where >= 0)[:, None]
+            error = np.where(found, values[where] - prediction[where], 0)
+            errors += error
+            count += found[:, 0]
+            largest = np.maximum(largest, np.abs(error))
         prediction, spread = prediction.copy(), spread.copy()
-        prediction[nodes] = (2 * total + weight[:, None]) // (2 * weight[:, None])
-        spread[nodes] = (spread[nodes] + differences) >> 1
+        prediction[nodes] += (2 * errors + count[:, None]) // (2 * count[:, None])
+        spread[nodes] = (spread[nodes] + largest) >> 1
         return prediction, spread
 
     def predict(self, level, known):
