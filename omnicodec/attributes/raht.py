@@ -34,6 +34,7 @@ from omnicodec.grid import morton
 FRACTION_BITS = 4  # fractional bits of lossy values (lossless: 0)
 STEP_FRACTION = 4  # fractional bits of the coefficient steps beyond the values'
 _CORNER_WEIGHTS = np.array([27, 9, 9, 3, 9, 3, 3, 1], dtype=np.int64)  # by which axes move
+_PREDICTED_LIMIT = 1 << 23
 _SECOND_PASS_SHRINK = 2  # what the second pass's correction is divided by beyond its count
 # For a node in octant (x, y, z bits) of its parent cell, the 27-neighbourhood indices of the
 # 2 x 2 x 2 cells around its corner, in _CORNER_WEIGHTS' order (which axes move towards it).
@@ -205,13 +206,15 @@ class Tree:
         parent = self.parents_of(level)[0]
         octant = (children[:, 0] & 1) * 4 + (children[:, 1] & 1) * 2 + (children[:, 2] & 1)
         row = rows[parent[:, None], _CORNER_CELLS[octant]]  # (nodes, 8): the 2x2x2 cells
-        weight = np.where(row >= 0, _CORNER_WEIGHTS[None], 0)
-        value = known[np.maximum(row, 0)]
+        weight = np.where(row >= 0, _CORNER_WEIGHTS[None], 0).astype(np.int32)
+        # int32 sums (weights total at most 64) of values held within +-2^23 (a rebuilt
+        # 16-bit colour stays within +-2^22; only a crafted stream is clipped, on both sides)
+        value = np.clip(known, -_PREDICTED_LIMIT, _PREDICTED_LIMIT).astype(np.int32)[np.maximum(row, 0)]
         total = np.einsum("nc,ncv->nv", weight, value)
-        weights = weight.sum(axis=1)[:, None]
+        weights = weight.sum(axis=1, dtype=np.int32)[:, None]
         prediction = (2 * total + weights) // (2 * weights)
         spread = np.einsum("nc,ncv->nv", weight, np.abs(value - prediction[:, None]))
-        return prediction, spread // weights
+        return prediction.astype(np.int64), (spread // weights).astype(np.int64)
 
 
 def _inside(cells, offset, side):
