@@ -7,6 +7,7 @@ data (or which setting refused it, or gave other data).
     python -m benchmarks.portable ../shared/data/lidar/kitti_object_000114.ply \\
         ../shared/data/pointclouds_rgb/pcl_mOSD_test28.ply --voxel-size 0.001
     python -m benchmarks.portable ../shared/data/lightfields/lowres_HCI_bedroom_5x5 --rate 4
+    python -m benchmarks.portable ../shared/data/pointclouds/soldier_vox10_0690_partial.ply --colour-rate 6
 """
 
 import argparse
@@ -58,6 +59,8 @@ def main(argv=None):
     parser.add_argument("--no-attributes", action="store_true", help="code the positions alone")
     parser.add_argument("--rate", type=float, help="the rate to code at (default: lossless, or a light "
                                                    "field's rate 1)")
+    parser.add_argument("--colour-rate", type=int, help="coloured clouds: the colour rate (default: lossless)")
+    parser.add_argument("--quality", type=int, help="coloured clouds: geometry and colour rates together")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     from omnicodec import api, bitstream, zoo
@@ -67,7 +70,8 @@ def main(argv=None):
     for path in args.files:
         with tempfile.TemporaryDirectory() as folder:
             stream = os.path.join(folder, "s.ocz")
-            options = {"voxel_size": args.voxel_size, "no_attributes": args.no_attributes or None}
+            options = {"voxel_size": args.voxel_size, "no_attributes": args.no_attributes or None,
+                       "colour_rate": args.colour_rate, "quality": args.quality}
             api.compress_file(path, stream, rate=args.rate, **{k: v for k, v in options.items() if v is not None})
             with open(stream, "rb") as handle:
                 header = bitstream.unpack(handle.read())[0]
