@@ -84,9 +84,9 @@ def up_to_date(kind, source, output, options=None):
             header = api.info(api.read_bitstream(output))
             data_kind = file_kind(source)
             model, rate = options.pop("model", None), options.pop("rate", None)
-            if options.get("quality") is not None:
-                rate, options["colour_rate"] = api.quality_pair(options.pop("quality"))
-            options.pop("quality", None)
+            quality = options.pop("quality", None)
+            if quality is not None:
+                rate, options["colour_rate"] = api.quality_pair(quality)
             if options.pop("target_bpp", None) is not None:
                 wanted = [card.model_id for card in catalogue.models().values()
                           if card.data_kind == data_kind and card.rates]

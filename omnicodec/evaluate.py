@@ -264,6 +264,9 @@ def evaluate(path, rates=None, peak=None, normals_path=None, point_to_plane=True
     together) instead. ``needs_colour`` (what needs it, for the message) refuses a cloud
     without colour before any coding, as ``colour_rates`` and ``qualities`` do.
     """
+    if qualities is not None and (rates is not None or model is not None or colour_rates is not None):
+        raise InputError("--qualities sets the geometry and colour rates: leave out --rates, --model "
+                         "and --colour-rates")
     reference = Reference(path, peak, normals_path, point_to_plane, estimate_missing_normals,
                           bits, colour=colour)
     if reference.rgb is None and (colour_rates is not None or qualities is not None or needs_colour):
@@ -271,9 +274,6 @@ def evaluate(path, rates=None, peak=None, normals_path=None, point_to_plane=True
         raise InputError(f"{what} needs a cloud with colours (red, "
                          f"green, blue){'' if colour else ', and --no-colour leaves them out'}")
     if qualities is not None:
-        if rates is not None or model is not None or colour_rates is not None:
-            raise InputError("--qualities sets the geometry and colour rates: leave out --rates, --model "
-                             "and --colour-rates")
         runs = quality_runs(qualities, reference.cloud)
     else:
         runs = point_cloud_runs(rates, model, reference.cloud.attributes, colour_rates, reference.cloud)

@@ -30,19 +30,19 @@ import numpy as np
 
 from omnicodec.fixedpoint import floor_log2
 from omnicodec.grid import morton
+from omnicodec.sparse.integer import neighbour_table
 
-FRACTION_BITS = 4  # fractional bits of lossy values (lossless: 0)
+FRACTION_BITS = 4  # fractional bits of the values
 STEP_FRACTION = 4  # fractional bits of the coefficient steps beyond the values'
 _CORNER_WEIGHTS = np.array([27, 9, 9, 3, 9, 3, 3, 1], dtype=np.int64)  # by which axes move
 _PREDICTED_LIMIT = 1 << 23
 _SECOND_PASS_SHRINK = 2  # what the second pass's correction is divided by beyond its count
-# For a node in octant (x, y, z bits) of its parent cell, the 27-neighbourhood indices of the
+_COLUMN_STEPS = (1, 3, 9)  # a neighbour table's column moves by these for x, y, z (centre: 13)
+# For a node in octant (x, y, z bits) of its parent cell, the neighbour-table columns of the
 # 2 x 2 x 2 cells around its corner, in _CORNER_WEIGHTS' order (which axes move towards it).
 _CORNER_CELLS = np.array([[13 + sum((2 * ((octant >> (2 - axis)) & 1) - 1) * ((corner >> (2 - axis)) & 1)
-                                    * (9, 3, 1)[axis] for axis in range(3)) for corner in range(8)]
+                                    * _COLUMN_STEPS[axis] for axis in range(3)) for corner in range(8)]
                           for octant in range(8)], dtype=np.int64)
-_NEIGHBOURS = np.array([(x, y, z) for x in (-1, 0, 1) for y in (-1, 0, 1) for z in (-1, 0, 1)],
-                       dtype=np.int64)
 
 
 def isqrt(values):
@@ -167,18 +167,15 @@ class Tree:
         predictions, summed and divided by their count + _SECOND_PASS_SHRINK (a neighbour
         the blur missed was likely missed here too); the spread averaged with the largest
         of those errors."""
-        nodes, keys = np.flatnonzero(second), self.keys[3 * level]
-        cells, side = morton.decode(keys[nodes], self.bits - level), 1 << (self.bits - level)
+        nodes = np.flatnonzero(second)
+        cells = morton.decode(self.keys[3 * level][nodes], self.bits - level)
+        table = neighbour_table(self.keys[3 * level], self.bits - level).numpy()[nodes]
         errors = np.zeros((len(nodes), prediction.shape[1]), dtype=np.int64)
         count = np.full(len(nodes), _SECOND_PASS_SHRINK, dtype=np.int64)
         largest = np.zeros((len(nodes), spread.shape[1]), dtype=np.int64)
         for axis in range(3):
-            outwards = (cells[:, axis] & 1) == 1  # the step out of the parent cell: +1, else -1
-            unit = np.zeros(3, dtype=np.int64)
-            unit[axis] = 1
-            neighbour_keys = np.where(outwards, morton.shifted(keys[nodes], unit), morton.shifted(keys[nodes], -unit))
-            inside = np.where(outwards, cells[:, axis] < side - 1, cells[:, axis] > 0)
-            where = _rows_of(keys, neighbour_keys, inside)
+            outwards = 2 * (cells[:, axis] & 1) - 1  # the step out of the parent cell
+            where = table[np.arange(len(nodes)), 13 + outwards * _COLUMN_STEPS[axis]]
             found = (where >= 0)[:, None]
             error = np.where(found, values[where] - prediction[where], 0)
             errors += error
@@ -195,14 +192,7 @@ class Tree:
         predictions and (nodes, C) int64 spreads: the weighted mean absolute difference of
         the cells used from the prediction (a measure of how busy the neighbourhood is)."""
         children = morton.decode(self.keys[3 * level], self.bits - level)
-        up_keys = self.keys[3 * level + 3]
-        side = 1 << (self.bits - level - 1)
-        # The 27 cells around each parent, as rows of known (-1: none).
-        parents = morton.decode(up_keys, self.bits - level - 1)
-        rows = np.empty((len(up_keys), 27), dtype=np.int64)
-        for index, offset in enumerate(_NEIGHBOURS):
-            rows[:, index] = _rows_of(up_keys, morton.shifted(up_keys, offset),
-                                      _inside(parents, offset, side))
+        rows = neighbour_table(self.keys[3 * level + 3], self.bits - level - 1).numpy()  # the 27 around each parent
         parent = self.parents_of(level)[0]
         octant = (children[:, 0] & 1) * 4 + (children[:, 1] & 1) * 2 + (children[:, 2] & 1)
         row = rows[parent[:, None], _CORNER_CELLS[octant]]  # (nodes, 8): the 2x2x2 cells
@@ -215,21 +205,6 @@ class Tree:
         prediction = (2 * total + weights) // (2 * weights)
         spread = np.einsum("nc,ncv->nv", weight, np.abs(value - prediction[:, None]))
         return prediction.astype(np.int64), (spread // weights).astype(np.int64)
-
-
-def _inside(cells, offset, side):
-    """Whether the cells ``offset`` away from ``cells`` are in the grid of ``side``."""
-    inside = np.ones(len(cells), dtype=bool)
-    for axis, step in enumerate(offset):
-        if step:
-            inside &= cells[:, axis] < side - 1 if step > 0 else cells[:, axis] > 0
-    return inside
-
-
-def _rows_of(keys, wanted, inside):
-    """Rows of sorted ``keys`` holding ``wanted`` keys (where ``inside``), else -1."""
-    where = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-    return np.where(inside & (keys[where] == wanted), where, -1)
 
 
 def coefficient_steps(merges, step):

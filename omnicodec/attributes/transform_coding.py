@@ -19,7 +19,7 @@ from omnicodec.attributes import raht
 from omnicodec.entropy import binary_reader, binary_writer
 from omnicodec.entropy.adaptive import adaptive_bits, even_bits
 from omnicodec.errors import BitstreamError
-from omnicodec.fixedpoint import floor_log2, log2_bins
+from omnicodec.fixedpoint import floor_log2, log2_bins, round_shift
 
 BUCKETS = 24  # contexts by the expected magnitude: floor(2 log2(16 x spread / step + 1))
 CLASSES = 24  # magnitude classes floor(log2 |q|), coded in unary: |q| < 2^24 (16-bit colours'
@@ -132,7 +132,7 @@ def quantize(x, steps, rounding):
 
 def dequantize(q, steps):
     """q -> q x step in units of the values, rounded half away from zero."""
-    return np.sign(q) * ((np.abs(q) * steps + (1 << (raht.STEP_FRACTION - 1))) >> raht.STEP_FRACTION)
+    return np.sign(q) * round_shift(np.abs(q) * steps, raht.STEP_FRACTION)
 
 
 def walk(tree, root, coder, steps, rounding=(0, 0), truth=None):
@@ -188,7 +188,7 @@ def encode(keys, bits, ycocg, depth, rate, coder):
     writer = binary_writer(coder)
     rounding = [round(offset * (1 << ROUNDING_BITS)) for offset in rate.rounding]
     rebuilt = walk(tree, root, Coefficients(writer=writer), rate.fixed_steps(depth), rounding, ds)
-    return varint.encode(varint.signed(root[0])) + writer.finish(), _values(rebuilt)
+    return varint.encode(varint.signed(root[0])) + writer.finish(), round_shift(rebuilt, raht.FRACTION_BITS)
 
 
 def decode(keys, bits, depth, rate, payload, coder):
@@ -201,8 +201,4 @@ def decode(keys, bits, depth, rate, payload, coder):
     rebuilt = walk(tree, np.array([varint.unsigned(root)], dtype=np.int64), Coefficients(reader=reader),
                    rate.fixed_steps(depth))
     reader.finish()
-    return _values(rebuilt)
-
-
-def _values(fixed):
-    return (fixed + (1 << (raht.FRACTION_BITS - 1))) >> raht.FRACTION_BITS
+    return round_shift(rebuilt, raht.FRACTION_BITS)

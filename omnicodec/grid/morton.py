@@ -54,21 +54,3 @@ def unique_keys(keys):
 
 
 CHILD_OFFSETS = np.array([[(c >> 2) & 1, (c >> 1) & 1, c & 1] for c in range(8)], dtype=np.int64)
-
-
-_AXIS_MASKS = tuple(0x1249249249249249 << (2 - axis) for axis in range(3))  # x, y, z bits of a key
-
-
-def shifted(keys, offset):
-    """Keys of the cells ``offset`` (dx, dy, dz, each -1, 0 or 1) away, by adding in each
-    axis's own bits (the other bits carried over); a step out of the grid wraps, so the
-    caller checks the coordinates."""
-    keys = np.asarray(keys, dtype=np.int64)
-    out = keys
-    for axis, step in enumerate(offset):
-        if step:
-            mask = _AXIS_MASKS[axis]
-            unit = 1 << (2 - axis)
-            moved = ((keys | ~mask) + unit) & mask if step > 0 else ((keys & mask) - unit) & mask
-            out = (out & ~mask) | moved
-    return out

@@ -100,17 +100,9 @@ class ScanCoder:
             lasers = lasers[counts[lasers] > position]
             index = starts[lasers] + position
             context = np.minimum(run[lasers], RUN_CONTEXTS - 1)
-            frequency = adaptive.frequencies(hits[context], seen[context])
-            if io.writer is not None:
-                now = truth[index] == mode
-                io.writer.write(frequency, torch.from_numpy(now))
-            else:
-                now = np.asarray(io.reader.read(frequency), dtype=bool)
+            # one chunk of adaptive_bits: never more lasers than sensors.MAX_LASERS < adaptive.CHUNK
+            now = adaptive.adaptive_bits(io, None if truth is None else truth[index] == mode, context, hits, seen)
             usual[index] = now
-            np.add.at(hits, context, now.astype(np.int64))
-            np.add.at(seen, context, 1)
-            if seen.max() > adaptive.ADAPTATION_WINDOW:
-                hits, seen = hits >> 1, seen >> 1
             run[lasers] = np.where(now, run[lasers] + 1, 0)
         skips = np.where(usual, mode, 0)
         others = np.flatnonzero(~usual)
