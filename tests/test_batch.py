@@ -61,6 +61,22 @@ def test_rerun_skips_complete_outputs_unless_forced(scans, tmp_path, capsys):
     assert json.loads(stdout)["done"] == 3
 
 
+def test_rerun_with_a_quality_skips_its_own_outputs(tmp_path, capsys):
+    from tests.test_colour import coloured_shell
+
+    folder, out = tmp_path / "coloured", tmp_path / "out"
+    folder.mkdir()
+    for seed in range(2):
+        write_ply(folder / f"{seed}.ply", coloured_shell(count=600, seed=seed))
+    code, stdout, _ = run(["compress", folder, "-o", out, "--json", "-q", "--quality", "2"], capsys)
+    assert code == 0 and json.loads(stdout)["done"] == 2
+    code, stdout, _ = run(["compress", folder, "-o", out, "--json", "-q", "--quality", "2"], capsys)
+    assert code == 0 and json.loads(stdout)["skipped"] == 2
+    # Another quality is other rates: nothing is skipped.
+    code, stdout, _ = run(["compress", folder, "-o", out, "--json", "-q", "--quality", "9"], capsys)
+    assert code == 0 and json.loads(stdout)["done"] == 2
+
+
 def test_summary_table(scans, tmp_path, capsys):
     code, stdout, _ = run(["compress", scans, "-o", tmp_path / "o"], capsys)
     assert code == 1

@@ -184,7 +184,9 @@ def test_quality_holds_for_every_frame_of_a_sequence():
     clouds = [coloured_shell(count=600, seed=seed) for seed in range(3)]
     sequence = api.Sequence(api.compress_sequence(clouds, quality=2))
     rate, colour_rate = catalogue.card("colour-v3").settings["qualities"][1]
-    for _, header, decoded in sequence.decode():
+    frames = list(sequence.decode())
+    assert len(frames) == len(clouds)
+    for _, header, decoded in frames:
         assert decoded.details["colour"].endswith(f"colour rate {colour_rate}")
         assert decoded.details["geometry model"] == (f"lossy-v2-r{rate}" if rate else "occupancy-v2")
 
