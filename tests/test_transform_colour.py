@@ -1,4 +1,4 @@
-"""Transform colour coding (colour-v3's lossy rates): the integer RAHT and its square root,
+"""Transform colour coding (colour-v3's and colour-v4's lossy rates): the integer RAHT and its square root,
 the coefficient steps, the coefficient coder, the walk both ways, and the codec at every
 rate, 16-bit colours and damaged payloads."""
 
@@ -11,6 +11,7 @@ import omnicodec
 from omnicodec import api, catalogue
 from omnicodec.attributes import colour_coding, raht, transform_coding
 from omnicodec.entropy import available_coders, binary_reader, binary_writer, default_coder
+from omnicodec.entropy.adaptive import CHUNK
 from omnicodec.errors import BitstreamError, InputError
 from omnicodec.grid import morton
 from omnicodec.metrics import colour_metrics
@@ -68,11 +69,58 @@ def test_coefficient_coder_round_trip(coder):
     values[:3] = [(1 << 17) - 1, -(1 << 17) + 1, 1]
     group = rng.integers(0, transform_coding.GROUPS, count)
     bucket = rng.integers(0, transform_coding.BUCKETS, count)
-    writer = binary_writer(coder)
-    assert np.array_equal(transform_coding.Coefficients(writer=writer).code(values, group, bucket), values)
-    reader = binary_reader(coder, writer.finish())
-    assert np.array_equal(transform_coding.Coefficients(reader=reader).code(None, group, bucket), values)
-    reader.finish()
+    signs = rng.integers(0, transform_coding.SIGN_CONTEXTS, count)
+    for sign_context in (None, signs):
+        writer = binary_writer(coder)
+        coded = transform_coding.Coefficients(writer=writer).code(values, group, bucket, sign_context)
+        assert np.array_equal(coded, values)
+        reader = binary_reader(coder, writer.finish())
+        assert np.array_equal(transform_coding.Coefficients(reader=reader).code(None, group, bucket, sign_context),
+                              values)
+        reader.finish()
+
+
+def test_coefficient_costs_are_the_bits_the_coder_spends():
+    rng = np.random.default_rng(4)
+    values = np.where(rng.random(3000) < 0.5, 0, rng.laplace(0, 20, 3000).astype(np.int64))
+    group, bucket = np.zeros(3000, dtype=np.int64), np.full(3000, 10)
+    coefficients = transform_coding.Coefficients(writer=binary_writer(default_coder()))
+    coefficients.code(values, group, bucket)  # adapts the counts
+    sample = np.abs(values[:CHUNK])  # one chunk: coded under the counts the estimate reads
+    writer = binary_writer(default_coder())
+    estimate = coefficients.costs(group[:len(sample)], bucket[:len(sample)], sample[:, None]).sum()
+    copy = transform_coding.Coefficients(writer=writer)
+    copy.hits, copy.seen = coefficients.hits.copy(), coefficients.seen.copy()
+    copy.code(sample, group[:len(sample)], bucket[:len(sample)])
+    assert abs(len(writer.finish()) * 8 - estimate) < 0.02 * estimate + 64
+
+
+def test_rate_distortion_quantization_picks_among_the_nearest_levels_and_zero():
+    rng = np.random.default_rng(5)
+    x = rng.laplace(0, 200, 5000).astype(np.int64)
+    steps = np.full(5000, 40 << raht.STEP_FRACTION)
+    coefficients = transform_coding.Coefficients(writer=binary_writer(default_coder()))
+    group, bucket = np.zeros(5000, dtype=np.int64), np.full(5000, 8)
+    nearest = transform_coding.quantize(x, steps, 1 << (transform_coding.ROUNDING_BITS - 1))
+    assert np.array_equal(transform_coding.rdo_quantize(x, steps, 0.0, coefficients, group, bucket), nearest)
+    chosen = transform_coding.rdo_quantize(x, steps, 0.1, coefficients, group, bucket)
+    assert np.all((chosen == nearest) | (chosen == nearest - np.sign(nearest)) | (chosen == 0))
+    assert (chosen != nearest).any() and np.all(np.sign(chosen) * np.sign(nearest) >= 0)
+
+
+def test_rate_distortion_quantization_saves_bits_at_the_same_step():
+    keys, _ = voxels(count=6000)
+    coords = morton.decode(keys, 7)
+    rgb = np.clip(coords * 2 + np.random.default_rng(3).integers(0, 20, coords.shape), 0, 255)
+    ycocg = colour_coding.ycocg_r(rgb)
+    plain = transform_coding.Rate(8, 24)
+    optimised = transform_coding.Rate(8, 24, rdoq_lambda=0.1, sign_contexts=True)
+    sizes = []
+    for rate in (plain, optimised):
+        payload, rebuilt = transform_coding.encode(keys, 7, ycocg, 8, rate, default_coder())
+        assert np.array_equal(transform_coding.decode(keys, 7, 8, rate, payload, default_coder()), rebuilt)
+        sizes.append(len(payload))
+    assert sizes[1] < sizes[0]
 
 
 def test_walk_decodes_what_the_encoder_rebuilt_and_finer_steps_cost_more():
@@ -93,12 +141,12 @@ def test_walk_decodes_what_the_encoder_rebuilt_and_finer_steps_cost_more():
 
 def test_every_colour_rate_round_trips_with_less_error_for_more_bits():
     cloud = coloured_shell()
-    rates = catalogue.card("colour-v3").settings["colour_rates"]
+    rates = catalogue.card("colour-v4").settings["colour_rates"]
     bits, psnr = [], []
     for rate in range(1, len(rates) + 1):
         data = omnicodec.compress(cloud, colour_rate=rate)
         header, decoded = api.decode(data)
-        assert header.model_id == "colour-v3"
+        assert header.model_id == "colour-v4"
         assert len(decoded.data.positions) == len(np.unique(cloud.positions, axis=0))
         bits.append(decoded.details["colour bits per point"])
         psnr.append(colour_metrics(cloud.positions, cloud.attributes["rgb"], decoded.data.positions,
@@ -135,13 +183,13 @@ def test_steps_must_be_sixteenths():
 
 def test_quality_sets_geometry_and_colour_rates_together():
     cloud = coloured_shell()
-    qualities = catalogue.card("colour-v3").settings["qualities"]
+    qualities = catalogue.card("colour-v4").settings["qualities"]
     sizes = []
     for quality in (1, len(qualities)):
         data = omnicodec.compress(cloud, quality=quality)
         header, decoded = api.decode(data)
         rate, colour_rate = qualities[quality - 1]
-        assert header.model_id == "colour-v3" and decoded.details["colour"].endswith(f"colour rate {colour_rate}")
+        assert header.model_id == "colour-v4" and decoded.details["colour"].endswith(f"colour rate {colour_rate}")
         assert decoded.details["geometry model"] == (f"lossy-v2-r{rate}" if rate else "occupancy-v2")
         sizes.append(len(data))
     assert sizes[0] < sizes[1]
@@ -183,7 +231,7 @@ def test_cli_quality(tmp_path, capsys):
 def test_quality_holds_for_every_frame_of_a_sequence():
     clouds = [coloured_shell(count=600, seed=seed) for seed in range(3)]
     sequence = api.Sequence(api.compress_sequence(clouds, quality=2))
-    rate, colour_rate = catalogue.card("colour-v3").settings["qualities"][1]
+    rate, colour_rate = catalogue.card("colour-v4").settings["qualities"][1]
     frames = list(sequence.decode())
     assert len(frames) == len(clouds)
     for _, header, decoded in frames:

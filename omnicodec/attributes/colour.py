@@ -104,8 +104,10 @@ class ColourCodec(AttributeCodec):
         "transform"`` (:class:`transform_coding.Rate`)."""
         if number == 0:
             return colour_coding.Rate((1, 1, 1))
-        if self.card.settings.get("lossy") == "transform":
-            return transform_coding.Rate(*self.colour_rates[number - 1])
+        settings = self.card.settings
+        if settings.get("lossy") == "transform":
+            return transform_coding.Rate(*self.colour_rates[number - 1], rdoq_lambda=settings.get("rdoq_lambda", 0.0),
+                                         sign_contexts=settings.get("sign_contexts", False))
         return colour_coding.Rate(*self.colour_rates[number - 1])
 
     def prepare(self, data, voxel_size=None, bits=None, colour_rate=None, keep_duplicates=False):

@@ -4,7 +4,10 @@ predicted from the decoded level above, quantized with a dead zone, and coded un
 adaptive binary contexts chosen by how large the coefficient is expected to be (the spread
 of the known cells around it over its step) and, for Co and Cg, by the Y coefficient at the
 same place. The encoder and the decoder walk the same way, and everything the decoder
-computes is integer, so every machine rebuilds the same colours.
+computes is integer, so every machine rebuilds the same colours. Where the card asks,
+the encoder chooses each coefficient by rate-distortion optimised quantization against the
+coder's own adaptive counts, and the signs of Co and Cg are coded under contexts of the
+signs already coded at the same place.
 
 Payload: the root's three values (fixed point, zigzag varints), then the coefficients.
 """
@@ -17,7 +20,7 @@ import numpy as np
 from omnicodec import varint
 from omnicodec.attributes import raht
 from omnicodec.entropy import binary_reader, binary_writer
-from omnicodec.entropy.adaptive import adaptive_bits, even_bits
+from omnicodec.entropy.adaptive import adaptive_bits, even_bits, frequencies
 from omnicodec.errors import BitstreamError
 from omnicodec.fixedpoint import floor_log2, log2_bins, round_shift
 
@@ -26,6 +29,7 @@ CLASSES = 24  # magnitude classes floor(log2 |q|), coded in unary: |q| < 2^24 (1
 # differences over the finest step reach 2^21)
 GROUPS = 7  # context groups: Y; Co and Cg each by their Y coefficient's magnitude 0, 1, more
 PRIOR_COUNT = 4  # decisions a zero flag's prior counts for
+SIGN_CONTEXTS = 18  # Co and Cg signs: by channel, Y's sign at the same place and (Cg) Co's
 ROUNDING_BITS = 8  # fractional bits of the dead zone's rounding offsets
 BUSY_BUCKET = 6  # coefficients from this bucket up are rounded with the larger offset
 
@@ -33,13 +37,20 @@ BUSY_BUCKET = 6  # coefficients from this bucket up are rounded with the larger 
 @dataclasses.dataclass(frozen=True)
 class Rate:
     """One colour rate: the orthonormal quantization steps of Y and of Co and Cg, in units
-    of 8-bit colours, and the rounding offsets of the dead-zone quantizer where few and
-    where many coefficients are expected to be nonzero (below and from BUSY_BUCKET: a
-    rate-distortion choice of the encoder alone; the decoder never needs them)."""
+    of 8-bit colours, and how the model codes them.
+
+    The encoder alone uses ``rounding`` and ``rdoq_lambda``. Without a lambda, a
+    dead-zone quantizer rounds with the first offset where few coefficients are expected to
+    be nonzero (below BUSY_BUCKET) and with the second elsewhere. With one, each coefficient
+    minimizes (error / step)^2 + lambda x bits (:func:`rdo_quantize`). Both the encoder and
+    the decoder use ``sign_contexts``: it codes the signs of Co and Cg under contexts
+    instead of at even odds."""
 
     luma_step: float
     chroma_step: float
     rounding: tuple = (1 / 3, 0.43)
+    rdoq_lambda: float = 0.0
+    sign_contexts: bool = False
 
     def fixed_steps(self, depth):
         """The three channels' steps in units of the fixed-point values of ``depth``-bit
@@ -55,15 +66,16 @@ class Rate:
 
 class Coefficients:
     """Adaptive binary coding of integer coefficients: is it zero (context: group and
-    bucket), its sign (even odds), its magnitude class in unary (context: group, bucket,
-    position), the mantissa's top bit (context: group, class) and the rest at even odds.
-    Each context halves its own counts (a colour stream has many rare contexts)."""
+    bucket), its sign (even odds, or a sign context), its magnitude class in unary (context:
+    group, bucket, position), the mantissa's top bit (context: group, class) and the rest at
+    even odds. Each context halves its own counts (a colour stream has many rare contexts)."""
 
     def __init__(self, writer=None, reader=None):
         self.writer, self.reader = writer, reader
         self.classes_at = GROUPS * BUCKETS
         self.mantissa_at = self.classes_at + GROUPS * BUCKETS * CLASSES
-        self.hits = np.full(self.mantissa_at + GROUPS * CLASSES, 1, dtype=np.int64)
+        self.signs_at = self.mantissa_at + GROUPS * CLASSES
+        self.hits = np.full(self.signs_at + SIGN_CONTEXTS, 1, dtype=np.int64)
         self.seen = np.full(len(self.hits), 2, dtype=np.int64)
         # Zero flags start from a prior by bucket (1 to 9 tenths nonzero, a half where the
         # spread is about twice the step), which a stream of few bits cannot afford to learn.
@@ -74,12 +86,37 @@ class Coefficients:
     def _bits(self, truth, context):
         return adaptive_bits(self, truth, context, self.hits, self.seen, halve_each_context=True)
 
-    def code(self, truth, group, bucket):
-        """Code (``truth``) or read integers, one per row of ``group`` and ``bucket``."""
+    def costs(self, group, bucket, magnitudes):
+        """The bits that coding each column of the (n, K) ``magnitudes`` would cost now, by
+        the current counts (a sign counts one bit): the encoder's rate estimate."""
+        def cost(context, bit):
+            one = frequencies(self.hits[context], self.seen[context]).numpy() / 65536
+            return -np.log2(np.where(bit, one, 1 - one))
+
+        base = group * BUCKETS + bucket
+        bits = np.zeros(magnitudes.shape)
+        for column, magnitude in enumerate(magnitudes.T):
+            nonzero = magnitude > 0
+            classes = floor_log2(np.maximum(magnitude, 1))
+            total = cost(base, nonzero) + np.where(nonzero, 1 + np.maximum(classes - 1, 0), 0)
+            for position in range(int(classes.max()) + 1 if len(magnitude) else 0):
+                total += np.where(nonzero & (classes >= position),
+                                  cost(self.classes_at + base * CLASSES + position, classes > position), 0)
+            top_bit = (magnitude >> np.maximum(classes - 1, 0)) & 1 == 1
+            bits[:, column] = total + np.where(nonzero & (classes > 0),
+                                               cost(self.mantissa_at + group * CLASSES + classes, top_bit), 0)
+        return bits
+
+    def code(self, truth, group, bucket, sign_context=None):
+        """Code (``truth``) or read integers, one per row of ``group`` and ``bucket``, signs
+        under ``sign_context`` (rows of SIGN_CONTEXTS) or at even odds (None)."""
         given = truth is not None
         base = group * BUCKETS + bucket
         rows = np.flatnonzero(self._bits(truth != 0 if given else None, base))
-        negative = even_bits(self, truth[rows] < 0 if given else None, len(rows))
+        if sign_context is None:
+            negative = even_bits(self, truth[rows] < 0 if given else None, len(rows))
+        else:
+            negative = self._bits(truth[rows] < 0 if given else None, self.signs_at + sign_context[rows])
         magnitude = np.abs(truth[rows]) if given else None
         classes = floor_log2(magnitude) if given else None
         found = np.zeros(len(rows), dtype=np.int64)
@@ -116,6 +153,13 @@ def groups(channel, luma, count):
     return 1 + 3 * (channel - 1) + np.minimum(np.abs(luma), 2)
 
 
+def sign_contexts(channel, luma, co):
+    """Sign contexts of Co (``channel`` 1) and Cg (2) coefficients: the channel, the sign of
+    the Y coefficient at the same place and, for Cg, of the Co one."""
+    context = 9 * (channel - 1) + 3 * (np.sign(luma) + 1)
+    return context if channel == 1 else context + np.sign(co) + 1
+
+
 def buckets(spread, steps):
     """Context buckets: floor(2 log2(16 x spread / step + 1)), steps in 1 / 2^STEP_FRACTION
     units of the values."""
@@ -130,53 +174,68 @@ def quantize(x, steps, rounding):
     return np.sign(x) * magnitude
 
 
+def rdo_quantize(x, steps, rdoq_lambda, coder, group, bucket):
+    """x (units of the values) -> the q among the nearest level, the one below it and 0
+    that minimizes (x / step - q)^2 + lambda x its bits by the coder's current counts
+    (:meth:`Coefficients.costs`). Float: the encoder's choice alone."""
+    scaled = x * float(1 << raht.STEP_FRACTION) / steps
+    nearest = np.floor(np.abs(scaled) + 0.5).astype(np.int64)
+    candidates = np.stack([nearest, np.maximum(nearest - 1, 0), np.zeros_like(nearest)], axis=1)
+    cost = (np.abs(scaled)[:, None] - candidates) ** 2 + rdoq_lambda * coder.costs(group, bucket, candidates)
+    return np.sign(x) * candidates[np.arange(len(x)), cost.argmin(axis=1)]
+
+
 def dequantize(q, steps):
     """q -> q x step in units of the values, rounded half away from zero."""
     return np.sign(q) * round_shift(np.abs(q) * steps, raht.STEP_FRACTION)
 
 
-def walk(tree, root, coder, steps, rounding=(0, 0), truth=None):
+def walk(tree, root, coder, rate, depth, truth=None):
     """Code or decode the coefficients of every octree level, top first: ``root`` is the
-    (1, 3) value at the top, ``steps`` the three channels' orthonormal steps in units of
-    the values, ``rounding`` the encoder's two rounding offsets (:class:`Rate`), ``truth``
+    (1, 3) value at the top, ``rate`` the :class:`Rate` of ``depth``-bit colours, ``truth``
     the encoder's d of every sub-level (:meth:`raht.Tree.forward`), None when decoding.
     Each level goes in two passes (:meth:`raht.Tree.passes`): the
     second pass's nodes are predicted again knowing the first pass's decoded nodes
     (:meth:`raht.Tree.refine`). Returns the (N, 3) rebuilt fixed-point values."""
+    steps = rate.fixed_steps(depth)
+    rounding = [round(offset * (1 << ROUNDING_BITS)) for offset in rate.rounding]  # the encoder's
     known = root
     for level in reversed(range(tree.bits)):
         prediction, spread = tree.predict(level, known)
         passes = tree.passes(level)
         predicted, spreads = tree.lift(level, prediction, spread)
         ds = [d.copy() for d in predicted]
-        _code_pass(tree, level, 0, passes, predicted, spreads, ds, coder, steps, rounding, truth)
+        _code_pass(tree, level, 0, passes, predicted, spreads, ds, coder, steps, rate, rounding, truth)
         prediction, spread = tree.refine(level, tree.split_level(level, known, ds), prediction, spread,
                                          passes[0] == 1)
         predicted, spreads = tree.lift(level, prediction, spread)
-        _code_pass(tree, level, 1, passes, predicted, spreads, ds, coder, steps, rounding, truth)
+        _code_pass(tree, level, 1, passes, predicted, spreads, ds, coder, steps, rate, rounding, truth)
         known = tree.split_level(level, known, ds)
     return known
 
 
-def _code_pass(tree, level, this_pass, passes, predicted, spreads, ds, coder, steps, rounding, truth):
+def _code_pass(tree, level, this_pass, passes, predicted, spreads, ds, coder, steps, rate, rounding, truth):
     """Code or decode the pairs of one pass of an octree level, its top sub-level first,
     into ``ds`` (which holds the predicted d elsewhere)."""
     for part in (2, 1, 0):
         sub_level = 3 * level + part
         merges = tree.merges[sub_level]
         rows = np.flatnonzero(passes[part][merges.left] == this_pass)
-        luma = None
+        luma = co = None
         for channel in range(3):
             pair_steps = raht.coefficient_steps(merges, steps[channel])[rows]
             predicted_d = predicted[part][rows, channel]
-            context = buckets(spreads[part][rows, channel], pair_steps)
+            context, group = buckets(spreads[part][rows, channel], pair_steps), groups(channel, luma, len(rows))
             given = None
-            if truth is not None:
+            if truth is not None and rate.rdoq_lambda:
+                given = rdo_quantize(truth[sub_level][rows, channel] - predicted_d, pair_steps, rate.rdoq_lambda,
+                                     coder, group, context)
+            elif truth is not None:
                 given = quantize(truth[sub_level][rows, channel] - predicted_d, pair_steps,
                                  np.where(context < BUSY_BUCKET, rounding[0], rounding[1]))
-            q = coder.code(given, groups(channel, luma, len(rows)), context)
-            if channel == 0:
-                luma = q
+            signs = sign_contexts(channel, luma, co) if rate.sign_contexts and channel else None
+            q = coder.code(given, group, context, signs)
+            luma, co = (q, co) if channel == 0 else (luma, q)
             ds[part][rows, channel] = predicted_d + dequantize(q, pair_steps)
 
 
@@ -186,8 +245,7 @@ def encode(keys, bits, ycocg, depth, rate, coder):
     tree = raht.Tree(keys, bits)
     root, ds = tree.forward(np.asarray(ycocg, dtype=np.int64) << raht.FRACTION_BITS)
     writer = binary_writer(coder)
-    rounding = [round(offset * (1 << ROUNDING_BITS)) for offset in rate.rounding]
-    rebuilt = walk(tree, root, Coefficients(writer=writer), rate.fixed_steps(depth), rounding, ds)
+    rebuilt = walk(tree, root, Coefficients(writer=writer), rate, depth, ds)
     return varint.encode(varint.signed(root[0])) + writer.finish(), round_shift(rebuilt, raht.FRACTION_BITS)
 
 
@@ -198,7 +256,7 @@ def decode(keys, bits, depth, rate, payload, coder):
         raise BitstreamError("colour payload is corrupted")
     reader = binary_reader(coder, payload[start:])
     tree = raht.Tree(keys, bits)
-    rebuilt = walk(tree, np.array([varint.unsigned(root)], dtype=np.int64), Coefficients(reader=reader),
-                   rate.fixed_steps(depth))
+    rebuilt = walk(tree, np.array([varint.unsigned(root)], dtype=np.int64), Coefficients(reader=reader), rate,
+                   depth)
     reader.finish()
     return round_shift(rebuilt, raht.FRACTION_BITS)
