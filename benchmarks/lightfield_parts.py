@@ -39,7 +39,8 @@ def parts(raw, rate, model_id=None):
     card = zoo.resolve("lightfield", model_id)
     codec = synthesis.SynthesisLightFieldCodec(card, "rans")
     step = codec.step_of(rate)
-    layout, cells = synthesis.analyse(raw, step, codec.level_ratio(step))
+    layout, cells = synthesis.analyse(raw, step)
+    layout = codec.model_layout(layout)
     writers = [binary_writer("rans") for _ in range(3)]
     model = zoo.load(card.model_id)
     synthesis.code_disparity(model, cells, layout.exponent, writer=writers[0])
@@ -55,8 +56,9 @@ def parts(raw, rate, model_id=None):
            "predicted_psnr_yuv": lightfield_quality(raw, only).psnr_yuv,
            "decoded_psnr_yuv": lightfield_quality(raw, samples).psnr_yuv}
     quality = lightfield_quality(raw, samples).view_psnr_yuv
+    order = synthesis.coding_order(layout.present, key, layout.compact_levels)
     for level in range(len(synthesis.LEVEL_SPACINGS)):
-        views_of_level = [view for view, lv in synthesis.coding_order(layout.present, key) if lv == level]
+        views_of_level = [view for view, lv in order if lv == level]
         row[f"level{level}_psnr_yuv"] = float(np.mean([quality[v] for v in views_of_level])) if views_of_level else None
     return row
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import omnicodec
-from omnicodec import api, fixedpoint, zoo
+from omnicodec import api, bitstream, fixedpoint, zoo
 from omnicodec.entropy import binary_frequencies, binary_reader, binary_writer
 from omnicodec.errors import BitstreamError
 from omnicodec.io.lightfield import LightField, Naming
@@ -172,6 +172,30 @@ def test_finer_steps_refine_the_views_down_the_hierarchy():
             assert np.array_equal(old, new) and old_bytes == new_bytes
         else:
             assert new_bytes > old_bytes and _quality(lightfield.views, new) > _quality(lightfield.views, old) + 1
+
+
+def test_compact_levels_count_from_the_first_level_with_views():
+    key = (2, 2)
+    five = synthesis.coding_order(np.ones((5, 5), dtype=bool), key)
+    compact = synthesis.coding_order(np.ones((5, 5), dtype=bool), key, compact=True)
+    assert {level for _, level in five} == {1, 2} and [view for view, _ in compact] == [view for view, _ in five]
+    assert [level for _, level in compact] == [level - 1 for _, level in five]
+    nine = np.ones((9, 9), dtype=bool)
+    assert synthesis.coding_order(nine, (4, 4), compact=True) == synthesis.coding_order(nine, (4, 4))
+
+
+def test_compact_levels_refine_a_five_by_five_grid_and_leave_nine_by_nine_alone():
+    """lightfield-v5 codes a 9x9 grid as lightfield-v4 did (the same sections); on a 5x5
+    grid its nearest views take the first level's step, so they cost more and come closer."""
+    nine = LightField(_shifted_views(9, 9, 1.3), Naming("npy"))
+    sections = [bitstream.unpack(omnicodec.compress(nine, model=model, rate=3))[1]
+                for model in ("lightfield-v4", "lightfield-v5")]
+    assert sections[0] == sections[1]
+    five = LightField(_shifted_views(5, 5, 1.3), Naming("npy"))
+    (old_bytes, old), (new_bytes, new) = [
+        (len(data), omnicodec.decompress(data).views)
+        for data in (omnicodec.compress(five, model=model, rate=5) for model in ("lightfield-v4", "lightfield-v5"))]
+    assert new_bytes > old_bytes and _quality(five.views, new) > _quality(five.views, old)
 
 
 def test_corrupted_header_is_refused():

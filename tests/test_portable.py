@@ -50,7 +50,7 @@ PORTABLE = _portable_entries()
 
 def test_every_default_model_family_has_portable_golden_streams():
     models = {entry["model"] for entry in PORTABLE}
-    assert {"occupancy-v2", "lossy-v2-r3", "lidar-v3", "lidar-v2-r3", "depth-v2", "sparse-v2", "lightfield-v4",
+    assert {"occupancy-v2", "lossy-v2-r3", "lidar-v3", "lidar-v2-r3", "depth-v2", "sparse-v2", "lightfield-v5", "lightfield-v4",
             "lightfield-v3"} <= models
     with open(os.path.join(GOLDEN, PORTABLE[0]["stream"]), "rb") as handle:
         assert zoo.portable(bitstream.unpack(handle.read())[0])

@@ -65,8 +65,10 @@ def key_view(present):
     return min(candidates, key=lambda t: ((t[0] - centre[0]) ** 2 + (t[1] - centre[1]) ** 2, t))
 
 
-def coding_order(present, key):
-    """The present views other than the key view, by level: [(view, level)]."""
+def coding_order(present, key, compact=False):
+    """The present views other than the key view, by level: [(view, level)]. ``compact``
+    numbers the levels from the first one that has views (a 5x5 grid has none at spacing
+    4, so its nearest views would otherwise take the step of a second level)."""
     rows, cols = present.shape
     order, seen = [], {key}
     for level, spacing in enumerate(LEVEL_SPACINGS):
@@ -76,7 +78,8 @@ def coding_order(present, key):
                         v - key[1]) % spacing == 0:
                     order.append(((u, v), level))
                     seen.add((u, v))
-    return order
+    first = min((level for _, level in order), default=0) if compact else 0
+    return [(view, level - first) for view, level in order]
 
 
 def reference_views(target, decoded):
@@ -148,8 +151,10 @@ def best_disparity_exponent(cells):
 @dataclasses.dataclass
 class Layout:
     """What the header fixes: shape, sample bits, key view, luma step, disparity cell and
-    scale exponent, which views are present; and what the model makes of the luma step:
-    ``level_ratio``, the factor a view's step grows by per level (exact)."""
+    scale exponent, which views are present; and what the model makes of them:
+    ``level_ratio``, the factor a view's step grows by per level (exact), and
+    ``compact_levels``, whether levels count from the first one with views
+    (:func:`coding_order`)."""
 
     shape: tuple
     sample_bits: int
@@ -159,6 +164,7 @@ class Layout:
     exponent: int
     present: np.ndarray
     level_ratio: decimal.Decimal = decimal.Decimal(repr(LEVEL_RATIO))
+    compact_levels: bool = False
 
     @property
     def peak(self):
@@ -201,10 +207,10 @@ def level_ratio(step, knots=()):
     return points[-1][1]
 
 
-def analyse(raw, step, ratio):
-    """The encoder's choices for (U, V, H, W, 3) integer views at a luma step and level
-    ratio (the model's: :meth:`SynthesisLightFieldCodec.level_ratio`): (Layout, the
-    disparity cells)."""
+def analyse(raw, step):
+    """The encoder's choices for (U, V, H, W, 3) integer views at a luma step: (Layout with
+    lightfield-v2's level ratio, which :meth:`SynthesisLightFieldCodec.model_layout` makes the
+    model's; the disparity cells)."""
     sample_bits = 8 * raw.dtype.itemsize
     rows, cols, height, width, _ = raw.shape
     present = raw.reshape(rows, cols, -1).any(axis=-1)
@@ -216,7 +222,7 @@ def analyse(raw, step, ratio):
         candidates = torch.arange(-SEARCH, SEARCH + SEARCH_STEP / 2, SEARCH_STEP)
         cells = cell_grid(disparity.estimate(disparity.luma(views), present, key, candidates), cell)
     layout = Layout((rows, cols, height, width), sample_bits, key, step, cell, best_disparity_exponent(cells),
-                    present, ratio)
+                    present)
     return layout, cells
 
 
@@ -301,7 +307,7 @@ class SynthesisCoder:
         self._tick()
         full = arithmetic.disparity_map(disparity_cells)
         maps = {}
-        for target, level in coding_order(layout.present, key):
+        for target, level in coding_order(layout.present, key, layout.compact_levels):
             for view in (target, *decoded):
                 if view not in maps:
                     maps[view] = arithmetic.splat(full, (view[0] - key[0], view[1] - key[1]))
@@ -362,10 +368,17 @@ class SynthesisLightFieldCodec(Codec):
         """The level ratio of this model at luma ``step`` (its card's ``level_ratios``)."""
         return level_ratio(step, self.card.settings.get("level_ratios", ()))
 
+    def model_layout(self, layout):
+        """``layout`` with what this model makes of its luma step and views (its card's
+        level ratios and ``compact_levels``)."""
+        return dataclasses.replace(layout, level_ratio=self.level_ratio(layout.step),
+                                   compact_levels=self.card.settings.get("compact_levels", False))
+
     def encode(self, prepared, rate=None, progress=None):
         lightfield = prepared
         step = self.step_of(rate)
-        layout, cells = analyse(lightfield.views, step, self.level_ratio(step))
+        layout, cells = analyse(lightfield.views, step)
+        layout = self.model_layout(layout)
         writers = [binary_writer(self.coder) for _ in range(3)]
         model = self._model
         code_disparity(model, cells, layout.exponent, writer=writers[0])
@@ -379,7 +392,7 @@ class SynthesisLightFieldCodec(Codec):
 
     def decode(self, header, sections, progress=None):
         layout, naming = self._fields(header)
-        layout = dataclasses.replace(layout, level_ratio=self.level_ratio(layout.step))
+        layout = self.model_layout(layout)
         if len(sections) != 3:
             raise BitstreamError("bitstream section table does not match its light field")
         rows, cols, height, width = layout.shape
@@ -460,7 +473,7 @@ def fit(data, out):
     collector = ViewEntropyModel()
     for name, raw in training_light_fields(data).items():
         for step in RATE_STEPS:
-            layout, cells = analyse(raw, step, level_ratio(step))  # lightfield-v2's ratio
+            layout, cells = analyse(raw, step)  # lightfield-v2's level ratio
             SynthesisCoder(collector, layout).run(raw, cells, [{"collect": statistics}] * 2)
             print(f"{name}: step {step} collected", flush=True)
     model = view_coding.fit(statistics)

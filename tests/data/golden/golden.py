@@ -80,6 +80,9 @@ LATER_CASES = [
     ("lightfield_v3_r7.ocz", "plane_9x9.npy", "lightfield-v3", "torchac", {"rate": 7}),
     ("lightfield_v4_r6.ocz", "plane_9x9.npy", "lightfield-v4", "rans", {"rate": 6}),
     ("lightfield_v4_r7.ocz", "plane_9x9.npy", "lightfield-v4", "torchac", {"rate": 7}),
+    ("lightfield_v5_5x5_r3.ocz", "plane_5x5.npy", "lightfield-v5", "rans", {"rate": 3}),
+    ("lightfield_v5_5x5_r7.ocz", "plane_5x5.npy", "lightfield-v5", "torchac", {"rate": 7}),
+    ("lightfield_v5_r6.ocz", "plane_9x9.npy", "lightfield-v5", "rans", {"rate": 6}),
     ("lidar_v3.ocz", "sweep_synthetic.ply", "lidar-v3", "rans", {"voxel_size": 0.001}),
     ("lidar_v3_intensity.ocz", "sweep_synthetic_intensity.ply", "lidar-v3", "torchac", {"voxel_size": 0.001}),
 ]
