@@ -14,6 +14,7 @@ an .npy file; ``.h5``/``.hdf5`` an HDF5 file (the input's dataset name, else
 ``lightfield``); no extension the input's kind and names. Any other extension is refused.
 """
 
+import concurrent.futures
 import dataclasses
 import json
 import math
@@ -33,6 +34,9 @@ _ROW_COLUMN = re.compile(r"^(.*?)_(\d+)_(\d+)\.png$", re.IGNORECASE)
 _FILE_KINDS = {".npy": "npy", ".h5": "hdf5", ".hdf5": "hdf5"}  # file suffix -> Naming kind
 FILE_SUFFIXES = tuple(_FILE_KINDS)
 _SEPARATORS = tuple(sep for sep in (os.sep, os.altsep) if sep)
+# zlib level of written PNG views: 1 (OpenCV's default too) writes a 9x9x512x512 light field
+# in 1.1 s where Pillow's default 6 takes 4.5 s, for files 18% larger (same pixels).
+PNG_COMPRESS_LEVEL = 1
 
 
 @dataclasses.dataclass
@@ -169,12 +173,18 @@ def _read_folder(folder, grid):
         raise InputError(f"{folder}: views outside the {rows}x{cols} grid: {', '.join(outside[:4])}")
     first = _read_png(os.path.join(folder, positions[(0, 0)]))
     views = np.empty((rows, cols, *first.shape), dtype=np.uint8)
-    for (r, c), name in positions.items():
-        image = first if (r, c) == (0, 0) else _read_png(os.path.join(folder, name))
+
+    def read(position):
+        name = positions[position]
+        image = first if position == (0, 0) else _read_png(os.path.join(folder, name))
         if image.shape != first.shape:
             raise InputError(f"{folder}: view {name} is {image.shape[1]}x{image.shape[0]}, "
                              f"the others {first.shape[1]}x{first.shape[0]}")
-        views[r, c] = image
+        views[position] = image
+
+    # zlib releases the GIL: one thread per core; the first bad view in name order is reported
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        list(pool.map(read, sorted(positions)))
     return views, naming
 
 
@@ -268,10 +278,15 @@ def write_lightfield(path, lightfield):
         staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
         try:
             rows, cols = views.shape[:2]
-            for r in range(rows):
-                for c in range(cols):
-                    name = os.path.join(staging, view_name(naming, r, c, cols))
-                    Image.fromarray(views[r, c]).save(name, format="PNG")
+
+            def write(position):
+                r, c = position
+                Image.fromarray(views[r, c]).save(os.path.join(staging, view_name(naming, r, c, cols)), format="PNG",
+                                                  compress_level=PNG_COMPRESS_LEVEL)
+
+            # zlib releases the GIL: one thread per core
+            with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+                list(pool.map(write, [(r, c) for r in range(rows) for c in range(cols)]))
             os.chmod(staging, 0o755)
             if os.path.isdir(path):  # the new folder takes the name, then the old one goes
                 old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old.", dir=parent)
