@@ -64,14 +64,12 @@ def estimate(luma_views, present, centre, candidates):
     others = sweep_views(present, centre)
     if not others:  # one view: no parallax to measure
         return torch.zeros(height, width)
-    costs = torch.empty(len(candidates), height, width)
+    costs = torch.zeros(len(candidates), height, width)
     for i, d in enumerate(candidates.tolist()):
-        total = torch.zeros(height, width)
         for u, v in others:
             moved = sample(luma_views[u, v][None], y + (u - centre[0]) * d, x + (v - centre[1]) * d,
                            mode="bilinear")[0]
-            total += (moved - reference).abs()
-        costs[i] = total
+            costs[i] += moved.sub_(reference).abs_()
     costs = F.avg_pool2d(costs[:, None], WINDOW, 1, WINDOW // 2, count_include_pad=False)[:, 0]
     # ties (no texture) go to the disparity nearest zero, so flat regions send no noise
     costs += TIE_BREAK * len(others) * candidates.abs()[:, None, None]

@@ -218,7 +218,8 @@ def analyse(raw, step):
     key = key_view(present) if present.any() else (rows // 2, cols // 2)
     cells = torch.zeros((-(-height // cell), -(-width // cell)), dtype=torch.int64)
     if present.sum() > 1:
-        views = torch.from_numpy(raw.astype(np.float32)) * (255.0 / ((1 << sample_bits) - 1))
+        samples = torch.from_numpy(raw if raw.dtype == np.uint8 else raw.astype(np.int32))
+        views = samples.to(torch.float32) * (255.0 / ((1 << sample_bits) - 1))  # torch's cast: threaded
         candidates = torch.arange(-SEARCH, SEARCH + SEARCH_STEP / 2, SEARCH_STEP)
         cells = cell_grid(disparity.estimate(disparity.luma(views), present, key, candidates), cell)
     layout = Layout((rows, cols, height, width), sample_bits, key, step, cell, best_disparity_exponent(cells),
