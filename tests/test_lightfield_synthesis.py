@@ -106,8 +106,20 @@ def test_prediction_makes_the_other_views_cheap():
     assert whole < 3 * alone  # 25 views for the price of under three
 
 
+def test_wide_baselines_widen_the_sweep():
+    """Disparities beyond the first sweep's range are found by a wider one, so the other
+    views are predicted as well as at small disparities."""
+    near, far = (LightField(_shifted_views(3, 3, shift, height=96, width=128), Naming("npy"))
+                 for shift in (1.5, 1.5 * synthesis.SEARCH))
+    luma = disparity.luma(torch.from_numpy(far.views.astype(np.float32)))
+    found = synthesis.sweep(luma, np.ones((3, 3), dtype=bool), (1, 1))
+    assert float((found[20:-20, 40:-40] - 1.5 * synthesis.SEARCH).abs().median()) < 0.1
+    bits = [len(omnicodec.compress(lightfield, rate=5)) for lightfield in (near, far)]
+    assert bits[1] < 1.3 * bits[0]
+
+
 def test_disparity_beyond_the_search_still_decodes_faithfully():
-    far = _shifted_views(3, 3, 2 * synthesis.SEARCH)
+    far = _shifted_views(3, 3, 2 * synthesis.MAX_SEARCH, height=48, width=64)
     codec, prepared = api.prepare(LightField(far, Naming("npy")), rate=TOP)
     data, encoded = api.encode(codec, prepared, rate=TOP)
     decoded = omnicodec.decompress(data).views

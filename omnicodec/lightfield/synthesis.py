@@ -42,8 +42,14 @@ from omnicodec.io.lightfield import LightField, Naming
 from omnicodec.lightfield import disparity, synthesis_integer, view_coding
 from omnicodec.lightfield.view_coding import LIMIT, TAIL, IntegerViewEntropyModel, ViewEntropyModel
 
-SEARCH = 4.0  # disparities swept: -SEARCH .. SEARCH pixels per camera step ...
+SEARCH = 4.0  # disparities swept first: -SEARCH .. SEARCH pixels per camera step ...
 SEARCH_STEP = 0.25  # ... in these steps (refined to a fraction of them)
+# A sweep that leaves more than WIDEN_SHARE of the key view's pixels at its ends (the scene's
+# disparities reach beyond it: wide baselines) is done again over twice the range in twice
+# the steps, up to MAX_SEARCH. HCI antinous (9x9) leaves 1% there; its views two grid steps
+# apart, 33%, and widening takes 46% off their bits.
+WIDEN_SHARE = 0.05
+MAX_SEARCH = 32.0
 DISPARITY_UNIT = 1 << disparity.SENT_BITS  # disparities are sent in 1/16 pixel
 CHROMA_RATIO = 1.8  # Cb and Cr steps / Y step (PSNR-YUV weighs Y six times each)
 LEVEL_RATIO = 3.0  # step of a view of level L: luma step x LEVEL_RATIO^(L + 1)
@@ -207,6 +213,18 @@ def level_ratio(step, knots=()):
     return points[-1][1]
 
 
+def sweep(luma_views, present, key):
+    """The key view's disparity map, by plane sweep over -SEARCH .. SEARCH, widened while the
+    scene's disparities reach beyond the range (see WIDEN_SHARE)."""
+    search, search_step = SEARCH, SEARCH_STEP
+    while True:
+        candidates = torch.arange(-search, search + search_step / 2, search_step)
+        found = disparity.estimate(luma_views, present, key, candidates)
+        if search >= MAX_SEARCH or float((found.abs() >= search).float().mean()) <= WIDEN_SHARE:
+            return found
+        search, search_step = 2 * search, 2 * search_step
+
+
 def analyse(raw, step):
     """The encoder's choices for (U, V, H, W, 3) integer views at a luma step: (Layout with
     lightfield-v2's level ratio, which :meth:`SynthesisLightFieldCodec.model_layout` makes the
@@ -220,8 +238,7 @@ def analyse(raw, step):
     if present.sum() > 1:
         samples = torch.from_numpy(raw if raw.dtype == np.uint8 else raw.astype(np.int32))
         views = samples.to(torch.float32) * (255.0 / ((1 << sample_bits) - 1))  # torch's cast: threaded
-        candidates = torch.arange(-SEARCH, SEARCH + SEARCH_STEP / 2, SEARCH_STEP)
-        cells = cell_grid(disparity.estimate(disparity.luma(views), present, key, candidates), cell)
+        cells = cell_grid(sweep(disparity.luma(views), present, key), cell)
     layout = Layout((rows, cols, height, width), sample_bits, key, step, cell, best_disparity_exponent(cells),
                     present)
     return layout, cells
