@@ -356,8 +356,11 @@ def read_integer(reader, model):
 def best_scale_exponent(values, location, exponents, per_octave, low, high, tail=None):
     """Of ``exponents``, the e whose logistic at ``location`` with scale 2^(e / per_octave)
     codes ``values`` in the fewest bits (what an encoder fits and sends for a stream)."""
-    values = torch.as_tensor(values, dtype=torch.float64)
-    at = torch.full_like(values, float(location))
-    costs = {e: float(bits(values, at, torch.full_like(values, 2.0 ** (e / per_octave)), low, high, tail).sum())
-             for e in exponents}
-    return min(costs, key=costs.get)
+    exponents = list(exponents)
+    # each distinct value once, weighted by its count: one (exponents, values) evaluation
+    values, counts = torch.unique(torch.as_tensor(values, dtype=torch.float64), return_counts=True)
+    scales = torch.tensor([2.0 ** (e / per_octave) for e in exponents], dtype=torch.float64)
+    grid = values.expand(len(exponents), -1)
+    costs = bits(grid, torch.full_like(grid, float(location)), scales[:, None].expand_as(grid), low, high,
+                 tail) @ counts.to(torch.float64)
+    return exponents[int(torch.argmin(costs))]  # the first of equals, as before
