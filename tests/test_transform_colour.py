@@ -113,14 +113,19 @@ def test_rate_distortion_quantization_saves_bits_at_the_same_step():
     coords = morton.decode(keys, 7)
     rgb = np.clip(coords * 2 + np.random.default_rng(3).integers(0, 20, coords.shape), 0, 255)
     ycocg = colour_coding.ycocg_r(rgb)
-    plain = transform_coding.Rate(8, 24)
-    optimised = transform_coding.Rate(8, 24, rdoq_lambda=0.1, sign_contexts=True)
-    sizes = []
-    for rate in (plain, optimised):
+    sizes, errors = [], []
+    for rate in (transform_coding.Rate(8, 24), transform_coding.Rate(8, 24, sign_contexts=True),
+                 transform_coding.Rate(8, 24, rdoq_lambda=0.1), transform_coding.Rate(8, 24, rdoq_lambda=1e-9)):
         payload, rebuilt = transform_coding.encode(keys, 7, ycocg, 8, rate, default_coder())
         assert np.array_equal(transform_coding.decode(keys, 7, 8, rate, payload, default_coder()), rebuilt)
         sizes.append(len(payload))
-    assert sizes[1] < sizes[0]
+        errors.append(float(np.mean((rebuilt - ycocg)[:, 0] ** 2)))
+    # sign contexts: the same integers, coded no worse
+    assert sizes[1] <= sizes[0] and errors[1] == errors[0]
+    # RDOQ: fewer bits for a little more error than the dead zone's, and with a vanishing
+    # lambda it rounds to the nearest level (more bits, less error)
+    assert sizes[2] < sizes[0] and errors[0] <= errors[2] < 1.5 * errors[0]
+    assert sizes[3] > sizes[0] and errors[3] < errors[0]
 
 
 def test_walk_decodes_what_the_encoder_rebuilt_and_finer_steps_cost_more():

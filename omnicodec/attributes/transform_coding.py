@@ -29,7 +29,7 @@ CLASSES = 24  # magnitude classes floor(log2 |q|), coded in unary: |q| < 2^24 (1
 # differences over the finest step reach 2^21)
 GROUPS = 7  # context groups: Y; Co and Cg each by their Y coefficient's magnitude 0, 1, more
 PRIOR_COUNT = 4  # decisions a zero flag's prior counts for
-SIGN_CONTEXTS = 18  # Co and Cg signs: by channel, Y's sign at the same place and (Cg) Co's
+SIGN_CONTEXTS = 12  # Co signs by Y's sign at the same place (3), Cg's by Y's and Co's (9)
 ROUNDING_BITS = 8  # fractional bits of the dead zone's rounding offsets
 BUSY_BUCKET = 6  # coefficients from this bucket up are rounded with the larger offset
 
@@ -156,8 +156,9 @@ def groups(channel, luma, count):
 def sign_contexts(channel, luma, co):
     """Sign contexts of Co (``channel`` 1) and Cg (2) coefficients: the channel, the sign of
     the Y coefficient at the same place and, for Cg, of the Co one."""
-    context = 9 * (channel - 1) + 3 * (np.sign(luma) + 1)
-    return context if channel == 1 else context + np.sign(co) + 1
+    if channel == 1:
+        return np.sign(luma) + 1
+    return 3 + 3 * (np.sign(luma) + 1) + np.sign(co) + 1
 
 
 def buckets(spread, steps):
@@ -198,7 +199,7 @@ def walk(tree, root, coder, rate, depth, truth=None):
     second pass's nodes are predicted again knowing the first pass's decoded nodes
     (:meth:`raht.Tree.refine`). Returns the (N, 3) rebuilt fixed-point values."""
     steps = rate.fixed_steps(depth)
-    rounding = [round(offset * (1 << ROUNDING_BITS)) for offset in rate.rounding]  # the encoder's
+    rounding = None if truth is None else [round(offset * (1 << ROUNDING_BITS)) for offset in rate.rounding]
     known = root
     for level in reversed(range(tree.bits)):
         prediction, spread = tree.predict(level, known)
@@ -235,7 +236,10 @@ def _code_pass(tree, level, this_pass, passes, predicted, spreads, ds, coder, st
                                  np.where(context < BUSY_BUCKET, rounding[0], rounding[1]))
             signs = sign_contexts(channel, luma, co) if rate.sign_contexts and channel else None
             q = coder.code(given, group, context, signs)
-            luma, co = (q, co) if channel == 0 else (luma, q)
+            if channel == 0:
+                luma = q
+            elif channel == 1:
+                co = q
             ds[part][rows, channel] = predicted_d + dequantize(q, pair_steps)
 
 

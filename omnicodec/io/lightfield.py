@@ -182,10 +182,21 @@ def _read_folder(folder, grid):
                              f"the others {first.shape[1]}x{first.shape[0]}")
         views[position] = image
 
-    # zlib releases the GIL: one thread per core; the first bad view in name order is reported
-    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        list(pool.map(read, sorted(positions)))
+    _each_view(read, positions)  # in name order: the first bad view by name is reported
     return views, naming
+
+
+def _each_view(function, positions):
+    """``function`` of every position, on as many threads as torch may use here (zlib
+    releases the GIL; a batch worker's share of the cores, not the machine's). The first
+    failure, in the order of ``positions``, is raised, and views not started are dropped."""
+    import torch
+
+    pool = concurrent.futures.ThreadPoolExecutor(torch.get_num_threads())
+    try:
+        list(pool.map(function, positions))
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 def _read_hdf5(path, dataset):
@@ -284,9 +295,7 @@ def write_lightfield(path, lightfield):
                 Image.fromarray(views[r, c]).save(os.path.join(staging, view_name(naming, r, c, cols)), format="PNG",
                                                   compress_level=PNG_COMPRESS_LEVEL)
 
-            # zlib releases the GIL: one thread per core
-            with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-                list(pool.map(write, [(r, c) for r in range(rows) for c in range(cols)]))
+            _each_view(write, [(r, c) for r in range(rows) for c in range(cols)])
             os.chmod(staging, 0o755)
             if os.path.isdir(path):  # the new folder takes the name, then the old one goes
                 old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old.", dir=parent)

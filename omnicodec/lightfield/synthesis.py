@@ -215,7 +215,9 @@ def level_ratio(step, knots=()):
 
 def sweep(luma_views, present, key):
     """The key view's disparity map, by plane sweep over -SEARCH .. SEARCH, widened while the
-    scene's disparities reach beyond the range (see WIDEN_SHARE)."""
+    scene's disparities reach beyond the range (see WIDEN_SHARE). A widened sweep estimates
+    every pixel at its coarser steps (the same number of candidates): measured, that costs
+    the small disparities less than the large ones gain."""
     search, search_step = SEARCH, SEARCH_STEP
     while True:
         candidates = torch.arange(-search, search + search_step / 2, search_step)
@@ -236,7 +238,9 @@ def analyse(raw, step):
     key = key_view(present) if present.any() else (rows // 2, cols // 2)
     cells = torch.zeros((-(-height // cell), -(-width // cell)), dtype=torch.int64)
     if present.sum() > 1:
-        samples = torch.from_numpy(raw if raw.dtype == np.uint8 else raw.astype(np.int32))
+        # torch shares the caller's array where it can (a flipped or read-only one is copied)
+        samples = torch.from_numpy(np.require(raw, requirements=["C", "W"]) if raw.dtype == np.uint8
+                                   else raw.astype(np.int32))
         views = samples.to(torch.float32) * (255.0 / ((1 << sample_bits) - 1))  # torch's cast: threaded
         cells = cell_grid(sweep(disparity.luma(views), present, key), cell)
     layout = Layout((rows, cols, height, width), sample_bits, key, step, cell, best_disparity_exponent(cells),
