@@ -109,13 +109,13 @@ def block_feature(spread, steps):
     return torch.floor(2 * torch.log2(1 + rms)).clamp(0, FEATURES - 1).to(torch.int64)
 
 
-def _context(q, band, kind):
-    """(P, H', W') context bins of ``band`` from the magnitudes of the lower bands of each
-    block and its four neighbours (a key view's DC, its brightness, left out): floor(1.5
-    log2(1 + own + the neighbours' mean)), in integers (of 4 x that sum)."""
+def _context(low, band):
+    """(P, H', W') context bins of ``band`` from ``low``, the summed magnitudes of the lower
+    bands of each block (a key view's DC, its brightness, left out), and its four
+    neighbours': floor(1.5 log2(1 + own + the neighbours' mean)), in integers (of 4 x that
+    sum)."""
     if band == 0:
-        return torch.zeros(q.shape[:3], dtype=torch.int64)
-    low = q[..., int(kind == "key"):BAND_EDGES[band]].abs().sum(dim=-1)
+        return torch.zeros(low.shape, dtype=torch.int64)
     padded = torch.nn.functional.pad(low[None], (1, 1, 1, 1))[0]
     around = padded[:, :-2, 1:-1] + padded[:, 2:, 1:-1] + padded[:, 1:-1, :-2] + padded[:, 1:-1, 2:]
     # floor(1.5 log2(x / 4)) = floor(1.5 log2 x) - 3
@@ -203,12 +203,14 @@ class _ViewTables(nn.Module):
             first = 1
         coded = self._code_flags(kind, feature, None if reader is not None else (q[..., first:] != 0).any(dim=-1), *io)
         planes = torch.arange(PLANES).reshape(-1, 1, 1).expand_as(feature)[coded]
+        low = torch.zeros(feature.shape, dtype=torch.int64)  # the magnitudes of the bands coded so far
         for band in range(first, BANDS):
             lo, hi = BAND_EDGES[band], BAND_EDGES[band + 1]
-            cells = tuple(x[:, None].expand(-1, hi - lo) for x in (planes, _context(q, band, kind)[coded], feature[coded]))
+            cells = tuple(x[:, None].expand(-1, hi - lo) for x in (planes, _context(low, band)[coded], feature[coded]))
             part = q[..., lo:hi]
             part[coded] = self._values(kind, band, cells, part[coded], *io)
             q[..., lo:hi] = part
+            low += part.abs().sum(dim=-1)
         return q
 
     def _code_flags(self, kind, feature, coded, writer, reader, collect):
