@@ -9,7 +9,7 @@ import pytest
 
 import omnicodec
 from omnicodec import api, catalogue
-from omnicodec.attributes import colour_coding, raht, transform_coding
+from omnicodec.attributes import colour_coding, post_filter, raht, transform_coding
 from omnicodec.entropy import available_coders, binary_reader, binary_writer, default_coder
 from omnicodec.entropy.adaptive import CHUNK
 from omnicodec.errors import BitstreamError, InputError
@@ -252,3 +252,35 @@ def test_quality_and_target_bits_are_refused_together(tmp_path):
     write_ply(str(source), cloud.positions, attributes=cloud.attributes)
     with pytest.raises(InputError, match="not several"):
         api.compress_file(str(source), str(tmp_path / "c.ocz"), target_bpp=2.0, quality=3)
+
+
+def test_post_filter_rings_are_the_integer_neighbour_means():
+    keys, rgb = voxels(count=3000, bits=5)
+    values = colour_coding.ycocg_r(rgb) << raht.FRACTION_BITS
+    table = raht.Tree(keys, 5).neighbours(0)
+    differences = post_filter.ring_differences(table, values)
+    for ring, columns in enumerate(post_filter.RINGS):
+        rows = table[:, columns]
+        count = (rows >= 0).sum(axis=1)
+        total = np.where((rows >= 0)[..., None], values[np.maximum(rows, 0)], 0).sum(axis=1)
+        exact = ((total - count[:, None] * values) << post_filter.MEAN_BITS) / np.maximum(count, 1)[:, None]
+        assert np.all(np.abs(differences[ring] - exact) <= np.abs(exact) / 100 + 1)  # reciprocals of 16 bits
+        assert not differences[ring][count == 0].any()
+
+
+def test_post_filter_lowers_the_error_or_stays_off():
+    """Noise on a smooth solid block: the fitted filter removes much of it; on the clean
+    block there is nothing to remove and every channel stays off."""
+    keys = morton.unique_keys(morton.encode(np.stack(np.meshgrid(*[np.arange(16)] * 3), -1).reshape(-1, 3), 4))
+    coords = morton.decode(keys, 4)
+    smooth = colour_coding.ycocg_r(coords * 12 + 20) << raht.FRACTION_BITS
+    noisy = smooth + np.random.default_rng(6).integers(-64, 65, smooth.shape)
+    table = raht.Tree(keys, 4).neighbours(0)
+    differences = post_filter.ring_differences(table, noisy)
+    weights = post_filter.fit(noisy, smooth, differences, raht.FRACTION_BITS)
+    assert weights.any() and np.abs(weights).max() <= 1 << post_filter.WEIGHT_BITS
+    filtered = post_filter.apply(noisy, differences, weights)
+    assert ((filtered - smooth) ** 2).sum() < 0.5 * ((noisy - smooth) ** 2).sum()
+    assert not post_filter.fit(smooth, smooth, post_filter.ring_differences(table, smooth), raht.FRACTION_BITS).any()
+    with pytest.raises(BitstreamError):
+        post_filter.checked([0] * 8 + [65], 3)

@@ -107,7 +107,8 @@ class ColourCodec(AttributeCodec):
         settings = self.card.settings
         if settings.get("lossy") == "transform":
             return transform_coding.Rate(*self.colour_rates[number - 1], rdoq_lambda=settings.get("rdoq_lambda", 0.0),
-                                         sign_contexts=settings.get("sign_contexts", False))
+                                         sign_contexts=settings.get("sign_contexts", False),
+                                         post_filter=settings.get("post_filter", False))
         return colour_coding.Rate(*self.colour_rates[number - 1])
 
     def prepare(self, data, voxel_size=None, bits=None, colour_rate=None, keep_duplicates=False):

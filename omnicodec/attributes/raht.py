@@ -113,6 +113,7 @@ class Tree:
 
     def __init__(self, keys, bits):
         self.bits = bits
+        self._neighbours = {}
         self.merges, self.keys = [], [np.asarray(keys, dtype=np.int64)]
         weights = np.ones(len(keys), dtype=np.int64)
         for _ in range(3 * bits):
@@ -120,6 +121,16 @@ class Tree:
             self.merges.append(merges)
             self.keys.append(merges.up_keys)
             weights = merges.up_weights
+
+    def neighbours(self, level):
+        """The (nodes, 27) rows of the 3 x 3 x 3 neighbours (-1: absent) of each node of
+        octree ``level`` (:func:`~omnicodec.sparse.integer.neighbour_table`). A walk down the
+        levels asks for each level twice (predicting the level below, refining its own), so
+        the last two asked are kept."""
+        if level not in self._neighbours:
+            self._neighbours = {known: table for known, table in self._neighbours.items() if known <= level + 1}
+            self._neighbours[level] = neighbour_table(self.keys[3 * level], self.bits - level).numpy()
+        return self._neighbours[level]
 
     def forward(self, values):
         """(N, C) int64 voxel values -> (the root's (1, C) value, the d of every sub-level)."""
@@ -169,7 +180,7 @@ class Tree:
         of those errors."""
         nodes = np.flatnonzero(second)
         cells = morton.decode(self.keys[3 * level][nodes], self.bits - level)
-        table = neighbour_table(self.keys[3 * level], self.bits - level).numpy()[nodes]
+        table = self.neighbours(level)[nodes]
         errors = np.zeros((len(nodes), prediction.shape[1]), dtype=np.int64)
         count = np.full(len(nodes), _SECOND_PASS_SHRINK, dtype=np.int64)
         largest = np.zeros((len(nodes), spread.shape[1]), dtype=np.int64)
@@ -192,7 +203,7 @@ class Tree:
         predictions and (nodes, C) int64 spreads: the weighted mean absolute difference of
         the cells used from the prediction (a measure of how busy the neighbourhood is)."""
         children = morton.decode(self.keys[3 * level], self.bits - level)
-        rows = neighbour_table(self.keys[3 * level + 3], self.bits - level - 1).numpy()  # the 27 around each parent
+        rows = self.neighbours(level + 1)  # the 27 around each parent
         parent = self.parents_of(level)[0]
         octant = (children[:, 0] & 1) * 4 + (children[:, 1] & 1) * 2 + (children[:, 2] & 1)
         row = rows[parent[:, None], _CORNER_CELLS[octant]]  # (nodes, 8): the 2x2x2 cells

@@ -9,7 +9,8 @@ the encoder chooses each coefficient by rate-distortion optimised quantization a
 coder's own adaptive counts, and the signs of Co and Cg are coded under contexts of the
 signs already coded at the same place.
 
-Payload: the root's three values (fixed point, zigzag varints), then the coefficients.
+Payload: the root's three values (fixed point, zigzag varints), the post-filter's nine
+weights where the rate has one (zigzag varints), then the coefficients.
 """
 
 import dataclasses
@@ -18,7 +19,7 @@ from fractions import Fraction
 import numpy as np
 
 from omnicodec import varint
-from omnicodec.attributes import raht
+from omnicodec.attributes import post_filter, raht
 from omnicodec.entropy import binary_reader, binary_writer
 from omnicodec.entropy.adaptive import adaptive_bits, even_bits, frequencies
 from omnicodec.errors import BitstreamError
@@ -44,13 +45,16 @@ class Rate:
     be nonzero (below BUSY_BUCKET) and with the second elsewhere. With one, each coefficient
     minimizes (error / step)^2 + lambda x bits (:func:`rdo_quantize`). Both the encoder and
     the decoder use ``sign_contexts``: it codes the signs of Co and Cg under contexts
-    instead of at even odds."""
+    instead of at even odds; and ``post_filter``: the decoded values go through the
+    encoder's least-squares filter (:mod:`omnicodec.attributes.post_filter`), whose weights
+    the payload carries after the root."""
 
     luma_step: float
     chroma_step: float
     rounding: tuple = (1 / 3, 0.43)
     rdoq_lambda: float = 0.0
     sign_contexts: bool = False
+    post_filter: bool = False
 
     def fixed_steps(self, depth):
         """The three channels' steps in units of the fixed-point values of ``depth``-bit
@@ -247,10 +251,17 @@ def encode(keys, bits, ycocg, depth, rate, coder):
     """(N, 3) YCoCg-R values of the voxels of sorted Morton ``keys`` -> (payload, the (N, 3)
     values the decoder rebuilds)."""
     tree = raht.Tree(keys, bits)
-    root, ds = tree.forward(np.asarray(ycocg, dtype=np.int64) << raht.FRACTION_BITS)
+    values = np.asarray(ycocg, dtype=np.int64) << raht.FRACTION_BITS
+    root, ds = tree.forward(values)
     writer = binary_writer(coder)
     rebuilt = walk(tree, root, Coefficients(writer=writer), rate, depth, ds)
-    return varint.encode(varint.signed(root[0])) + writer.finish(), round_shift(rebuilt, raht.FRACTION_BITS)
+    header = varint.encode(varint.signed(root[0]))
+    if rate.post_filter:
+        differences = post_filter.ring_differences(tree.neighbours(0), rebuilt)
+        weights = post_filter.fit(rebuilt, values, differences, raht.FRACTION_BITS)
+        header += varint.encode(varint.signed(weights.reshape(-1)))
+        rebuilt = post_filter.apply(rebuilt, differences, weights)
+    return header + writer.finish(), round_shift(rebuilt, raht.FRACTION_BITS)
 
 
 def decode(keys, bits, depth, rate, payload, coder):
@@ -258,9 +269,14 @@ def decode(keys, bits, depth, rate, payload, coder):
     root, start = varint.decode(payload, 3)
     if max(abs(value) for value in varint.unsigned(root)) >> (depth + raht.FRACTION_BITS + 1):
         raise BitstreamError("colour payload is corrupted")
+    if rate.post_filter:
+        weights, start = varint.decode(payload, 3 * len(post_filter.RINGS), start)
+        weights = post_filter.checked(varint.unsigned(weights), 3)
     reader = binary_reader(coder, payload[start:])
     tree = raht.Tree(keys, bits)
     rebuilt = walk(tree, np.array([varint.unsigned(root)], dtype=np.int64), Coefficients(reader=reader), rate,
                    depth)
     reader.finish()
+    if rate.post_filter:
+        rebuilt = post_filter.apply(rebuilt, post_filter.ring_differences(tree.neighbours(0), rebuilt), weights)
     return round_shift(rebuilt, raht.FRACTION_BITS)
