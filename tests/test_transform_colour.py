@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import omnicodec
-from omnicodec import api, catalogue
+from omnicodec import api, catalogue, varint
 from omnicodec.attributes import colour_coding, post_filter, raht, transform_coding
 from omnicodec.entropy import available_coders, binary_reader, binary_writer, default_coder
 from omnicodec.entropy.adaptive import CHUNK
@@ -135,7 +135,7 @@ def test_walk_decodes_what_the_encoder_rebuilt_and_finer_steps_cost_more():
     ycocg = colour_coding.ycocg_r(rgb)
     sizes, errors = [], []
     for step in (64, 16, 4):
-        rate = transform_coding.Rate(step, 3 * step)
+        rate = transform_coding.Rate(step, 3 * step, rdoq_lambda=0.1, sign_contexts=True, post_filter=True)
         payload, rebuilt = transform_coding.encode(keys, 7, ycocg, 8, rate, default_coder())
         decoded = transform_coding.decode(keys, 7, 8, rate, payload, default_coder())
         assert np.array_equal(decoded, rebuilt)
@@ -179,6 +179,12 @@ def test_damaged_payloads_are_refused():
         transform_coding.decode(keys, 7, 8, rate, b"\xff\xff\xff\xff\x7f" + payload[3:], default_coder())
     with pytest.raises(BitstreamError):
         transform_coding.decode(keys, 7, 8, rate, payload[:2], default_coder())
+    filtered = transform_coding.Rate(16, 48, post_filter=True)
+    payload, _ = transform_coding.encode(keys, 7, colour_coding.ycocg_r(rgb), 8, filtered, default_coder())
+    _, start = varint.decode(payload, 3)
+    for bad in (payload[:start + 4], payload[:start] + b"\xff" * 9 + b"\x01" + payload[start + 1:]):
+        with pytest.raises(BitstreamError):
+            transform_coding.decode(keys, 7, 8, filtered, bad, default_coder())
 
 
 def test_steps_must_be_sixteenths():
@@ -281,6 +287,22 @@ def test_post_filter_lowers_the_error_or_stays_off():
     assert weights.any() and np.abs(weights).max() <= 1 << post_filter.WEIGHT_BITS
     filtered = post_filter.apply(noisy, differences, weights)
     assert ((filtered - smooth) ** 2).sum() < 0.5 * ((noisy - smooth) ** 2).sum()
-    assert not post_filter.fit(smooth, smooth, post_filter.ring_differences(table, smooth), raht.FRACTION_BITS).any()
+    # noise in Y alone: the filter is on for Y and off for Co and Cg, which it would blur
+    luma_noisy = smooth.copy()
+    luma_noisy[:, 0] = noisy[:, 0]
+    weights = post_filter.fit(luma_noisy, smooth, post_filter.ring_differences(table, luma_noisy), raht.FRACTION_BITS)
+    assert weights[:, 0].any() and not weights[:, 1:].any()
+
+
+def test_post_filter_refuses_corrupted_weights_and_clips_crafted_values():
+    for bad in ([0] * 8 + [65], [-(1 << 63)] + [0] * 8, [1 << 69] + [0] * 8):
+        with pytest.raises(BitstreamError):
+            post_filter.checked(bad, 3)
+    keys, rgb = voxels(count=3000, bits=5)
+    table = raht.Tree(keys, 5).neighbours(0)
+    huge = np.full((len(keys), 3), 1 << 50, dtype=np.int64)
+    clipped = np.full((len(keys), 3), post_filter.VALUE_LIMIT, dtype=np.int64)
+    for got, expected in zip(post_filter.ring_differences(table, huge), post_filter.ring_differences(table, clipped)):
+        assert np.array_equal(got, expected) and not got.any()
     with pytest.raises(BitstreamError):
         post_filter.checked([0] * 8 + [65], 3)

@@ -15,9 +15,12 @@ WEIGHT_BITS = 6  # weights are sent in units of 1 / 2^WEIGHT_BITS, within +-1
 MEAN_BITS = 8  # fractional bits of each ring's mean difference
 RECIPROCAL_BITS = 16
 # 2^RECIPROCAL_BITS / count, rounded: a mean without a division per voxel
-RECIPROCALS = np.array([0] + [((1 << RECIPROCAL_BITS) + count // 2) // count for count in range(1, 27)], dtype=np.int64)
 _OFFSETS = np.array([[k % 3 - 1, k // 3 % 3 - 1, k // 9 - 1] for k in range(27)])
 RINGS = [np.flatnonzero(np.count_nonzero(_OFFSETS, axis=1) == ring) for ring in (1, 2, 3)]  # faces, edges, corners
+RECIPROCALS = np.array([0] + [((1 << RECIPROCAL_BITS) + count // 2) // count
+                              for count in range(1, max(map(len, RINGS)) + 1)], dtype=np.int64)
+VALUE_LIMIT = 1 << 23  # values are held within +-VALUE_LIMIT (a rebuilt 16-bit colour in fixed
+# point stays within 2^22; only a crafted stream is clipped, the same on both sides)
 
 
 def ring_differences(table, values):
@@ -26,11 +29,11 @@ def ring_differences(table, values):
     per ring, each voxel's mean difference to its neighbours there, in 1 / 2^MEAN_BITS
     units, as (sum - count x value) x RECIPROCALS[count] >> (RECIPROCAL_BITS - MEAN_BITS)
     (0 where it has none)."""
-    # int32 sums of values held within +-2^23 (a rebuilt 16-bit colour in fixed point stays
-    # within 2^22; only a crafted stream is clipped, on both sides); the last column counts
-    # the neighbours, and the row after the last is zeros, which an absent neighbour (-1) reads
+    # int32 sums (at most 12 values of 2^23); the last column counts the neighbours, and the
+    # row after the last is zeros, which an absent neighbour (-1) reads
+    values = np.clip(values, -VALUE_LIMIT, VALUE_LIMIT)
     padded = np.zeros((len(values) + 1, values.shape[1] + 1), dtype=np.int32)
-    padded[:-1, :-1] = np.clip(values, -(1 << 23), 1 << 23)
+    padded[:-1, :-1] = values
     padded[:-1, -1] = 1
     out = []
     for columns in RINGS:
@@ -50,7 +53,7 @@ def apply(values, differences, weights):
     return values + round_shift(total, WEIGHT_BITS + MEAN_BITS)
 
 
-def fit(values, target, differences, fraction_bits=0):
+def fit(values, target, differences, fraction_bits):
     """The encoder's (rings, C) integer weights: per channel, the least-squares fit of
     ``target`` - ``values`` on the rings' mean differences, rounded; zeros for a channel
     where the filter would not lower the squared error of the values as they come out
@@ -70,8 +73,7 @@ def fit(values, target, differences, fraction_bits=0):
 
 
 def checked(weights, channels):
-    """Weights read from a stream -> (rings, channels) ints, or BitstreamError."""
-    weights = np.asarray(weights, dtype=np.int64).reshape(len(RINGS), channels)
-    if np.abs(weights).max(initial=0) > 1 << WEIGHT_BITS:
+    """Weights read from a stream (Python ints) -> (rings, channels) int64, or BitstreamError."""
+    if any(abs(int(weight)) > 1 << WEIGHT_BITS for weight in weights):
         raise BitstreamError("colour filter weights are out of range: corrupted stream")
-    return weights
+    return np.asarray(weights, dtype=np.int64).reshape(len(RINGS), channels)

@@ -124,11 +124,11 @@ class Tree:
 
     def neighbours(self, level):
         """The (nodes, 27) rows of the 3 x 3 x 3 neighbours (-1: absent) of each node of
-        octree ``level`` (:func:`~omnicodec.sparse.integer.neighbour_table`). A walk down the
-        levels asks for each level twice (predicting the level below, refining its own), so
-        the last two asked are kept."""
+        octree ``level`` (:func:`~omnicodec.sparse.integer.neighbour_table`; shared: read
+        only). A walk down the levels asks for each level twice (predicting the level below,
+        refining its own), so the tables of ``level`` and the level above are kept."""
         if level not in self._neighbours:
-            self._neighbours = {known: table for known, table in self._neighbours.items() if known <= level + 1}
+            self._neighbours = {known: table for known, table in self._neighbours.items() if known == level + 1}
             self._neighbours[level] = neighbour_table(self.keys[3 * level], self.bits - level).numpy()
         return self._neighbours[level]
 

@@ -260,7 +260,8 @@ def encode(keys, bits, ycocg, depth, rate, coder):
         differences = post_filter.ring_differences(tree.neighbours(0), rebuilt)
         weights = post_filter.fit(rebuilt, values, differences, raht.FRACTION_BITS)
         header += varint.encode(varint.signed(weights.reshape(-1)))
-        rebuilt = post_filter.apply(rebuilt, differences, weights)
+        if weights.any():
+            rebuilt = post_filter.apply(rebuilt, differences, weights)
     return header + writer.finish(), round_shift(rebuilt, raht.FRACTION_BITS)
 
 
@@ -277,6 +278,6 @@ def decode(keys, bits, depth, rate, payload, coder):
     rebuilt = walk(tree, np.array([varint.unsigned(root)], dtype=np.int64), Coefficients(reader=reader), rate,
                    depth)
     reader.finish()
-    if rate.post_filter:
+    if rate.post_filter and weights.any():
         rebuilt = post_filter.apply(rebuilt, post_filter.ring_differences(tree.neighbours(0), rebuilt), weights)
     return round_shift(rebuilt, raht.FRACTION_BITS)
