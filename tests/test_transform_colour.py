@@ -108,18 +108,28 @@ def test_rate_distortion_quantization_picks_among_the_nearest_levels_and_zero():
     assert (chosen != nearest).any() and np.all(np.sign(chosen) * np.sign(nearest) >= 0)
 
 
-def test_rate_distortion_quantization_saves_bits_at_the_same_step():
+def graded_voxels():
+    """Sorted Morton keys of 6,000 random 7-bit voxels, and YCoCg-R colours that follow
+    their position with some noise."""
     keys, _ = voxels(count=6000)
     coords = morton.decode(keys, 7)
-    rgb = np.clip(coords * 2 + np.random.default_rng(3).integers(0, 20, coords.shape), 0, 255)
-    ycocg = colour_coding.ycocg_r(rgb)
-    sizes, errors = [], []
-    for rate in (transform_coding.Rate(8, 24), transform_coding.Rate(8, 24, sign_contexts=True),
-                 transform_coding.Rate(8, 24, rdoq_lambda=0.1), transform_coding.Rate(8, 24, rdoq_lambda=1e-9)):
-        payload, rebuilt = transform_coding.encode(keys, 7, ycocg, 8, rate, default_coder())
-        assert np.array_equal(transform_coding.decode(keys, 7, 8, rate, payload, default_coder()), rebuilt)
-        sizes.append(len(payload))
-        errors.append(float(np.mean((rebuilt - ycocg)[:, 0] ** 2)))
+    return keys, colour_coding.ycocg_r(np.clip(coords * 2 + np.random.default_rng(3).integers(0, 20, coords.shape),
+                                               0, 255))
+
+
+def round_trip(keys, ycocg, rate):
+    """(payload bytes, mean squared Y error) of ``ycocg`` coded at ``rate``, once the decoder
+    is checked to rebuild what the encoder did."""
+    payload, rebuilt = transform_coding.encode(keys, 7, ycocg, 8, rate, default_coder())
+    assert np.array_equal(transform_coding.decode(keys, 7, 8, rate, payload, default_coder()), rebuilt)
+    return len(payload), float(np.mean((rebuilt - ycocg)[:, 0] ** 2))
+
+
+def test_rate_distortion_quantization_saves_bits_at_the_same_step():
+    keys, ycocg = graded_voxels()
+    sizes, errors = zip(*(round_trip(keys, ycocg, rate) for rate in (
+        transform_coding.Rate(8, 24), transform_coding.Rate(8, 24, sign_contexts=True),
+        transform_coding.Rate(8, 24, rdoq_lambda=0.1), transform_coding.Rate(8, 24, rdoq_lambda=1e-9))))
     # sign contexts: the same integers, coded no worse
     assert sizes[1] <= sizes[0] and errors[1] == errors[0]
     # RDOQ: fewer bits for a little more error than the dead zone's, and with a vanishing
@@ -129,19 +139,11 @@ def test_rate_distortion_quantization_saves_bits_at_the_same_step():
 
 
 def test_walk_decodes_what_the_encoder_rebuilt_and_finer_steps_cost_more():
-    keys, _ = voxels(count=6000)
-    coords = morton.decode(keys, 7)
-    rgb = np.clip(coords * 2 + np.random.default_rng(3).integers(0, 20, coords.shape), 0, 255)
-    ycocg = colour_coding.ycocg_r(rgb)
-    sizes, errors = [], []
-    for step in (64, 16, 4):
-        rate = transform_coding.Rate(step, 3 * step, rdoq_lambda=0.1, sign_contexts=True, post_filter=True)
-        payload, rebuilt = transform_coding.encode(keys, 7, ycocg, 8, rate, default_coder())
-        decoded = transform_coding.decode(keys, 7, 8, rate, payload, default_coder())
-        assert np.array_equal(decoded, rebuilt)
-        sizes.append(len(payload))
-        errors.append(float(np.mean((rebuilt - ycocg)[:, 0] ** 2)))
-    assert sizes == sorted(sizes) and errors == sorted(errors, reverse=True)
+    keys, ycocg = graded_voxels()
+    sizes, errors = zip(*(round_trip(keys, ycocg, transform_coding.Rate(step, 3 * step, rdoq_lambda=0.1,
+                                                                        sign_contexts=True, post_filter=True))
+                          for step in (64, 16, 4)))
+    assert list(sizes) == sorted(sizes) and list(errors) == sorted(errors, reverse=True)
 
 
 def test_every_colour_rate_round_trips_with_less_error_for_more_bits():
@@ -283,15 +285,17 @@ def test_post_filter_lowers_the_error_or_stays_off():
     noisy = smooth + np.random.default_rng(6).integers(-64, 65, smooth.shape)
     table = raht.Tree(keys, 4).neighbours(0)
     differences = post_filter.ring_differences(table, noisy)
-    weights = post_filter.fit(noisy, smooth, differences, raht.FRACTION_BITS)
+    weights, filtered = post_filter.fit(noisy, smooth, differences, raht.FRACTION_BITS)
     assert weights.any() and np.abs(weights).max() <= 1 << post_filter.WEIGHT_BITS
-    filtered = post_filter.apply(noisy, differences, weights)
+    assert np.array_equal(filtered, post_filter.apply(noisy, differences, weights))
     assert ((filtered - smooth) ** 2).sum() < 0.5 * ((noisy - smooth) ** 2).sum()
     # noise in Y alone: the filter is on for Y and off for Co and Cg, which it would blur
     luma_noisy = smooth.copy()
     luma_noisy[:, 0] = noisy[:, 0]
-    weights = post_filter.fit(luma_noisy, smooth, post_filter.ring_differences(table, luma_noisy), raht.FRACTION_BITS)
+    differences = post_filter.ring_differences(table, luma_noisy)
+    weights, filtered = post_filter.fit(luma_noisy, smooth, differences, raht.FRACTION_BITS)
     assert weights[:, 0].any() and not weights[:, 1:].any()
+    assert np.array_equal(filtered, post_filter.apply(luma_noisy, differences, weights))
 
 
 def test_post_filter_refuses_corrupted_weights_and_clips_crafted_values():

@@ -54,10 +54,11 @@ def apply(values, differences, weights):
 
 
 def fit(values, target, differences, fraction_bits):
-    """The encoder's (rings, C) integer weights: per channel, the least-squares fit of
-    ``target`` - ``values`` on the rings' mean differences, rounded; zeros for a channel
-    where the filter would not lower the squared error of the values as they come out
-    (their ``fraction_bits`` rounded off)."""
+    """The encoder's (rings, C) integer weights and the values they filter to (as
+    :func:`apply` gives them): per channel, the least-squares fit of ``target`` - ``values``
+    on the rings' mean differences, rounded; zeros for a channel where the filter would not
+    lower the squared error of the values as they come out (their ``fraction_bits`` rounded
+    off)."""
     weights = np.zeros((len(RINGS), values.shape[1]), dtype=np.int64)
     for channel in range(values.shape[1]):
         features = np.stack([ring[:, channel] for ring in differences], axis=1) / float(1 << MEAN_BITS)
@@ -67,9 +68,11 @@ def fit(values, target, differences, fraction_bits):
     def error(rebuilt):
         return ((round_shift(rebuilt, fraction_bits) - round_shift(target, fraction_bits)) ** 2).sum(axis=0)
 
-    worse = error(apply(values, differences, weights)) >= error(values)
+    filtered = apply(values, differences, weights)
+    worse = error(filtered) >= error(values)  # channels are filtered apart: switch those off
     weights[:, worse] = 0
-    return weights
+    filtered[:, worse] = values[:, worse]
+    return weights, filtered
 
 
 def checked(weights, channels):

@@ -258,10 +258,8 @@ def encode(keys, bits, ycocg, depth, rate, coder):
     header = varint.encode(varint.signed(root[0]))
     if rate.post_filter:
         differences = post_filter.ring_differences(tree.neighbours(0), rebuilt)
-        weights = post_filter.fit(rebuilt, values, differences, raht.FRACTION_BITS)
+        weights, rebuilt = post_filter.fit(rebuilt, values, differences, raht.FRACTION_BITS)
         header += varint.encode(varint.signed(weights.reshape(-1)))
-        if weights.any():
-            rebuilt = post_filter.apply(rebuilt, differences, weights)
     return header + writer.finish(), round_shift(rebuilt, raht.FRACTION_BITS)
 
 
