@@ -107,11 +107,13 @@ def quality_pair(quality, card=None):
     return geometry_rate or None, colour_rate
 
 
-def encode(codec, prepared, rate=None, progress=None):
+def encode(codec, prepared, rate=None, progress=None, reference=None):
     """(bytes, :class:`~omnicodec.codec.Encoded`) of data :func:`prepare` made; ``rate``
-    goes to codecs whose rates are an option of theirs."""
+    goes to codecs whose rates are an option of theirs; ``reference``: the frame before's
+    (an Encoded's), for codecs that predict a sequence's frames."""
     try:
-        encoded = codec.encode(prepared, rate=rate if codec.takes_rate else None, progress=progress)
+        predicting = {"reference": reference} if codec.predicts_frames else {}
+        encoded = codec.encode(prepared, rate=rate if codec.takes_rate else None, progress=progress, **predicting)
     except OmnicodecError:
         raise
     except ValueError as exc:  # the data do not suit the model (e.g. too small for a rate)
@@ -187,11 +189,13 @@ def decode(data, progress=None, kind=None):
                              "machine computes as the writer's did)") from None
 
 
-def _checked_decode(codec, header, sections, progress):
-    """The codec's decoding of a stream, its errors made BitstreamErrors and its checksum
+def _checked_decode(codec, header, sections, progress, reference=None):
+    """The codec's decoding of a stream (``reference``: the frame before's, for codecs
+    that predict a sequence's frames), its errors made BitstreamErrors and its checksum
     checked."""
     try:
-        decoded = codec.decode(header.codec_header, sections, progress)
+        predicting = {"reference": reference} if codec.predicts_frames else {}
+        decoded = codec.decode(header.codec_header, sections, progress, **predicting)
     except OmnicodecError:
         raise
     except (ValueError, RuntimeError, IndexError, OverflowError) as exc:  # values no encoder writes
@@ -293,17 +297,25 @@ def _decode_report(header, decoded, size, start):
                   unit=codec.unit, details=decoded.details)
 
 
+RANDOM_ACCESS = 10  # a sequence's frames between two that decode alone, by default
+
+
 class SequenceEncoder:
     """Codes point clouds (the sweeps of a drive, in order) one by one into one sequence
-    stream written to the binary ``handle``, each as a frame of its own container that
-    decodes alone (no shipped model predicts frames from the one before). The first
-    cloud picks the codec (``model``, ``rate``, ``options`` as :func:`prepare` takes
-    them); every frame uses it. Call :meth:`finish` after the last."""
+    stream written to the binary ``handle``, each as a frame of its own container. The
+    first cloud picks the codec (``model``, ``rate``, ``options`` as :func:`prepare` takes
+    them); every frame uses it. Where its model predicts frames (LiDAR sweeps), every
+    ``random_access``-th frame decodes alone and the others are predicted from the frame
+    before (only that frame's reference is held: memory does not grow with the sequence);
+    1 makes every frame decode alone. Call :meth:`finish` after the last."""
 
-    def __init__(self, handle, *, model=None, rate=None, coder=None, **options):
+    def __init__(self, handle, *, model=None, rate=None, coder=None, random_access=RANDOM_ACCESS, **options):
+        if not isinstance(random_access, int) or random_access < 1:
+            raise InputError(f"--random-access takes a whole number of frames, 1 or more, not {random_access}")
         self.writer = bitstream.SequenceWriter(handle)
         self.model, self.rate, self.coder, self.options = model, rate, coder, options
-        self.codec = None
+        self.random_access = random_access
+        self.codec = self.reference = None
 
     def add(self, data, name="", progress=None):
         """Code one cloud as the next frame (``name``: the file name it decodes to, unique
@@ -321,8 +333,10 @@ class SequenceEncoder:
             self.codec, prepared = prepare(data, model=self.model, rate=self.rate, coder=self.coder, **self.options)
         else:
             prepared = self.codec.prepare(data, **checked_options(self.codec, self.options))
-        stream, encoded = encode(self.codec, prepared, self.rate, progress)
-        self.writer.add(stream, name)
+        reference = self.reference if self.writer.frames % self.random_access else None
+        stream, encoded = encode(self.codec, prepared, self.rate, progress, reference)
+        self.writer.add(stream, name, predicted=encoded.predicted)
+        self.reference = encoded.reference
         return _encode_report(self.codec, data, stream, encoded, start)
 
     def finish(self):
@@ -393,16 +407,24 @@ class Sequence:
         if start < 0 or (stop is not None and stop <= start) or (start >= total and not self.damage):
             raise InputError(f"frames {start}:{'' if stop is None else stop} are not a range of this sequence's "
                              f"{total} frames")
-        for frame in self.frames[start:stop]:
+        first = start  # predicted frames need the ones before, from the random-access frame before
+        while 0 < first < total and not self.frames[first].random_access:
+            first -= 1
+        reference = None
+        for frame in self.frames[first:stop]:
             try:
-                if not frame.random_access:
-                    raise BitstreamError("it is predicted from the frame before, which no model of this "
-                                         "omnicodec does: a newer omnicodec wrote it")
                 header, sections = bitstream.unpack(self.reader.stream(frame))
-                decoded = _checked_decode(zoo.codec_of_stream(header), header, sections, progress)
+                codec = zoo.codec_of_stream(header)
+                if not frame.random_access and not codec.predicts_frames:
+                    raise BitstreamError(f"it is predicted from the frame before, which model "
+                                         f"{header.model_id} does not do")
+                decoded = _checked_decode(codec, header, sections, progress,
+                                          None if frame.random_access else reference)
             except BitstreamError as exc:
                 raise BitstreamError(f"frame {frame.index} ({frame.file_name}): {exc}") from None
-            yield frame, header, decoded
+            reference = decoded.reference
+            if frame.index >= start:
+                yield frame, header, decoded
         if self.damage and to_the_end:
             raise BitstreamError(self.damage)
 

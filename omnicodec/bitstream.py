@@ -217,9 +217,9 @@ def inflated(data, limit, what):
 #     magic         4 bytes  b"OMNS"
 #     version       u16      SEQUENCE_VERSION
 #     records, back to back, each:
-#       kind        u8       RANDOM_ACCESS (decodes alone), PREDICTED (needs the frame before:
-#                            reserved for models that predict frames; none does yet, and this
-#                            version refuses such a frame) or END (the last record)
+#       kind        u8       RANDOM_ACCESS (decodes alone), PREDICTED (its codec predicts it
+#                            from the frame before, which must be decoded first) or END (the
+#                            last record)
 #       name        u8 length + UTF-8: the frame's file name (may be empty; never a path)
 #       length      varint   bytes of the frame (for END: the number of frames)
 #       crc32       u32      CRC32 of the record's kind, name and length
@@ -259,12 +259,15 @@ class SequenceWriter:
         return frame_name_problem(name) or (
             f"frame name {file_name!r} is already in this sequence" if file_name in self.file_names else None)
 
-    def add(self, stream, name=""):
-        """Append a frame that decodes alone; ``name``: its file name (see :meth:`name_problem`)."""
+    def add(self, stream, name="", predicted=False):
+        """Append a frame, one that decodes alone or (``predicted``) one predicted from the
+        frame before; ``name``: its file name (see :meth:`name_problem`)."""
         problem = self.name_problem(name)
         if problem:
             raise ValueError(problem)
-        self.handle.write(_record_header(RANDOM_ACCESS, name, len(stream)))
+        if predicted and not self.frames:
+            raise ValueError("a sequence's first frame cannot be predicted")
+        self.handle.write(_record_header(PREDICTED if predicted else RANDOM_ACCESS, name, len(stream)))
         self.handle.write(stream)
         self.file_names.add(frame_file_name(self.frames, name))
         self.frames += 1

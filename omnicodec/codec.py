@@ -21,23 +21,28 @@ from omnicodec.errors import InputError
 @dataclasses.dataclass
 class Encoded:
     """What a codec's encoder made: its header bytes, the sections, the digest of the data
-    the decoder will rebuild, that data itself, and the report's figures."""
+    the decoder will rebuild, that data itself, and the report's figures; for codecs that
+    predict a sequence's frames (``predicts_frames``), whether this frame was ``predicted``
+    from the one before and the ``reference`` the next frame may be predicted from."""
 
     header: bytes
     sections: list
     checksum: bytes
     decoded: object
     details: dict
+    predicted: bool = False
+    reference: object = None
 
 
 @dataclasses.dataclass
 class Decoded:
-    """What a codec's decoder rebuilt, its digest (checked against the stream's) and the
-    report's figures."""
+    """What a codec's decoder rebuilt, its digest (checked against the stream's), the
+    report's figures and (codecs that predict frames) the ``reference`` for the next frame."""
 
     data: object
     checksum: bytes
     details: dict
+    reference: object = None
 
 
 class Codec:
@@ -49,7 +54,9 @@ class Codec:
     and ``takes_rate`` (whether the card's rates are an option of theirs), and implement
     :meth:`prepare`, :meth:`encode`, :meth:`decode`, :meth:`describe` and
     :meth:`input_units`. ``self.card`` is their model card, ``self.coder`` the entropy
-    coder's name.
+    coder's name. A codec that can predict a sequence's frames from the frame before says
+    so by :attr:`predicts_frames`; its encode and decode then take that frame's
+    ``reference`` (an :class:`Encoded`'s or :class:`Decoded`'s).
     """
 
     network = None
@@ -65,6 +72,11 @@ class Codec:
     @property
     def data_kind(self):
         return self.card.data_kind
+
+    @property
+    def predicts_frames(self):
+        """Whether this codec's model predicts a sequence's frames from the one before."""
+        return False
 
     @property
     def integer(self):

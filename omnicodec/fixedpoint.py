@@ -139,6 +139,20 @@ def log2_bins(values, numerator, denominator, top):
     return bins
 
 
+def isqrt(values):
+    """floor(sqrt(v)) of int64 values in [0, 2^62), in integers: Newton's iteration from a
+    power of two above the root, which falls to the root and stops (beyond 2^53 floor_log2
+    may read one too high: the start is then higher, still above the root)."""
+    values = np.asarray(values, dtype=np.int64)
+    root = np.where(values > 0, np.int64(1) << ((floor_log2(np.maximum(values, 1)) >> 1) + 1), 0)
+    while True:
+        lower = (root + values // np.maximum(root, 1)) >> 1
+        falling = lower < root
+        if not falling.any():
+            return root
+        root = np.where(falling, lower, root)
+
+
 def round_shift(values, bits):
     """values / 2^bits rounded half up: (values + 2^(bits - 1)) >> bits (int64 numpy arrays
     or torch tensors)."""

@@ -54,16 +54,19 @@ def textured_views(rows=3, cols=3, height=40, width=56, seed=0):
     return np.round(views * 255).astype(np.uint8)
 
 
-def synthetic_sweep(lasers=32, columns=512, seed=0, noise=0.01, dropout=0.05, travel=0.0):
+def synthetic_sweep(lasers=32, columns=512, seed=0, noise=0.01, dropout=0.05, travel=0.0, sensor_seed=None):
     """A spinning-LiDAR sweep (float32 metres on KITTI's 1 mm precision, and float32
     intensities in hundredths) ray-cast in a small street: a ground plane 1.7 m below the
     sensor, a few vertical pillars and a round wall 40 m away. Each laser has its own
     elevation and height in the head, returns have range noise and some are lost. The
     sensor stands ``travel`` metres along x from the street's origin (the sweeps of a
-    drive: the same street seen from further on), and the points are in its frame."""
+    drive: the same street seen from further on), and the points are in its frame; the
+    lasers' heights come from ``sensor_seed`` where given (one sensor for a whole drive)."""
     rng = np.random.default_rng(seed)
     elevation = np.linspace(np.radians(-24.9), np.radians(2.0), lasers)
     head = rng.uniform(0.1, 0.2, lasers)  # each laser's height in the head (m)
+    if sensor_seed is not None:
+        head = np.random.default_rng(sensor_seed).uniform(0.1, 0.2, lasers)
     azimuth = (np.arange(columns) + 0.5) * 2 * np.pi / columns - np.pi
     el, az = np.meshgrid(elevation, azimuth, indexing="ij")
     z0 = np.repeat(head[:, None], columns, axis=1)

@@ -31,10 +31,27 @@ class AttributeCodec(Codec):
     what = "attribute"
     geometry = None
 
+    # A sequence's frames are predicted where the geometry's model predicts them: this codec
+    # hands the frame before's reference to it (see :meth:`geometry_encode`).
+    predicts_frames = True
+
     def around(self, geometry):
         """This codec coding geometry with ``geometry`` (a geometry codec)."""
         self.geometry = geometry
         return self
+
+    def geometry_encode(self, prepared, progress, reference):
+        """The geometry codec's (Encoded, voxel coordinates) of ``prepared`` (its part of
+        this codec's input), from the frame before's ``reference`` where it predicts frames."""
+        predicting = {"reference": reference} if self.geometry.predicts_frames else {}
+        return self.geometry.encode_voxels(prepared, progress, **predicting)
+
+    @staticmethod
+    def geometry_decode(geometry, geometry_fields, geometry_sections, progress, reference):
+        """``geometry``'s (Decoded, voxel coordinates) of its part of a stream, from the
+        frame before's ``reference`` where it predicts frames."""
+        predicting = {"reference": reference} if geometry.predicts_frames else {}
+        return geometry.decode_voxels(geometry_fields["geometry_header"], geometry_sections, progress, **predicting)
 
     def pack_header(self, own, geometry_header):
         """The codec header of the attribute's ``own`` field values and the geometry's header."""

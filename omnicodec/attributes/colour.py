@@ -128,8 +128,8 @@ class ColourCodec(AttributeCodec):
         geometry = self.geometry.prepare(data, voxel_size=voxel_size, bits=bits, with_point_voxels=True)
         return ColourInput(geometry, values, depth, source, note, int(colour_rate or 0), bool(keep_duplicates))
 
-    def encode(self, prepared, rate=None, progress=None):
-        geometry_encoded, coords = self.geometry.encode_voxels(prepared.geometry, progress)
+    def encode(self, prepared, rate=None, progress=None, reference=None):
+        geometry_encoded, coords = self.geometry_encode(prepared.geometry, progress, reference)
         grid = prepared.geometry[0]
         voxel_colours, counts = voxel_means(prepared.rgb, grid.point_voxels, len(grid.keys))
         if len(coords) != len(grid.keys) or not self.geometry.lossless:
@@ -162,13 +162,14 @@ class ColourCodec(AttributeCodec):
                            prepared.keep_duplicates)
         return Encoded(header=header, sections=sections,
                        checksum=_checksum(coords, rgb, counts if prepared.keep_duplicates else None),
-                       decoded=PointCloud(positions, {"rgb": _stored(rgb, prepared.source)}), details=details)
+                       decoded=PointCloud(positions, {"rgb": _stored(rgb, prepared.source)}), details=details,
+                       predicted=geometry_encoded.predicted, reference=geometry_encoded.reference)
 
-    def decode(self, header, sections, progress=None):
+    def decode(self, header, sections, progress=None, reference=None):
         fields = self._fields(header)
         geometry = self.geometry_of(fields)
         geometry_sections, colour_sections = self.split_sections(sections, 2 if fields["keep_duplicates"] else 1)
-        geometry_decoded, coords = geometry.decode_voxels(fields["geometry_header"], geometry_sections, progress)
+        geometry_decoded, coords = self.geometry_decode(geometry, fields, geometry_sections, progress, reference)
         bits = geometry._frame(fields["geometry_header"])["bits"]
         keys, payload = morton.encode(coords, bits), colour_sections[0]
         if fields["rate"] > len(self.colour_rates):
@@ -192,7 +193,7 @@ class ColourCodec(AttributeCodec):
                            colour_sections, geometry.input_units(fields["geometry_header"]),
                            fields["rate"], None, fields["keep_duplicates"])
         return Decoded(PointCloud(positions, {"rgb": _stored(rgb, fields["source"])}),
-                       _checksum(coords, rgb, counts), details)
+                       _checksum(coords, rgb, counts), details, geometry_decoded.reference)
 
     @classmethod
     def describe(cls, header):

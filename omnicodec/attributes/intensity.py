@@ -164,8 +164,8 @@ class IntensityCodec(AttributeCodec):
         geometry = self.geometry.prepare(data, voxel_size=voxel_size, bits=bits, with_point_voxels=True)
         return IntensityInput(geometry, name, codes, representation)
 
-    def encode(self, prepared, rate=None, progress=None):
-        geometry_encoded, coords = self.geometry.encode_voxels(prepared.geometry, progress)
+    def encode(self, prepared, rate=None, progress=None, reference=None):
+        geometry_encoded, coords = self.geometry_encode(prepared.geometry, progress, reference)
         grid = prepared.geometry[0]
         voxel_codes = _voxel_codes(prepared.codes, prepared.representation, grid.point_voxels, len(grid.keys))
         if len(coords) != len(grid.keys) or not self.geometry.lossless:
@@ -181,21 +181,21 @@ class IntensityCodec(AttributeCodec):
         values = representation.values(codes)
         return Encoded(header=header, sections=sections, checksum=_checksum(coords, codes),
                        decoded=PointCloud(geometry_encoded.decoded.positions, {prepared.name: values}),
-                       details=details)
+                       details=details, predicted=geometry_encoded.predicted, reference=geometry_encoded.reference)
 
-    def decode(self, header, sections, progress=None):
+    def decode(self, header, sections, progress=None, reference=None):
         own, geometry_fields = self.split_header(header)
         representation, name = _representation(own)
         geometry = self.geometry_of(geometry_fields)
         geometry_sections, (payload,) = self.split_sections(sections, 1)
-        geometry_decoded, coords = geometry.decode_voxels(geometry_fields["geometry_header"], geometry_sections,
-                                                          progress)
+        geometry_decoded, coords = self.geometry_decode(geometry, geometry_fields, geometry_sections, progress,
+                                                        reference)
         codes = _read(self.coder, coords, payload, self.integer)
         details = _details(geometry_decoded.details, geometry_fields["geometry_model"], geometry_sections,
                            [payload], geometry.input_units(geometry_fields["geometry_header"]), name,
                            representation, None)
         return Decoded(PointCloud(geometry_decoded.data.positions, {name: representation.values(codes)}),
-                       _checksum(coords, codes), details)
+                       _checksum(coords, codes), details, geometry_decoded.reference)
 
     @classmethod
     def describe(cls, header):

@@ -28,7 +28,7 @@ import functools
 
 import numpy as np
 
-from omnicodec.fixedpoint import floor_log2
+from omnicodec import fixedpoint
 from omnicodec.grid import morton
 from omnicodec.sparse.integer import neighbour_table
 
@@ -43,20 +43,6 @@ _COLUMN_STEPS = (1, 3, 9)  # a neighbour table's column moves by these for x, y,
 _CORNER_CELLS = np.array([[13 + sum((2 * ((octant >> (2 - axis)) & 1) - 1) * ((corner >> (2 - axis)) & 1)
                                     * _COLUMN_STEPS[axis] for axis in range(3)) for corner in range(8)]
                           for octant in range(8)], dtype=np.int64)
-
-
-def isqrt(values):
-    """floor(sqrt(v)) of int64 values in [0, 2^62), in integers: Newton's iteration from a
-    power of two above the root, which falls to the root and stops (beyond 2^53 floor_log2
-    may read one too high: the start is then higher, still above the root)."""
-    values = np.asarray(values, dtype=np.int64)
-    root = np.where(values > 0, np.int64(1) << ((floor_log2(np.maximum(values, 1)) >> 1) + 1), 0)
-    while True:
-        lower = (root + values // np.maximum(root, 1)) >> 1
-        falling = lower < root
-        if not falling.any():
-            return root
-        root = np.where(falling, lower, root)
 
 
 class Merges:
@@ -90,7 +76,7 @@ class Merges:
         fractional bits): a coefficient's step over the orthonormal step."""
         wa, wb = self.weights[self.left], self.weights[self.right]
         ratio = ((wa + wb) << 28) // (wa * wb)  # at most 2
-        return isqrt(ratio << 32)
+        return fixedpoint.isqrt(ratio << 32)
 
     def merge_maximum(self, values):
         """The largest of each node's values one sub-level up."""

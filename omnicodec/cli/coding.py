@@ -84,6 +84,8 @@ def cmd_compress(args, kind=None):
                "no_attributes": getattr(args, "no_attributes", False)}
     if getattr(args, "sequence", False):
         return _compress_sequence(args, options)
+    if getattr(args, "random_access", None) is not None:
+        raise InputError("--random-access goes with --sequence")
     inputs = args.input if isinstance(args.input, list) else [args.input]
     if len(inputs) != 1:
         raise InputError(f"{len(inputs)} inputs: give one file or folder, or code them as one stream with --sequence")
@@ -134,6 +136,8 @@ def _compress_sequence(args, options):
 
     if any(value is not None for value in (args.bpp, args.tile, args.grid, args.dataset)):
         raise InputError("--bpp, --tile, --grid and --dataset do not apply to sequences")
+    if args.random_access is not None:
+        options["random_access"] = args.random_access
     sources = sequence_sources(args.input)
     bar = _frames_bar(len(sources), args.quiet)
     start = time.perf_counter()
@@ -314,7 +318,8 @@ def _sequence_info(args):
     with api.open_sequence(args.input) as sequence:
         rows = []
         for frame in sequence.frames:
-            row = {"frame": frame.index, "name": frame.file_name, "bytes": frame.length}
+            row = {"frame": frame.index, "name": frame.file_name, "bytes": frame.length,
+                   "kind": "random access" if frame.random_access else "predicted"}
             try:
                 header = sequence.header(frame)
                 units = zoo.codec_class(zoo.codec_id(header.codec)).input_units(header.codec_header)
@@ -333,10 +338,11 @@ def _sequence_info(args):
         print(json.dumps({**fields, "frame list": rows}))
         return 3 if damaged else 0
     width = max([len(row["name"]) for row in rows] + [4])
-    print(f"{'frame':>5} {'name':<{width}} {'bytes':>10} {'bpp':>8}  model")
+    print(f"{'frame':>5} {'name':<{width}} {'kind':<13} {'bytes':>10} {'bpp':>8}  model")
     for row in rows:
         bpp = "-" if row["bits per unit"] is None else f"{row['bits per unit']:.4f}"
-        print(f"{row['frame']:>5} {row['name']:<{width}} {row['bytes']:>10} {bpp:>8}  {row['model']}")
+        print(f"{row['frame']:>5} {row['name']:<{width}} {row['kind']:<13} {row['bytes']:>10} {bpp:>8}  "
+              f"{row['model']}")
     print_fields(fields, False)
     return 3 if damaged else 0
 
@@ -432,6 +438,10 @@ def _add_compress(sub, shared):
     p.add_argument("--sequence", action="store_true",
                    help="code the inputs (the sweeps of a drive, in order) as one stream of frames; "
                         "`decompress` writes them back to a folder, each under its file name")
+    p.add_argument("--random-access", type=int, metavar="K",
+                   help="with --sequence: every K-th frame decodes alone, the others are predicted from "
+                        "the frame before where the model does (LiDAR sweeps); 1 = every frame alone "
+                        "(default: 10)")
     attributes = p.add_mutually_exclusive_group()
     attributes.add_argument("--intensity-bits", type=int,
                             help="LiDAR intensity (or reflectance): quantize it to N bits over its "

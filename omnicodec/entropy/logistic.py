@@ -53,10 +53,15 @@ def _mass(first, last, mu, scale, low, high, tail=None):
     return _cdf_difference(upper, lower)
 
 
+def probability(q, mu, scale, low, high, tail=None):
+    """The probability of integers ``q`` (float tensor, may be noisy) in [low, high]."""
+    return _mass(q, q, mu, clamp_scale(scale), low, high, tail)
+
+
 def bits(q, mu, scale, low, high, tail=None):
     """Training: code length in bits of integers ``q`` (float tensor, may be noisy) in
     [low, high]; differentiable in ``mu`` and ``scale``."""
-    return -torch.log2(_mass(q, q, mu, clamp_scale(scale), low, high, tail).clamp(min=1e-9))
+    return -torch.log2(probability(q, mu, scale, low, high, tail).clamp(min=1e-9))
 
 
 class _FloatLogistic:
@@ -108,7 +113,8 @@ _RECIPROCAL_BITS = 48  # the reciprocal scales are 2^48 / 2^(k / 16), so t = d x
 _T_SHIFT = _RECIPROCAL_BITS + LOCATION_BITS - _T_BITS  # distance x reciprocal >> this = t
 _T_TOP = _CDF_REACH << _T_BITS  # t is clamped to +-this
 _FRACTION_BITS = _T_BITS - _CDF_STEPS.bit_length() + 1  # bits of t between two table entries
-_TAIL_ONE = 1 << 10  # the unit of the tail mixture's weight
+_TAIL_BITS = 10
+_TAIL_ONE = 1 << _TAIL_BITS  # the unit of the tail mixture's weight
 MAX_SPAN = 1 << 29  # high - low of an integer logistic's values, at the most
 
 
@@ -256,6 +262,27 @@ class IntegerLogistic:
 
     def ratio_frequencies(self, rows, part, whole):
         return self._frequencies(self._mass(rows, *part), self._mass(rows, *whole))
+
+
+
+class BlendedLogistic(IntegerLogistic):
+    """An :class:`IntegerLogistic` (with its tail) blended with a second logistic about
+    another prediction: ``weight`` (per row, in 1/1024) of each row's mass comes from the
+    logistic at ``second_location`` with scale index ``second_scale`` (int64, as the
+    first's), the rest from the first. Masses stay in 1/2^40 (rounded down): integers
+    only, the same on every machine."""
+
+    def __init__(self, location, log_scale, low, high, tail, second_location, second_scale, weight):
+        super().__init__(location, log_scale, low, high, tail)
+        self.second = IntegerLogistic(second_location, second_scale, low, high)
+        self.weight = torch.as_tensor(weight, dtype=torch.int64).reshape(-1).expand(len(self.location))
+        if len(self.weight) and (int(self.weight.min()) < 0 or int(self.weight.max()) > _TAIL_ONE):
+            raise ValueError(f"blend weights are in [0, {_TAIL_ONE}]")
+
+    def _mass(self, rows, first, last):
+        weight = self.weight[rows]
+        return (super()._mass(rows, first, last) * (_TAIL_ONE - weight)
+                + self.second._mass(rows, first, last) * weight) >> _TAIL_BITS
 
 
 def _walk(model, step, q=None):

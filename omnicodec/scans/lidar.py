@@ -32,7 +32,7 @@ from omnicodec import bitstream, catalogue, varint
 from omnicodec.attributes.levels import first_of_runs, position_in_run, run_starts, sequence_levels
 from omnicodec.entropy import adaptive, binary_reader, binary_writer
 from omnicodec.errors import BitstreamError
-from omnicodec.scans import sensor as sensors
+from omnicodec.scans import lidar_inter, sensor as sensors
 from omnicodec.scans.field_network import IntegerFieldNet
 from omnicodec.scans.lidar_network import LidarNet, features, integer_features
 from omnicodec.scans.sensor_coding import (
@@ -71,8 +71,10 @@ class ScanCoder:
         self.integer = network.config.get("arithmetic") == "integer"
         self.rounding_residuals = rounding_residuals
 
-    def _field(self, io, name, level, index, has_right, gaps, rho, spread, neighbours, truth):
-        """Code or read one field's values at ``index`` (all of one level)."""
+    def _field(self, io, name, level, index, has_right, gaps, rho, spread, neighbours, truth, second=None):
+        """Code or read one field's values at ``index`` (all of one level); ``second``: the
+        ranges the previous sweep predicts (voxels, whether there is one, the units the
+        values are sent in), blended in as the encoder picks for the batch."""
         make = integer_features if self.integer else features
         feats, reference, unit = make(name, level, LEVELS, has_right, *neighbours, *gaps, rho, spread)
         true_values = None if truth is None else torch.as_tensor(truth[index])
@@ -80,7 +82,14 @@ class ScanCoder:
             io.collect(name, feats, reference, unit, true_values)
             return truth[index]
         location, scale = self.network(name, feats, reference, unit)
-        return np.asarray(io.values(true_values, location, scale), dtype=np.int64)
+        blend = None
+        if second is not None:
+            predicted, have, quantum = second
+            choice = None if truth is None else lidar_inter.best_blend(truth[index], location, scale, predicted,
+                                                                       have, quantum)
+            choice = lidar_inter.coded_blend(io, choice)
+            blend = lidar_inter.blend(choice, scale.numpy(), predicted, have, quantum) if any(choice[1:]) else None
+        return np.asarray(io.values(true_values, location, scale, blend), dtype=np.int64)
 
     def _skips(self, io, truth, counts, mode, prior, log_scale16):
         """Every point's skip (0 for a laser's first): all lasers at once, return after
@@ -128,12 +137,14 @@ class ScanCoder:
         return bool(adaptive.even_bits(io, choice, 1)[0])
 
     @torch.no_grad()
-    def walk(self, io, counts, start, sensor, flat, quantum=1, truth=None, skip_unit=1):
+    def walk(self, io, counts, start, sensor, flat, quantum=1, truth=None, skip_unit=1, previous=None):
         """Code (``truth``: per point in scan order the true ``skip``, ``rho``, ``azimuth``
         (float angle units) and ``relative`` position) or decode one sweep's values;
         returns the :class:`Scan`. ``quantum`` > 1 (lossy): ranges, arcs and height
         residuals are sent in units of that many voxels, and x, y as they round;
-        ``skip_unit`` > 1 (lossy rates that drop returns): skips count that many steps."""
+        ``skip_unit`` > 1 (lossy rates that drop returns): skips count that many steps;
+        ``previous``: the sweep before as a lidar_inter.RangeImage, whose ranges are
+        blended into the ranges' logistics."""
         total = int(np.sum(counts))
         level, left, right = sequence_levels(counts, LEVELS)
         starts = run_starts(counts)
@@ -163,14 +174,17 @@ class ScanCoder:
                 at_left = np.where(has_left, values[lsafe], 0)
                 return at_left, np.where(has_right, values[rsafe], at_left)
 
-            # Range.
+            # Range (the previous sweep's, if any, at the azimuth the neighbours predict).
+            predicted = _predicted_azimuth(azimuth, lsafe, rsafe, has_right, gaps, step)
+            second = None
+            if previous is not None and io.collect is None:
+                second = (*previous.predict(laser[index], predicted), quantum)
             pair = neighbours(rho)
             rho[index] = self._field(io, "rho", lev, index, has_right, gaps, pair[0], pair[1] - pair[0], pair,
-                                     rho_truth)
+                                     rho_truth, second)
             if rho[index].min() * quantum < sensors.MIN_RHO:
                 raise BitstreamError("LiDAR stream decodes to a range no encoder writes: corrupted stream")
             # Azimuth: linear in the steps between the decoded neighbours, plus the arc.
-            predicted = _predicted_azimuth(azimuth, lsafe, rsafe, has_right, gaps, step)
             here = has_left  # a laser's first azimuth is in the header
             coded, radius = index[here], rho[index[here]] * quantum
             to_arc = lambda angle: angle[here] * radius // int(sensors.RADIAN * quantum)  # noqa: E731
@@ -397,14 +411,29 @@ class LidarCodec(SensorGeometryCodec):
     def sensor_found(grid):
         return sensors.estimate_sensor(grid.coords, sensor_origin(grid.offset, grid.scale)) is not None
 
+    @property
+    def predicts_frames(self):
+        """Models with ``inter`` in their settings blend each range with the one the sweep
+        before predicts, in a sequence (omnicodec.scans.lidar_inter)."""
+        return bool(self.card.settings.get("inter", False))
+
+    def encode(self, prepared, rate=None, progress=None, reference=None):
+        return self.encode_voxels(prepared, progress, reference=reference)[0]
+
+    def decode(self, header, sections, progress=None, reference=None):
+        return self.decode_voxels(header, sections, progress, reference=reference)[0]
+
     @functools.cached_property
     def _scan_coder(self):
         return ScanCoder(self.load_network(), self.card.settings.get("residuals") == "rounding")
 
-    def encode_voxels(self, prepared, progress=None, max_block_points=None):
+    def encode_voxels(self, prepared, progress=None, max_block_points=None, reference=None):
+        """As GeometryCodec's; ``reference``: the sweep before's (an Encoded's), for models
+        that predict frames (:attr:`predicts_frames`), else None."""
         grid, coord_dtype = prepared
         coords = grid.coords
         origin = sensor_origin(grid.offset, grid.scale)
+        place = np.asarray(origin, np.float64) * grid.scale + np.asarray(grid.offset, np.float64)
         sensor = sensors.estimate_sensor(coords, origin)
         if sensor is None:
             chosen, others = np.zeros(0, dtype=np.int64), np.arange(len(coords))
@@ -412,28 +441,55 @@ class LidarCodec(SensorGeometryCodec):
             counts, start, truth = np.zeros(0, np.int64), np.zeros(0, np.int64), None
         else:
             chosen, others, counts, start, truth = sweep_truth(coords, sensor, self.quantum, self.keep_every)
+        motion = previous = None
+        if reference is not None and truth is not None and reference.scale == grid.scale:
+            motion = lidar_inter.estimate_motion(reference, truth["relative"], place, grid.scale)
+            previous = lidar_inter.RangeImage(lidar_inter.moved(reference.points, motion), sensor)
         writer = binary_writer(self.coder)
         io = FieldIo(writer=writer, integer=self.integer)
         scan = self._scan_coder.walk(io, counts, start, sensor, _fitted_skip(truth, counts),
-                                     self.quantum, truth, self.keep_every) if truth is not None else None
+                                     self.quantum, truth, self.keep_every, previous) if truth is not None else None
         flat = scan.flat if scan is not None else (1, 1 << 15, 0, 0)
         if progress:
             progress(len(chosen))
-        sections = [_sensor_section(sensor, counts, start, flat, self.quantum, len(others)), writer.finish()]
+        sections = [_sensor_section(sensor, counts, start, flat, self.quantum, len(others),
+                                    self._motion_fields(motion)), writer.finish()]
         rebuilt = [scan_coords(filled(smoothed(scan, self.quantum), self.keep_every), sensor)] \
             if scan is not None else []
+        following = self._reference(rebuilt, sensor, place, grid.scale, motion)
         if len(others):
             other_sections, other_coords = self.code_others(grid, coords[others], coord_dtype, progress)
             sections += other_sections
             rebuilt.append(other_coords)
-        return self.encoded(grid, coord_dtype, rebuilt, sections,
-                            _lidar_details(sensor, len(chosen), len(others), sections))
+        encoded, coords = self.encoded(grid, coord_dtype, rebuilt, sections,
+                                       _lidar_details(sensor, len(chosen), len(others), sections, motion))
+        return dataclasses.replace(encoded, predicted=motion is not None, reference=following), coords
 
-    def decode_voxels(self, header, sections, progress=None):
+    def _motion_fields(self, motion):
+        """The sensor section's fields of the motion from the sweep before (None: the sweep
+        is not predicted): none for models that do not predict frames."""
+        if not self.predicts_frames:
+            return []
+        return [0] if motion is None else [1, motion.yaw, *varint.signed(motion.shift)]
+
+    def _reference(self, rebuilt, sensor, place, scale, motion):
+        """What the next sweep may be predicted from (models that predict frames), else None."""
+        if not self.predicts_frames:
+            return None
+        points = rebuilt[0] - np.asarray(sensor.origin, dtype=np.int64) if rebuilt else np.zeros((0, 3), np.int64)
+        return lidar_inter.Reference(points, place, scale, motion or lidar_inter.Motion())
+
+    def decode_voxels(self, header, sections, progress=None, reference=None):
         frame = self._frame(header)
         if len(sections) < 2:
             raise BitstreamError("LiDAR stream has too few sections")
-        sensor, counts, start, flat, quantum, other_count = _read_sensor_section(sections[0])
+        sensor, counts, start, flat, quantum, other_count, motion = _read_sensor_section(
+            sections[0], self.predicts_frames)
+        previous = None
+        if motion is not None:
+            if reference is None:
+                raise BitstreamError("this LiDAR frame is predicted from the sweep before it, which was not decoded")
+            previous = lidar_inter.RangeImage(lidar_inter.moved(reference.points, motion), sensor)
         if quantum != self.quantum:
             raise BitstreamError(f"LiDAR stream sends units of {quantum} voxels, its model {self.card.model_id} "
                                  f"units of {self.quantum}")
@@ -444,7 +500,7 @@ class LidarCodec(SensorGeometryCodec):
         if len(counts):
             io = FieldIo(reader=reader, integer=self.integer)
             scan = self._scan_coder.walk(io, counts, start, sensor, flat, quantum,
-                                         skip_unit=self.keep_every)
+                                         skip_unit=self.keep_every, previous=previous)
             rebuilt.append(scan_coords(filled(smoothed(scan, quantum), self.keep_every), sensor))
         reader.finish()
         if other_count:
@@ -453,10 +509,15 @@ class LidarCodec(SensorGeometryCodec):
             raise BitstreamError("LiDAR stream has sections its header does not account for")
         if progress:
             progress(int(np.sum(counts)) + other_count)
-        return self.decoded(frame, rebuilt, _lidar_details(sensor, int(np.sum(counts)), other_count, sections))
+        origin = sensor_origin(frame["offset"], frame["scale"])
+        place = np.asarray(origin, np.float64) * frame["scale"] + np.asarray(frame["offset"], np.float64)
+        following = self._reference(rebuilt[:1] if len(counts) else [], sensor, place, frame["scale"], motion)
+        decoded, coords = self.decoded(frame, rebuilt, _lidar_details(sensor, int(np.sum(counts)), other_count,
+                                                                      sections, motion))
+        return dataclasses.replace(decoded, reference=following), coords
 
 
-def _lidar_details(sensor, scanned, others, sections):
+def _lidar_details(sensor, scanned, others, sections, motion=None):
     details = {}
     if sensor.lasers:
         details["sensor"] = (f"spinning LiDAR estimated from the points: {sensor.lasers} lasers, "
@@ -468,6 +529,9 @@ def _lidar_details(sensor, scanned, others, sections):
     details["sensor bytes"] = len(sections[0])
     details["scan bytes"] = len(sections[1])
     details["other bytes"] = sum(map(len, sections[2:]))
+    if motion is not None:
+        details["predicted from the sweep before"] = (f"sensor turned {360 * motion.yaw / sensors.ANGLE_UNITS:.2f} "
+                                                      f"degrees, moved {list(motion.shift)} voxels")
     return details
 
 
@@ -490,18 +554,19 @@ def _fitted_skip(truth, counts):
 SENSOR_SECTION_LIMIT = 1 << 16  # bytes a laser table of MAX_LASERS inflates to, at most
 
 
-def _sensor_section(sensor, counts, start, flat, quantum, others):
+def _sensor_section(sensor, counts, start, flat, quantum, others, motion_fields=()):
     """The sensor, the stream-wide parameters and the laser table: each laser's cone,
     return count and first azimuth, as differences from the previous laser's (neighbours
-    are alike), deflated."""
+    are alike), then (models that predict frames) the motion from the sweep before,
+    deflated."""
     values = [sensor.lasers, sensor.step, quantum, *varint.signed(sensor.origin), *varint.signed(sensor.motion),
               sensor.seam % sensors.ANGLE_UNITS, *varint.signed(flat), others]
     table = np.stack([sensor.z0, sensor.tan, counts, start], axis=1).astype(np.int64)
     values += varint.signed(np.diff(table, axis=0, prepend=0).T.reshape(-1))
-    return zlib.compress(varint.encode(values), 9)
+    return zlib.compress(varint.encode(values + list(motion_fields)), 9)
 
 
-def _read_sensor_section(section):
+def _read_sensor_section(section, with_motion=False):
     section = bitstream.inflated(section, SENSOR_SECTION_LIMIT, "LiDAR sensor section")
     (lasers, step, quantum), pos = varint.decode(section, 3)
     head, pos = varint.decode(section, 11, pos)
@@ -510,6 +575,17 @@ def _read_sensor_section(section):
     table, pos = varint.decode(section, 4 * min(lasers, sensors.MAX_LASERS), pos)
     table = varint.unsigned(table)
     values = [*origin, *motion, *table]
+    since = None  # the motion from the sweep before, for a predicted frame
+    if with_motion:
+        (predicted,), pos = varint.decode(section, 1, pos)
+        if predicted == 1:
+            fields, pos = varint.decode(section, 4, pos)
+            yaw, shift = fields[0], tuple(varint.unsigned(fields[1:]))
+            if yaw >= sensors.ANGLE_UNITS or any(abs(v) >= 1 << 30 for v in shift):
+                raise BitstreamError("LiDAR sensor section is corrupted")
+            since = lidar_inter.Motion(yaw, shift)
+        elif predicted:
+            raise BitstreamError("LiDAR sensor section is corrupted")
     if (lasers > sensors.MAX_LASERS or not 1 <= step <= sensors.ANGLE_UNITS or not 1 <= quantum < 1 << 20
             or seam >= sensors.ANGLE_UNITS or not 0 <= flat[0] < 1 << 20 or not 1 <= flat[1] < 1 << 16
             or any(abs(v) >= 1 << 12 for v in flat[2:]) or any(abs(v) >= 1 << 40 for v in values)
@@ -520,4 +596,4 @@ def _read_sensor_section(section):
     if (counts < 0).any():
         raise BitstreamError("LiDAR sensor section is corrupted")
     sensor = sensors.Sensor(origin=origin, z0=z0, tan=tan, step=step, motion=motion, seam=seam)
-    return sensor, counts, start, flat, quantum, others
+    return sensor, counts, start, flat, quantum, others, since

@@ -18,6 +18,7 @@ helpers here (:func:`fixed_cos_sin`, :func:`arc_angle`, :meth:`Sensor.xy`,
 """
 
 import dataclasses
+import functools
 import hashlib
 
 import numpy as np
@@ -326,6 +327,33 @@ def fixed_cos_sin(angle):
     cos = np.choose(turn, [cos_q, -sin_q, -cos_q, sin_q])
     sin = np.choose(turn, [sin_q, cos_q, -sin_q, -cos_q])
     return cos, sin
+
+
+
+@functools.lru_cache(maxsize=None)
+def _tangent_table():
+    """tan of the cosine table's angles over the first eighth of a turn, fixed point
+    2^COS_BITS: sin / cos of its integers, so as exact as they are."""
+    table = _cosine_table()
+    eighth = np.arange(TABLE_SIZE // 2 + 1)
+    return (table[TABLE_SIZE - eighth] << COS_BITS) // table[eighth]
+
+
+def fixed_atan2(y, x):
+    """The azimuth (angle units, in [0, ANGLE_UNITS)) of integer points (x, y) below 2^30
+    from the origin: the tangent table searched and interpolated linearly, in integers
+    (the same on every machine, unlike a library's atan2)."""
+    x, y = np.asarray(x, dtype=np.int64), np.asarray(y, dtype=np.int64)
+    ax, ay = np.abs(x), np.abs(y)
+    steep = ay > ax
+    tangent = (np.where(steep, ax, ay) << COS_BITS) // np.maximum(np.where(steep, ay, ax), 1)
+    table = _tangent_table()
+    entry = np.clip(np.searchsorted(table, tangent, side="right") - 1, 0, TABLE_SIZE // 2 - 1)
+    unit = ANGLE_UNITS // 4 // TABLE_SIZE
+    angle = entry * unit + (tangent - table[entry]) * unit // (table[entry + 1] - table[entry])
+    angle = np.where(steep, ANGLE_UNITS // 4 - angle, angle)
+    angle = np.where(x < 0, ANGLE_UNITS // 2 - angle, angle)
+    return np.where(y < 0, ANGLE_UNITS - angle, angle) % ANGLE_UNITS
 
 
 def arc_angle(arc, rho):

@@ -38,11 +38,16 @@ class FieldIo:
     def __init__(self, writer=None, reader=None, collect=None, integer=False):
         self.writer, self.reader, self.collect, self.integer = writer, reader, collect, integer
 
-    def values(self, truth, location, scale):
+    def values(self, truth, location, scale, blend=None):
         """Code or read values under logistics: float ``location`` and ``scale``, or int64
-        ones (LOCATION_BITS locations and log-scale indices: logistic.IntegerLogistic)."""
+        ones (LOCATION_BITS locations and log-scale indices: logistic.IntegerLogistic),
+        those blended with a second prediction's where ``blend`` is (its locations, scale
+        indices, weights in 1/1024: logistic.BlendedLogistic)."""
         if location.dtype == torch.int64:
-            model = logistic.IntegerLogistic(location, scale, -LIMIT, LIMIT, logistic.OUTLIER_TAIL_FIXED)
+            if blend is None:
+                model = logistic.IntegerLogistic(location, scale, -LIMIT, LIMIT, logistic.OUTLIER_TAIL_FIXED)
+            else:
+                model = logistic.BlendedLogistic(location, scale, -LIMIT, LIMIT, logistic.OUTLIER_TAIL_FIXED, *blend)
             if self.reader is not None:
                 return logistic.read_integer(self.reader, model)
             if self.writer is not None:

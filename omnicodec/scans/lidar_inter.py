@@ -1,0 +1,281 @@
+"""A LiDAR sweep's ranges predicted from the sweep before it, for drives coded as one stream.
+
+The encoder estimates how the sensor moved between the two sweeps (a turn about the
+vertical axis and a shift, by ICP on the points: the encoder's search, in float) and sends
+it as integers. Both sides then move the previous decoded sweep into the current sensor's
+coordinates and lay it out as a range image (:class:`RangeImage`): by azimuth column, and
+by where each point falls between the current lasers' cones, all in integers. Each range
+the scan coder sends (omnicodec.scans.lidar) gets a second prediction from that image at
+its laser and column, interpolated between the previous points just below and above its
+cone when they lie on one surface; the coder blends its network's logistic with one about
+that prediction. The encoder picks the blend for each batch of ranges and sends it: the
+second logistic's scale, and its weight for each class of how sure the network is.
+
+The previous sweep says most where a laser's neighbours along its scan line are far
+apart (the first, coarse levels of the walk); where they are near, the network's own
+prediction is sharper than anything the last sweep, measured from elsewhere, can give.
+"""
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from omnicodec import fixedpoint
+from omnicodec.entropy import adaptive, logistic
+from omnicodec.scans import sensor as sensors
+from omnicodec.scans.sensor_coding import LIMIT
+
+LASER_UNITS = 256  # a point's place between two lasers' cones, in these parts
+SAME_SURFACE = 32  # previous points whose ranges differ by under 1/this are on one surface
+# The blends: weights (1/1024) of the previous sweep's prediction, and its logistic's scale
+# (voxels of a 1 mm grid, given as log-scale indices at 16 per octave: 24, 48, 96, 192 mm).
+BLEND_WEIGHTS = (0, 64, 128, 256, 384, 512, 704, 864)
+BLEND_SCALES = (73, 89, 105, 121)
+# A batch's blend weights differ by how sure the network is: its scale over the blend's
+# (log-scale indices, 16 an octave): under -16, from -16 to under 16, 16 and above.
+CLASS_EDGES = (-16, 16)
+BLEND_FIELD_BITS = (2,) + (3,) * (len(CLASS_EDGES) + 1)  # the scale's index, each class's weight's
+ICP_POINTS = 12000  # of the current sweep, matched at each ICP step
+ICP_STEPS = 16
+GROUND_CLEARANCE = 0.3  # metres
+COARSE_POINTS, COARSE_REACH, COARSE_STEP = 2000, 3.0, 0.5  # the first guess's grid (metres)
+ICP_GATES = (2.0, 0.25)  # metres: matches farther are left out, from the first step to the last
+FINAL_STEPS = 8  # the last ICP steps match all points, the ground's too
+
+
+@dataclasses.dataclass(frozen=True)
+class Motion:
+    """The sensor's move from the previous sweep to this one, as the stream sends it:
+    ``yaw`` (angle units) turns the previous sweep's points about the vertical axis, then
+    ``shift`` (voxels) moves them."""
+
+    yaw: int = 0
+    shift: tuple = (0, 0, 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """What a decoded sweep leaves for the next one to be predicted from: its points
+    relative to its sensor's origin (int64 voxels), and (for the encoder's motion search
+    only) where that origin was in the input's units, the grid's scale and the motion that
+    sweep was predicted with."""
+
+    points: np.ndarray
+    origin: np.ndarray
+    scale: float
+    motion: Motion = Motion()
+
+
+def moved(points, motion):
+    """``points`` (int64 voxels) turned by ``motion.yaw`` and shifted, in integers."""
+    cos, sin = sensors.fixed_cos_sin(np.array([motion.yaw]))
+    x, y, z = points[:, 0], points[:, 1], points[:, 2]
+    turned_x = fixedpoint.round_shift(x * cos[0] - y * sin[0], sensors.COS_BITS)
+    turned_y = fixedpoint.round_shift(x * sin[0] + y * cos[0], sensors.COS_BITS)
+    return np.stack([turned_x, turned_y, z], axis=1) + np.asarray(motion.shift, dtype=np.int64)
+
+
+def estimate_motion(reference, relative, origin, scale):
+    """The :class:`Motion` that brings ``reference``'s points nearest the current sweep's
+    (``relative`` to its sensor's origin, which lies at ``origin`` in the input's units on
+    a grid of ``scale``): point-to-point ICP about the vertical axis, from the motion of
+    the sweep before (sensors move steadily). The encoder's search, in float."""
+    if len(reference.points) < 100 or len(relative) < 100:
+        return Motion()
+    from scipy.spatial import cKDTree
+
+    metre = 1.0 / scale if scale < 1 else 1000.0 / scale  # voxels per metre (unit grids: millimetres)
+    rng = np.random.default_rng(0)
+    everything = (reference.points.astype(np.float64),
+                  relative[rng.choice(len(relative), min(ICP_POINTS, len(relative)), replace=False)].astype(np.float64))
+    # The ground's rings lie at the same ranges from the sensor wherever it is: they pull
+    # a match towards no motion, so points above the ground are matched first.
+    above = tuple(_above_ground(points, metre) for points in everything)
+    if min(len(above[0]), len(above[1])) < 100:
+        above = everything
+    above_tree = cKDTree(above[0])
+    # Current -> previous: x_prev = R(-yaw) (x_cur - shift); start from the last motion, or
+    # (after a random-access frame) from the best of a grid of shifts about where the
+    # origins say.
+    yaw = reference.motion.yaw * 2 * np.pi / sensors.ANGLE_UNITS
+    shift = np.asarray(reference.motion.shift, np.float64)
+    if reference.motion == Motion():
+        centre = (np.asarray(reference.origin, np.float64) - np.asarray(origin, np.float64)) / scale
+        shift = _coarse_shift(above_tree, above[1][:COARSE_POINTS], centre, metre)
+    gates = ICP_GATES[0] * (ICP_GATES[1] / ICP_GATES[0]) ** (np.arange(ICP_STEPS) / (ICP_STEPS - 1)) * metre
+    yaw, shift = _icp(above_tree, *above, yaw, shift, gates[:-FINAL_STEPS])
+    yaw, shift = _icp(cKDTree(everything[0]), *everything, yaw, shift, gates[-FINAL_STEPS:])
+    return Motion(int(round(yaw * sensors.RADIAN)) % sensors.ANGLE_UNITS, tuple(int(v) for v in np.rint(shift)))
+
+
+def _icp(tree, previous, sample, yaw, shift, gates):
+    """ICP steps (one per gate: matches farther are left out) from ``yaw`` and ``shift``
+    (current ~ R(yaw) previous + shift); ``tree`` holds ``previous``."""
+    for gate in gates:
+        c, s = np.cos(yaw), np.sin(yaw)
+        back = sample - shift
+        at = np.stack([c * back[:, 0] + s * back[:, 1], -s * back[:, 0] + c * back[:, 1], back[:, 2]], axis=1)
+        distance, match = tree.query(at, distance_upper_bound=gate, workers=-1)
+        found = np.isfinite(distance)
+        if found.sum() < 50:
+            break
+        source, target = previous[match[found]], sample[found]
+        sc, tc = source.mean(axis=0), target.mean(axis=0)
+        a, b = source[:, :2] - sc[:2], target[:, :2] - tc[:2]
+        yaw = np.arctan2(np.sum(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]), np.sum(a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1]))
+        c, s = np.cos(yaw), np.sin(yaw)
+        shift = tc - np.array([c * sc[0] - s * sc[1], s * sc[0] + c * sc[1], sc[2]])
+    return yaw, shift
+
+
+def _above_ground(points, metre):
+    """The points GROUND_CLEARANCE metres or more above the lowest ones (float64)."""
+    points = np.asarray(points, dtype=np.float64)
+    return points[points[:, 2] >= np.percentile(points[:, 2], 1) + GROUND_CLEARANCE * metre]
+
+
+def _coarse_shift(tree, sample, centre, metre):
+    """Of shifts on a grid about ``centre`` (COARSE_REACH metres each way in x and y, every
+    COARSE_STEP), the one that brings most of ``sample`` within a step of a previous point."""
+    steps = np.arange(-COARSE_REACH, COARSE_REACH + COARSE_STEP / 2, COARSE_STEP) * metre
+    best, best_count = centre, -1
+    for dx in steps:
+        for dy in steps:
+            shift = centre + np.array([dx, dy, 0.0])
+            distance, _ = tree.query(sample - shift, distance_upper_bound=COARSE_STEP * metre, workers=-1)
+            count = int(np.isfinite(distance).sum())
+            if count > best_count:
+                best, best_count = shift, count
+    return best
+
+
+class RangeImage:
+    """The previous sweep moved into the current sensor's coordinates, sorted by azimuth
+    column and by each point's place between the current lasers' cones (in LASER_UNITS):
+    the ranges it predicts at any laser and column, in integers."""
+
+    def __init__(self, points, sensor):
+        self.sensor = sensor
+        x, y, z = points[:, 0], points[:, 1], points[:, 2]
+        square = x * x + y * y
+        rho = fixedpoint.isqrt(square)
+        rho += square - rho * rho > rho  # rounded: beyond (rho + 1/2)^2
+        near = rho >= sensors.MIN_RHO
+        x, y, z, rho = x[near], y[near], z[near], rho[near]
+        self.span = (sensor.lasers + 2) * LASER_UNITS  # of the keys: one column's places
+        keys = self.column(sensors.fixed_atan2(y, x)) * self.span + self._place(z, rho)
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.rho = keys[order], rho[order]
+
+    def column(self, azimuth):
+        """The column of integer azimuths: the nearest multiple of the azimuth step."""
+        return (np.asarray(azimuth, dtype=np.int64) % sensors.ANGLE_UNITS + self.sensor.step // 2) // self.sensor.step
+
+    def _place(self, z, rho, chunk=16384):
+        """Where each point (height ``z``, range ``rho``) falls between the lasers' cones at
+        its range: LASER_UNITS x (1 + the laser below it, plus its fraction of the way to the
+        one above); 0 below the lowest, (lasers + 1) x LASER_UNITS above the highest."""
+        lasers = self.sensor.lasers
+        place = np.zeros(len(z), dtype=np.int64)
+        every = np.arange(lasers)
+        for first in range(0, len(z), chunk):
+            part = slice(first, first + chunk)
+            height = z[part, None] << sensors.TAN_BITS
+            cones = self.sensor.cone_height(every[None, :], rho[part, None])
+            below = np.sum(cones <= height, axis=1)  # the cones ordered by tangent
+            low = cones[np.arange(len(below)), np.maximum(below - 1, 0)]
+            high = cones[np.arange(len(below)), np.minimum(below, lasers - 1)]
+            fraction = (height[:, 0] - low) * LASER_UNITS // np.maximum(high - low, 1)
+            between = below * LASER_UNITS + np.clip(fraction, 0, LASER_UNITS - 1)
+            place[part] = np.where(below == 0, 0, np.where(below == lasers, (lasers + 1) * LASER_UNITS, between))
+        return place
+
+    def predict(self, laser, azimuth, tries=(0, 1, -1, 2, -2)):
+        """(ranges in voxels, whether there is one) at each ``laser`` and integer
+        ``azimuth``: interpolated between the previous points just below and above the
+        laser's cone in its column when they are on one surface, else the nearer within
+        a laser's spacing; the neighbouring columns where the column has neither."""
+        laser = np.asarray(laser, dtype=np.int64)
+        rho = np.zeros(len(laser), dtype=np.int64)
+        have = np.zeros(len(laser), dtype=bool)
+        if not len(self.keys):
+            return rho, have
+        base = self.column(azimuth)
+        for offset in tries:
+            todo = np.flatnonzero(~have)
+            column = base[todo] + offset
+            query = column * self.span + (laser[todo] + 1) * LASER_UNITS
+            after = np.searchsorted(self.keys, query)
+            lo, hi = np.maximum(after - 1, 0), np.minimum(after, len(self.keys) - 1)
+            has_lo = (after > 0) & (self.keys[lo] // self.span == column)
+            has_hi = (after < len(self.keys)) & (self.keys[hi] // self.span == column)
+            klo, khi, rlo, rhi = self.keys[lo], self.keys[hi], self.rho[lo], self.rho[hi]
+            one_surface = (has_lo & has_hi & (khi - klo <= 2 * LASER_UNITS)
+                           & (np.abs(rhi - rlo) * SAME_SURFACE <= np.minimum(rlo, rhi)))
+            between = rlo + (rhi - rlo) * (query - klo) // np.maximum(khi - klo, 1)
+            near_lo = has_lo & (query - klo <= LASER_UNITS)
+            near_hi = has_hi & (khi - query <= LASER_UNITS)
+            nearer_hi = near_hi & (~near_lo | (khi - query < query - klo))
+            rho[todo] = np.where(one_surface, between, np.where(nearer_hi, rhi, rlo))
+            have[todo] = one_surface | near_lo | near_hi
+        return rho, have
+
+
+def blend_scales(quantum):
+    """BLEND_SCALES for ranges sent in units of ``quantum`` voxels (log-scale indices)."""
+    return np.asarray(BLEND_SCALES, dtype=np.int64) - fixedpoint.log2_fixed(np.array([quantum]), bits=4)[0]
+
+
+def _classes(scale, blend_scale):
+    """Each row's class: how sure the network is (its log-scale index ``scale``) against
+    the previous sweep's logistic (``blend_scale``), split at CLASS_EDGES."""
+    return np.searchsorted(np.asarray(CLASS_EDGES), np.asarray(scale) - blend_scale, side="right")
+
+
+def blend(choice, scale, predicted, have, quantum):
+    """The blend ``choice`` (a scale's index into BLEND_SCALES, then one BLEND_WEIGHTS
+    index per class) as logistic.BlendedLogistic takes it, for ranges in units of
+    ``quantum`` predicted at ``predicted`` voxels (where ``have``); ``scale``: the
+    network's log-scale indices."""
+    blend_scale = int(blend_scales(quantum)[choice[0]])
+    weights = np.asarray(BLEND_WEIGHTS)[np.asarray(choice[1:])][_classes(scale, blend_scale)]
+    location = (predicted << logistic.LOCATION_BITS) // quantum
+    return (torch.from_numpy(location), torch.full((len(location),), blend_scale),
+            torch.from_numpy(np.where(have, weights, 0)))
+
+
+def best_blend(truth, location, scale, predicted, have, quantum):
+    """The encoder's pick of a blend for one batch: the scale, and for each class the
+    weight, whose mixture codes ``truth`` (the values) in the fewest bits, by float
+    estimates of the logistics (``location``, ``scale``: the network's integer ones)."""
+    rows = np.flatnonzero(have)
+    if not len(rows):
+        return (0,) + (0,) * (len(CLASS_EDGES) + 1)
+    q = torch.as_tensor(truth[rows], dtype=torch.float64)
+    mu = location[rows].to(torch.float64) / (1 << logistic.LOCATION_BITS)
+    own = logistic.probability(q, mu, logistic.index_scale(scale[rows]), -LIMIT, LIMIT, logistic.OUTLIER_TAIL)
+    second_mu = torch.from_numpy(predicted[rows] / quantum)
+    weights = torch.tensor(BLEND_WEIGHTS, dtype=torch.float64)[:, None] / 1024
+    best = None
+    for index, blend_scale in enumerate(blend_scales(quantum)):
+        second = logistic.probability(q, second_mu, logistic.index_scale(torch.tensor(int(blend_scale))), -LIMIT,
+                                      LIMIT)
+        cost = -torch.log2(((1 - weights) * own + weights * second).clamp(min=1e-12))  # (weights, rows)
+        classes = torch.from_numpy(_classes(scale[rows].numpy(), int(blend_scale)))
+        per_class = torch.zeros(len(BLEND_WEIGHTS), len(CLASS_EDGES) + 1, dtype=torch.float64)
+        per_class.index_add_(1, classes, cost)
+        total, picks = per_class.min(dim=0)
+        if best is None or float(total.sum()) < best[0]:
+            best = (float(total.sum()), (index, *picks.tolist()))
+    return best[1]
+
+
+def coded_blend(io, choice):
+    """Code (``choice``, the encoder's) or read a batch's blend: its fields at even odds."""
+    widths = BLEND_FIELD_BITS
+    bits = None if choice is None else np.concatenate(
+        [(int(value) >> np.arange(width)) & 1 == 1 for value, width in zip(choice, widths)])
+    read = adaptive.even_bits(io, bits, sum(widths)).astype(np.int64)
+    ends = np.cumsum(widths)
+    return tuple(int(np.sum(read[end - width:end] << np.arange(width))) for end, width in zip(ends, widths))
