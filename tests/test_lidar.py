@@ -70,7 +70,7 @@ def test_sweeps_are_coded_by_the_lidar_model_losslessly(sweep):
     positions, intensity = sweep
     data = api.compress(PointCloud(positions), voxel_size=0.001)
     header, decoded = api.decode(data)
-    assert header.model_id == "lidar-v3"
+    assert header.model_id == "lidar-v4"
     assert decoded.details["points coded by the sensor"] > 0.99 * len(positions)
     assert "spinning LiDAR" in decoded.details["sensor"]
     assert grid_set(decoded.data.positions) == grid_set(positions)
@@ -89,6 +89,15 @@ def test_lidar_v2_streams_still_decode(sweep):
     assert len(newer) < 1.02 * len(older)
     assert grid_set(api.decompress(older).positions) == grid_set(api.decompress(newer).positions) == grid_set(
         sweep[0])
+
+
+def test_a_sweep_alone_is_coded_by_lidar_v4_as_by_lidar_v3(sweep):
+    """lidar-v4 predicts a sequence's sweeps from the one before (tests/test_sequence.py);
+    a sweep coded alone costs what it costs under lidar-v3, and one field more."""
+    cloud = PointCloud(sweep[0])
+    newer, older = (api.compress(cloud, voxel_size=0.001, model=model) for model in ("lidar-v4", "lidar-v3"))
+    assert len(older) < len(newer) <= len(older) + 4
+    assert grid_set(api.decompress(newer).positions) == grid_set(sweep[0])
 
 
 def test_heights_off_their_cones_go_by_the_network(sweep):
@@ -174,7 +183,7 @@ def test_lossy_rates_trade_bits_for_distortion(sweep):
     for rate in zoo.rates("pointcloud", PointCloud(positions)):
         data = api.compress(positions, rate=rate)
         header, decoded = api.decode(data)
-        assert header.model_id == f"lidar-v2-r{rate}"
+        assert header.model_id == f"lidar-v4-r{rate}"
         from scipy.spatial import cKDTree
 
         distance, _ = cKDTree(decoded.data.positions).query(positions)
@@ -225,7 +234,7 @@ def test_cli_codes_a_sweep_and_reports_its_sensor(sweep, tmp_path, capsys):
     write_ply(src, PointCloud(sweep[0], {"intensity": sweep[1]}))
     assert main(["compress", str(src), "-o", str(tmp_path / "s.ocz"), "--voxel-size", "0.001"]) == 0
     out = capsys.readouterr().out
-    assert "lidar-v3" in out and "spinning LiDAR" in out and "intensity bits per point" in out
+    assert "lidar-v4" in out and "spinning LiDAR" in out and "intensity bits per point" in out
     assert main(["decompress", str(tmp_path / "s.ocz"), "-o", str(tmp_path / "d.ply")]) == 0
     back = read_ply(tmp_path / "d.ply")
     assert grid_set(back.positions) == grid_set(sweep[0]) and "intensity" in back.attributes
@@ -287,7 +296,7 @@ def test_a_sweep_has_the_lidar_rates_only(sweep):
     with pytest.raises(InputError, match=f"the rates for spinning-LiDAR sweeps are 1 to {rates[-1]}"):
         api.compress(positions, rate=rates[-1] + 1)
     data, encoded, codec = api.compress_to_bpp(positions, 4.0)
-    assert codec.card.model_id.startswith("lidar-v2-r") and 8 * len(data) <= 4.0 * len(positions)
+    assert codec.card.model_id.startswith("lidar-v4-r") and 8 * len(data) <= 4.0 * len(positions)
 
 
 def test_big_endian_and_merged_intensities(tmp_path):

@@ -6,7 +6,8 @@ construction, and checked here:
 - fresh processes that compute as other machines do (torch's plain kernels or its AVX2
   ones, MKL's portable path, numpy without AVX-512 or AVX2, 1 or 2 threads, either sparse
   engine, the integer kernels' plain C++ path or their torch reference) decode every
-  portable golden stream to its recorded data and re-encode its input to its bytes;
+  portable golden stream and golden sequence (drives of predicted frames) to its recorded
+  data and re-encode its input to its bytes;
 - the integer logistic's tables are pinned, and its code lengths follow the float one's.
 """
 
@@ -46,12 +47,16 @@ def _portable_entries():
 
 
 PORTABLE = _portable_entries()
+SEQUENCE_FOLDER = os.path.join(GOLDEN, "sequence")
+with open(os.path.join(SEQUENCE_FOLDER, "manifest.json")) as _handle:
+    SEQUENCES = json.load(_handle)  # drives of predicted frames (integer models)
 
 
 def test_every_default_model_family_has_portable_golden_streams():
     models = {entry["model"] for entry in PORTABLE}
-    assert {"occupancy-v2", "lossy-v2-r3", "lidar-v3", "lidar-v2-r3", "depth-v2", "sparse-v2", "lightfield-v5", "lightfield-v4",
-            "lightfield-v3"} <= models
+    assert {"occupancy-v2", "lossy-v2-r3", "lidar-v3", "lidar-v2-r3", "lidar-v4", "lidar-v4-r5", "depth-v2", "sparse-v2",
+            "lightfield-v5", "lightfield-v4", "lightfield-v3"} <= models
+    assert {entry["stream"] for entry in SEQUENCES} >= {"drive_v2.ocz", "drive_v2_r5.ocz"}
     with open(os.path.join(GOLDEN, PORTABLE[0]["stream"]), "rb") as handle:
         assert zoo.portable(bitstream.unpack(handle.read())[0])
     wrapped = {zoo.stream_models(bitstream.unpack(open(os.path.join(GOLDEN, e["stream"]), "rb").read())[0])[0]
@@ -79,8 +84,8 @@ def test_the_guard_catches_float_arithmetic(monkeypatch):
         assert int((torch.arange(4) * 3).sum()) == 18
 
 
-# One fresh process per setting: it decodes every portable golden stream and re-encodes
-# its input, and prints what it got.
+# One fresh process per setting: it decodes every portable golden stream and golden
+# sequence and re-encodes their inputs, and prints what it got.
 _CHILD = """
 import hashlib, json, os, sys
 sys.path.insert(0, os.path.join(sys.argv[1], "tests", "data", "golden"))
@@ -95,6 +100,12 @@ for entry in json.loads(sys.argv[3]):
             decoded = golden.decoded_array(handle.read())
         stream = golden.encode(entry)
     results[entry["stream"]] = [golden.digest(decoded), hashlib.sha256(stream).hexdigest()]
+for entry in json.loads(sys.argv[4]):
+    with integer.use_implementation(implementation) if implementation else nullcontext():
+        with open(os.path.join(golden.SEQUENCES, entry["stream"]), "rb") as handle:
+            decoded = golden.decoded_sequence_digest(handle.read())
+        stream = golden.encode_sequence(entry)
+    results[entry["stream"]] = [decoded, hashlib.sha256(stream).hexdigest()]
 print(json.dumps(results))
 """
 
@@ -119,12 +130,12 @@ def test_portable_streams_are_the_same_under_every_setting(setting):
         # and the light fields (their warps)
         entries = [entry for entry in PORTABLE
                    if entry["model"].startswith(("lidar", "depth", "sparse", "lightfield"))]
-    result = subprocess.run([sys.executable, "-c", _CHILD, ROOT, implementation, json.dumps(entries)],
-                            capture_output=True, text=True, cwd=ROOT, env={**os.environ, **env})
+    result = subprocess.run([sys.executable, "-c", _CHILD, ROOT, implementation, json.dumps(entries),
+                             json.dumps(SEQUENCES)], capture_output=True, text=True, cwd=ROOT, env={**os.environ, **env})
     assert result.returncode == 0, result.stderr[-2000:]
     got = json.loads(result.stdout)
-    for entry in entries:
-        with open(os.path.join(GOLDEN, entry["stream"]), "rb") as handle:
+    for entry, folder in [(entry, GOLDEN) for entry in entries] + [(entry, SEQUENCE_FOLDER) for entry in SEQUENCES]:
+        with open(os.path.join(folder, entry["stream"]), "rb") as handle:
             written = hashlib.sha256(handle.read()).hexdigest()
         assert got[entry["stream"]] == [entry["decoded_sha256"], written], entry["stream"]
 

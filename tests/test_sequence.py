@@ -1,7 +1,10 @@
-"""Sequences: sweeps of a drive coded as one stream of frames, decoded lazily, from any
-frame, and up to the damage of a truncated or corrupted stream; frame names that are
-not plain file names refused both ways; the CLI's --sequence and --frames."""
+"""Sequences: sweeps of a drive coded as one stream of frames, each predicted from the one
+before but for a random-access frame every K, decoded lazily, from any frame, and up to
+the damage of a truncated or corrupted stream; frame names that are not plain file names
+refused both ways; the CLI's --sequence, --random-access and --frames; golden sequences
+that decode and re-encode byte for byte."""
 
+import importlib.util
 import json
 import os
 
@@ -9,6 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_sweep
+from float_guard import no_float
 from omnicodec import api, bitstream, zoo
 from omnicodec.cli.main import main
 from omnicodec.data import PointCloud
@@ -16,12 +20,17 @@ from omnicodec.errors import BitstreamError, InputError
 from omnicodec.io import read_ply, write_ply
 
 FRAMES = 4
+_spec = importlib.util.spec_from_file_location(
+    "golden_streams", os.path.join(os.path.dirname(__file__), "data", "golden", "golden.py"))
+golden_streams = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(golden_streams)
 
 
 @pytest.fixture(scope="module")
 def drive():
     """FRAMES sweeps of a small sensor moving 0.8 m a sweep along a street."""
-    sweeps = [synthetic_sweep(lasers=16, columns=256, seed=index, travel=0.8 * index) for index in range(FRAMES)]
+    sweeps = [synthetic_sweep(lasers=16, columns=256, seed=index, travel=0.8 * index, sensor_seed=3)
+              for index in range(FRAMES)]
     return [PointCloud(positions) for positions, _ in sweeps]
 
 
@@ -37,6 +46,7 @@ def millimetres(positions):
 def test_every_frame_decodes_to_its_sweep(drive, stream):
     sequence = api.Sequence(stream)
     assert len(sequence) == FRAMES and sequence.damage is None
+    assert [frame.random_access for frame in sequence.frames] == [True] + [False] * (FRAMES - 1)
     assert [frame.name for frame in sequence.frames] == [f"sweep_{i}.ply" for i in range(FRAMES)]
     decoded = list(sequence.decode())
     assert [frame.index for frame, _, _ in decoded] == list(range(FRAMES))
@@ -118,18 +128,51 @@ def test_frame_names_that_are_not_plain_file_names_are_refused(drive, name):
         list(api.Sequence(crafted).decode())
 
 
-def test_a_name_twice_and_predicted_frames_are_refused(drive, stream):
+def _relabelled(stream, index, kind):
+    """``stream`` with frame ``index``'s record saying ``kind`` (RANDOM_ACCESS, PREDICTED)."""
+    frames = api.Sequence(stream).frames
+    start = frames[index - 1].offset + frames[index - 1].length if index else len(bitstream.SEQUENCE_MAGIC) + 2
+    crafted = bytearray(stream)
+    crafted[start:frames[index].offset] = bitstream._record_header(kind, frames[index].name, frames[index].length)
+    return bytes(crafted)
+
+
+def test_a_name_twice_and_frames_labelled_wrongly_are_refused(drive, stream):
     with pytest.raises(InputError, match="already in this sequence"):
         api.compress_sequence(drive[:2], names=["same.ply", "same.ply"])
     with pytest.raises(InputError, match="already in this sequence"):  # an unnamed frame 1 decodes to this name
         api.compress_sequence(drive[:2], names=["frame_000001.ply"])
-    first = api.Sequence(stream).frames[0]
-    crafted = bytearray(stream)
-    head = bitstream._record_header(bitstream.PREDICTED, "sweep_1.ply", api.Sequence(stream).frames[1].length)
-    second = api.Sequence(stream).frames[1]
-    crafted[first.offset + first.length:second.offset] = head
-    with pytest.raises(BitstreamError, match="frame 1 .*predicted from the frame before"):
-        list(api.Sequence(bytes(crafted)).decode())
+    alone = api.compress_sequence(drive[:2], names=["a.ply", "b.ply"], model="lidar-v3")  # predicts nothing
+    with pytest.raises(BitstreamError, match="frame 1 .*predicted from the frame before, which model lidar-v3"):
+        list(api.Sequence(_relabelled(alone, 1, bitstream.PREDICTED)).decode())
+    with pytest.raises(BitstreamError, match="frame 1 .*predicted from the sweep before it, which was not decoded"):
+        list(api.Sequence(_relabelled(stream, 1, bitstream.RANDOM_ACCESS)).decode(1))
+    first = api.Sequence(_relabelled(stream, 0, bitstream.PREDICTED))
+    assert first.frames == [] and "first frame needs a frame before it" in first.damage
+
+
+def test_predicted_frames_cost_less_and_random_access_frames_come_every_k(drive, stream):
+    alone = api.compress_sequence(drive, random_access=1)
+    assert all(frame.random_access for frame in api.Sequence(alone).frames)
+    assert len(stream) < len(alone)
+    sequence = api.Sequence(stream)
+    for frame, _, decoded in sequence.decode():
+        assert ("predicted from the sweep before" in decoded.details) == (frame.index > 0)
+    every_two = api.Sequence(api.compress_sequence(drive, random_access=2))
+    assert [frame.random_access for frame in every_two.frames] == [True, False, True, False]
+    assert [frame.index for frame, _, _ in every_two.decode(3)] == [3]  # decoded from frame 2
+    for wrong in (0, -1, 2.5):
+        with pytest.raises(InputError, match="random-access"):
+            api.compress_sequence(drive[:1], random_access=wrong)
+
+
+def test_lossy_drives_predict_frames_and_decode_to_what_the_encoder_rebuilt(drive):
+    stream = api.compress_sequence(drive, rate=5)
+    sequence = api.Sequence(stream)
+    assert [frame.random_access for frame in sequence.frames] == [True] + [False] * (FRAMES - 1)
+    decoded = list(sequence.decode())  # each frame's checksum is the encoder's rebuild's
+    assert [header.model_id for _, header, _ in decoded] == ["lidar-v4-r5"] * FRAMES
+    assert len(stream) < len(api.compress_sequence(drive, rate=5, random_access=1))
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +192,7 @@ def test_cli_codes_a_drive_and_decodes_its_frames(drive_folder, tmp_path, capsys
     assert main(["info", str(target), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["frames"] == FRAMES and info["damage"] == "none" and info["bytes"] == os.path.getsize(target)
+    assert [row["kind"] for row in info["frame list"]] == ["random access"] + ["predicted"] * (FRAMES - 1)
     assert [row["bytes"] for row in info["frame list"]] == [row["bytes"] for row in report["frame list"]]
     out = tmp_path / "out"
     assert main(["decompress", str(target), "-o", str(out), "-q"]) == 0
@@ -188,6 +232,8 @@ def test_cli_writes_what_precedes_the_damage_then_fails(drive_folder, tmp_path, 
     (["EXTRA"], "2 inputs"),
     (["--sequence", "--bpp", "3"], "do not apply to sequences"),
     (["--sequence", "--grid", "3x3"], "do not apply to sequences"),
+    (["--random-access", "2"], "--random-access goes with --sequence"),
+    (["--sequence", "--random-access", "0"], "random-access takes a whole number"),
 ])
 def test_cli_refuses_options_that_do_not_fit(drive_folder, tmp_path, capsys, args, message):
     inputs = [str(drive_folder / "frame_0000.ply")]
@@ -231,5 +277,17 @@ def test_the_golden_sequence_decodes_and_reencodes_byte_for_byte(tmp_path):
         np.testing.assert_array_equal(millimetres(decoded.data.positions), millimetres(source.positions))
         np.testing.assert_array_equal(decoded.data.attributes["intensity"][order],
                                       source.attributes["intensity"][expected])
-    api.compress_sequence_files(GOLDEN_SWEEPS, tmp_path / "again.ocz", voxel_size=0.001)
+    api.compress_sequence_files(GOLDEN_SWEEPS, tmp_path / "again.ocz", voxel_size=0.001, model="lidar-v3")
     assert (tmp_path / "again.ocz").read_bytes() == golden
+
+
+@pytest.mark.parametrize("entry", golden_streams.sequence_entries(), ids=lambda entry: entry["stream"])
+def test_golden_drives_decode_and_reencode_byte_for_byte(entry, monkeypatch):
+    with open(os.path.join(GOLDEN, entry["stream"]), "rb") as handle:
+        golden = handle.read()
+    sequence = api.Sequence(golden)
+    assert [frame.random_access for frame in sequence.frames] == [True, False, False]
+    assert golden_streams.decoded_sequence_digest(golden) == entry["decoded_sha256"]
+    with no_float(monkeypatch):  # the predicted frames' decoder computes in integers
+        golden_streams.decoded_sequence_digest(golden)
+    assert golden_streams.encode_sequence(entry) == golden

@@ -473,7 +473,8 @@ class LidarCodec(SensorGeometryCodec):
         return [0] if motion is None else [1, motion.yaw, *varint.signed(motion.shift)]
 
     def _reference(self, rebuilt, sensor, place, scale, motion):
-        """What the next sweep may be predicted from (models that predict frames), else None."""
+        """What the next sweep may be predicted from (models that predict frames), else None;
+        ``place``: where the sensor's origin lies in the input's units (the encoder's)."""
         if not self.predicts_frames:
             return None
         points = rebuilt[0] - np.asarray(sensor.origin, dtype=np.int64) if rebuilt else np.zeros((0, 3), np.int64)
@@ -509,9 +510,7 @@ class LidarCodec(SensorGeometryCodec):
             raise BitstreamError("LiDAR stream has sections its header does not account for")
         if progress:
             progress(int(np.sum(counts)) + other_count)
-        origin = sensor_origin(frame["offset"], frame["scale"])
-        place = np.asarray(origin, np.float64) * frame["scale"] + np.asarray(frame["offset"], np.float64)
-        following = self._reference(rebuilt[:1] if len(counts) else [], sensor, place, frame["scale"], motion)
+        following = self._reference(rebuilt[:1] if len(counts) else [], sensor, None, frame["scale"], motion)
         decoded, coords = self.decoded(frame, rebuilt, _lidar_details(sensor, int(np.sum(counts)), other_count,
                                                                       sections, motion))
         return dataclasses.replace(decoded, reference=following), coords

@@ -57,9 +57,9 @@ class Motion:
 @dataclasses.dataclass(frozen=True)
 class Reference:
     """What a decoded sweep leaves for the next one to be predicted from: its points
-    relative to its sensor's origin (int64 voxels), and (for the encoder's motion search
-    only) where that origin was in the input's units, the grid's scale and the motion that
-    sweep was predicted with."""
+    relative to its sensor's origin (int64 voxels), and for the encoder's motion search
+    where that origin was in the input's units (None on the decoder's side), the grid's
+    scale and the motion that sweep was predicted with."""
 
     points: np.ndarray
     origin: np.ndarray
@@ -137,17 +137,15 @@ def _above_ground(points, metre):
 
 def _coarse_shift(tree, sample, centre, metre):
     """Of shifts on a grid about ``centre`` (COARSE_REACH metres each way in x and y, every
-    COARSE_STEP), the one that brings most of ``sample`` within a step of a previous point."""
+    COARSE_STEP), the one that brings most of ``sample`` within a step of a previous point
+    (all shifts in one query)."""
     steps = np.arange(-COARSE_REACH, COARSE_REACH + COARSE_STEP / 2, COARSE_STEP) * metre
-    best, best_count = centre, -1
-    for dx in steps:
-        for dy in steps:
-            shift = centre + np.array([dx, dy, 0.0])
-            distance, _ = tree.query(sample - shift, distance_upper_bound=COARSE_STEP * metre, workers=-1)
-            count = int(np.isfinite(distance).sum())
-            if count > best_count:
-                best, best_count = shift, count
-    return best
+    dx, dy = np.meshgrid(steps, steps, indexing="ij")
+    shifts = centre + np.stack([dx.reshape(-1), dy.reshape(-1), np.zeros(dx.size)], axis=1)
+    distance, _ = tree.query((sample[None, :, :] - shifts[:, None, :]).reshape(-1, 3),
+                             distance_upper_bound=COARSE_STEP * metre, workers=-1)
+    found = np.isfinite(distance).reshape(len(shifts), len(sample)).sum(axis=1)
+    return shifts[int(np.argmax(found))]
 
 
 class RangeImage:

@@ -6,6 +6,7 @@ format or of a model's bits fails visibly.
 
     python tests/data/golden/golden.py         # rewrite the current version's streams
     python tests/data/golden/golden.py --new   # add the streams of cases the manifest lacks
+    python tests/data/golden/golden.py --sequences  # add the sequence streams sequence/manifest.json lacks
 
 Run it only for an intended format change (then bump bitstream.FORMAT_VERSION and keep the
 old streams: they must still decode). See README.md for where everything comes from.
@@ -85,7 +86,71 @@ LATER_CASES = [
     ("lightfield_v5_r6.ocz", "plane_9x9.npy", "lightfield-v5", "rans", {"rate": 6}),
     ("lidar_v3.ocz", "sweep_synthetic.ply", "lidar-v3", "rans", {"voxel_size": 0.001}),
     ("lidar_v3_intensity.ocz", "sweep_synthetic_intensity.ply", "lidar-v3", "torchac", {"voxel_size": 0.001}),
+    ("lidar_v4.ocz", "sweep_synthetic_intensity.ply", "lidar-v4", "rans", {"voxel_size": 0.001}),
+    ("lidar_v4_r5.ocz", "sweep_synthetic.ply", "lidar-v4-r5", "torchac", {"voxel_size": 0.001}),
 ]
+
+
+# Sequences of frames that predict each other (drives): (stream in sequence/, its sweeps
+# there, options of api.compress_sequence_files). The sweeps are one sensor's drive:
+# synthetic_sweep(lasers=16, columns=256, seed=i, travel=0.8 i, sensor_seed=5) of
+# tests/conftest.py, with intensity.
+DRIVE_SWEEPS = [f"drive_sweep_{index}.ply" for index in range(3)]
+SEQUENCE_CASES = [
+    ("drive_v2.ocz", DRIVE_SWEEPS, {"voxel_size": 0.001}),
+    ("drive_v2_r5.ocz", DRIVE_SWEEPS, {"voxel_size": 0.001, "rate": 5, "no_attributes": True}),
+]
+SEQUENCES = os.path.join(HERE, "sequence")
+SEQUENCE_MANIFEST = os.path.join(SEQUENCES, "manifest.json")
+
+
+def sequence_entries():
+    with open(SEQUENCE_MANIFEST) as handle:
+        return json.load(handle)
+
+
+def encode_sequence(entry):
+    """The current code's sequence stream of an entry's sweeps and options."""
+    import tempfile
+
+    from omnicodec import api
+
+    with tempfile.TemporaryDirectory() as folder:
+        target = os.path.join(folder, "drive.ocz")
+        api.compress_sequence_files([os.path.join(SEQUENCES, name) for name in entry["sweeps"]], target,
+                                    **entry["options"])
+        with open(target, "rb") as handle:
+            return handle.read()
+
+
+def decoded_sequence_digest(data):
+    """One digest of what every frame of a sequence decodes to (as :func:`decoded_array`)."""
+    from omnicodec import api
+
+    whole = hashlib.sha256()
+    for _, _, decoded in api.Sequence(data).decode():
+        cloud = decoded.data
+        more = [cloud.attributes[name].reshape(len(cloud.positions), -1).astype(cloud.positions.dtype)
+                for name in ("intensity",) if name in cloud.attributes]
+        whole.update(np.ascontiguousarray(np.hstack([cloud.positions, *more])).tobytes())
+    return whole.hexdigest()
+
+
+def write_sequences():
+    """Make the sequence streams of SEQUENCE_CASES that sequence/manifest.json lacks."""
+    recorded = sequence_entries() if os.path.exists(SEQUENCE_MANIFEST) else []
+    present = {entry["stream"] for entry in recorded}
+    for name, sweeps, options in SEQUENCE_CASES:
+        if name in present:
+            continue
+        entry = {"stream": name, "sweeps": sweeps, "options": options}
+        data = encode_sequence(entry)
+        with open(os.path.join(SEQUENCES, name), "wb") as handle:
+            handle.write(data)
+        recorded.append({**entry, "bytes": len(data), "decoded_sha256": decoded_sequence_digest(data)})
+        print(f"sequence/{name}: {len(data)} bytes")
+    with open(SEQUENCE_MANIFEST, "w") as handle:
+        json.dump(recorded, handle, indent=1)
 
 
 def read_input(name):
@@ -177,4 +242,7 @@ def rewrite_current(only_new=False):
 
 if __name__ == "__main__":
     sys.path.insert(0, os.path.join(HERE, "..", "..", ".."))
-    rewrite_current(only_new="--new" in sys.argv[1:])
+    if "--sequences" in sys.argv[1:]:
+        write_sequences()
+    else:
+        rewrite_current(only_new="--new" in sys.argv[1:])

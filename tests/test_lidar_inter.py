@@ -1,0 +1,111 @@
+"""Inter-sweep prediction of LiDAR ranges (omnicodec.scans.lidar_inter): the integer
+azimuths, turns and range images the decoder computes, the blended logistic it codes
+with (the same integers by the C++ kernel and the torch reference, and a round trip),
+the encoder's motion search on a drive of known motion, and damaged motion fields."""
+
+import zlib
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import synthetic_sweep
+from omnicodec import api, bitstream, fixedpoint, varint
+from omnicodec.data import PointCloud
+from omnicodec.entropy import binary_reader, binary_writer, logistic
+from omnicodec.errors import BitstreamError
+from omnicodec.scans import lidar, lidar_inter, sensor as sensors
+
+
+def test_integer_azimuths_follow_atan2_everywhere():
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(-2**21, 2**21, 20000), rng.integers(-2**21, 2**21, 20000)
+    x[:8], y[:8] = [1, 0, -1, 0, 5, -5, 7, 0], [0, 1, 0, -1, 5, -5, -7, 0]
+    azimuth = sensors.fixed_atan2(y, x)
+    exact = np.mod(np.arctan2(y, x), 2 * np.pi) * sensors.RADIAN
+    miss = (azimuth - exact + sensors.ANGLE_UNITS / 2) % sensors.ANGLE_UNITS - sensors.ANGLE_UNITS / 2
+    assert np.abs(miss[:7]).max() <= 2 and np.abs(miss).max() <= 2
+    assert azimuth.min() >= 0 and azimuth.max() < sensors.ANGLE_UNITS and azimuth[7] == 0
+    squares = rng.integers(0, 2**44, 5000)
+    assert [int(v) for v in fixedpoint.isqrt(squares)] == [int(np.floor(np.sqrt(float(v)))) for v in squares]
+
+
+def test_moved_points_turn_and_shift_in_integers():
+    points = np.array([[10000, 0, 5], [0, 20000, -3], [-7000, -7000, 0]], dtype=np.int64)
+    quarter = lidar_inter.Motion(sensors.ANGLE_UNITS // 4, (1, 2, 3))
+    np.testing.assert_array_equal(lidar_inter.moved(points, quarter),
+                                  [[1, 10002, 8], [-19999, 2, 0], [7001, -6998, 3]])
+    assert lidar_inter.moved(points, lidar_inter.Motion()).dtype == np.int64
+
+
+def _sensor_and_sweep(travel=0.0):
+    positions, _ = synthetic_sweep(lasers=16, columns=256, seed=1, travel=travel, sensor_seed=3)
+    coords = np.rint(positions.astype(np.float64) * 1000).astype(np.int64)
+    return sensors.estimate_sensor(coords), coords
+
+
+def test_a_range_image_of_the_same_sweep_predicts_its_own_ranges():
+    sensor, coords = _sensor_and_sweep()
+    chosen, laser, rho, azimuth, relative, _ = sensors.scan_order(coords, sensor)
+    image = lidar_inter.RangeImage(relative, sensor)
+    predicted, have = image.predict(laser, np.rint(azimuth).astype(np.int64))
+    assert have.mean() > 0.95
+    assert np.median(np.abs(predicted[have] - rho[have])) <= 2  # the points themselves, rounded
+    nothing, none = lidar_inter.RangeImage(np.zeros((0, 3), np.int64), sensor).predict(laser[:5], azimuth[:5])
+    assert not none.any() and not nothing.any()
+
+
+@pytest.mark.parametrize("weight", [0, 300, 1024])
+def test_blended_logistic_round_trips_and_its_paths_agree(weight):
+    rng = np.random.default_rng(weight)
+    count = 3000
+    location = torch.from_numpy(rng.integers(-5000, 5000, count) << logistic.LOCATION_BITS)
+    scale = torch.from_numpy(rng.integers(0, 160, count))
+    second = location + torch.from_numpy(rng.integers(-400, 400, count) << logistic.LOCATION_BITS)
+    values = (second >> logistic.LOCATION_BITS) + torch.from_numpy(rng.integers(-30, 30, count))
+
+    def model():
+        return logistic.BlendedLogistic(location, scale, -2**20, 2**20, logistic.OUTLIER_TAIL_FIXED, second,
+                                        torch.full((count,), 80), torch.full((count,), weight))
+
+    writer = binary_writer("rans")
+    logistic.write_integer(writer, values, model())
+    data = writer.finish()
+    reader = binary_reader("rans", data)
+    assert torch.equal(logistic.read_integer(reader, model()), values)
+    from omnicodec.sparse import integer
+
+    rows, first, last = torch.arange(count), values - 3, values + 2
+    with integer.use_implementation("reference"):
+        reference = model()._mass(rows, first, last)
+    assert torch.equal(model()._mass(rows, first, last), reference)
+    if weight == 0:  # no weight: the first logistic's masses, the same integers
+        plain = logistic.IntegerLogistic(location, scale, -2**20, 2**20, logistic.OUTLIER_TAIL_FIXED)
+        assert torch.equal(plain._mass(rows, first, last), reference)
+    with pytest.raises(ValueError, match="blend weights"):
+        logistic.BlendedLogistic(location, scale, -10, 10, None, second, scale, torch.full((count,), 1025))
+
+
+def test_the_encoder_finds_how_far_the_sensor_moved():
+    sensor, before = _sensor_and_sweep(0.0)
+    _, after = _sensor_and_sweep(0.8)
+    origin = np.asarray(sensor.origin, np.int64)
+    reference = lidar_inter.Reference(before - origin, np.zeros(3), 0.001)
+    motion = lidar_inter.estimate_motion(reference, after - origin, np.zeros(3), 0.001)
+    assert abs(motion.shift[0] + 800) < 150 and abs(motion.shift[1]) < 100  # the street moved back 0.8 m
+    assert min(motion.yaw, sensors.ANGLE_UNITS - motion.yaw) < sensors.ANGLE_UNITS // 360  # within a degree
+    assert lidar_inter.estimate_motion(lidar_inter.Reference(before[:10] - origin, np.zeros(3), 0.001),
+                                       after - origin, np.zeros(3), 0.001) == lidar_inter.Motion()
+
+
+def test_damaged_motion_fields_are_refused():
+    sweeps = [PointCloud(synthetic_sweep(lasers=16, columns=256, seed=i, travel=0.8 * i, sensor_seed=3)[0])
+              for i in range(2)]
+    sequence = api.Sequence(api.compress_sequence(sweeps))
+    header, sections = bitstream.unpack(sequence.reader.stream(sequence.frames[1]))
+    sensor_section = bitstream.inflated(sections[0], lidar.SENSOR_SECTION_LIMIT, "test")
+    values, _ = varint.decode(sensor_section)
+    assert values[-5] == 1  # predicted, then the yaw and the shift
+    for damaged in (values[:-5] + [2], values[:-5] + [1, sensors.ANGLE_UNITS, 0, 0, 0], values[:-1]):
+        with pytest.raises(BitstreamError, match="sensor section is corrupted|truncated or corrupted"):
+            lidar._read_sensor_section(zlib.compress(varint.encode(damaged)), with_motion=True)
