@@ -124,7 +124,7 @@ def lossy(folder, anchor_path, random_access=RANDOM_ACCESS):
                          for metric in ("d1", "d2")}
         result.append({"frame": frame, "points": alone[frame], "in_drive": in_drive[frame], "bd_rate": bd["alone"],
                        "bd_rate_in_drive": bd["in_drive"],
-                       "predicted_in_drive": sweeps.index(frame) % random_access != 0})
+                       "predicted_in_drive": in_drive[frame][0]["predicted"]})
     return result
 
 
@@ -152,7 +152,7 @@ def _drive_rate_distortion(folder, sweeps, frames, work, random_access):
             if name in references:
                 positions, normals = references[name]
                 quality = point_metrics(positions, decoded.data.positions, PEAK, normals)
-                points[name].append({"rate": rate, "model": header.model_id,
+                points[name].append({"rate": rate, "model": header.model_id, "predicted": not frame.random_access,
                                      "bpp": 8 * frame.length / len(clouds[frame.index].positions),
                                      "d1_psnr": quality.symmetric.d1_psnr, "d2_psnr": quality.symmetric.d2_psnr})
     return points

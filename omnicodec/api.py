@@ -310,8 +310,9 @@ class SequenceEncoder:
     1 makes every frame decode alone. Call :meth:`finish` after the last."""
 
     def __init__(self, handle, *, model=None, rate=None, coder=None, random_access=RANDOM_ACCESS, **options):
-        if not isinstance(random_access, int) or random_access < 1:
-            raise InputError(f"--random-access takes a whole number of frames, 1 or more, not {random_access}")
+        if isinstance(random_access, bool) or not isinstance(random_access, int) or random_access < 1:
+            raise InputError(f"random access (--random-access) takes a whole number of frames, 1 or more, not "
+                             f"{random_access}")
         self.writer = bitstream.SequenceWriter(handle)
         self.model, self.rate, self.coder, self.options = model, rate, coder, options
         self.random_access = random_access
@@ -420,6 +421,9 @@ class Sequence:
                                          f"{header.model_id} does not do")
                 decoded = _checked_decode(codec, header, sections, progress,
                                           None if frame.random_access else reference)
+                if not frame.random_access and not decoded.predicted:
+                    raise BitstreamError("it is labelled as predicted from the frame before, but its stream is not "
+                                         "(the sequence is corrupted)")
             except BitstreamError as exc:
                 raise BitstreamError(f"frame {frame.index} ({frame.file_name}): {exc}") from None
             reference = decoded.reference

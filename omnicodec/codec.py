@@ -37,11 +37,13 @@ class Encoded:
 @dataclasses.dataclass
 class Decoded:
     """What a codec's decoder rebuilt, its digest (checked against the stream's), the
-    report's figures and (codecs that predict frames) the ``reference`` for the next frame."""
+    report's figures and (codecs that predict frames) whether the stream was
+    ``predicted`` from the frame before and the ``reference`` for the next frame."""
 
     data: object
     checksum: bytes
     details: dict
+    predicted: bool = False
     reference: object = None
 
 

@@ -90,12 +90,12 @@ def test_the_encoder_finds_how_far_the_sensor_moved():
     sensor, before = _sensor_and_sweep(0.0)
     _, after = _sensor_and_sweep(0.8)
     origin = np.asarray(sensor.origin, np.int64)
-    reference = lidar_inter.Reference(before - origin, np.zeros(3), 0.001)
-    motion = lidar_inter.estimate_motion(reference, after - origin, np.zeros(3), 0.001)
+    reference = lidar_inter.Reference(before - origin, 0.001)
+    motion = lidar_inter.estimate_motion(reference, after - origin, 0.001)
     assert abs(motion.shift[0] + 800) < 150 and abs(motion.shift[1]) < 100  # the street moved back 0.8 m
     assert min(motion.yaw, sensors.ANGLE_UNITS - motion.yaw) < sensors.ANGLE_UNITS // 360  # within a degree
-    assert lidar_inter.estimate_motion(lidar_inter.Reference(before[:10] - origin, np.zeros(3), 0.001),
-                                       after - origin, np.zeros(3), 0.001) == lidar_inter.Motion()
+    assert lidar_inter.estimate_motion(lidar_inter.Reference(before[:10] - origin, 0.001), after - origin,
+                                       0.001) == lidar_inter.Motion()
 
 
 def test_damaged_motion_fields_are_refused():
@@ -109,3 +109,8 @@ def test_damaged_motion_fields_are_refused():
     for damaged in (values[:-5] + [2], values[:-5] + [1, sensors.ANGLE_UNITS, 0, 0, 0], values[:-1]):
         with pytest.raises(BitstreamError, match="sensor section is corrupted|truncated or corrupted"):
             lidar._read_sensor_section(zlib.compress(varint.encode(damaged)), with_motion=True)
+    no_lasers = sensors.Sensor(origin=(0, 0, 0), z0=np.zeros(0, np.int64), tan=np.zeros(0, np.int64), step=1)
+    empty = np.zeros(0, np.int64)
+    section = lidar._sensor_section(no_lasers, empty, empty, (1, 1 << 15, 0, 0), 1, 5, [1, 0, 0, 0, 0])
+    with pytest.raises(BitstreamError, match="sensor section is corrupted"):  # predicted, with no lasers
+        lidar._read_sensor_section(section, with_motion=True)

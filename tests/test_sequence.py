@@ -149,6 +149,16 @@ def test_a_name_twice_and_frames_labelled_wrongly_are_refused(drive, stream):
         list(api.Sequence(_relabelled(stream, 1, bitstream.RANDOM_ACCESS)).decode(1))
     first = api.Sequence(_relabelled(stream, 0, bitstream.PREDICTED))
     assert first.frames == [] and "first frame needs a frame before it" in first.damage
+    alone = api.compress_sequence(drive[:2], random_access=1)  # a model that predicts, this frame not
+    with pytest.raises(BitstreamError, match="frame 1 .*labelled as predicted .* but its stream is not"):
+        list(api.Sequence(_relabelled(alone, 1, bitstream.PREDICTED)).decode())
+
+
+def test_a_frame_after_one_without_a_sensor_decodes_alone(drive):
+    blob = PointCloud(np.random.default_rng(0).normal(size=(3000, 3)).astype(np.float32))
+    sequence = api.Sequence(api.compress_sequence([drive[0], blob, drive[1]], voxel_size=0.001))
+    assert [frame.random_access for frame in sequence.frames] == [True, True, True]
+    assert len(list(sequence.decode())) == 3
 
 
 def test_predicted_frames_cost_less_and_random_access_frames_come_every_k(drive, stream):
@@ -161,7 +171,7 @@ def test_predicted_frames_cost_less_and_random_access_frames_come_every_k(drive,
     every_two = api.Sequence(api.compress_sequence(drive, random_access=2))
     assert [frame.random_access for frame in every_two.frames] == [True, False, True, False]
     assert [frame.index for frame, _, _ in every_two.decode(3)] == [3]  # decoded from frame 2
-    for wrong in (0, -1, 2.5):
+    for wrong in (0, -1, 2.5, True):
         with pytest.raises(InputError, match="random-access"):
             api.compress_sequence(drive[:1], random_access=wrong)
 
@@ -233,7 +243,7 @@ def test_cli_writes_what_precedes_the_damage_then_fails(drive_folder, tmp_path, 
     (["--sequence", "--bpp", "3"], "do not apply to sequences"),
     (["--sequence", "--grid", "3x3"], "do not apply to sequences"),
     (["--random-access", "2"], "--random-access goes with --sequence"),
-    (["--sequence", "--random-access", "0"], "random-access takes a whole number"),
+    (["--sequence", "--random-access", "0"], "takes a whole number of frames"),
 ])
 def test_cli_refuses_options_that_do_not_fit(drive_folder, tmp_path, capsys, args, message):
     inputs = [str(drive_folder / "frame_0000.ply")]

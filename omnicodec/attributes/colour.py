@@ -193,7 +193,7 @@ class ColourCodec(AttributeCodec):
                            colour_sections, geometry.input_units(fields["geometry_header"]),
                            fields["rate"], None, fields["keep_duplicates"])
         return Decoded(PointCloud(positions, {"rgb": _stored(rgb, fields["source"])}),
-                       _checksum(coords, rgb, counts), details, geometry_decoded.reference)
+                       _checksum(coords, rgb, counts), details, geometry_decoded.predicted, geometry_decoded.reference)
 
     @classmethod
     def describe(cls, header):

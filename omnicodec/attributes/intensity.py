@@ -195,7 +195,7 @@ class IntensityCodec(AttributeCodec):
                            [payload], geometry.input_units(geometry_fields["geometry_header"]), name,
                            representation, None)
         return Decoded(PointCloud(geometry_decoded.data.positions, {name: representation.values(codes)}),
-                       _checksum(coords, codes), details, geometry_decoded.reference)
+                       _checksum(coords, codes), details, geometry_decoded.predicted, geometry_decoded.reference)
 
     @classmethod
     def describe(cls, header):

@@ -264,7 +264,6 @@ class IntegerLogistic:
         return self._frequencies(self._mass(rows, *part), self._mass(rows, *whole))
 
 
-
 class BlendedLogistic(IntegerLogistic):
     """An :class:`IntegerLogistic` (with its tail) blended with a second logistic about
     another prediction: ``weight`` (per row, in 1/1024) of each row's mass comes from the

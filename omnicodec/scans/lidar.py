@@ -83,7 +83,7 @@ class ScanCoder:
             return truth[index]
         location, scale = self.network(name, feats, reference, unit)
         blend = None
-        if second is not None:
+        if second is not None and second[1].any():  # both sides know where there is a second prediction
             predicted, have, quantum = second
             choice = None if truth is None else lidar_inter.best_blend(truth[index], location, scale, predicted,
                                                                        have, quantum)
@@ -413,9 +413,9 @@ class LidarCodec(SensorGeometryCodec):
 
     @property
     def predicts_frames(self):
-        """Models with ``inter`` in their settings blend each range with the one the sweep
-        before predicts, in a sequence (omnicodec.scans.lidar_inter)."""
-        return bool(self.card.settings.get("inter", False))
+        """Integer models with ``inter`` in their settings blend each range with the one the
+        sweep before predicts, in a sequence (omnicodec.scans.lidar_inter)."""
+        return bool(self.card.settings.get("inter", False)) and self.integer
 
     def encode(self, prepared, rate=None, progress=None, reference=None):
         return self.encode_voxels(prepared, progress, reference=reference)[0]
@@ -433,7 +433,6 @@ class LidarCodec(SensorGeometryCodec):
         grid, coord_dtype = prepared
         coords = grid.coords
         origin = sensor_origin(grid.offset, grid.scale)
-        place = np.asarray(origin, np.float64) * grid.scale + np.asarray(grid.offset, np.float64)
         sensor = sensors.estimate_sensor(coords, origin)
         if sensor is None:
             chosen, others = np.zeros(0, dtype=np.int64), np.arange(len(coords))
@@ -442,8 +441,8 @@ class LidarCodec(SensorGeometryCodec):
         else:
             chosen, others, counts, start, truth = sweep_truth(coords, sensor, self.quantum, self.keep_every)
         motion = previous = None
-        if reference is not None and truth is not None and reference.scale == grid.scale:
-            motion = lidar_inter.estimate_motion(reference, truth["relative"], place, grid.scale)
+        if reference is not None and reference.usable and truth is not None and reference.scale == grid.scale:
+            motion = lidar_inter.estimate_motion(reference, truth["relative"], grid.scale)
             previous = lidar_inter.RangeImage(lidar_inter.moved(reference.points, motion), sensor)
         writer = binary_writer(self.coder)
         io = FieldIo(writer=writer, integer=self.integer)
@@ -456,7 +455,7 @@ class LidarCodec(SensorGeometryCodec):
                                     self._motion_fields(motion)), writer.finish()]
         rebuilt = [scan_coords(filled(smoothed(scan, self.quantum), self.keep_every), sensor)] \
             if scan is not None else []
-        following = self._reference(rebuilt, sensor, place, grid.scale, motion)
+        following = self._reference(rebuilt, sensor, grid.scale, motion)
         if len(others):
             other_sections, other_coords = self.code_others(grid, coords[others], coord_dtype, progress)
             sections += other_sections
@@ -472,13 +471,12 @@ class LidarCodec(SensorGeometryCodec):
             return []
         return [0] if motion is None else [1, motion.yaw, *varint.signed(motion.shift)]
 
-    def _reference(self, rebuilt, sensor, place, scale, motion):
-        """What the next sweep may be predicted from (models that predict frames), else None;
-        ``place``: where the sensor's origin lies in the input's units (the encoder's)."""
+    def _reference(self, rebuilt, sensor, scale, motion):
+        """What the next sweep may be predicted from (models that predict frames), else None."""
         if not self.predicts_frames:
             return None
         points = rebuilt[0] - np.asarray(sensor.origin, dtype=np.int64) if rebuilt else np.zeros((0, 3), np.int64)
-        return lidar_inter.Reference(points, place, scale, motion or lidar_inter.Motion())
+        return lidar_inter.Reference(points, scale, motion or lidar_inter.Motion())
 
     def decode_voxels(self, header, sections, progress=None, reference=None):
         frame = self._frame(header)
@@ -486,16 +484,16 @@ class LidarCodec(SensorGeometryCodec):
             raise BitstreamError("LiDAR stream has too few sections")
         sensor, counts, start, flat, quantum, other_count, motion = _read_sensor_section(
             sections[0], self.predicts_frames)
-        previous = None
-        if motion is not None:
-            if reference is None:
-                raise BitstreamError("this LiDAR frame is predicted from the sweep before it, which was not decoded")
-            previous = lidar_inter.RangeImage(lidar_inter.moved(reference.points, motion), sensor)
         if quantum != self.quantum:
             raise BitstreamError(f"LiDAR stream sends units of {quantum} voxels, its model {self.card.model_id} "
                                  f"units of {self.quantum}")
         if int(np.sum(counts)) + other_count > frame["input_points"]:
             raise BitstreamError("LiDAR stream's laser table holds more points than its input had")
+        previous = None
+        if motion is not None:
+            if reference is None:
+                raise BitstreamError("this LiDAR frame is predicted from the sweep before it, which was not decoded")
+            previous = lidar_inter.RangeImage(lidar_inter.moved(reference.points, motion), sensor)
         reader = binary_reader(self.coder, sections[1])
         rebuilt = []
         if len(counts):
@@ -510,10 +508,10 @@ class LidarCodec(SensorGeometryCodec):
             raise BitstreamError("LiDAR stream has sections its header does not account for")
         if progress:
             progress(int(np.sum(counts)) + other_count)
-        following = self._reference(rebuilt[:1] if len(counts) else [], sensor, None, frame["scale"], motion)
+        following = self._reference(rebuilt[:1] if len(counts) else [], sensor, frame["scale"], motion)
         decoded, coords = self.decoded(frame, rebuilt, _lidar_details(sensor, int(np.sum(counts)), other_count,
                                                                       sections, motion))
-        return dataclasses.replace(decoded, reference=following), coords
+        return dataclasses.replace(decoded, predicted=motion is not None, reference=following), coords
 
 
 def _lidar_details(sensor, scanned, others, sections, motion=None):
@@ -577,7 +575,7 @@ def _read_sensor_section(section, with_motion=False):
     since = None  # the motion from the sweep before, for a predicted frame
     if with_motion:
         (predicted,), pos = varint.decode(section, 1, pos)
-        if predicted == 1:
+        if predicted == 1 and lasers:
             fields, pos = varint.decode(section, 4, pos)
             yaw, shift = fields[0], tuple(varint.unsigned(fields[1:]))
             if yaw >= sensors.ANGLE_UNITS or any(abs(v) >= 1 << 30 for v in shift):

@@ -36,6 +36,7 @@ BLEND_SCALES = (73, 89, 105, 121)
 # (log-scale indices, 16 an octave): under -16, from -16 to under 16, 16 and above.
 CLASS_EDGES = (-16, 16)
 BLEND_FIELD_BITS = (2,) + (3,) * (len(CLASS_EDGES) + 1)  # the scale's index, each class's weight's
+MIN_POINTS = 100  # in each sweep, to predict one from the other
 ICP_POINTS = 12000  # of the current sweep, matched at each ICP step
 ICP_STEPS = 16
 GROUND_CLEARANCE = 0.3  # metres
@@ -57,14 +58,19 @@ class Motion:
 @dataclasses.dataclass(frozen=True)
 class Reference:
     """What a decoded sweep leaves for the next one to be predicted from: its points
-    relative to its sensor's origin (int64 voxels), and for the encoder's motion search
-    where that origin was in the input's units (None on the decoder's side), the grid's
-    scale and the motion that sweep was predicted with."""
+    relative to its sensor's origin (int64 voxels; the origin is the input's, on every
+    sweep's grid), the grid's scale and the motion that sweep was predicted with (the
+    encoder's next search starts from it)."""
 
     points: np.ndarray
-    origin: np.ndarray
     scale: float
     motion: Motion = Motion()
+
+    @property
+    def usable(self):
+        """Whether there are enough points to predict from (a sweep in which no sensor was
+        found leaves none)."""
+        return len(self.points) >= MIN_POINTS
 
 
 def moved(points, motion):
@@ -76,12 +82,12 @@ def moved(points, motion):
     return np.stack([turned_x, turned_y, z], axis=1) + np.asarray(motion.shift, dtype=np.int64)
 
 
-def estimate_motion(reference, relative, origin, scale):
+def estimate_motion(reference, relative, scale):
     """The :class:`Motion` that brings ``reference``'s points nearest the current sweep's
-    (``relative`` to its sensor's origin, which lies at ``origin`` in the input's units on
-    a grid of ``scale``): point-to-point ICP about the vertical axis, from the motion of
-    the sweep before (sensors move steadily). The encoder's search, in float."""
-    if len(reference.points) < 100 or len(relative) < 100:
+    (``relative`` to its sensor's origin, on a grid of ``scale``): point-to-point ICP about
+    the vertical axis, from the motion of the sweep before (sensors move steadily). The
+    encoder's search, in float."""
+    if not reference.usable or len(relative) < MIN_POINTS:
         return Motion()
     from scipy.spatial import cKDTree
 
@@ -92,17 +98,15 @@ def estimate_motion(reference, relative, origin, scale):
     # The ground's rings lie at the same ranges from the sensor wherever it is: they pull
     # a match towards no motion, so points above the ground are matched first.
     above = tuple(_above_ground(points, metre) for points in everything)
-    if min(len(above[0]), len(above[1])) < 100:
+    if min(len(above[0]), len(above[1])) < MIN_POINTS:
         above = everything
     above_tree = cKDTree(above[0])
     # Current -> previous: x_prev = R(-yaw) (x_cur - shift); start from the last motion, or
-    # (after a random-access frame) from the best of a grid of shifts about where the
-    # origins say.
+    # (after a random-access frame) from the best of a grid of shifts.
     yaw = reference.motion.yaw * 2 * np.pi / sensors.ANGLE_UNITS
     shift = np.asarray(reference.motion.shift, np.float64)
     if reference.motion == Motion():
-        centre = (np.asarray(reference.origin, np.float64) - np.asarray(origin, np.float64)) / scale
-        shift = _coarse_shift(above_tree, above[1][:COARSE_POINTS], centre, metre)
+        shift = _coarse_shift(above_tree, above[1][:COARSE_POINTS], metre)
     gates = ICP_GATES[0] * (ICP_GATES[1] / ICP_GATES[0]) ** (np.arange(ICP_STEPS) / (ICP_STEPS - 1)) * metre
     yaw, shift = _icp(above_tree, *above, yaw, shift, gates[:-FINAL_STEPS])
     yaw, shift = _icp(cKDTree(everything[0]), *everything, yaw, shift, gates[-FINAL_STEPS:])
@@ -135,13 +139,13 @@ def _above_ground(points, metre):
     return points[points[:, 2] >= np.percentile(points[:, 2], 1) + GROUND_CLEARANCE * metre]
 
 
-def _coarse_shift(tree, sample, centre, metre):
-    """Of shifts on a grid about ``centre`` (COARSE_REACH metres each way in x and y, every
-    COARSE_STEP), the one that brings most of ``sample`` within a step of a previous point
-    (all shifts in one query)."""
+def _coarse_shift(tree, sample, metre):
+    """Of shifts on a grid (COARSE_REACH metres each way in x and y, every COARSE_STEP),
+    the one that brings most of ``sample`` within a step of a previous point (all shifts
+    in one query)."""
     steps = np.arange(-COARSE_REACH, COARSE_REACH + COARSE_STEP / 2, COARSE_STEP) * metre
     dx, dy = np.meshgrid(steps, steps, indexing="ij")
-    shifts = centre + np.stack([dx.reshape(-1), dy.reshape(-1), np.zeros(dx.size)], axis=1)
+    shifts = np.stack([dx.reshape(-1), dy.reshape(-1), np.zeros(dx.size)], axis=1)
     distance, _ = tree.query((sample[None, :, :] - shifts[:, None, :]).reshape(-1, 3),
                              distance_upper_bound=COARSE_STEP * metre, workers=-1)
     found = np.isfinite(distance).reshape(len(shifts), len(sample)).sum(axis=1)
@@ -167,13 +171,18 @@ class RangeImage:
         self.keys, self.rho = keys[order], rho[order]
 
     def column(self, azimuth):
-        """The column of integer azimuths: the nearest multiple of the azimuth step."""
-        return (np.asarray(azimuth, dtype=np.int64) % sensors.ANGLE_UNITS + self.sensor.step // 2) // self.sensor.step
+        """The column of integer azimuths: the nearest multiple of the azimuth step, the
+        last ones before a full turn in column 0 with the first."""
+        columns = max(sensors.ANGLE_UNITS // self.sensor.step, 1)
+        return ((np.asarray(azimuth, dtype=np.int64) % sensors.ANGLE_UNITS + self.sensor.step // 2)
+                // self.sensor.step) % columns
 
     def _place(self, z, rho, chunk=16384):
         """Where each point (height ``z``, range ``rho``) falls between the lasers' cones at
         its range: LASER_UNITS x (1 + the laser below it, plus its fraction of the way to the
-        one above); 0 below the lowest, (lasers + 1) x LASER_UNITS above the highest."""
+        one above); 0 below the lowest, (lasers + 1) x LASER_UNITS above the highest. The
+        cones are taken in the order of their tangents: where two cross (lasers whose
+        heights in the head differ), points near the crossing get a rougher place."""
         lasers = self.sensor.lasers
         place = np.zeros(len(z), dtype=np.int64)
         every = np.arange(lasers)
@@ -200,9 +209,10 @@ class RangeImage:
         if not len(self.keys):
             return rho, have
         base = self.column(azimuth)
+        columns = max(sensors.ANGLE_UNITS // self.sensor.step, 1)
         for offset in tries:
             todo = np.flatnonzero(~have)
-            column = base[todo] + offset
+            column = (base[todo] + offset) % columns
             query = column * self.span + (laser[todo] + 1) * LASER_UNITS
             after = np.searchsorted(self.keys, query)
             lo, hi = np.maximum(after - 1, 0), np.minimum(after, len(self.keys) - 1)

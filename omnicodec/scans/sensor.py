@@ -329,7 +329,6 @@ def fixed_cos_sin(angle):
     return cos, sin
 
 
-
 @functools.lru_cache(maxsize=None)
 def _tangent_table():
     """tan of the cosine table's angles over the first eighth of a turn, fixed point
