@@ -32,10 +32,16 @@ def test_integer_azimuths_follow_atan2_everywhere():
 
 def test_moved_points_turn_and_shift_in_integers():
     points = np.array([[10000, 0, 5], [0, 20000, -3], [-7000, -7000, 0]], dtype=np.int64)
-    quarter = lidar_inter.Motion(sensors.ANGLE_UNITS // 4, (1, 2, 3))
-    np.testing.assert_array_equal(lidar_inter.moved(points, quarter),
+    quarter = sensors.ANGLE_UNITS // 4
+    np.testing.assert_array_equal(lidar_inter.moved(points, lidar_inter.Motion(quarter, shift=(1, 2, 3))),
                                   [[1, 10002, 8], [-19999, 2, 0], [7001, -6998, 3]])
+    np.testing.assert_array_equal(lidar_inter.moved(points, lidar_inter.Motion(pitch=quarter)),
+                                  [[5, 0, -10000], [-3, 20000, 0], [0, -7000, 7000]])
+    np.testing.assert_array_equal(lidar_inter.moved(points, lidar_inter.Motion(roll=quarter)),
+                                  [[10000, -5, 0], [0, 3, 20000], [-7000, 0, -7000]])
     assert lidar_inter.moved(points, lidar_inter.Motion()).dtype == np.int64
+    motion = lidar_inter.Motion(123457, sensors.ANGLE_UNITS - 2345, 678, (4, -5, 6))
+    assert lidar_inter.Motion.nearest(motion.float_rotation(), np.array([4.2, -4.8, 6.4])) == motion
 
 
 def _sensor_and_sweep(travel=0.0):
@@ -91,11 +97,17 @@ def test_the_encoder_finds_how_far_the_sensor_moved():
     _, after = _sensor_and_sweep(0.8)
     origin = np.asarray(sensor.origin, np.int64)
     reference = lidar_inter.Reference(before - origin, 0.001)
-    motion = lidar_inter.estimate_motion(reference, after - origin, 0.001)
-    assert abs(motion.shift[0] + 800) < 150 and abs(motion.shift[1]) < 100  # the street moved back 0.8 m
-    assert min(motion.yaw, sensors.ANGLE_UNITS - motion.yaw) < sensors.ANGLE_UNITS // 360  # within a degree
+    motions = lidar_inter.estimate_motion(reference, after - origin, 0.001)
+    _, laser, rho, azimuth, relative, _ = sensors.scan_order(after, sensor)
+    motion, image = lidar_inter.predictor(reference, motions, sensor, laser, np.rint(azimuth).astype(np.int64),
+                                          rho)
+    assert motion in motions and image.predict(laser, np.rint(azimuth).astype(np.int64))[1].mean() > 0.9
+    for motion in motions:
+        assert abs(motion.shift[0] + 800) < 150 and abs(motion.shift[1]) < 100  # the street moved back 0.8 m
+        for angle in (motion.yaw, motion.pitch, motion.roll):
+            assert min(angle, sensors.ANGLE_UNITS - angle) < sensors.ANGLE_UNITS // 360  # within a degree
     assert lidar_inter.estimate_motion(lidar_inter.Reference(before[:10] - origin, 0.001), after - origin,
-                                       0.001) == lidar_inter.Motion()
+                                       0.001) == [lidar_inter.Motion()]
 
 
 def test_damaged_motion_fields_are_refused():
@@ -105,12 +117,12 @@ def test_damaged_motion_fields_are_refused():
     header, sections = bitstream.unpack(sequence.reader.stream(sequence.frames[1]))
     sensor_section = bitstream.inflated(sections[0], lidar.SENSOR_SECTION_LIMIT, "test")
     values, _ = varint.decode(sensor_section)
-    assert values[-5] == 1  # predicted, then the yaw and the shift
-    for damaged in (values[:-5] + [2], values[:-5] + [1, sensors.ANGLE_UNITS, 0, 0, 0], values[:-1]):
+    assert values[-7] == 1  # predicted, then the yaw, pitch, roll and the shift
+    for damaged in (values[:-7] + [2], values[:-7] + [1, 0, sensors.ANGLE_UNITS, 0, 0, 0, 0], values[:-1]):
         with pytest.raises(BitstreamError, match="sensor section is corrupted|truncated or corrupted"):
             lidar._read_sensor_section(zlib.compress(varint.encode(damaged)), with_motion=True)
     no_lasers = sensors.Sensor(origin=(0, 0, 0), z0=np.zeros(0, np.int64), tan=np.zeros(0, np.int64), step=1)
     empty = np.zeros(0, np.int64)
-    section = lidar._sensor_section(no_lasers, empty, empty, (1, 1 << 15, 0, 0), 1, 5, [1, 0, 0, 0, 0])
+    section = lidar._sensor_section(no_lasers, empty, empty, (1, 1 << 15, 0, 0), 1, 5, [1, 0, 0, 0, 0, 0, 0])
     with pytest.raises(BitstreamError, match="sensor section is corrupted"):  # predicted, with no lasers
         lidar._read_sensor_section(section, with_motion=True)

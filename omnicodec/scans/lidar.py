@@ -442,8 +442,10 @@ class LidarCodec(SensorGeometryCodec):
             chosen, others, counts, start, truth = sweep_truth(coords, sensor, self.quantum, self.keep_every)
         motion = previous = None
         if reference is not None and reference.usable and truth is not None and reference.scale == grid.scale:
-            motion = lidar_inter.estimate_motion(reference, truth["relative"], grid.scale)
-            previous = lidar_inter.RangeImage(lidar_inter.moved(reference.points, motion), sensor)
+            motion, previous = lidar_inter.predictor(
+                reference, lidar_inter.estimate_motion(reference, truth["relative"], grid.scale), sensor,
+                np.repeat(np.arange(len(counts)), counts), np.rint(truth["azimuth"]).astype(np.int64),
+                np.rint(truth["rho"]).astype(np.int64))
         writer = binary_writer(self.coder)
         io = FieldIo(writer=writer, integer=self.integer)
         scan = self._scan_coder.walk(io, counts, start, sensor, _fitted_skip(truth, counts),
@@ -469,7 +471,7 @@ class LidarCodec(SensorGeometryCodec):
         is not predicted): none for models that do not predict frames."""
         if not self.predicts_frames:
             return []
-        return [0] if motion is None else [1, motion.yaw, *varint.signed(motion.shift)]
+        return [0] if motion is None else [1, motion.yaw, motion.pitch, motion.roll, *varint.signed(motion.shift)]
 
     def _reference(self, rebuilt, sensor, scale, motion):
         """What the next sweep may be predicted from (models that predict frames), else None."""
@@ -527,8 +529,10 @@ def _lidar_details(sensor, scanned, others, sections, motion=None):
     details["scan bytes"] = len(sections[1])
     details["other bytes"] = sum(map(len, sections[2:]))
     if motion is not None:
-        details["predicted from the sweep before"] = (f"sensor turned {360 * motion.yaw / sensors.ANGLE_UNITS:.2f} "
-                                                      f"degrees, moved {list(motion.shift)} voxels")
+        degrees = [round(360 * ((angle + sensors.ANGLE_UNITS // 2) % sensors.ANGLE_UNITS - sensors.ANGLE_UNITS // 2)
+                         / sensors.ANGLE_UNITS, 3) for angle in (motion.yaw, motion.pitch, motion.roll)]
+        details["predicted from the sweep before"] = (f"sensor turned {degrees[0]} degrees (pitch {degrees[1]}, roll "
+                                                      f"{degrees[2]}), moved {list(motion.shift)} voxels")
     return details
 
 
@@ -576,11 +580,11 @@ def _read_sensor_section(section, with_motion=False):
     if with_motion:
         (predicted,), pos = varint.decode(section, 1, pos)
         if predicted == 1 and lasers:
-            fields, pos = varint.decode(section, 4, pos)
-            yaw, shift = fields[0], tuple(varint.unsigned(fields[1:]))
-            if yaw >= sensors.ANGLE_UNITS or any(abs(v) >= 1 << 30 for v in shift):
+            fields, pos = varint.decode(section, 6, pos)
+            angles, shift = fields[:3], tuple(varint.unsigned(fields[3:]))
+            if any(angle >= sensors.ANGLE_UNITS for angle in angles) or any(abs(v) >= 1 << 30 for v in shift):
                 raise BitstreamError("LiDAR sensor section is corrupted")
-            since = lidar_inter.Motion(yaw, shift)
+            since = lidar_inter.Motion(*angles, shift)
         elif predicted:
             raise BitstreamError("LiDAR sensor section is corrupted")
     if (lasers > sensors.MAX_LASERS or not 1 <= step <= sensors.ANGLE_UNITS or not 1 <= quantum < 1 << 20

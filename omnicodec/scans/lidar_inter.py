@@ -17,6 +17,7 @@ prediction is sharper than anything the last sweep, measured from elsewhere, can
 """
 
 import dataclasses
+import functools
 
 import numpy as np
 import torch
@@ -42,17 +43,45 @@ ICP_STEPS = 16
 GROUND_CLEARANCE = 0.3  # metres
 COARSE_POINTS, COARSE_REACH, COARSE_STEP = 2000, 3.0, 0.5  # the first guess's grid (metres)
 ICP_GATES = (2.0, 0.25)  # metres: matches farther are left out, from the first step to the last
-FINAL_STEPS = 8  # the last ICP steps match all points, the ground's too
+FINAL_STEPS = 8  # the last ICP steps about the vertical axis match all points, the ground's too
+FREE_STEPS, FREE_GATES = 6, (0.4, 0.15)  # then ICP steps turning any way (gates in metres)
+PREDICTION_SAMPLE, PREDICTION_CAP = 8000, 500  # points, voxels: how the encoder compares motions
 
 
 @dataclasses.dataclass(frozen=True)
 class Motion:
-    """The sensor's move from the previous sweep to this one, as the stream sends it:
-    ``yaw`` (angle units) turns the previous sweep's points about the vertical axis, then
-    ``shift`` (voxels) moves them."""
+    """The sensor's move from the previous sweep to this one, as the stream sends it: the
+    previous sweep's points turn by ``roll`` about x, ``pitch`` about y and ``yaw`` about
+    the vertical axis (angle units; in that order), then ``shift`` (voxels) moves them."""
 
     yaw: int = 0
+    pitch: int = 0
+    roll: int = 0
     shift: tuple = (0, 0, 0)
+
+    def rotation(self):
+        """The turn as a (3, 3) int64 matrix in fixed point 2^COS_BITS (Rz Ry Rx, from the
+        fixed-point cosines: integers only)."""
+        (cz, cy, cx), (sz, sy, sx) = (
+            [int(v) for v in part] for part in sensors.fixed_cos_sin(np.array([self.yaw, self.pitch, self.roll])))
+        product = lambda *factors: functools.reduce(  # noqa: E731
+            lambda a, b: (a * b + (1 << (sensors.COS_BITS - 1))) >> sensors.COS_BITS, factors)
+        return np.array([
+            [product(cz, cy), product(cz, sy, sx) - product(sz, cx), product(cz, sy, cx) + product(sz, sx)],
+            [product(sz, cy), product(sz, sy, sx) + product(cz, cx), product(sz, sy, cx) - product(cz, sx)],
+            [-sy, product(cy, sx), product(cy, cx)]], dtype=np.int64)
+
+    @classmethod
+    def nearest(cls, rotation, shift):
+        """The Motion nearest a float rotation matrix (Rz Ry Rx) and shift."""
+        angles = (np.arctan2(rotation[1, 0], rotation[0, 0]), np.arcsin(np.clip(-rotation[2, 0], -1, 1)),
+                  np.arctan2(rotation[2, 1], rotation[2, 2]))
+        yaw, pitch, roll = (int(round(angle * sensors.RADIAN)) % sensors.ANGLE_UNITS for angle in angles)
+        return cls(yaw, pitch, roll, tuple(int(v) for v in np.rint(shift)))
+
+    def float_rotation(self):
+        """The turn as a float matrix (the encoder's search starts from it)."""
+        return self.rotation() / float(1 << sensors.COS_BITS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,20 +104,18 @@ class Reference:
 
 def moved(points, motion):
     """``points`` (int64 voxels) turned by ``motion.yaw`` and shifted, in integers."""
-    cos, sin = sensors.fixed_cos_sin(np.array([motion.yaw]))
-    x, y, z = points[:, 0], points[:, 1], points[:, 2]
-    turned_x = fixedpoint.round_shift(x * cos[0] - y * sin[0], sensors.COS_BITS)
-    turned_y = fixedpoint.round_shift(x * sin[0] + y * cos[0], sensors.COS_BITS)
-    return np.stack([turned_x, turned_y, z], axis=1) + np.asarray(motion.shift, dtype=np.int64)
+    turned = fixedpoint.round_shift(np.asarray(points, dtype=np.int64) @ motion.rotation().T, sensors.COS_BITS)
+    return turned + np.asarray(motion.shift, dtype=np.int64)
 
 
 def estimate_motion(reference, relative, scale):
-    """The :class:`Motion` that brings ``reference``'s points nearest the current sweep's
-    (``relative`` to its sensor's origin, on a grid of ``scale``): point-to-point ICP about
-    the vertical axis, from the motion of the sweep before (sensors move steadily). The
-    encoder's search, in float."""
+    """Motions that bring ``reference``'s points near the current sweep's (``relative`` to
+    its sensor's origin, on a grid of ``scale``), by point-to-point ICP from the motion of
+    the sweep before (sensors move steadily): turning about the vertical axis only, then
+    turning any way (pitch and roll too). The encoder's search, in float; :func:`predictor`
+    picks one."""
     if not reference.usable or len(relative) < MIN_POINTS:
-        return Motion()
+        return [Motion()]
     from scipy.spatial import cKDTree
 
     metre = 1.0 / scale if scale < 1 else 1000.0 / scale  # voxels per metre (unit grids: millimetres)
@@ -103,34 +130,64 @@ def estimate_motion(reference, relative, scale):
     above_tree = cKDTree(above[0])
     # Current -> previous: x_prev = R(-yaw) (x_cur - shift); start from the last motion, or
     # (after a random-access frame) from the best of a grid of shifts.
-    yaw = reference.motion.yaw * 2 * np.pi / sensors.ANGLE_UNITS
+    rotation = reference.motion.float_rotation()
     shift = np.asarray(reference.motion.shift, np.float64)
     if reference.motion == Motion():
         shift = _coarse_shift(above_tree, above[1][:COARSE_POINTS], metre)
     gates = ICP_GATES[0] * (ICP_GATES[1] / ICP_GATES[0]) ** (np.arange(ICP_STEPS) / (ICP_STEPS - 1)) * metre
-    yaw, shift = _icp(above_tree, *above, yaw, shift, gates[:-FINAL_STEPS])
-    yaw, shift = _icp(cKDTree(everything[0]), *everything, yaw, shift, gates[-FINAL_STEPS:])
-    return Motion(int(round(yaw * sensors.RADIAN)) % sensors.ANGLE_UNITS, tuple(int(v) for v in np.rint(shift)))
+    rotation, shift = _icp(above_tree, *above, rotation, shift, gates[:-FINAL_STEPS], _turn_about_z)
+    tree = cKDTree(everything[0])
+    about_z = _icp(tree, *everything, rotation, shift, gates[-FINAL_STEPS:], _turn_about_z)
+    free = _icp(tree, *everything, *about_z, np.geomspace(*FREE_GATES, FREE_STEPS) * metre, _turn)
+    return [Motion.nearest(*about_z), Motion.nearest(*free)]
 
 
-def _icp(tree, previous, sample, yaw, shift, gates):
-    """ICP steps (one per gate: matches farther are left out) from ``yaw`` and ``shift``
-    (current ~ R(yaw) previous + shift); ``tree`` holds ``previous``."""
+def predictor(reference, motions, sensor, laser, azimuth, rho):
+    """(motion, RangeImage) of the one of ``motions`` whose range image predicts the current
+    sweep's ranges ``rho`` (voxels) best (least mean error, capped at PREDICTION_CAP voxels,
+    where one is missing too) at a sample of its points (``laser``, integer ``azimuth``):
+    what ICP matches is not quite what the coder uses (a sparse sweep can let a free turn
+    wander). The encoder's choice."""
+    sample = slice(None, None, max(1, len(rho) // PREDICTION_SAMPLE))
+    best = None
+    for motion in dict.fromkeys(motions):
+        image = RangeImage(moved(reference.points, motion), sensor)
+        predicted, have = image.predict(laser[sample], azimuth[sample])
+        error = np.where(have, np.minimum(np.abs(predicted - rho[sample]), PREDICTION_CAP), PREDICTION_CAP).mean()
+        if best is None or error < best[0]:
+            best = (error, motion, image)
+    return best[1:]
+
+
+def _icp(tree, previous, sample, rotation, shift, gates, turn):
+    """ICP steps (one per gate: matches farther are left out) from ``rotation`` and
+    ``shift`` (current ~ rotation previous + shift), each turn fitted by ``turn`` (from
+    the centred matches); ``tree`` holds ``previous``."""
     for gate in gates:
-        c, s = np.cos(yaw), np.sin(yaw)
-        back = sample - shift
-        at = np.stack([c * back[:, 0] + s * back[:, 1], -s * back[:, 0] + c * back[:, 1], back[:, 2]], axis=1)
-        distance, match = tree.query(at, distance_upper_bound=gate, workers=-1)
+        distance, match = tree.query((sample - shift) @ rotation, distance_upper_bound=gate, workers=-1)
         found = np.isfinite(distance)
         if found.sum() < 50:
             break
         source, target = previous[match[found]], sample[found]
         sc, tc = source.mean(axis=0), target.mean(axis=0)
-        a, b = source[:, :2] - sc[:2], target[:, :2] - tc[:2]
-        yaw = np.arctan2(np.sum(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]), np.sum(a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1]))
-        c, s = np.cos(yaw), np.sin(yaw)
-        shift = tc - np.array([c * sc[0] - s * sc[1], s * sc[0] + c * sc[1], sc[2]])
-    return yaw, shift
+        rotation = turn(source - sc, target - tc)
+        shift = tc - rotation @ sc
+    return rotation, shift
+
+
+def _turn_about_z(source, target):
+    """The turn about the vertical axis that best brings centred ``source`` onto ``target``."""
+    angle = np.arctan2(np.sum(source[:, 0] * target[:, 1] - source[:, 1] * target[:, 0]),
+                       np.sum(source[:, 0] * target[:, 0] + source[:, 1] * target[:, 1]))
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def _turn(source, target):
+    """The turn that best brings centred ``source`` onto ``target`` (Kabsch)."""
+    u, _, vt = np.linalg.svd(source.T @ target)
+    mirror = np.diag([1.0, 1.0, np.sign(np.linalg.det(vt.T @ u.T))])
+    return vt.T @ mirror @ u.T
 
 
 def _above_ground(points, metre):
