@@ -129,15 +129,18 @@ def _fitted(rho, z, line):
     return solution if rank == 2 else line
 
 
-def _nearest_laser(z, rho, z0, tan):
-    """Index of the cone nearest each point (by |z - z0 - rho t|) and that distance."""
-    best = np.full(len(z), np.inf)
+def _nearest_laser(z, rho, z0, tan, chunk=8192):
+    """Index of the cone nearest each point (by |z - z0 - rho t|; the first of equals) and
+    that distance, a chunk of points against every cone at once."""
     laser = np.zeros(len(z), dtype=np.int64)
-    for index in range(len(tan)):
-        distance = np.abs(z - z0[index] - rho * tan[index])
-        closer = distance < best
-        best[closer] = distance[closer]
-        laser[closer] = index
+    best = np.full(len(z), np.inf)
+    if not len(tan):
+        return laser, best
+    for first in range(0, len(z), chunk):
+        part = slice(first, first + chunk)
+        distance = np.abs(z[part, None] - z0[None, :] - rho[part, None] * tan[None, :])
+        laser[part] = distance.argmin(axis=1)
+        best[part] = np.take_along_axis(distance, laser[part, None], axis=1)[:, 0]
     return laser, best
 
 
