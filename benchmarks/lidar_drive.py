@@ -131,17 +131,13 @@ def lossy(folder, anchor_path, random_access=RANDOM_ACCESS):
 def _drive_rate_distortion(folder, sweeps, frames, work, random_access):
     """{frame: [rate points]}: ``sweeps`` (names in ``folder``) coded as one sequence at
     every LiDAR rate; bits per point, D1 and D2 (peak PEAK) of the sweeps ``frames``."""
-    from omnicodec import api, zoo
+    from omnicodec import api, evaluate, zoo
     from omnicodec.data import PointCloud
     from omnicodec.io import read_ply
-    from omnicodec.metrics.pointcloud import estimate_normals, point_metrics, reference_cloud
 
     paths = [on_millimetre_grid(os.path.join(folder, name + ".ply"), work)[0] for name in sweeps]
     clouds = [read_ply(path) for path in paths]
-    references = {}
-    for frame in frames:  # the reference points and their normals, estimated once
-        positions, normals = reference_cloud(paths[sweeps.index(frame)])
-        references[frame] = positions, normals if normals is not None else estimate_normals(positions)
+    references = {frame: evaluate.Reference(paths[sweeps.index(frame)], peak=PEAK) for frame in frames}
     points = {frame: [] for frame in frames}
     for rate in zoo.rates("pointcloud", clouds[0]):
         stream = api.compress_sequence([PointCloud(c.positions) for c in clouds], rate=rate,
@@ -150,8 +146,7 @@ def _drive_rate_distortion(folder, sweeps, frames, work, random_access):
         for frame, header, decoded in sequence.decode():
             name = sweeps[frame.index]
             if name in references:
-                positions, normals = references[name]
-                quality = point_metrics(positions, decoded.data.positions, PEAK, normals)
+                quality = references[name](decoded.data.positions)
                 points[name].append({"rate": rate, "model": header.model_id, "predicted": not frame.random_access,
                                      "bpp": 8 * frame.length / len(clouds[frame.index].positions),
                                      "d1_psnr": quality.symmetric.d1_psnr, "d2_psnr": quality.symmetric.d2_psnr})

@@ -14,9 +14,9 @@ from omnicodec.fixedpoint import round_shift
 WEIGHT_BITS = 6  # weights are sent in units of 1 / 2^WEIGHT_BITS, within +-1
 MEAN_BITS = 8  # fractional bits of each ring's mean difference
 RECIPROCAL_BITS = 16
-# 2^RECIPROCAL_BITS / count, rounded: a mean without a division per voxel
 _OFFSETS = np.array([[k % 3 - 1, k // 3 % 3 - 1, k // 9 - 1] for k in range(27)])
 RINGS = [np.flatnonzero(np.count_nonzero(_OFFSETS, axis=1) == ring) for ring in (1, 2, 3)]  # faces, edges, corners
+# 2^RECIPROCAL_BITS / count, rounded: a mean without a division per voxel
 RECIPROCALS = np.array([0] + [((1 << RECIPROCAL_BITS) + count // 2) // count
                               for count in range(1, max(map(len, RINGS)) + 1)], dtype=np.int64)
 VALUE_LIMIT = 1 << 23  # values are held within +-VALUE_LIMIT (a rebuilt 16-bit colour in fixed

@@ -1,8 +1,7 @@
 """A LiDAR sweep's ranges predicted from the sweep before it, for drives coded as one stream.
 
-The encoder estimates how the sensor moved between the two sweeps (a turn about the
-vertical axis and a shift, by ICP on the points: the encoder's search, in float) and sends
-it as integers. Both sides then move the previous decoded sweep into the current sensor's
+The encoder estimates how the sensor moved between the two sweeps (a turn and a shift,
+by ICP on the points: the encoder's search, in float) and sends it as integers. Both sides then move the previous decoded sweep into the current sensor's
 coordinates and lay it out as a range image (:class:`RangeImage`): by azimuth column, and
 by where each point falls between the current lasers' cones, all in integers. Each range
 the scan coder sends (omnicodec.scans.lidar) gets a second prediction from that image at
@@ -103,7 +102,7 @@ class Reference:
 
 
 def moved(points, motion):
-    """``points`` (int64 voxels) turned by ``motion.yaw`` and shifted, in integers."""
+    """``points`` (int64 voxels) turned and shifted by ``motion``, in integers."""
     turned = fixedpoint.round_shift(np.asarray(points, dtype=np.int64) @ motion.rotation().T, sensors.COS_BITS)
     return turned + np.asarray(motion.shift, dtype=np.int64)
 
@@ -128,8 +127,8 @@ def estimate_motion(reference, relative, scale):
     if min(len(above[0]), len(above[1])) < MIN_POINTS:
         above = everything
     above_tree = cKDTree(above[0])
-    # Current -> previous: x_prev = R(-yaw) (x_cur - shift); start from the last motion, or
-    # (after a random-access frame) from the best of a grid of shifts.
+    # current ~ rotation previous + shift: start from the last motion, or (after a
+    # random-access frame) from the best of a grid of shifts.
     rotation = reference.motion.float_rotation()
     shift = np.asarray(reference.motion.shift, np.float64)
     if reference.motion == Motion():
@@ -216,6 +215,7 @@ class RangeImage:
 
     def __init__(self, points, sensor):
         self.sensor = sensor
+        self.columns = max(sensors.ANGLE_UNITS // sensor.step, 1)  # azimuth columns in a turn
         x, y, z = points[:, 0], points[:, 1], points[:, 2]
         square = x * x + y * y
         rho = fixedpoint.isqrt(square)
@@ -230,9 +230,8 @@ class RangeImage:
     def column(self, azimuth):
         """The column of integer azimuths: the nearest multiple of the azimuth step, the
         last ones before a full turn in column 0 with the first."""
-        columns = max(sensors.ANGLE_UNITS // self.sensor.step, 1)
         return ((np.asarray(azimuth, dtype=np.int64) % sensors.ANGLE_UNITS + self.sensor.step // 2)
-                // self.sensor.step) % columns
+                // self.sensor.step) % self.columns
 
     def _place(self, z, rho, chunk=16384):
         """Where each point (height ``z``, range ``rho``) falls between the lasers' cones at
@@ -266,10 +265,9 @@ class RangeImage:
         if not len(self.keys):
             return rho, have
         base = self.column(azimuth)
-        columns = max(sensors.ANGLE_UNITS // self.sensor.step, 1)
         for offset in tries:
             todo = np.flatnonzero(~have)
-            column = (base[todo] + offset) % columns
+            column = (base[todo] + offset) % self.columns
             query = column * self.span + (laser[todo] + 1) * LASER_UNITS
             after = np.searchsorted(self.keys, query)
             lo, hi = np.maximum(after - 1, 0), np.minimum(after, len(self.keys) - 1)
@@ -311,12 +309,11 @@ def blend(choice, scale, predicted, have, quantum):
 
 
 def best_blend(truth, location, scale, predicted, have, quantum):
-    """The encoder's pick of a blend for one batch: the scale, and for each class the
-    weight, whose mixture codes ``truth`` (the values) in the fewest bits, by float
-    estimates of the logistics (``location``, ``scale``: the network's integer ones)."""
+    """The encoder's pick of a blend for one batch with a second prediction (``have``) at
+    some of its rows: the scale, and for each class the weight, whose mixture codes
+    ``truth`` (the values) in the fewest bits, by float estimates of the logistics
+    (``location``, ``scale``: the network's integer ones)."""
     rows = np.flatnonzero(have)
-    if not len(rows):
-        return (0,) + (0,) * (len(CLASS_EDGES) + 1)
     q = torch.as_tensor(truth[rows], dtype=torch.float64)
     mu = location[rows].to(torch.float64) / (1 << logistic.LOCATION_BITS)
     own = logistic.probability(q, mu, logistic.index_scale(scale[rows]), -LIMIT, LIMIT, logistic.OUTLIER_TAIL)
