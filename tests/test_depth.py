@@ -78,7 +78,7 @@ def test_clouds_that_are_no_frame_keep_their_model(frame):
     points = sphere_shell()
     assert api.decode(api.compress(points))[0].model_id == "occupancy-v2"
     sweep = millimetres(synthetic_sweep()[0])
-    assert api.decode(api.compress(sweep))[0].model_id == "lidar-v4"
+    assert api.decode(api.compress(sweep))[0].model_id == "lidar-v5"
     data = api.compress(points, model="depth-v2")  # asked for: every point by the dense model
     header, decoded = api.decode(data)
     assert decoded.details["other points"] == len(points) and as_set(decoded.data.positions) == as_set(points)

@@ -70,7 +70,7 @@ def test_sweeps_are_coded_by_the_lidar_model_losslessly(sweep):
     positions, intensity = sweep
     data = api.compress(PointCloud(positions), voxel_size=0.001)
     header, decoded = api.decode(data)
-    assert header.model_id == "lidar-v4"
+    assert header.model_id == "lidar-v5"
     assert decoded.details["points coded by the sensor"] > 0.99 * len(positions)
     assert "spinning LiDAR" in decoded.details["sensor"]
     assert grid_set(decoded.data.positions) == grid_set(positions)
@@ -91,11 +91,13 @@ def test_lidar_v2_streams_still_decode(sweep):
         sweep[0])
 
 
-def test_a_sweep_alone_is_coded_by_lidar_v4_as_by_lidar_v3(sweep):
-    """lidar-v4 predicts a sequence's sweeps from the one before (tests/test_sequence.py);
-    a sweep coded alone costs what it costs under lidar-v3, and one field more."""
+@pytest.mark.parametrize("model", ["lidar-v4", "lidar-v5"])
+def test_a_sweep_alone_is_coded_as_by_lidar_v3(sweep, model):
+    """lidar-v4 and lidar-v5 predict a sequence's sweeps from the one before
+    (tests/test_sequence.py); a sweep coded alone costs what it costs under lidar-v3, and
+    one field more."""
     cloud = PointCloud(sweep[0])
-    newer, older = (api.compress(cloud, voxel_size=0.001, model=model) for model in ("lidar-v4", "lidar-v3"))
+    newer, older = (api.compress(cloud, voxel_size=0.001, model=name) for name in (model, "lidar-v3"))
     assert len(older) < len(newer) <= len(older) + 4
     assert grid_set(api.decompress(newer).positions) == grid_set(sweep[0])
 
@@ -234,7 +236,7 @@ def test_cli_codes_a_sweep_and_reports_its_sensor(sweep, tmp_path, capsys):
     write_ply(src, PointCloud(sweep[0], {"intensity": sweep[1]}))
     assert main(["compress", str(src), "-o", str(tmp_path / "s.ocz"), "--voxel-size", "0.001"]) == 0
     out = capsys.readouterr().out
-    assert "lidar-v4" in out and "spinning LiDAR" in out and "intensity bits per point" in out
+    assert "lidar-v5" in out and "spinning LiDAR" in out and "intensity bits per point" in out
     assert main(["decompress", str(tmp_path / "s.ocz"), "-o", str(tmp_path / "d.ply")]) == 0
     back = read_ply(tmp_path / "d.ply")
     assert grid_set(back.positions) == grid_set(sweep[0]) and "intensity" in back.attributes

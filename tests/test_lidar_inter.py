@@ -14,7 +14,7 @@ from omnicodec import api, bitstream, fixedpoint, varint
 from omnicodec.data import PointCloud
 from omnicodec.entropy import binary_reader, binary_writer, logistic
 from omnicodec.errors import BitstreamError
-from omnicodec.scans import lidar, lidar_inter, sensor as sensors
+from omnicodec.scans import field_network, lidar, lidar_inter, lidar_network, sensor as sensors
 
 
 def test_integer_azimuths_follow_atan2_everywhere():
@@ -126,3 +126,71 @@ def test_damaged_motion_fields_are_refused():
     section = lidar._sensor_section(no_lasers, empty, empty, (1, 1 << 15, 0, 0), 1, 5, [1, 0, 0, 0, 0, 0, 0])
     with pytest.raises(BitstreamError, match="sensor section is corrupted"):  # predicted, with no lasers
         lidar._read_sensor_section(section, with_motion=True)
+
+
+def _synthetic_drive(frames=3):
+    return [PointCloud(synthetic_sweep(lasers=16, columns=256, seed=i, travel=0.8 * i, sensor_seed=3)[0])
+            for i in range(frames)]
+
+
+def test_lidar_v5_offers_its_inter_head_and_the_decoder_follows(monkeypatch):
+    """Where the sweep before predicts a batch of ranges, lidar-v5's encoder keeps the head
+    that sees that prediction or lidar-v4's, whichever codes the batch in fewer bits, and
+    sends which: the drive costs at most lidar-v4's and one bit a batch, and the decoder
+    runs the inter head only for the batches that chose it."""
+    sweeps = _synthetic_drive()
+    older = api.compress_sequence(sweeps, model="lidar-v4")
+    newer = api.compress_sequence(sweeps, model="lidar-v5")
+    assert len(newer) <= len(older) + 2 * 3 * lidar.LEVELS  # frames 1 and 2: a bit per batch, bytes to spare
+    heads = []
+    forward = field_network.IntegerFieldNet.forward
+    monkeypatch.setattr(field_network.IntegerFieldNet, "forward",
+                        lambda self, field, *rest: heads.append(field) or forward(self, field, *rest))
+    decoded = [frame for _, _, frame in api.Sequence(newer).decode()]
+    assert lidar_network.INTER_FIELD in heads  # and one range head a batch, as one arc head
+    assert heads.count("rho") + heads.count(lidar_network.INTER_FIELD) == heads.count("arc")
+    for sweep, frame in zip(sweeps, decoded):
+        assert {tuple(p) for p in np.rint(frame.data.positions.astype(np.float64) * 1000).astype(np.int64)} == {
+            tuple(p) for p in np.rint(sweep.positions.astype(np.float64) * 1000).astype(np.int64)}
+
+
+def test_inter_features_say_nothing_where_there_is_no_prediction():
+    features = torch.arange(3 * lidar_network.FEATURES, dtype=torch.int64).reshape(3, -1)
+    one = 1 << logistic.LOCATION_BITS
+    reference = torch.tensor([100 * one, 100 * one, 100 * one])
+    unit = torch.tensor([one, 4 * one, one])
+    extended = lidar_network.inter_features(features, reference, unit, np.array([180, 180, 5]),
+                                            np.array([True, True, False]), 1)
+    assert extended.shape == (3, lidar_network.FEATURES + lidar_network.INTER_FEATURES)
+    assert torch.equal(extended[:, :lidar_network.FEATURES], features)
+    assert extended[2, lidar_network.FEATURES:].tolist() == [0, 0, 0]
+    have, values, units = extended[:2, lidar_network.FEATURES:].T.tolist()
+    assert have == [4096, 4096] and values[0] == values[1] > 0 and units[0] > units[1] > 0  # 80 voxels, 80 and 20 units
+
+
+def test_the_inter_head_is_fitted_from_a_drive_and_starts_as_its_start(tmp_path):
+    """omnicodec.scans.fit_inter: the head starts as the float range head it grows from
+    (its new features weigh nothing), and a short fit on a small drive writes an integer
+    network with lidar-v4's heads unchanged and the inter head beside them."""
+    from omnicodec import catalogue, zoo
+    from omnicodec.io import write_ply
+    from omnicodec.scans import fit_inter
+
+    start = zoo.load("lidar-v1").heads["rho"]
+    head = fit_inter.started_head(start)
+    features = torch.randn(50, lidar_network.FEATURES)
+    with torch.no_grad():
+        assert torch.equal(head(torch.cat([features, torch.randn(50, lidar_network.INTER_FEATURES)], 1)),
+                           start(features))
+    for index, sweep in enumerate(_synthetic_drive()):
+        write_ply(tmp_path / f"frame_{index:04d}.ply", sweep)
+    out = tmp_path / "inter.pt"
+    fit_inter.main(["--drive", str(tmp_path), "--train", "1:2", "--steps", "3", "--out", str(out)])
+    state = torch.load(out)
+    assert state["config"]["field_features"] == {lidar_network.INTER_FIELD: lidar_network.FEATURES
+                                                 + lidar_network.INTER_FEATURES}
+    base = catalogue.build("lidar-v4", lidar.LidarCodec.network).state_dict()
+    for name, value in base.items():
+        assert torch.equal(state["state_dict"][name].to(torch.int64), value)
+    assert state["state_dict"][f"{lidar_network.INTER_FIELD}_weight0"].shape == (
+        32, lidar_network.FEATURES + lidar_network.INTER_FEATURES)

@@ -54,16 +54,21 @@ class IntegerFieldNet(nn.Module):
     """:class:`FieldNet` in integers (see the module's docstring): int64 weights per
     field, ``forward(field, features, reference, unit)`` on int64 tensors (features with
     FEATURE_BITS fractional bits, reference and unit with LOCATION_BITS) -> (int64
-    locations with LOCATION_BITS, int64 log-scale indices)."""
+    locations with LOCATION_BITS, int64 log-scale indices). ``field_features``: the
+    fields that take another number of features than ``features`` (a field fitted later
+    on more of them)."""
 
     LAYERS = 3
 
-    def __init__(self, fields, features, channels, log_scale_range, arithmetic="integer"):
+    def __init__(self, fields, features, channels, log_scale_range, arithmetic="integer", field_features=None):
         super().__init__()
+        field_features = dict(field_features or {})
         self.config = {"fields": list(fields), "features": features, "channels": channels,
                        "log_scale_range": list(log_scale_range), "arithmetic": arithmetic}
-        sizes = [features, channels, channels, 2]
+        if field_features:
+            self.config["field_features"] = field_features
         for field in fields:
+            sizes = [field_features.get(field, features), channels, channels, 2]
             for layer in range(self.LAYERS):
                 self.register_buffer(f"{field}_weight{layer}", torch.zeros(sizes[layer + 1], sizes[layer],
                                                                           dtype=torch.int64))
@@ -87,15 +92,21 @@ def quantize(float_net):
     biases x 2^(FEATURE_BITS + WEIGHT_BITS), rounded."""
     net = IntegerFieldNet(float_net.FIELDS, float_net.FEATURES, float_net.config["channels"],
                           float_net.LOG_SCALE_RANGE)
-    with torch.no_grad():
-        for field in float_net.FIELDS:
-            linears = [module for module in float_net.heads[field] if isinstance(module, nn.Linear)]
-            for layer, linear in enumerate(linears):
-                getattr(net, f"{field}_weight{layer}").copy_(
-                    torch.round(linear.weight.double() * (1 << WEIGHT_BITS)).to(torch.int64))
-                getattr(net, f"{field}_bias{layer}").copy_(
-                    torch.round(linear.bias.double() * (1 << (FEATURE_BITS + WEIGHT_BITS))).to(torch.int64))
+    for field in float_net.FIELDS:
+        quantize_head(net, field, float_net.heads[field])
     return net
+
+
+def quantize_head(net, field, head):
+    """Round a float head (an nn.Sequential of Linear and ReLU layers) into ``net``'s
+    integer weights of ``field``."""
+    with torch.no_grad():
+        linears = [module for module in head if isinstance(module, nn.Linear)]
+        for layer, linear in enumerate(linears):
+            getattr(net, f"{field}_weight{layer}").copy_(
+                torch.round(linear.weight.double() * (1 << WEIGHT_BITS)).to(torch.int64))
+            getattr(net, f"{field}_bias{layer}").copy_(
+                torch.round(linear.bias.double() * (1 << (FEATURE_BITS + WEIGHT_BITS))).to(torch.int64))
 
 
 def main(argv=None):
@@ -105,11 +116,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
     from omnicodec import zoo
 
-    net = quantize(zoo.load(args.base))
-    # Stored as int32 (every weight and bias fits): half the file; loading widens them.
+    save(quantize(zoo.load(args.base)), args.out)
+
+
+def save(net, path):
+    """Write an :class:`IntegerFieldNet`'s weight file: stored as int32 (every weight and
+    bias fits), half the file; loading widens them."""
     state = {name: value.to(torch.int32) for name, value in net.state_dict().items()}
-    torch.save({"config": net.config, "state_dict": state}, args.out)
-    print(f"wrote {args.out}")
+    torch.save({"config": net.config, "state_dict": state}, path)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from omnicodec.entropy import adaptive, binary_reader, binary_writer
 from omnicodec.errors import BitstreamError
 from omnicodec.scans import lidar_inter, sensor as sensors
 from omnicodec.scans.field_network import IntegerFieldNet
-from omnicodec.scans.lidar_network import LidarNet, features, integer_features
+from omnicodec.scans.lidar_network import INTER_FIELD, LidarNet, features, integer_features, inter_features
 from omnicodec.scans.sensor_coding import (
     SUITS_POINTS, FieldIo, SensorGeometryCodec, best_log_scale, residuals, rounding_ties, sensor_origin,
 )
@@ -69,26 +69,46 @@ class ScanCoder:
     def __init__(self, network, rounding_residuals=False):
         self.network = network.eval()
         self.integer = network.config.get("arithmetic") == "integer"
+        self.inter_head = INTER_FIELD in network.config.get("fields", ())
         self.rounding_residuals = rounding_residuals
 
     def _field(self, io, name, level, index, has_right, gaps, rho, spread, neighbours, truth, second=None):
         """Code or read one field's values at ``index`` (all of one level); ``second``: the
         ranges the previous sweep predicts (voxels, whether there is one, the units the
-        values are sent in), blended in as the encoder picks for the batch."""
+        values are sent in), blended in as the encoder picks for the batch. A network with
+        an INTER_FIELD head offers it too for such a batch, which sees that prediction: the
+        encoder keeps whichever head (and blend) codes the batch in fewer bits."""
         make = integer_features if self.integer else features
         feats, reference, unit = make(name, level, LEVELS, has_right, *neighbours, *gaps, rho, spread)
         true_values = None if truth is None else torch.as_tensor(truth[index])
+        predicts = second is not None and second[1].any()  # both sides know where there is a second prediction
+        heads = [(name, feats)]
+        if predicts and (self.inter_head or io.collect is not None):  # training collects what it would see
+            heads.append((INTER_FIELD, inter_features(feats, reference, unit, *second)))
         if io.collect is not None:
-            io.collect(name, feats, reference, unit, true_values)
+            for head, head_features in heads:
+                io.collect(head, head_features, reference, unit, true_values)
             return truth[index]
-        location, scale = self.network(name, feats, reference, unit)
-        blend = None
-        if second is not None and second[1].any():  # both sides know where there is a second prediction
-            predicted, have, quantum = second
-            choice = None if truth is None else lidar_inter.best_blend(truth[index], location, scale, predicted,
-                                                                       have, quantum)
-            choice = lidar_inter.coded_blend(io, choice)
-            blend = lidar_inter.blend(choice, scale.numpy(), predicted, have, quantum) if any(choice[1:]) else None
+        if not predicts:
+            location, scale = self.network(name, feats, reference, unit)
+            return np.asarray(io.values(true_values, location, scale), dtype=np.int64)
+        predicted, have, quantum = second
+        if truth is None:
+            head = int(adaptive.even_bits(io, None, 1)[0]) if len(heads) > 1 else 0
+            location, scale = self.network(heads[head][0], heads[head][1], reference, unit)
+            choice = lidar_inter.coded_blend(io, None)
+        else:
+            options = []
+            for head, head_features in heads:
+                location, scale = self.network(head, head_features, reference, unit)
+                options.append((*lidar_inter.best_blend(truth[index], location, scale, predicted, have, quantum),
+                                location, scale))
+            head = min(range(len(options)), key=lambda option: options[option][0])
+            _, choice, location, scale = options[head]
+            if len(heads) > 1:
+                adaptive.even_bits(io, np.array([head == 1]), 1)
+            lidar_inter.coded_blend(io, choice)
+        blend = lidar_inter.blend(choice, scale.numpy(), predicted, have, quantum) if any(choice[1:]) else None
         return np.asarray(io.values(true_values, location, scale, blend), dtype=np.int64)
 
     def _skips(self, io, truth, counts, mode, prior, log_scale16):
@@ -177,7 +197,7 @@ class ScanCoder:
             # Range (the previous sweep's, if any, at the azimuth the neighbours predict).
             predicted = _predicted_azimuth(azimuth, lsafe, rsafe, has_right, gaps, step)
             second = None
-            if previous is not None and io.collect is None:
+            if previous is not None:
                 second = (*previous.predict(laser[index], predicted), quantum)
             pair = neighbours(rho)
             rho[index] = self._field(io, "rho", lev, index, has_right, gaps, pair[0], pair[1] - pair[0], pair,
@@ -440,12 +460,7 @@ class LidarCodec(SensorGeometryCodec):
             counts, start, truth = np.zeros(0, np.int64), np.zeros(0, np.int64), None
         else:
             chosen, others, counts, start, truth = sweep_truth(coords, sensor, self.quantum, self.keep_every)
-        motion = previous = None
-        if reference is not None and reference.usable and truth is not None and reference.scale == grid.scale:
-            motion, previous = lidar_inter.predictor(
-                reference, lidar_inter.estimate_motion(reference, truth["relative"], grid.scale), sensor,
-                np.repeat(np.arange(len(counts)), counts), np.rint(truth["azimuth"]).astype(np.int64),
-                np.rint(truth["rho"]).astype(np.int64))
+        motion, previous = self.prediction(reference, grid.scale, sensor, counts, truth)
         writer = binary_writer(self.coder)
         io = FieldIo(writer=writer, integer=self.integer)
         scan = self._scan_coder.walk(io, counts, start, sensor, _fitted_skip(truth, counts),
@@ -465,6 +480,18 @@ class LidarCodec(SensorGeometryCodec):
         encoded, coords = self.encoded(grid, coord_dtype, rebuilt, sections,
                                        _lidar_details(sensor, len(chosen), len(others), sections, motion))
         return dataclasses.replace(encoded, predicted=motion is not None, reference=following), coords
+
+    @staticmethod
+    def prediction(reference, scale, sensor, counts, truth):
+        """The encoder's (motion, lidar_inter.RangeImage) of a sweep (its ``sensor``, points
+        per laser ``counts`` and :func:`sweep_truth`, on a grid of ``scale``) predicted from
+        ``reference``, or (None, None) where it cannot be."""
+        if reference is None or not reference.usable or truth is None or reference.scale != scale:
+            return None, None
+        return lidar_inter.predictor(
+            reference, lidar_inter.estimate_motion(reference, truth["relative"], scale), sensor,
+            np.repeat(np.arange(len(counts)), counts), np.rint(truth["azimuth"]).astype(np.int64),
+            np.rint(truth["rho"]).astype(np.int64))
 
     def _motion_fields(self, motion):
         """The sensor section's fields of the motion from the sweep before (None: the sweep

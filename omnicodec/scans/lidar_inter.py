@@ -310,14 +310,17 @@ def blend(choice, scale, predicted, have, quantum):
 
 def best_blend(truth, location, scale, predicted, have, quantum):
     """The encoder's pick of a blend for one batch with a second prediction (``have``) at
-    some of its rows: the scale, and for each class the weight, whose mixture codes
-    ``truth`` (the values) in the fewest bits, by float estimates of the logistics
-    (``location``, ``scale``: the network's integer ones)."""
-    rows = np.flatnonzero(have)
-    q = torch.as_tensor(truth[rows], dtype=torch.float64)
-    mu = location[rows].to(torch.float64) / (1 << logistic.LOCATION_BITS)
-    own = logistic.probability(q, mu, logistic.index_scale(scale[rows]), -LIMIT, LIMIT, logistic.OUTLIER_TAIL)
-    second_mu = torch.from_numpy(predicted[rows] / quantum)
+    some of its rows: (the batch's estimated bits, the choice) of the scale and, for each
+    class, the weight, whose mixture codes ``truth`` (the values) in the fewest bits, by
+    float estimates of the logistics (``location``, ``scale``: the network's integer
+    ones; rows without a second prediction count under the network's alone)."""
+    q = torch.as_tensor(truth, dtype=torch.float64)
+    mu = location.to(torch.float64) / (1 << logistic.LOCATION_BITS)
+    own = logistic.probability(q, mu, logistic.index_scale(scale), -LIMIT, LIMIT, logistic.OUTLIER_TAIL)
+    rows = torch.from_numpy(np.flatnonzero(have))
+    alone = float(-torch.log2(own.clamp(min=1e-12)).sum() + torch.log2(own[rows].clamp(min=1e-12)).sum())
+    q, own = q[rows], own[rows]
+    second_mu = torch.from_numpy(predicted[rows.numpy()] / quantum)
     weights = torch.tensor(BLEND_WEIGHTS, dtype=torch.float64)[:, None] / 1024
     best = None
     for index, blend_scale in enumerate(blend_scales(quantum)):
@@ -330,7 +333,7 @@ def best_blend(truth, location, scale, predicted, have, quantum):
         total, picks = per_class.min(dim=0)
         if best is None or float(total.sum()) < best[0]:
             best = (float(total.sum()), (index, *picks.tolist()))
-    return best[1]
+    return alone + best[0], best[1]
 
 
 def coded_blend(io, choice):

@@ -18,6 +18,10 @@ from omnicodec.scans.field_network import FEATURE_BITS, FieldNet
 
 FIELDS = ("rho", "arc", "dz")
 FEATURES = 8
+# Ranges with a prediction from the sweep before (omnicodec.scans.lidar_inter) may go by a
+# head of their own that also sees it: INTER_FEATURES more features.
+INTER_FIELD, INTER_FEATURES = "rho_inter", 3
+UNIT_FRACTION_BITS = 8  # of the difference in units
 LOG_SCALE_RANGE = (-3.0, 16.0)
 
 
@@ -78,6 +82,21 @@ def integer_features(field, level, levels, has_right, left, right, gap_left, gap
     ]
     return (torch.from_numpy(np.stack(columns, axis=1)), torch.from_numpy(np.ascontiguousarray(reference)),
             torch.from_numpy(np.ascontiguousarray(unit)))
+
+
+def inter_features(features, reference, unit, predicted, have, quantum):
+    """The range features of :func:`integer_features` (``features``, ``reference``,
+    ``unit``) and INTER_FEATURES more from the sweep before: whether it predicts the range,
+    and how far its prediction (``predicted`` voxels, where ``have``; ranges sent in units
+    of ``quantum``) lies from the reference, as a signed log in values and in units."""
+    have = np.asarray(have)
+    difference = np.where(have, (np.asarray(predicted, dtype=np.int64) << LOCATION_BITS) // quantum
+                          - reference.numpy(), 0)
+    in_units = (difference << UNIT_FRACTION_BITS) // unit.numpy()
+    columns = [have * (1 << FEATURE_BITS),
+               fixedpoint.signed_ln1p_fixed(difference >> LOCATION_BITS, FEATURE_BITS) // 8,
+               fixedpoint.signed_ln1p_fixed(in_units, FEATURE_BITS, UNIT_FRACTION_BITS) // 4]
+    return torch.cat([features, torch.from_numpy(np.stack(columns, axis=1).astype(np.int64))], dim=1)
 
 
 class LidarNet(FieldNet):

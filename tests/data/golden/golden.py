@@ -88,6 +88,7 @@ LATER_CASES = [
     ("lidar_v3_intensity.ocz", "sweep_synthetic_intensity.ply", "lidar-v3", "torchac", {"voxel_size": 0.001}),
     ("lidar_v4.ocz", "sweep_synthetic_intensity.ply", "lidar-v4", "rans", {"voxel_size": 0.001}),
     ("lidar_v4_r5.ocz", "sweep_synthetic.ply", "lidar-v4-r5", "torchac", {"voxel_size": 0.001}),
+    ("lidar_v5.ocz", "sweep_synthetic.ply", "lidar-v5", "torchac", {"voxel_size": 0.001}),
 ]
 
 
@@ -97,8 +98,9 @@ LATER_CASES = [
 # tests/conftest.py, with intensity.
 DRIVE_SWEEPS = [f"drive_sweep_{index}.ply" for index in range(3)]
 SEQUENCE_CASES = [
-    ("drive_v2.ocz", DRIVE_SWEEPS, {"voxel_size": 0.001}),
+    ("drive_v2.ocz", DRIVE_SWEEPS, {"voxel_size": 0.001, "model": "lidar-v4"}),
     ("drive_v2_r5.ocz", DRIVE_SWEEPS, {"voxel_size": 0.001, "rate": 5, "no_attributes": True}),
+    ("drive_v3.ocz", DRIVE_SWEEPS, {"voxel_size": 0.001, "model": "lidar-v5"}),
 ]
 SEQUENCES = os.path.join(HERE, "sequence")
 SEQUENCE_MANIFEST = os.path.join(SEQUENCES, "manifest.json")

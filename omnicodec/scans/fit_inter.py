@@ -1,0 +1,150 @@
+"""Fit the range head that sees the sweep before (lidar_network.INTER_FIELD) on a drive.
+
+    python -m omnicodec.scans.fit_inter --drive ../shared/data/lidar_sequences/kitti_drive_d \\
+        --train 1:12 --base lidar-v4 --start lidar-v1 --steps 8000 --lr 3e-3 --seed 0 \\
+        --out omnicodec/weights/lidar_v5.pt
+
+The drive's sweeps (float metres, in name order) go on a 1 mm grid as the drive benchmark
+puts them. Each sweep after the first is predicted from the one before exactly as the
+``--base`` model's encoder predicts it (its motion search and range image), and every
+range its walk codes with a prediction from the sweep before is a coding problem: the
+head's features (omnicodec.scans.lidar_network.inter_features), reference, unit and the
+true value, the same numbers coding sees. The head starts from the float range head of
+``--start`` (the base's weights before rounding, the two new features' weights at zero)
+and is fitted on the sweeps ``--train`` names (a Python slice of the sweeps' indices; the
+others are held out, and their bits are reported); it is then rounded into the integer
+network, which keeps the base's heads as they are.
+"""
+
+import argparse
+import os
+
+import numpy as np
+import torch
+from torch import nn
+
+from omnicodec.entropy import logistic
+from omnicodec.scans.field_network import FEATURE_BITS, IntegerFieldNet, quantize_head, save
+from omnicodec.scans.lidar_network import INTER_FEATURES, INTER_FIELD
+from omnicodec.scans.sensor_coding import LIMIT, FieldIo
+
+BATCH = 16384
+GRID = 0.001  # metres: the drive benchmark's grid
+
+
+def drive_clouds(folder):
+    """(name, PointCloud on the GRID) of the drive's .ply sweeps, in name order."""
+    from omnicodec.data import PointCloud
+    from omnicodec.io import read_ply
+
+    for name in sorted(n for n in os.listdir(folder) if n.endswith(".ply")):
+        positions = np.asarray(read_ply(os.path.join(folder, name)).positions, dtype=np.float64)
+        yield name, PointCloud(np.rint(positions / GRID).astype(np.int32))
+
+
+def problems(clouds, codec):
+    """Per sweep after the first, its INTER_FIELD problems (features, reference, unit,
+    values) as int64 tensors, None for a sweep not predicted; the first sweep's is None."""
+    from omnicodec.scans import lidar, sensor as sensors
+    from omnicodec.scans.sensor_coding import sensor_origin
+
+    reference, found = None, []
+    for _, cloud in clouds:
+        prepared = codec.prepare(cloud)
+        grid = prepared[0]
+        sensor = sensors.estimate_sensor(grid.coords, sensor_origin(grid.offset, grid.scale))
+        parts = []
+        if sensor is not None and reference is not None:
+            _, _, counts, start, truth = lidar.sweep_truth(grid.coords, sensor)
+            _, previous = codec.prediction(reference, grid.scale, sensor, counts, truth)
+            io = FieldIo(collect=lambda field, *values: parts.append(values) if field == INTER_FIELD else None)
+            if previous is not None:
+                lidar.ScanCoder(codec.load_network()).walk(io, counts, start, sensor, (1, 1 << 15, 0, 0), 1, truth,
+                                                           previous=previous)
+        found.append([torch.cat([part[i] for part in parts]) for i in range(4)] if parts else None)
+        reference = codec.encode_voxels(prepared, reference=reference)[0].reference
+    return found
+
+
+def head_bits(head, features, reference, unit, values):
+    """Code lengths (bits) of ``values`` under the float head's logistics, as FieldNet's."""
+    out = head(features.to(torch.float32) / (1 << FEATURE_BITS)).to(torch.float64)
+    one = float(1 << logistic.LOCATION_BITS)
+    location = reference.to(torch.float64) / one + out[:, 0] * unit.to(torch.float64) / one
+    scale = torch.exp(out[:, 1].clamp(-3.0, 16.0))
+    return logistic.bits(values.to(torch.float64), location, scale, -LIMIT, LIMIT, logistic.OUTLIER_TAIL)
+
+
+def started_head(start_head):
+    """A copy of a float range head that takes INTER_FEATURES more features, their
+    weights at zero: it predicts as the head it starts from."""
+    first = start_head[0]
+    head = nn.Sequential(nn.Linear(first.in_features + INTER_FEATURES, first.out_features), nn.ReLU(),
+                         *[module for module in start_head[1:]])
+    with torch.no_grad():
+        head[0].weight.zero_()
+        head[0].weight[:, :first.in_features] = first.weight
+        head[0].bias.copy_(first.bias)
+    return head
+
+
+def fit(head, train, held_out, steps, lr, seed, log=print):
+    """Adam on random batches of the training problems; logs both sets' bits per value."""
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(head.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+
+    def report(step):
+        with torch.no_grad():
+            log(f"step {step}: bits per range, training {float(head_bits(head, *train).mean()):.4f}, "
+                f"held out {float(head_bits(head, *held_out).mean()):.4f}")
+
+    report(0)
+    for step in range(1, steps + 1):
+        rows = torch.randint(0, len(train[3]), (BATCH,), generator=generator)
+        loss = head_bits(head, *(part[rows] for part in train)).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if step % 1000 == 0 or step == steps:
+            report(step)
+    return head
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--drive", required=True, help="a folder of a drive's consecutive .ply sweeps")
+    parser.add_argument("--train", default="1:12", help="the sweeps fitted on (a slice); the others are held out")
+    parser.add_argument("--base", default="lidar-v4", help="the integer model whose heads are kept")
+    parser.add_argument("--start", default="lidar-v1", help="the float model whose range head the fit starts from")
+    parser.add_argument("--steps", type=int, default=8000)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    from omnicodec import zoo
+    from omnicodec.entropy import default_coder
+
+    torch.manual_seed(args.seed)
+    codec = zoo.codec_for(args.base, default_coder())
+    found = problems(drive_clouds(args.drive), codec)
+    chosen = np.zeros(len(found), dtype=bool)
+    chosen[slice(*(int(part) if part else None for part in args.train.split(":")))] = True
+    join = lambda which: [torch.cat([found[i][k] for i in which]) for k in range(4)]  # noqa: E731
+    train = join([i for i in range(len(found)) if chosen[i] and found[i] is not None])
+    held_out = join([i for i in range(len(found)) if not chosen[i] and found[i] is not None])
+    print(f"{len(train[3])} ranges to fit on, {len(held_out[3])} held out")
+    head = fit(started_head(zoo.load(args.start).heads["rho"]), train, held_out, args.steps, args.lr, args.seed)
+
+    base = codec.load_network()
+    config = {key: value for key, value in base.config.items() if key != "arithmetic"}
+    net = IntegerFieldNet(**{**config, "fields": [*config["fields"], INTER_FIELD],
+                             "field_features": {INTER_FIELD: config["features"] + INTER_FEATURES}})
+    net.load_state_dict(base.state_dict(), strict=False)  # all but the new head's
+    quantize_head(net, INTER_FIELD, head)
+    save(net, args.out)
+
+
+if __name__ == "__main__":
+    main()
