@@ -92,6 +92,33 @@ def test_blended_logistic_round_trips_and_its_paths_agree(weight):
         logistic.BlendedLogistic(location, scale, -10, 10, None, second, scale, torch.full((count,), 1025))
 
 
+@pytest.mark.parametrize("span", [8, 2**20])
+def test_the_encoders_batches_are_the_walks(span):
+    """logistic.write_integer takes every round's masses at once (the encoder knows each
+    row's path): the same batches, frequencies and decisions as the walk the decoder
+    takes, round by round, under a plain and a blended logistic, with values at their
+    centres, at the bounds and far out."""
+    rng = np.random.default_rng(span)
+    count = 2000
+    location = torch.from_numpy(rng.integers(-span, span, count) << logistic.LOCATION_BITS)
+    scale = torch.from_numpy(rng.integers(-40, 200, count))
+    values = torch.from_numpy(np.clip((location >> logistic.LOCATION_BITS).numpy()
+                                      + rng.integers(-3, 4, count) * rng.integers(0, 2000, count) // 100, -span, span))
+    values[:20] = location[:20] >> logistic.LOCATION_BITS
+    values[20:30], values[30:40] = -span, span
+    models = (lambda: logistic.IntegerLogistic(location, scale, -span, span, logistic.OUTLIER_TAIL_FIXED),
+              lambda: logistic.BlendedLogistic(location, scale, -span, span, logistic.OUTLIER_TAIL_FIXED, location + 900,
+                                               torch.full((count,), 60), torch.full((count,), 400)))
+    for model in models:
+        walked = []
+        logistic._walk(model(), lambda frequencies, decisions: walked.append((frequencies, decisions)) or decisions,
+                       values)
+        batched = logistic._encoding_batches(model(), values)
+        assert len(batched) == len(walked) > 4
+        for (frequencies, decisions), (expected_frequencies, expected_decisions) in zip(batched, walked):
+            assert torch.equal(frequencies, expected_frequencies) and torch.equal(decisions, expected_decisions)
+
+
 def test_the_encoder_finds_how_far_the_sensor_moved():
     sensor, before = _sensor_and_sweep(0.0)
     _, after = _sensor_and_sweep(0.8)
