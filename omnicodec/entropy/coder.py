@@ -47,7 +47,7 @@ def _checked(freq_one, symbols):
     symbols = torch.as_tensor(symbols).reshape(-1)
     if symbols.numel() != freq_one.numel():
         raise ValueError("one frequency per symbol is needed")
-    if symbols.numel() and bool(((symbols < 0) | (symbols > 1)).any()):
+    if symbols.dtype != torch.bool and symbols.numel() and bool(((symbols < 0) | (symbols > 1)).any()):
         raise ValueError("binary symbols must be 0 or 1")
     return freq_one, symbols.to(torch.bool)
 
