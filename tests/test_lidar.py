@@ -185,7 +185,7 @@ def test_lossy_rates_trade_bits_for_distortion(sweep):
     for rate in zoo.rates("pointcloud", PointCloud(positions)):
         data = api.compress(positions, rate=rate)
         header, decoded = api.decode(data)
-        assert header.model_id == f"lidar-v4-r{rate}"
+        assert header.model_id == f"lidar-v5-r{rate}"
         from scipy.spatial import cKDTree
 
         distance, _ = cKDTree(decoded.data.positions).query(positions)
@@ -298,7 +298,7 @@ def test_a_sweep_has_the_lidar_rates_only(sweep):
     with pytest.raises(InputError, match=f"the rates for spinning-LiDAR sweeps are 1 to {rates[-1]}"):
         api.compress(positions, rate=rates[-1] + 1)
     data, encoded, codec = api.compress_to_bpp(positions, 4.0)
-    assert codec.card.model_id.startswith("lidar-v4-r") and 8 * len(data) <= 4.0 * len(positions)
+    assert codec.card.model_id.startswith("lidar-v5-r") and 8 * len(data) <= 4.0 * len(positions)
 
 
 def test_big_endian_and_merged_intensities(tmp_path):

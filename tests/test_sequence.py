@@ -181,7 +181,7 @@ def test_lossy_drives_predict_frames_and_decode_to_what_the_encoder_rebuilt(driv
     sequence = api.Sequence(stream)
     assert [frame.random_access for frame in sequence.frames] == [True] + [False] * (FRAMES - 1)
     decoded = list(sequence.decode())  # each frame's checksum is the encoder's rebuild's
-    assert [header.model_id for _, header, _ in decoded] == ["lidar-v4-r5"] * FRAMES
+    assert [header.model_id for _, header, _ in decoded] == ["lidar-v5-r5"] * FRAMES
     assert len(stream) < len(api.compress_sequence(drive, rate=5, random_access=1))
 
 

@@ -5,15 +5,17 @@
         --out omnicodec/weights/lidar_v5.pt
 
 The drive's sweeps (float metres, in name order) go on a 1 mm grid as the drive benchmark
-puts them. Each sweep after the first is predicted from the one before exactly as the
-``--base`` model's encoder predicts it (its motion search and range image), and every
-range its walk codes with a prediction from the sweep before is a coding problem: the
-head's features (omnicodec.scans.lidar_network.inter_features), reference, unit and the
-true value, the same numbers coding sees. The head starts from the float range head of
-``--start`` (the base's weights before rounding, the two new features' weights at zero)
-and is fitted on the sweeps ``--train`` names (a Python slice of the sweeps' indices; the
-others are held out, and their bits are reported); it is then rounded into the integer
-network, which keeps the base's heads as they are.
+puts them. Each sweep after the first is predicted from the one before exactly as each
+``--base`` model's encoder predicts it (its motion search and range image; at a lossy
+rate, from the sweep before as that rate rebuilt it), and every range its walk codes with
+a prediction from the sweep before is a coding problem: the head's features
+(omnicodec.scans.lidar_network.inter_features), reference, unit and the value sent, the
+same numbers coding sees. The head starts from the float range head of ``--start`` (the
+bases' weights before rounding, the new features' weights at zero) and is fitted on the
+problems of every base together, from the sweeps ``--train`` names (a Python slice of the
+sweeps' indices; the others are held out, and their bits are reported per base); it is
+then rounded into the integer network, which keeps the bases' heads as they are (the
+bases share one weight file).
 """
 
 import argparse
@@ -55,12 +57,12 @@ def problems(clouds, codec):
         sensor = sensors.estimate_sensor(grid.coords, sensor_origin(grid.offset, grid.scale))
         parts = []
         if sensor is not None and reference is not None:
-            _, _, counts, start, truth = lidar.sweep_truth(grid.coords, sensor)
+            _, _, counts, start, truth = lidar.sweep_truth(grid.coords, sensor, codec.quantum, codec.keep_every)
             _, previous = codec.prediction(reference, grid.scale, sensor, counts, truth)
             io = FieldIo(collect=lambda field, *values: parts.append(values) if field == INTER_FIELD else None)
             if previous is not None:
-                lidar.ScanCoder(codec.load_network()).walk(io, counts, start, sensor, (1, 1 << 15, 0, 0), 1, truth,
-                                                           previous=previous)
+                lidar.ScanCoder(codec.load_network()).walk(io, counts, start, sensor, (1, 1 << 15, 0, 0),
+                                                           codec.quantum, truth, codec.keep_every, previous)
         found.append([torch.cat([part[i] for part in parts]) for i in range(4)] if parts else None)
         reference = codec.encode_voxels(prepared, reference=reference)[0].reference
     return found
@@ -89,15 +91,17 @@ def started_head(start_head):
 
 
 def fit(head, train, held_out, steps, lr, seed, log=print):
-    """Adam on random batches of the training problems; logs both sets' bits per value."""
+    """Adam on random batches of the training problems (a cosine schedule); logs the bits
+    per value of the training set and of each held-out set (``held_out``: name -> problems)."""
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(head.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
 
     def report(step):
         with torch.no_grad():
-            log(f"step {step}: bits per range, training {float(head_bits(head, *train).mean()):.4f}, "
-                f"held out {float(head_bits(head, *held_out).mean()):.4f}")
+            held = ", ".join(f"{name} {float(head_bits(head, *problems_).mean()):.4f}"
+                             for name, problems_ in held_out.items())
+            log(f"step {step}: bits per range, training {float(head_bits(head, *train).mean()):.4f}; held out: {held}")
 
     report(0)
     for step in range(1, steps + 1):
@@ -116,7 +120,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--drive", required=True, help="a folder of a drive's consecutive .ply sweeps")
     parser.add_argument("--train", default="1:12", help="the sweeps fitted on (a slice); the others are held out")
-    parser.add_argument("--base", default="lidar-v4", help="the integer model whose heads are kept")
+    parser.add_argument("--base", default="lidar-v4",
+                        help="the integer models (comma-separated) whose coding problems are fitted on and whose "
+                             "shared heads are kept")
     parser.add_argument("--start", default="lidar-v1", help="the float model whose range head the fit starts from")
     parser.add_argument("--steps", type=int, default=8000)
     parser.add_argument("--lr", type=float, default=3e-3)
@@ -127,17 +133,22 @@ def main(argv=None):
     from omnicodec.entropy import default_coder
 
     torch.manual_seed(args.seed)
-    codec = zoo.codec_for(args.base, default_coder())
-    found = problems(drive_clouds(args.drive), codec)
-    chosen = np.zeros(len(found), dtype=bool)
-    chosen[slice(*(int(part) if part else None for part in args.train.split(":")))] = True
-    join = lambda which: [torch.cat([found[i][k] for i in which]) for k in range(4)]  # noqa: E731
-    train = join([i for i in range(len(found)) if chosen[i] and found[i] is not None])
-    held_out = join([i for i in range(len(found)) if not chosen[i] and found[i] is not None])
-    print(f"{len(train[3])} ranges to fit on, {len(held_out[3])} held out")
+    codecs = [zoo.codec_for(model, default_coder()) for model in args.base.split(",")]
+    if len({codec.card.sha256 for codec in codecs}) != 1:
+        raise SystemExit("the base models must share one weight file")
+    train, held_out = {}, {}
+    for codec in codecs:
+        found = problems(drive_clouds(args.drive), codec)
+        chosen = np.zeros(len(found), dtype=bool)
+        chosen[slice(*(int(part) if part else None for part in args.train.split(":")))] = True
+        for kept, which in ((train, chosen), (held_out, ~chosen)):
+            kept[codec.card.model_id] = [torch.cat([found[i][k] for i in np.flatnonzero(which) if found[i] is not None])
+                                         for k in range(4)]
+    train = [torch.cat([problems_[k] for problems_ in train.values()]) for k in range(4)]
+    print(f"{len(train[3])} ranges to fit on")
     head = fit(started_head(zoo.load(args.start).heads["rho"]), train, held_out, args.steps, args.lr, args.seed)
 
-    base = codec.load_network()
+    base = codecs[0].load_network()
     config = {key: value for key, value in base.config.items() if key != "arithmetic"}
     net = IntegerFieldNet(**{**config, "fields": [*config["fields"], INTER_FIELD],
                              "field_features": {INTER_FIELD: config["features"] + INTER_FEATURES}})

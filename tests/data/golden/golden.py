@@ -89,6 +89,7 @@ LATER_CASES = [
     ("lidar_v4.ocz", "sweep_synthetic_intensity.ply", "lidar-v4", "rans", {"voxel_size": 0.001}),
     ("lidar_v4_r5.ocz", "sweep_synthetic.ply", "lidar-v4-r5", "torchac", {"voxel_size": 0.001}),
     ("lidar_v5.ocz", "sweep_synthetic.ply", "lidar-v5", "torchac", {"voxel_size": 0.001}),
+    ("lidar_v5_r5.ocz", "sweep_synthetic.ply", "lidar-v5-r5", "rans", {"voxel_size": 0.001}),
 ]
 
 
@@ -99,8 +100,11 @@ LATER_CASES = [
 DRIVE_SWEEPS = [f"drive_sweep_{index}.ply" for index in range(3)]
 SEQUENCE_CASES = [
     ("drive_v2.ocz", DRIVE_SWEEPS, {"voxel_size": 0.001, "model": "lidar-v4"}),
-    ("drive_v2_r5.ocz", DRIVE_SWEEPS, {"voxel_size": 0.001, "rate": 5, "no_attributes": True}),
+    ("drive_v2_r5.ocz", DRIVE_SWEEPS,
+     {"voxel_size": 0.001, "rate": 5, "no_attributes": True, "model": "lidar-v4-r5"}),
     ("drive_v3.ocz", DRIVE_SWEEPS, {"voxel_size": 0.001, "model": "lidar-v5"}),
+    ("drive_v3_r5.ocz", DRIVE_SWEEPS,
+     {"voxel_size": 0.001, "rate": 5, "no_attributes": True, "model": "lidar-v5-r5"}),
 ]
 SEQUENCES = os.path.join(HERE, "sequence")
 SEQUENCE_MANIFEST = os.path.join(SEQUENCES, "manifest.json")
