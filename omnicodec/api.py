@@ -112,8 +112,8 @@ def encode(codec, prepared, rate=None, progress=None, reference=None):
     goes to codecs whose rates are an option of theirs; ``reference``: the frame before's
     (an Encoded's), for codecs that predict a sequence's frames."""
     try:
-        predicting = {"reference": reference} if codec.predicts_frames else {}
-        encoded = codec.encode(prepared, rate=rate if codec.takes_rate else None, progress=progress, **predicting)
+        encoded = codec.encode(prepared, rate=rate if codec.takes_rate else None, progress=progress,
+                               reference=reference)
     except OmnicodecError:
         raise
     except ValueError as exc:  # the data do not suit the model (e.g. too small for a rate)
@@ -194,8 +194,7 @@ def _checked_decode(codec, header, sections, progress, reference=None):
     that predict a sequence's frames), its errors made BitstreamErrors and its checksum
     checked."""
     try:
-        predicting = {"reference": reference} if codec.predicts_frames else {}
-        decoded = codec.decode(header.codec_header, sections, progress, **predicting)
+        decoded = codec.decode(header.codec_header, sections, progress, reference=reference)
     except OmnicodecError:
         raise
     except (ValueError, RuntimeError, IndexError, OverflowError) as exc:  # values no encoder writes

@@ -57,8 +57,8 @@ class Codec:
     :meth:`prepare`, :meth:`encode`, :meth:`decode`, :meth:`describe` and
     :meth:`input_units`. ``self.card`` is their model card, ``self.coder`` the entropy
     coder's name. A codec that can predict a sequence's frames from the frame before says
-    so by :attr:`predicts_frames`; its encode and decode then take that frame's
-    ``reference`` (an :class:`Encoded`'s or :class:`Decoded`'s).
+    so by :attr:`predicts_frames`; its encode and decode then use that frame's
+    ``reference`` (an :class:`Encoded`'s or :class:`Decoded`'s), which the others ignore.
     """
 
     network = None
@@ -100,12 +100,14 @@ class Codec:
         options. Codecs of one data kind share it, so it can be made once for several."""
         raise NotImplementedError
 
-    def encode(self, prepared, rate=None, progress=None):
-        """-> :class:`Encoded`. ``progress(count, total=None)`` is called as work is done."""
+    def encode(self, prepared, rate=None, progress=None, reference=None):
+        """-> :class:`Encoded`. ``progress(count, total=None)`` is called as work is done;
+        ``reference``: the frame before's (see :attr:`predicts_frames`)."""
         raise NotImplementedError
 
-    def decode(self, header, sections, progress=None):
-        """Codec header bytes and sections -> :class:`Decoded`."""
+    def decode(self, header, sections, progress=None, reference=None):
+        """Codec header bytes and sections -> :class:`Decoded` (``reference`` as in
+        :meth:`encode`)."""
         raise NotImplementedError
 
     @classmethod

@@ -38,12 +38,12 @@ class RawPositions(codec.Codec):
     def prepare(self, data):
         return np.asarray(data.positions if isinstance(data, PointCloud) else data, dtype="<i4")
 
-    def encode(self, prepared, rate=None, progress=None):
+    def encode(self, prepared, rate=None, progress=None, reference=None):
         return codec.Encoded(header=len(prepared).to_bytes(4, "little"), sections=[prepared.tobytes()],
                              checksum=bitstream.checksum(prepared), decoded=PointCloud(prepared),
                              details={"input points": len(prepared)})
 
-    def decode(self, header, sections, progress=None):
+    def decode(self, header, sections, progress=None, reference=None):
         positions = np.frombuffer(sections[0], dtype="<i4").reshape(-1, 3)
         return codec.Decoded(PointCloud(positions), bitstream.checksum(positions), {})
 

@@ -43,15 +43,14 @@ class AttributeCodec(Codec):
     def geometry_encode(self, prepared, progress, reference):
         """The geometry codec's (Encoded, voxel coordinates) of ``prepared`` (its part of
         this codec's input), from the frame before's ``reference`` where it predicts frames."""
-        predicting = {"reference": reference} if self.geometry.predicts_frames else {}
-        return self.geometry.encode_voxels(prepared, progress, **predicting)
+        return self.geometry.encode_voxels(prepared, progress, reference=reference)
 
     @staticmethod
     def geometry_decode(geometry, geometry_fields, geometry_sections, progress, reference):
         """``geometry``'s (Decoded, voxel coordinates) of its part of a stream, from the
         frame before's ``reference`` where it predicts frames."""
-        predicting = {"reference": reference} if geometry.predicts_frames else {}
-        return geometry.decode_voxels(geometry_fields["geometry_header"], geometry_sections, progress, **predicting)
+        return geometry.decode_voxels(geometry_fields["geometry_header"], geometry_sections, progress,
+                                      reference=reference)
 
     def pack_header(self, own, geometry_header):
         """The codec header of the attribute's ``own`` field values and the geometry's header."""

@@ -392,7 +392,7 @@ class LightFieldCodec(Codec):
             raise InputError(f"tile must be a multiple of 16 between 16 and 4096, not {tile}")
         return data, tile
 
-    def encode(self, prepared, rate=None, progress=None):
+    def encode(self, prepared, rate=None, progress=None, reference=None):
         lightfield, tile = prepared
         model = self._model
         gain_index = float(np.float32((1 if rate is None else rate) - 1))
@@ -417,7 +417,7 @@ class LightFieldCodec(Codec):
                        decoded=LightField(decoded, lightfield.naming),
                        details=self._details((u, v, h, w), gain_index, len(places)))
 
-    def decode(self, header, sections, progress=None):
+    def decode(self, header, sections, progress=None, reference=None):
         shape, sample_bits, tile, gain_index, naming = self._fields(header)
         model = self._model
         if not 0 <= gain_index < model.rates:

@@ -396,7 +396,7 @@ class SynthesisLightFieldCodec(Codec):
         return dataclasses.replace(layout, level_ratio=self.level_ratio(layout.step),
                                    compact_levels=self.card.settings.get("compact_levels", False))
 
-    def encode(self, prepared, rate=None, progress=None):
+    def encode(self, prepared, rate=None, progress=None, reference=None):
         lightfield = prepared
         step = self.step_of(rate)
         layout, cells = analyse(lightfield.views, step)
@@ -412,7 +412,7 @@ class SynthesisLightFieldCodec(Codec):
                        sections=sections, checksum=bitstream.checksum(samples),
                        decoded=LightField(samples, lightfield.naming), details=self._details(layout))
 
-    def decode(self, header, sections, progress=None):
+    def decode(self, header, sections, progress=None, reference=None):
         layout, naming = self._fields(header)
         layout = self.model_layout(layout)
         if len(sections) != 3:

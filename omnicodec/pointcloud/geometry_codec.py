@@ -45,15 +45,16 @@ class GeometryCodec(Codec):
         return (voxelize(positions, voxel_size=voxel_size, bits=bits, with_point_voxels=with_point_voxels),
                 positions.dtype)
 
-    def encode(self, prepared, rate=None, progress=None, max_block_points=MAX_BLOCK_POINTS):
-        return self.encode_voxels(prepared, progress, max_block_points)[0]
+    def encode(self, prepared, rate=None, progress=None, reference=None, max_block_points=MAX_BLOCK_POINTS):
+        return self.encode_voxels(prepared, progress, max_block_points, reference)[0]
 
-    def decode(self, header, sections, progress=None):
-        return self.decode_voxels(header, sections, progress)[0]
+    def decode(self, header, sections, progress=None, reference=None):
+        return self.decode_voxels(header, sections, progress, reference)[0]
 
-    def encode_voxels(self, prepared, progress=None, max_block_points=MAX_BLOCK_POINTS):
+    def encode_voxels(self, prepared, progress=None, max_block_points=MAX_BLOCK_POINTS, reference=None):
         """(:class:`Encoded`, the (N, 3) voxel coordinates the decoder rebuilds, in Morton
-        order): for codecs that code more of the cloud on these voxels."""
+        order): for codecs that code more of the cloud on these voxels. ``reference``: the
+        frame before's, which geometry codecs that predict frames use (Codec.encode)."""
         grid, coord_dtype = prepared
         block_bits, block_keys, slices = blocks.partition(grid.keys, grid.bits, max_block_points)
         sections = [varint.encode([block_bits, len(block_keys),
@@ -74,7 +75,7 @@ class GeometryCodec(Codec):
                                              grid.integer_input, len(slices), grid.scale,
                                              grid.grid_choice)), coords
 
-    def decode_voxels(self, header, sections, progress=None):
+    def decode_voxels(self, header, sections, progress=None, reference=None):
         """(:class:`Decoded`, the (N, 3) voxel coordinates in Morton order)."""
         frame = self._frame(header)
         block_bits, block_keys = self._layout(sections[0] if sections else b"", frame["bits"])

@@ -158,7 +158,7 @@ class DepthCameraCodec(SensorGeometryCodec):
     def _depth_coder(self):
         return DepthCoder(self.load_network())
 
-    def encode_voxels(self, prepared, progress=None, max_block_points=None):
+    def encode_voxels(self, prepared, progress=None, max_block_points=None, reference=None):
         grid, coord_dtype = prepared
         coords = grid.coords
         camera = cameras.estimate_camera(coords, frame_origin(grid.offset, grid.scale))
@@ -187,7 +187,7 @@ class DepthCameraCodec(SensorGeometryCodec):
         return self.encoded(grid, coord_dtype, rebuilt, sections,
                             _depth_details(camera, len(coords) - len(others), len(others), sections))
 
-    def decode_voxels(self, header, sections, progress=None):
+    def decode_voxels(self, header, sections, progress=None, reference=None):
         frame = self._frame(header)
         if len(sections) < 2:
             raise BitstreamError("depth-camera stream has too few sections")

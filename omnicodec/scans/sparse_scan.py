@@ -141,7 +141,7 @@ class SparseCodec(SensorGeometryCodec):
         keys = grid.keys
         return len(keys) >= 64 and len(keys) / len(np.unique(keys >> 6)) <= SPARSE_POINTS
 
-    def encode_voxels(self, prepared, progress=None, max_block_points=None):
+    def encode_voxels(self, prepared, progress=None, max_block_points=None, reference=None):
         grid, coord_dtype = prepared
         keys = grid.keys
         k = cell_bits(keys, grid.bits)
@@ -161,7 +161,7 @@ class SparseCodec(SensorGeometryCodec):
         rebuilt = _points(cell_coords, counts, keys & ((1 << (3 * k)) - 1), k, grid.bits)
         return self.encoded(grid, coord_dtype, [rebuilt], sections, _details(k, len(cells), sections))
 
-    def decode_voxels(self, header, sections, progress=None):
+    def decode_voxels(self, header, sections, progress=None, reference=None):
         frame = self._frame(header)
         if len(sections) < 3:
             raise BitstreamError("sparse-scan stream has too few sections")
