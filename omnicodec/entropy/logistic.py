@@ -289,37 +289,51 @@ def _walk(model, step, q=None):
     :class:`IntegerLogistic`, values in [model.low, model.high]): ``step(frequencies,
     truth)`` codes one batch of binary decisions (``truth`` is None when decoding) and
     returns them. Returns the values."""
-    centre, low, high = model.centre, model.low, model.high
+    centre = model.centre
     q = None if q is None else q.reshape(-1).to(torch.int64)
     distance = None if q is None else (q - centre).abs()
-
-    def truth(rule):
-        return None if distance is None else rule()
-
-    exact = step(model.exact_frequencies(), truth(lambda: distance == 0))
+    exact = step(model.exact_frequencies(), None if distance is None else distance == 0)
     rows = torch.nonzero(~exact).reshape(-1)
     c = centre[rows]
-    up = step(model.up_frequencies(rows), truth(lambda: q[rows] > c))
-    room = torch.where(up, high - c, c - low)  # the largest distance on that side
+    up = step(model.up_frequencies(rows), None if q is None else q[rows] > c)
     d = None if distance is None else distance[rows]
 
-    def side(active, first, last):
-        """Values at distances [first, last] on each active row's side of its centre."""
-        cc, upward = c[active], up[active]
-        return torch.where(upward, cc + first, cc - last), torch.where(upward, cc + last, cc - first)
-
     def decide(active, part, within, rule):
-        return step(model.ratio_frequencies(rows[active], side(active, *part), side(active, *within)), truth(rule))
+        return step(model.ratio_frequencies(rows[active], _side(c, up, active, part), _side(c, up, active, within)),
+                    None if d is None else rule(d))
 
-    # Buckets d in [2^k, 2^(k+1) - 1], unary in k.
-    first = torch.ones_like(c)
-    active = torch.arange(len(rows))
+    distances = _distances(_room(model, c, up), decide)
+    values = centre.clone()
+    values[rows] += torch.where(up, distances, -distances)
+    return values
+
+
+def _room(model, centre, up):
+    """The largest distance from each row's ``centre`` on its side (``up``) within the bounds."""
+    return torch.where(up, model.high - centre, centre - model.low)
+
+
+def _side(centre, up, active, distances):
+    """Values at ``distances`` (first, last) on each active row's side of its centre."""
+    cc, upward = centre[active], up[active]
+    first, last = distances
+    return torch.where(upward, cc + first, cc - last), torch.where(upward, cc + last, cc - first)
+
+
+def _distances(room, decide):
+    """Each row's distance from its centre (at least 1, at most ``room``), decided round by
+    round: buckets [2^k, 2^(k+1) - 1], unary in k, then bisection inside the bucket.
+    ``decide(active, part, within, rule)`` gives the decisions "the distance lies in
+    ``part``" of the ``active`` rows, knowing it lies in ``within`` (both pairs of distance
+    bounds); ``rule(d)`` computes them from the true distances (the encoder's)."""
+    first = torch.ones_like(room)
+    active = torch.arange(len(room))
     while len(active):
         active = active[2 * first[active] <= room[active]]
         if not len(active):
             break
         a, r = first[active], room[active]
-        grow = decide(active, (2 * a, r), (a, r), lambda: d[active] >= 2 * a)
+        grow = decide(active, (2 * a, r), (a, r), lambda d, active=active, a=a: d[active] >= 2 * a)
         first[active[grow]] *= 2
         active = active[grow]
     last = torch.minimum(2 * first - 1, room)
@@ -328,13 +342,11 @@ def _walk(model, step, q=None):
     while len(active):
         a, b = first[active], last[active]
         mid = (a + b + 1) // 2
-        high_half = decide(active, (mid, b), (a, b), lambda: d[active] >= mid)
+        high_half = decide(active, (mid, b), (a, b), lambda d, active=active, mid=mid: d[active] >= mid)
         first[active] = torch.where(high_half, mid, a)
         last[active] = torch.where(high_half, b, mid - 1)
         active = active[last[active] > first[active]]
-    values = centre.clone()
-    values[rows] += torch.where(up, first, -first)
-    return values
+    return first
 
 
 def _checked(q, low, high):
@@ -377,11 +389,11 @@ def write_integer(writer, q, model):
 
 def _encoding_batches(model, q):
     """The batches of (frequencies, decisions) :func:`_walk` codes ``q`` in under an
-    :class:`IntegerLogistic`, in its order. The encoder knows every row's path, so each
-    round's bounds are found first and the masses of all rounds taken in one call: the
-    same integers as round by round (a row's mass depends on that row alone), in a
+    :class:`IntegerLogistic`, in its order. The encoder knows every row's path, so the
+    rounds of :func:`_distances` are taken first and the masses of all of them in one call:
+    the same integers as round by round (a row's mass depends on that row alone), in a
     fraction of the calls."""
-    centre, low, high = model.centre, model.low, model.high
+    centre = model.centre
     q = q.reshape(-1).to(torch.int64)
     distance = (q - centre).abs()
     exact = distance == 0
@@ -390,45 +402,20 @@ def _encoding_batches(model, q):
     c = centre[rows]
     up = q[rows] > c
     batches.append((model.up_frequencies(rows), up))
-    room = torch.where(up, high - c, c - low)
     d = distance[rows]
-    rounds = []  # (active rows, part's distances, whole's distances, decisions), as _walk decides them
-    first = torch.ones_like(c)
-    active = torch.arange(len(rows))
-    while len(active):
-        active = active[2 * first[active] <= room[active]]
-        if not len(active):
-            break
-        a, r = first[active], room[active]
-        grow = d[active] >= 2 * a
-        rounds.append((active, (2 * a, r), (a, r), grow))
-        first[active[grow]] *= 2
-        active = active[grow]
-    last = torch.minimum(2 * first - 1, room)
-    active = torch.nonzero(last > first).reshape(-1)
-    while len(active):
-        a, b = first[active], last[active]
-        mid = (a + b + 1) // 2
-        high_half = d[active] >= mid
-        rounds.append((active, (mid, b), (a, b), high_half))
-        first[active] = torch.where(high_half, mid, a)
-        last[active] = torch.where(high_half, b, mid - 1)
-        active = active[last[active] > first[active]]
+    rounds = []  # (active rows, part's values, whole's values, decisions), as _walk decides them
+
+    def decide(active, part, within, rule):
+        rounds.append((active, _side(c, up, active, part), _side(c, up, active, within), rule(d)))
+        return rounds[-1][3]
+
+    _distances(_room(model, c, up), decide)
     if not rounds:
         return batches
-    active = torch.cat([round_[0] for round_ in rounds])
-    cc, upward = c[active], up[active]
-
-    def values(which):
-        """The value bounds of the rounds' distance bounds ``which`` (1: part, 2: whole)."""
-        nearest, farthest = (torch.cat([round_[which][end] for round_ in rounds]) for end in (0, 1))
-        return torch.where(upward, cc + nearest, cc - farthest), torch.where(upward, cc + farthest, cc - nearest)
-
-    frequencies = model.ratio_frequencies(rows[active], values(1), values(2))
-    sizes = [len(round_[0]) for round_ in rounds]
-    for part, round_ in zip(torch.split(frequencies, sizes), rounds):
-        batches.append((part, round_[3]))
-    return batches
+    active, part, within, decisions = zip(*rounds)
+    bounds = lambda pairs: tuple(torch.cat([pair[end] for pair in pairs]) for end in (0, 1))  # noqa: E731
+    frequencies = model.ratio_frequencies(rows[torch.cat(active)], bounds(part), bounds(within))
+    return batches + list(zip(torch.split(frequencies, [len(rows_) for rows_ in active]), decisions))
 
 
 def read_integer(reader, model):

@@ -19,6 +19,7 @@ bases share one weight file).
 """
 
 import argparse
+import copy
 import os
 
 import numpy as np
@@ -27,7 +28,7 @@ from torch import nn
 
 from omnicodec.entropy import logistic
 from omnicodec.scans.field_network import FEATURE_BITS, IntegerFieldNet, quantize_head, save
-from omnicodec.scans.lidar_network import INTER_FEATURES, INTER_FIELD
+from omnicodec.scans.lidar_network import INTER_FEATURES, INTER_FIELD, LOG_SCALE_RANGE
 from omnicodec.scans.sensor_coding import LIMIT, FieldIo
 
 BATCH = 16384
@@ -73,7 +74,7 @@ def head_bits(head, features, reference, unit, values):
     out = head(features.to(torch.float32) / (1 << FEATURE_BITS)).to(torch.float64)
     one = float(1 << logistic.LOCATION_BITS)
     location = reference.to(torch.float64) / one + out[:, 0] * unit.to(torch.float64) / one
-    scale = torch.exp(out[:, 1].clamp(-3.0, 16.0))
+    scale = torch.exp(out[:, 1].clamp(*LOG_SCALE_RANGE))
     return logistic.bits(values.to(torch.float64), location, scale, -LIMIT, LIMIT, logistic.OUTLIER_TAIL)
 
 
@@ -82,7 +83,7 @@ def started_head(start_head):
     weights at zero: it predicts as the head it starts from."""
     first = start_head[0]
     head = nn.Sequential(nn.Linear(first.in_features + INTER_FEATURES, first.out_features), nn.ReLU(),
-                         *[module for module in start_head[1:]])
+                         *copy.deepcopy(start_head[2:]))
     with torch.no_grad():
         head[0].weight.zero_()
         head[0].weight[:, :first.in_features] = first.weight
@@ -136,14 +137,18 @@ def main(argv=None):
     codecs = [zoo.codec_for(model, default_coder()) for model in args.base.split(",")]
     if len({codec.card.sha256 for codec in codecs}) != 1:
         raise SystemExit("the base models must share one weight file")
+    if INTER_FIELD in codecs[0].load_network().config["fields"]:
+        raise SystemExit(f"the base models have a {INTER_FIELD} head already: name the models it was fitted beside")
     train, held_out = {}, {}
     for codec in codecs:
         found = problems(drive_clouds(args.drive), codec)
         chosen = np.zeros(len(found), dtype=bool)
         chosen[slice(*(int(part) if part else None for part in args.train.split(":")))] = True
         for kept, which in ((train, chosen), (held_out, ~chosen)):
-            kept[codec.card.model_id] = [torch.cat([found[i][k] for i in np.flatnonzero(which) if found[i] is not None])
-                                         for k in range(4)]
+            parts = [found[i] for i in np.flatnonzero(which) if found[i] is not None]
+            if not parts:
+                raise SystemExit(f"--train {args.train} leaves no predicted sweep to fit on or to hold out")
+            kept[codec.card.model_id] = [torch.cat([part[k] for part in parts]) for k in range(4)]
     train = [torch.cat([problems_[k] for problems_ in train.values()]) for k in range(4)]
     print(f"{len(train[3])} ranges to fit on")
     head = fit(started_head(zoo.load(args.start).heads["rho"]), train, held_out, args.steps, args.lr, args.seed)

@@ -83,30 +83,30 @@ class ScanCoder:
         true_values = None if truth is None else torch.as_tensor(truth[index])
         predicts = second is not None and second[1].any()  # both sides know where there is a second prediction
         heads = [(name, feats)]
-        if predicts and (self.inter_head or io.collect is not None):  # training collects what it would see
+        if predicts and self.integer and (self.inter_head or io.collect is not None):  # fitting collects it too
             heads.append((INTER_FIELD, inter_features(feats, reference, unit, *second)))
         if io.collect is not None:
-            for head, head_features in heads:
-                io.collect(head, head_features, reference, unit, true_values)
+            for field, head_features in heads:
+                io.collect(field, head_features, reference, unit, true_values)
             return truth[index]
         if not predicts:
             location, scale = self.network(name, feats, reference, unit)
             return np.asarray(io.values(true_values, location, scale), dtype=np.int64)
         predicted, have, quantum = second
         if truth is None:
-            head = int(adaptive.even_bits(io, None, 1)[0]) if len(heads) > 1 else 0
-            location, scale = self.network(heads[head][0], heads[head][1], reference, unit)
+            chosen = int(adaptive.even_bits(io, None, 1)[0]) if len(heads) > 1 else 0
+            location, scale = self.network(*heads[chosen], reference, unit)
             choice = lidar_inter.coded_blend(io, None)
         else:
-            options = []
-            for head, head_features in heads:
-                location, scale = self.network(head, head_features, reference, unit)
+            options = []  # per head: (estimated bits, blend, location, scale)
+            for field, head_features in heads:
+                location, scale = self.network(field, head_features, reference, unit)
                 options.append((*lidar_inter.best_blend(truth[index], location, scale, predicted, have, quantum),
                                 location, scale))
-            head = min(range(len(options)), key=lambda option: options[option][0])
-            _, choice, location, scale = options[head]
+            chosen = min(range(len(options)), key=lambda option: options[option][0])
+            _, choice, location, scale = options[chosen]
             if len(heads) > 1:
-                adaptive.even_bits(io, np.array([head == 1]), 1)
+                adaptive.even_bits(io, np.array([chosen == 1]), 1)
             lidar_inter.coded_blend(io, choice)
         blend = lidar_inter.blend(choice, scale.numpy(), predicted, have, quantum) if any(choice[1:]) else None
         return np.asarray(io.values(true_values, location, scale, blend), dtype=np.int64)
@@ -452,6 +452,7 @@ class LidarCodec(SensorGeometryCodec):
         that predict frames (:attr:`predicts_frames`), else None."""
         grid, coord_dtype = prepared
         coords = grid.coords
+        reference = reference if self.predicts_frames else None  # the protocol hands it to every codec
         origin = sensor_origin(grid.offset, grid.scale)
         sensor = sensors.estimate_sensor(coords, origin)
         if sensor is None:

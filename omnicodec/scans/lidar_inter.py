@@ -314,13 +314,15 @@ def best_blend(truth, location, scale, predicted, have, quantum):
     class, the weight, whose mixture codes ``truth`` (the values) in the fewest bits, by
     float estimates of the logistics (``location``, ``scale``: the network's integer
     ones; rows without a second prediction count under the network's alone)."""
-    q = torch.as_tensor(truth, dtype=torch.float64)
-    mu = location.to(torch.float64) / (1 << logistic.LOCATION_BITS)
-    own = logistic.probability(q, mu, logistic.index_scale(scale), -LIMIT, LIMIT, logistic.OUTLIER_TAIL)
-    rows = torch.from_numpy(np.flatnonzero(have))
-    alone = float(-torch.log2(own.clamp(min=1e-12)).sum() + torch.log2(own[rows].clamp(min=1e-12)).sum())
-    q, own = q[rows], own[rows]
-    second_mu = torch.from_numpy(predicted[rows.numpy()] / quantum)
+    def own_probability(rows):
+        mu = location[rows].to(torch.float64) / (1 << logistic.LOCATION_BITS)
+        return logistic.probability(torch.as_tensor(truth[rows], dtype=torch.float64), mu,
+                                    logistic.index_scale(scale[rows]), -LIMIT, LIMIT, logistic.OUTLIER_TAIL)
+
+    rows = np.flatnonzero(have)
+    alone = float(-torch.log2(own_probability(np.flatnonzero(~np.asarray(have))).clamp(min=1e-12)).sum())
+    q, own = torch.as_tensor(truth[rows], dtype=torch.float64), own_probability(rows)
+    second_mu = torch.from_numpy(predicted[rows] / quantum)
     weights = torch.tensor(BLEND_WEIGHTS, dtype=torch.float64)[:, None] / 1024
     best = None
     for index, blend_scale in enumerate(blend_scales(quantum)):

@@ -84,8 +84,8 @@ def integer_features(field, level, levels, has_right, left, right, gap_left, gap
             torch.from_numpy(np.ascontiguousarray(unit)))
 
 
-def inter_features(features, reference, unit, predicted, have, quantum):
-    """The range features of :func:`integer_features` (``features``, ``reference``,
+def inter_features(range_features, reference, unit, predicted, have, quantum):
+    """The range features of :func:`integer_features` (``range_features``, ``reference``,
     ``unit``) and INTER_FEATURES more from the sweep before: whether it predicts the range,
     and how far its prediction (``predicted`` voxels, where ``have``; ranges sent in units
     of ``quantum``) lies from the reference, as a signed log in values and in units."""
@@ -94,9 +94,9 @@ def inter_features(features, reference, unit, predicted, have, quantum):
                           - reference.numpy(), 0)
     in_units = (difference << UNIT_FRACTION_BITS) // unit.numpy()
     columns = [have * (1 << FEATURE_BITS),
-               fixedpoint.signed_ln1p_fixed(difference >> LOCATION_BITS, FEATURE_BITS) // 8,
+               fixedpoint.signed_ln1p_fixed(difference, FEATURE_BITS, LOCATION_BITS) // 8,
                fixedpoint.signed_ln1p_fixed(in_units, FEATURE_BITS, UNIT_FRACTION_BITS) // 4]
-    return torch.cat([features, torch.from_numpy(np.stack(columns, axis=1).astype(np.int64))], dim=1)
+    return torch.cat([range_features, torch.from_numpy(np.stack(columns, axis=1).astype(np.int64))], dim=1)
 
 
 class LidarNet(FieldNet):
