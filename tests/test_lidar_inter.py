@@ -107,8 +107,8 @@ def test_the_encoders_batches_are_the_walks(span):
     values[:20] = location[:20] >> logistic.LOCATION_BITS
     values[20:30], values[30:40] = -span, span
     models = (lambda: logistic.IntegerLogistic(location, scale, -span, span, logistic.OUTLIER_TAIL_FIXED),
-              lambda: logistic.BlendedLogistic(location, scale, -span, span, logistic.OUTLIER_TAIL_FIXED, location + 900,
-                                               torch.full((count,), 60), torch.full((count,), 400)))
+              lambda: logistic.BlendedLogistic(location, scale, -span, span, logistic.OUTLIER_TAIL_FIXED,
+                                               location + 900, torch.full((count,), 60), torch.full((count,), 400)))
     for model in models:
         walked = []
         logistic._walk(model(), lambda frequencies, decisions: walked.append((frequencies, decisions)) or decisions,
@@ -216,7 +216,7 @@ def test_the_inter_head_is_fitted_from_a_drive_and_starts_as_its_start(tmp_path)
     from omnicodec.scans import fit_inter
 
     start = zoo.load("lidar-v1").heads["rho"]
-    head = fit_inter.started_head(start)
+    head = fit_inter.started_head(start).heads[lidar_network.INTER_FIELD]
     features = torch.randn(50, lidar_network.FEATURES)
     with torch.no_grad():
         torch.testing.assert_close(head(torch.cat([features, torch.randn(50, lidar_network.INTER_FEATURES)], 1)),

@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from omnicodec.entropy import logistic
-from omnicodec.scans.field_network import FEATURE_BITS, IntegerFieldNet, quantize_head, save
-from omnicodec.scans.lidar_network import INTER_FEATURES, INTER_FIELD, LOG_SCALE_RANGE
+from omnicodec.scans.field_network import FEATURE_BITS, FieldNet, IntegerFieldNet, quantize_head, save
+from omnicodec.scans.lidar_network import FEATURES, INTER_FEATURES, INTER_FIELD, LOG_SCALE_RANGE
 from omnicodec.scans.sensor_coding import LIMIT, FieldIo
 
 BATCH = 16384
@@ -51,6 +51,7 @@ def problems(clouds, codec):
     from omnicodec.scans import lidar, sensor as sensors
     from omnicodec.scans.sensor_coding import sensor_origin
 
+    coder = lidar.ScanCoder(codec.load_network())
     reference, found = None, []
     for _, cloud in clouds:
         prepared = codec.prepare(cloud)
@@ -62,25 +63,35 @@ def problems(clouds, codec):
             _, previous = codec.prediction(reference, grid.scale, sensor, counts, truth)
             io = FieldIo(collect=lambda field, *values: parts.append(values) if field == INTER_FIELD else None)
             if previous is not None:
-                lidar.ScanCoder(codec.load_network()).walk(io, counts, start, sensor, (1, 1 << 15, 0, 0),
-                                                           codec.quantum, truth, codec.keep_every, previous)
+                coder.walk(io, counts, start, sensor, (1, 1 << 15, 0, 0), codec.quantum, truth, codec.keep_every,
+                           previous)
         found.append([torch.cat([part[i] for part in parts]) for i in range(4)] if parts else None)
         reference = codec.encode_voxels(prepared, reference=reference)[0].reference
     return found
 
 
-def head_bits(head, features, reference, unit, values):
-    """Code lengths (bits) of ``values`` under the float head's logistics, as FieldNet's."""
-    out = head(features.to(torch.float32) / (1 << FEATURE_BITS)).to(torch.float64)
+class InterNet(FieldNet):
+    """The float twin of the INTER_FIELD head, fitted on the integer features (scaled
+    back to floats) and rounded into the integer network afterwards."""
+
+    FIELDS = (INTER_FIELD,)
+    FEATURES = FEATURES + INTER_FEATURES
+    LOG_SCALE_RANGE = LOG_SCALE_RANGE
+
+
+def head_bits(net, features, reference, unit, values):
+    """Code lengths (bits) of ``values`` under the logistics of ``net``'s head (an
+    :class:`InterNet`), from the integer problems."""
     one = float(1 << logistic.LOCATION_BITS)
-    location = reference.to(torch.float64) / one + out[:, 0] * unit.to(torch.float64) / one
-    scale = torch.exp(out[:, 1].clamp(*LOG_SCALE_RANGE))
+    location, scale = net(INTER_FIELD, features.to(torch.float32) / (1 << FEATURE_BITS),
+                          reference.to(torch.float64) / one, unit.to(torch.float64) / one)
     return logistic.bits(values.to(torch.float64), location, scale, -LIMIT, LIMIT, logistic.OUTLIER_TAIL)
 
 
 def started_head(start_head):
-    """A copy of a float range head that takes INTER_FEATURES more features, their
-    weights at zero: it predicts as the head it starts from."""
+    """An :class:`InterNet` whose head is a copy of a float range head taking
+    INTER_FEATURES more features, their weights at zero: it predicts as the head it starts
+    from."""
     first = start_head[0]
     head = nn.Sequential(nn.Linear(first.in_features + INTER_FEATURES, first.out_features), nn.ReLU(),
                          *copy.deepcopy(start_head[2:]))
@@ -88,33 +99,35 @@ def started_head(start_head):
         head[0].weight.zero_()
         head[0].weight[:, :first.in_features] = first.weight
         head[0].bias.copy_(first.bias)
-    return head
+    net = InterNet(first.out_features)
+    net.heads[INTER_FIELD] = head
+    return net
 
 
-def fit(head, train, held_out, steps, lr, seed, log=print):
+def fit(net, train, held_out, steps, lr, seed, log=print):
     """Adam on random batches of the training problems (a cosine schedule); logs the bits
     per value of the training set and of each held-out set (``held_out``: name -> problems)."""
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(head.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
 
     def report(step):
         with torch.no_grad():
-            held = ", ".join(f"{name} {float(head_bits(head, *problems_).mean()):.4f}"
+            held = ", ".join(f"{name} {float(head_bits(net, *problems_).mean()):.4f}"
                              for name, problems_ in held_out.items())
-            log(f"step {step}: bits per range, training {float(head_bits(head, *train).mean()):.4f}; held out: {held}")
+            log(f"step {step}: bits per range, training {float(head_bits(net, *train).mean()):.4f}; held out: {held}")
 
     report(0)
     for step in range(1, steps + 1):
         rows = torch.randint(0, len(train[3]), (BATCH,), generator=generator)
-        loss = head_bits(head, *(part[rows] for part in train)).mean()
+        loss = head_bits(net, *(part[rows] for part in train)).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         schedule.step()
         if step % 1000 == 0 or step == steps:
             report(step)
-    return head
+    return net
 
 
 def main(argv=None):
@@ -151,14 +164,14 @@ def main(argv=None):
             kept[codec.card.model_id] = [torch.cat([part[k] for part in parts]) for k in range(4)]
     train = [torch.cat([problems_[k] for problems_ in train.values()]) for k in range(4)]
     print(f"{len(train[3])} ranges to fit on")
-    head = fit(started_head(zoo.load(args.start).heads["rho"]), train, held_out, args.steps, args.lr, args.seed)
+    fitted = fit(started_head(zoo.load(args.start).heads["rho"]), train, held_out, args.steps, args.lr, args.seed)
 
     base = codecs[0].load_network()
     config = {key: value for key, value in base.config.items() if key != "arithmetic"}
     net = IntegerFieldNet(**{**config, "fields": [*config["fields"], INTER_FIELD],
                              "field_features": {INTER_FIELD: config["features"] + INTER_FEATURES}})
     net.load_state_dict(base.state_dict(), strict=False)  # all but the new head's
-    quantize_head(net, INTER_FIELD, head)
+    quantize_head(net, INTER_FIELD, fitted.heads[INTER_FIELD])
     save(net, args.out)
 
 

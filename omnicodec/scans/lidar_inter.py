@@ -1,8 +1,9 @@
 """A LiDAR sweep's ranges predicted from the sweep before it, for drives coded as one stream.
 
 The encoder estimates how the sensor moved between the two sweeps (a turn and a shift,
-by ICP on the points: the encoder's search, in float) and sends it as integers. Both sides then move the previous decoded sweep into the current sensor's
-coordinates and lay it out as a range image (:class:`RangeImage`): by azimuth column, and
+by ICP on the points: the encoder's search, in float) and sends it as integers. Both
+sides then move the previous decoded sweep into the current sensor's coordinates and lay
+it out as a range image (:class:`RangeImage`): by azimuth column, and
 by where each point falls between the current lasers' cones, all in integers. Each range
 the scan coder sends (omnicodec.scans.lidar) gets a second prediction from that image at
 its laser and column, interpolated between the previous points just below and above its
