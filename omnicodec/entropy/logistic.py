@@ -289,23 +289,29 @@ def _walk(model, step, q=None):
     :class:`IntegerLogistic`, values in [model.low, model.high]): ``step(frequencies,
     truth)`` codes one batch of binary decisions (``truth`` is None when decoding) and
     returns them. Returns the values."""
-    centre = model.centre
-    q = None if q is None else q.reshape(-1).to(torch.int64)
-    distance = None if q is None else (q - centre).abs()
-    exact = step(model.exact_frequencies(), None if distance is None else distance == 0)
-    rows = torch.nonzero(~exact).reshape(-1)
-    c = centre[rows]
-    up = step(model.up_frequencies(rows), None if q is None else q[rows] > c)
-    d = None if distance is None else distance[rows]
+    rows, c, up, d = _opening(model, step, None if q is None else q.reshape(-1).to(torch.int64))
 
     def decide(active, part, within, rule):
         return step(model.ratio_frequencies(rows[active], _side(c, up, active, part), _side(c, up, active, within)),
                     None if d is None else rule(d))
 
     distances = _distances(_room(model, c, up), decide)
-    values = centre.clone()
+    values = model.centre.clone()
     values[rows] += torch.where(up, distances, -distances)
     return values
+
+
+def _opening(model, step, q=None):
+    """A walk's first two batches, coded (``q``: the int64 values) or read by ``step``: "is
+    it its row's centre", then for the other rows "is it above": (those rows, their
+    centres, whether each is above, their true distances from the centre or None)."""
+    centre = model.centre
+    distance = None if q is None else (q - centre).abs()
+    exact = step(model.exact_frequencies(), None if distance is None else distance == 0)
+    rows = torch.nonzero(~exact).reshape(-1)
+    c = centre[rows]
+    up = step(model.up_frequencies(rows), None if q is None else q[rows] > c)
+    return rows, c, up, None if distance is None else distance[rows]
 
 
 def _room(model, centre, up):
@@ -393,16 +399,13 @@ def _encoding_batches(model, q):
     rounds of :func:`_distances` are taken first and the masses of all of them in one call:
     the same integers as round by round (a row's mass depends on that row alone), in a
     fraction of the calls."""
-    centre = model.centre
-    q = q.reshape(-1).to(torch.int64)
-    distance = (q - centre).abs()
-    exact = distance == 0
-    batches = [(model.exact_frequencies(), exact)]
-    rows = torch.nonzero(~exact).reshape(-1)
-    c = centre[rows]
-    up = q[rows] > c
-    batches.append((model.up_frequencies(rows), up))
-    d = distance[rows]
+    batches = []
+
+    def record(frequencies, decisions):
+        batches.append((frequencies, decisions))
+        return decisions
+
+    rows, c, up, d = _opening(model, record, q.reshape(-1).to(torch.int64))
     rounds = []  # (active rows, part's values, whole's values, decisions), as _walk decides them
 
     def decide(active, part, within, rule):
