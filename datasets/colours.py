@@ -73,6 +73,8 @@ def main(argv=None):
     parser.add_argument("--data", default="../shared/data", type=pathlib.Path)
     parser.add_argument("--out", default=os.path.expanduser("~/.cache/omnicodec/colour_clouds.h5"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--hold-out", nargs="*", default=(),
+                        help="file names left out (e.g. sarah9_frame0000_cwi9.ply), to judge the model on")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
@@ -80,7 +82,8 @@ def main(argv=None):
     total = 0
     with h5py.File(tmp, "w") as f:
         f.attrs["seed"] = args.seed
-        for index, (name, coords, rgb) in enumerate(coloured_clouds(args.data, rng)):
+        clouds = (cloud for cloud in coloured_clouds(args.data, rng) if cloud[0].split("/")[0] not in args.hold_out)
+        for index, (name, coords, rgb) in enumerate(clouds):
             group = f.create_group(f"{index:03d}")
             group.attrs["source"] = name
             group.create_dataset("coords", data=coords.astype(np.int32), compression="gzip")

@@ -12,7 +12,7 @@ Lossless: each step draws --batch random blocks, applies a random axis permutati
 flips, and minimizes the code length (binary cross-entropy, in bits) of every block's finest
 scale given the next coarser one, over all 8 coding stages with the true earlier children
 known. Light fields: each step draws --batch patches of one angular grid size. Colour: each step
-draws --batch clouds, random quantization steps (lossless half the time), --points random
+draws --batch clouds, random quantization steps (in --quantized-share of the steps, else lossless), --points random
 points of each, and minimizes their colours' code length given their true coded
 neighbourhoods (held out: lossless and steps 8/16). LiDAR and depth cameras: each step draws
 --values values of each coded field and minimizes their code length given what their prediction sees (held out:
@@ -57,6 +57,7 @@ KIND_OPTIONS = {
     "lmbda": (("lossy",), 1.0),
     "views_across": (("lightfield",), None),
     "points": (("colour",), 4096),
+    "quantized_share": (("colour",), 0.5),
     "values": (("lidar", "depth"), 16384),
     "device": (("lossless", "lidar", "depth"), "cpu"),
 }
@@ -197,11 +198,12 @@ class ColourClouds:
 COLOUR_TRAINING_STEPS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 
 
-def colour_batch_loss(model, clouds, indices, rng, points, steps=None):
+def colour_batch_loss(model, clouds, indices, rng, points, steps=None, quantized_share=0.5):
     """Bits per point of the colours of ``points`` random points of each cloud, with the
-    given quantization steps or random ones (lossless half the time)."""
+    given quantization steps or random ones (quantized in ``quantized_share`` of the steps,
+    else lossless)."""
     if steps is None:
-        luma = 1 if rng.random() < 0.5 else int(rng.choice(COLOUR_TRAINING_STEPS[1:]))
+        luma = 1 if rng.random() < 1 - quantized_share else int(rng.choice(COLOUR_TRAINING_STEPS[1:]))
         chroma = luma * int(rng.integers(1, 3)) if luma > 1 else 1
         steps = (luma, chroma, chroma)
     total, count = 0.0, 0
@@ -309,7 +311,7 @@ def step_loss(model, blocks, indices, rng, args, rate=None):
         return field_batch_loss(model, blocks, indices, rng, args.values)
     if args.kind == "colour":
         return colour_batch_loss(model, blocks, indices, rng, args.points,
-                                 None if rate is None else ((1, 1, 1), (8, 16, 16))[rate])
+                                 None if rate is None else ((1, 1, 1), (8, 16, 16))[rate], args.quantized_share)
     loss = batch_loss(model, blocks, indices, rng)
     return loss, {"bits/voxel": loss.item()}
 
@@ -532,6 +534,8 @@ def parse_args(argv=None):
                         help="lightfield: train on random sub-grids of this many views across "
                              "(default: all views)")
     parser.add_argument("--points", type=int, help="colour: points drawn from each cloud per step")
+    parser.add_argument("--quantized-share", type=float,
+                        help="colour: share of the steps whose colours are quantized (the others lossless)")
     parser.add_argument("--values", type=int, help="lidar, depth: values of each field drawn per step")
     parser.add_argument("--init", help="start from this checkpoint's weights (e.g. another rate)")
     parser.add_argument("--threads", type=int, default=2)

@@ -11,7 +11,7 @@ import torch
 import omnicodec
 from omnicodec import api, evaluate
 from omnicodec.attributes import colour_coding
-from omnicodec.attributes.levels import child_ranks, level_contexts, point_levels
+from omnicodec.attributes.levels import NEIGHBOUR_OFFSETS, child_ranks, level_contexts, point_levels
 from omnicodec.cli.main import main
 from omnicodec.entropy import available_coders, binary_reader, binary_writer, logistic
 from omnicodec.errors import BitstreamError, InputError
@@ -92,6 +92,32 @@ def test_levels_see_only_what_was_coded_before():
         coded[rows] = True
         order.append((level, stage))
     assert coded.all() and order == sorted(order, key=lambda item: (-item[0], item[1]))
+
+
+def test_level_contexts_name_each_neighbour_cell_representative():
+    """The neighbour rows are the first point (Morton order) of each cell around the
+    point's own, at its scale and one up, -1 for an empty cell or, at its own scale, one
+    not coded yet: checked against a plain dictionary of cells."""
+    coords = np.unique(sphere_shell(count=1500), axis=0)
+    bits = 7
+    keys = morton.encode(coords, bits)
+    coords, keys = coords[np.argsort(keys)], np.sort(keys)
+    levels = point_levels(keys, bits)
+    ranks = child_ranks(coords, levels)
+    first_of = [{} for _ in range(bits + 2)]
+    for row, point in enumerate(coords):
+        for scale in range(bits + 1):
+            first_of[scale].setdefault(tuple(point >> scale), row)
+    for level, stage, rows, neighbours in level_contexts(coords, levels, bits):
+        for row, found in zip(rows, neighbours):
+            for up in range(2):
+                cells = first_of[level + up]
+                for column, offset in enumerate(NEIGHBOUR_OFFSETS):
+                    other = cells.get(tuple((coords[row] >> (level + up)) + offset), -1)
+                    if not up and other >= 0 and not (levels[other] > level
+                                                      or (levels[other] == level and ranks[other] < stage)):
+                        other = -1
+                    assert found[27 * up + column] == other
 
 
 def test_lossless_colour_round_trip_and_report(tmp_path):

@@ -15,8 +15,9 @@ on the validation frame).
 import numpy as np
 
 from omnicodec.fixedpoint import floor_log2
+from omnicodec.grid import morton
 from omnicodec.grid.octree import CODING_ORDER
-from omnicodec.sparse.keys import pack_keys
+from omnicodec.sparse.integer import neighbour_table
 
 NEIGHBOUR_OFFSETS = np.array([(x, y, z) for x in (-1, 0, 1) for y in (-1, 0, 1) for z in (-1, 0, 1)],
                              dtype=np.int64)
@@ -36,27 +37,33 @@ def point_levels(keys, bits):
     return levels
 
 
+# NEIGHBOUR_OFFSETS' order (x slowest) -> the columns of sparse.integer.neighbour_table (x fastest)
+_TABLE_COLUMNS = np.array([(x + 1) + 3 * (y + 1) + 9 * (z + 1) for x, y, z in NEIGHBOUR_OFFSETS], dtype=np.int64)
+
+
 class CellIndex:
-    """The representatives of the cells of one scale: lookup of cell coordinates -> point."""
+    """The cells of one scale and their representatives (the first point of each, in Morton
+    order): lookup of a point's cell -> the representatives of the 3x3x3 cells around it,
+    from the cells' neighbour table (:func:`~omnicodec.sparse.integer.neighbour_table`, a
+    native kernel), so a lookup is one search per point rather than 27."""
 
-    def __init__(self, coords, levels, scale, bits):
-        self.scale = scale
-        self.width = max(bits - scale, 0) + 2  # room for the -1 and +1 neighbour offsets
-        rows = np.nonzero(levels >= scale)[0]
-        cells = (coords[rows] >> scale) + 1
-        keys = pack_keys(cells, (self.width,) * 3, checked=False) if len(rows) else rows
-        order = np.argsort(keys, kind="stable")
-        self.keys, self.rows = keys[order], rows[order]
+    def __init__(self, keys, scale, bits):
+        self.shift = 3 * scale
+        cells = keys >> self.shift
+        first = np.ones(len(keys), dtype=bool)
+        first[1:] = cells[1:] != cells[:-1]
+        if scale > bits:  # above the root: no cell has a representative
+            first[:] = False
+        self.rows, self.cells = np.flatnonzero(first).astype(np.int32), cells[first]
+        self.table = neighbour_table(self.cells, max(bits - scale, 1)).numpy()
 
-    def neighbours(self, coords):
-        """(M, 3) voxel coordinates -> (M, 27) point index of the representative of each
-        neighbouring cell at this scale, -1 where the cell is empty."""
-        cells = (coords >> self.scale)[:, None, :] + NEIGHBOUR_OFFSETS[None] + 1
-        keys = pack_keys(cells.reshape(-1, 3), (self.width,) * 3, checked=False)
-        if not len(self.keys):
-            return np.full((len(coords), 27), -1, dtype=np.int64)
-        where = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
-        return np.where(self.keys[where] == keys, self.rows[where], -1).reshape(len(coords), 27)
+    def neighbours(self, keys):
+        """(M,) Morton keys of voxels -> (M, 27) point index of the representative of each
+        cell around theirs at this scale, -1 where the cell is empty."""
+        if not len(self.rows):
+            return np.full((len(keys), 27), -1, dtype=np.int32)
+        cells = self.table[np.searchsorted(self.cells, keys >> self.shift)][:, _TABLE_COLUMNS]
+        return np.where(cells >= 0, self.rows[cells], -1)
 
 
 def child_ranks(coords, levels):
@@ -77,11 +84,12 @@ def level_contexts(coords, levels, bits, scales=CONTEXT_SCALES):
     stages see the earlier ones: known at scale s means of a level above s or of an earlier
     stage."""
     ranks = child_ranks(coords, levels)
+    keys = morton.encode(coords, bits)
     indexes = {}
 
     def index(scale):
         if scale not in indexes:
-            indexes[scale] = CellIndex(coords, levels, scale, max(bits, scale))
+            indexes[scale] = CellIndex(keys, scale, bits)
         return indexes[scale]
 
     for level in range(bits, -1, -1):
@@ -92,11 +100,11 @@ def level_contexts(coords, levels, bits, scales=CONTEXT_SCALES):
             rows = np.nonzero(this_level & (ranks == stage))[0]
             if not len(rows):
                 continue
-            same = index(level).neighbours(coords[rows])
+            same = index(level).neighbours(keys[rows])
             seen = np.maximum(same, 0)
             known = (same >= 0) & ((levels[seen] > level) | ((levels[seen] == level) & (ranks[seen] < stage)))
-            coarser = [index(level + up).neighbours(coords[rows]) for up in range(1, scales)]
-            yield level, stage, rows, np.concatenate([np.where(known, same, -1), *coarser], axis=1)
+            coarser = [index(level + up).neighbours(keys[rows]) for up in range(1, scales)]
+            yield level, stage, rows, np.concatenate([np.where(known, same, -1), *coarser], axis=1).astype(np.int64)
 
 
 def contexts_of(coords, levels, bits, rows=None):
