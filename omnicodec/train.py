@@ -408,7 +408,8 @@ def _train(args, rank, world, on_step):
     step = 0
     say = print if rank == 0 else (lambda *_, **__: None)
     if args.init and not (args.resume and os.path.exists(checkpoint_path)):
-        model.load_state_dict(torch.load(args.init, weights_only=False, map_location=device)["model"])
+        initial = torch.load(args.init, weights_only=False, map_location=device)
+        model.load_state_dict(initial["model"] if "model" in initial else initial["state_dict"])
         say(f"initialized from {args.init}", flush=True)
     if args.resume and os.path.exists(checkpoint_path):
         state = torch.load(checkpoint_path, weights_only=False, map_location=device)
@@ -537,7 +538,8 @@ def parse_args(argv=None):
     parser.add_argument("--quantized-share", type=float,
                         help="colour: share of the steps whose colours are quantized (the others lossless)")
     parser.add_argument("--values", type=int, help="lidar, depth: values of each field drawn per step")
-    parser.add_argument("--init", help="start from this checkpoint's weights (e.g. another rate)")
+    parser.add_argument("--init", help="start from this checkpoint's weights (e.g. another rate) or a "
+                        "shipped weight file's (omnicodec/weights/colour_v1.pt)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", choices=("cpu", "cuda"),
                         help="lossless, lidar, depth: where to train (default cpu; cuda: the torch sparse "

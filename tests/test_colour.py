@@ -127,7 +127,7 @@ def test_lossless_colour_round_trip_and_report(tmp_path):
     assert back.attributes["rgb"].dtype == np.uint8
     assert voxel_colours(back) == merged(cloud)
     header, decoded = api.decode(data)
-    assert header.model_id == "colour-v4"
+    assert header.model_id == "colour-v5"
     details = decoded.details
     assert details["geometry model"] == "occupancy-v2" and details["colour"].startswith("lossless")
     assert details["geometry bytes"] + details["colour bytes"] < len(data)

@@ -47,7 +47,7 @@ def read_csv(path):
 
 
 def test_parse_colour_rates():
-    count = len(omnicodec.catalogue.card("colour-v4").settings["colour_rates"])
+    count = len(omnicodec.catalogue.card("colour-v5").settings["colour_rates"])
     assert evaluate.colour_rate_count() == count
     assert evaluate.parse_colour_rates("all") == list(range(1, count + 1))
     assert evaluate.parse_colour_rates("2-4,7") == [2, 3, 4, 7]
@@ -68,7 +68,7 @@ def test_eval_colour_rates_rows_plot_and_bd_rate(tmp_path, capsys, coloured_ply)
     report = json.loads(out)
     points = report["points"]
     assert [p["colour_rate"] for p in points] == [1, 4, 7]
-    assert all(p["model"] == "occupancy-v2" and p["colour_model"] == "colour-v4" for p in points)
+    assert all(p["model"] == "occupancy-v2" and p["colour_model"] == "colour-v5" for p in points)
     colour_bpp = [p["colour_bits_per_point"] for p in points]
     assert colour_bpp == sorted(colour_bpp) and colour_bpp[0] < colour_bpp[-1]
     assert points[-1]["y_psnr"] > points[0]["y_psnr"]
@@ -88,7 +88,7 @@ def test_eval_colour_rates_rows_plot_and_bd_rate(tmp_path, capsys, coloured_ply)
 
 
 def test_eval_qualities_code_geometry_and_colour_rates_together(tmp_path, capsys, coloured_ply, plain_ply):
-    qualities = omnicodec.catalogue.card("colour-v4").settings["qualities"]
+    qualities = omnicodec.catalogue.card("colour-v5").settings["qualities"]
     assert evaluate.parse_qualities("all") == list(range(1, len(qualities) + 1))
     code, out, err = run(["eval", coloured_ply, "--qualities", "1,3", "-o", tmp_path / "q", "--json"], capsys)
     assert code == 0, err
@@ -122,7 +122,7 @@ def test_eval_colour_columns_only_for_a_coloured_cloud(tmp_path, capsys, coloure
                           "--json"], capsys)
     assert code == 0, err
     (point,) = json.loads(out)["points"]
-    assert point["colour_rate"] is None and point["colour_model"] == "colour-v4"
+    assert point["colour_rate"] is None and point["colour_model"] == "colour-v5"
     assert point["y_psnr"] == point["cb_psnr"] == point["cr_psnr"] == float("inf")
     assert point["colour_bytes"] > 0 and point["geometry_bits_per_point"] < point["bits_per_point"]
     # A cloud without colour (or with it left out): the columns and files of before.

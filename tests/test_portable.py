@@ -62,7 +62,7 @@ def test_every_default_model_family_has_portable_golden_streams():
         assert zoo.portable(bitstream.unpack(handle.read())[0])
     wrapped = {zoo.stream_models(bitstream.unpack(open(os.path.join(GOLDEN, e["stream"]), "rb").read())[0])[0]
                for e in PORTABLE}
-    assert {"intensity-v2", "colour-v2", "colour-v3", "colour-v4"} <= wrapped
+    assert {"intensity-v2", "colour-v2", "colour-v3", "colour-v4", "colour-v5"} <= wrapped
 
 
 @pytest.mark.parametrize("entry", PORTABLE, ids=lambda e: e["stream"])

@@ -1,4 +1,4 @@
-"""Transform colour coding (colour-v3's and colour-v4's lossy rates): the integer RAHT and its square root,
+"""Transform colour coding (colour-v3's, colour-v4's and colour-v5's lossy rates): the integer RAHT and its square root,
 the coefficient steps, the coefficient coder, the walk both ways, and the codec at every
 rate, 16-bit colours and damaged payloads."""
 
@@ -148,12 +148,12 @@ def test_walk_decodes_what_the_encoder_rebuilt_and_finer_steps_cost_more():
 
 def test_every_colour_rate_round_trips_with_less_error_for_more_bits():
     cloud = coloured_shell()
-    rates = catalogue.card("colour-v4").settings["colour_rates"]
+    rates = catalogue.card("colour-v5").settings["colour_rates"]
     bits, psnr = [], []
     for rate in range(1, len(rates) + 1):
         data = omnicodec.compress(cloud, colour_rate=rate)
         header, decoded = api.decode(data)
-        assert header.model_id == "colour-v4"
+        assert header.model_id == "colour-v5"
         assert len(decoded.data.positions) == len(np.unique(cloud.positions, axis=0))
         bits.append(decoded.details["colour bits per point"])
         psnr.append(colour_metrics(cloud.positions, cloud.attributes["rgb"], decoded.data.positions,
@@ -196,13 +196,13 @@ def test_steps_must_be_sixteenths():
 
 def test_quality_sets_geometry_and_colour_rates_together():
     cloud = coloured_shell()
-    qualities = catalogue.card("colour-v4").settings["qualities"]
+    qualities = catalogue.card("colour-v5").settings["qualities"]
     sizes = []
     for quality in (1, len(qualities)):
         data = omnicodec.compress(cloud, quality=quality)
         header, decoded = api.decode(data)
         rate, colour_rate = qualities[quality - 1]
-        assert header.model_id == "colour-v4" and decoded.details["colour"].endswith(f"colour rate {colour_rate}")
+        assert header.model_id == "colour-v5" and decoded.details["colour"].endswith(f"colour rate {colour_rate}")
         assert decoded.details["geometry model"] == (f"lossy-v2-r{rate}" if rate else "occupancy-v2")
         sizes.append(len(data))
     assert sizes[0] < sizes[1]
@@ -244,7 +244,7 @@ def test_cli_quality(tmp_path, capsys):
 def test_quality_holds_for_every_frame_of_a_sequence():
     clouds = [coloured_shell(count=600, seed=seed) for seed in range(3)]
     sequence = api.Sequence(api.compress_sequence(clouds, quality=2))
-    rate, colour_rate = catalogue.card("colour-v4").settings["qualities"][1]
+    rate, colour_rate = catalogue.card("colour-v5").settings["qualities"][1]
     frames = list(sequence.decode())
     assert len(frames) == len(clouds)
     for _, header, decoded in frames:

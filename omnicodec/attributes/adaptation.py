@@ -49,9 +49,10 @@ def head_parameters(net):
     return [*net.trunk.parameters(), *(parameter for head in net.heads for parameter in head.parameters())]
 
 
-def fit(shipped, coords, levels, bits, ycocg, depth, min_points=MIN_POINTS):
+def fit(shipped, coords, levels, bits, ycocg, depth, min_points=MIN_POINTS, steps=STEPS, batch=BATCH):
     """The adaptation block for this cloud (b"" when it would not pay for itself, or the
-    cloud has fewer than ``min_points`` points)."""
+    cloud has fewer than ``min_points`` points): ``steps`` Adam steps of ``batch`` sampled
+    points each (a model card's ``adaptation`` setting may choose them)."""
     if len(coords) < min_points:
         return b""
     net = _float_network(shipped)
@@ -81,9 +82,9 @@ def fit(shipped, coords, levels, bits, ycocg, depth, min_points=MIN_POINTS):
     generator = torch.Generator().manual_seed(SEED)
     with torch.no_grad():
         best_bits, best = float(sample_bits(net, held_rows)), None
-    for step in range(1, STEPS + 1):
-        batch = train_rows[torch.randint(len(train_rows), (min(BATCH, len(train_rows)),), generator=generator)]
-        loss = sample_bits(tuned, batch) / len(batch)
+    for step in range(1, steps + 1):
+        chosen = train_rows[torch.randint(len(train_rows), (min(batch, len(train_rows)),), generator=generator)]
+        loss = sample_bits(tuned, chosen) / len(chosen)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -141,7 +141,8 @@ class ColourCodec(AttributeCodec):
             payload, rebuilt = transform_coding.encode(keys, bits, ycocg, prepared.depth, rate, self.coder)
         else:
             net, levels = self._net(), point_levels(keys, bits)
-            block = adaptation.fit(net, coords, levels, bits, ycocg, prepared.depth) if not rate_number else b""
+            block = b"" if rate_number else adaptation.fit(net, coords, levels, bits, ycocg, prepared.depth,
+                                                            **self.card.settings.get("adaptation", {}))
             writer = binary_writer(self.coder)
             rebuilt, table = colour_coding.encode(adaptation.apply(net, block), coords, levels, bits,
                                                   prepared.depth, rate, ycocg, writer)

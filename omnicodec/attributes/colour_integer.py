@@ -13,6 +13,7 @@ omnicodec/weights/colour_v2.pt`` makes the weights from the float model's by rou
 """
 
 import argparse
+import os
 
 import torch
 from torch import nn
@@ -141,12 +142,19 @@ def channel_predictions(net, values, levels, stages, neighbours, step_features, 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Make the integer colour network from a float one.")
-    parser.add_argument("--base", required=True, help="the float colour model to quantize (colour-v1)")
+    parser.add_argument("--base", required=True, help="the float colour model to quantize: a model id "
+                        "(colour-v1) or a weight file that omnicodec.train --export wrote")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     from omnicodec import catalogue
 
-    net = quantize(catalogue.build(args.base, ColourNet))
+    if os.path.exists(args.base):
+        exported = torch.load(args.base, weights_only=False)
+        float_net = ColourNet(**exported["config"])
+        float_net.load_state_dict(exported["state_dict"])
+    else:
+        float_net = catalogue.build(args.base, ColourNet)
+    net = quantize(float_net.eval())
     # Stored as int32 (every weight fits): half the file; loading widens them.
     state = {name: value.to(torch.int32) for name, value in net.state_dict().items()}
     torch.save({"config": net.config, "state_dict": state}, args.out)
