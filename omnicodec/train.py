@@ -186,7 +186,12 @@ class ColourClouds:
         if index not in self.contexts:
             coords, rgb = self.clouds[index]
             bits = max(1, int(coords.max()).bit_length())
-            levels = point_levels(morton.encode(coords, bits), bits)
+            keys = morton.encode(coords, bits)
+            if (np.diff(keys) < 0).any():  # the coding walk takes the points in Morton order
+                order = np.argsort(keys, kind="stable")
+                self.clouds[index] = coords, rgb = coords[order], rgb[order]
+                keys = keys[order]
+            levels = point_levels(keys, bits)
             neighbours = contexts_of(coords, levels, bits)
             self.contexts[index] = (torch.from_numpy(levels), torch.from_numpy(child_ranks(coords, levels)),
                                     torch.from_numpy(neighbours), ycocg_r(rgb))

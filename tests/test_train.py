@@ -148,8 +148,7 @@ def test_top_k_keeps_the_best_and_breaks_ties_by_key():
     assert keep.tolist() == [True, True, True, False, False]
 
 
-def test_colour_training_steps_resume_and_export(tmp_path):
-    path = tmp_path / "clouds.h5"
+def _colour_clouds(path):
     rng = np.random.default_rng(0)
     with h5py.File(path, "w") as f:
         for index in range(3):
@@ -157,12 +156,36 @@ def test_colour_training_steps_resume_and_export(tmp_path):
             group = f.create_group(f"{index:03d}")
             group.create_dataset("coords", data=coords.astype(np.int32))
             group.create_dataset("rgb", data=rng.integers(0, 256, (len(coords), 3)).astype(np.uint8))
+    return path
+
+
+def test_colour_training_steps_resume_and_export(tmp_path):
+    path = _colour_clouds(tmp_path / "clouds.h5")
     run = tmp_path / "run"
     common = ["--kind", "colour", "--data", str(path), "--run", str(run), "--batch", "2", "--points", "256",
               "--channels", "8", "--seed", "0"]
     from omnicodec.attributes.colour_model import ColourNet
 
     _trains_resumes_and_exports(common, run, tmp_path / "colour.pt", ColourNet, {"hidden": 8})
+    # a new run can start from the exported (shipped-format) weights
+    train.main(["--kind", "colour", "--data", str(path), "--run", str(tmp_path / "again"), "--batch", "2",
+                "--points", "256", "--channels", "8", "--steps", "1", "--quantized-share", "0",
+                "--init", str(tmp_path / "colour.pt")])
+    assert torch.load(tmp_path / "again" / "checkpoint.pt", weights_only=False)["step"] == 1
+
+
+def test_colour_quantized_share_sets_how_often_colours_are_quantized(tmp_path):
+    from omnicodec.attributes.colour_model import ColourNet
+
+    clouds = train.ColourClouds(_colour_clouds(tmp_path / "clouds.h5"))
+    model, rng = ColourNet(8), np.random.default_rng(0)
+
+    def names(share):
+        return {name for _ in range(12)
+                for name in train.colour_batch_loss(model, clouds, [0], rng, 64, quantized_share=share)[1]}
+
+    assert names(0.0) == {"bits/point lossless"}
+    assert "bits/point lossless" not in names(1.0)
 
 
 def _trains_resumes_and_exports(common, run, export, network, config):

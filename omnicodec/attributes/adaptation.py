@@ -37,7 +37,7 @@ _STEP = struct.Struct("<f")
 _INTEGER_STEP = struct.Struct("<I")
 _MAX_INTEGER_STEP = 1 << 20  # keeps every adapted weight's products within int64
 # Smaller clouds are not adapted: the block (about 7 kB for the ~11,000 weights) would have
-# to save over 1.7 bits a point, and the 600 training steps cost 10-20 s whatever the size.
+# to save over 1.7 bits a point, and the training steps cost seconds whatever the size.
 # Measured on pieces of the 8i soldier: 20,000 points, no block paid; 60,000 points, a
 # 6.8 kB block paid (so it saved more than 0.9 bits a point).
 MIN_POINTS = 1 << 15
