@@ -11,7 +11,7 @@ import torch
 import omnicodec
 from omnicodec import api, evaluate
 from omnicodec.attributes import colour_coding
-from omnicodec.attributes.levels import NEIGHBOUR_OFFSETS, child_ranks, level_contexts, point_levels
+from omnicodec.attributes.levels import NEIGHBOUR_OFFSETS, child_ranks, contexts_of, level_contexts, point_levels
 from omnicodec.cli.main import main
 from omnicodec.entropy import available_coders, binary_reader, binary_writer, logistic
 from omnicodec.errors import BitstreamError, InputError
@@ -279,7 +279,7 @@ def _walk_input(count=4000, seed=0):
     return coords[order], point_levels(keys[order], bits), bits, ycocg
 
 
-@pytest.mark.parametrize("model", ["colour-v1", "colour-v2"])
+@pytest.mark.parametrize("model", ["colour-v1", "colour-v2", "colour-v5"])
 def test_adaptation_fit_is_deterministic_and_lossless_stays_exact(model):
     from omnicodec import zoo
     from omnicodec.attributes import adaptation
@@ -288,11 +288,16 @@ def test_adaptation_fit_is_deterministic_and_lossless_stays_exact(model):
     net = zoo.load(model)
     assert adaptation.fit(net, coords, levels, bits, ycocg, 8) == b""  # too few points to pay
     first = adaptation.fit(net, coords, levels, bits, ycocg, 8, min_points=0)
-    assert first == adaptation.fit(net, coords, levels, bits, ycocg, 8, min_points=0)
-    writer = binary_writer("torchac")
-    rebuilt, table = colour_coding.encode(adaptation.apply(net, first), coords, levels, bits, 8,
-                                          colour_coding.Rate((1, 1, 1)), ycocg, writer)
-    assert np.array_equal(rebuilt, ycocg)
+    contexts = contexts_of(coords, levels, bits)  # looked up once, as the codec's encoder does
+    assert first == adaptation.fit(net, coords, levels, bits, ycocg, 8, min_points=0, contexts=contexts)
+    payloads = []
+    for stored in (None, contexts):
+        writer = binary_writer("torchac")
+        rebuilt, table = colour_coding.encode(adaptation.apply(net, first), coords, levels, bits, 8,
+                                              colour_coding.Rate((1, 1, 1)), ycocg, writer, contexts=stored)
+        assert np.array_equal(rebuilt, ycocg)
+        payloads.append(table + writer.finish())
+    assert payloads[0] == payloads[1]
 
 
 def _coded(net, cloud, rate, depth=8):

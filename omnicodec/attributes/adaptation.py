@@ -49,15 +49,23 @@ def head_parameters(net):
     return [*net.trunk.parameters(), *(parameter for head in net.heads for parameter in head.parameters())]
 
 
-def fit(shipped, coords, levels, bits, ycocg, depth, min_points=MIN_POINTS, steps=STEPS, batch=BATCH):
+def tried(count, min_points=MIN_POINTS):
+    """Whether a cloud of ``count`` points is worth adapting to."""
+    return count >= min_points
+
+
+def fit(shipped, coords, levels, bits, ycocg, depth, min_points=MIN_POINTS, steps=STEPS, batch=BATCH,
+        contexts=None):
     """The adaptation block for this cloud (b"" when it would not pay for itself, or the
     cloud has fewer than ``min_points`` points): ``steps`` Adam steps of ``batch`` sampled
-    points each (a model card's ``adaptation`` setting may choose them)."""
-    if len(coords) < min_points:
+    points each (a model card's ``adaptation`` setting may choose them). ``contexts``: every
+    point's neighbours (:func:`~omnicodec.attributes.levels.contexts_of`) if the caller has
+    them."""
+    if not tried(len(coords), min_points):
         return b""
     net = _float_network(shipped)
     rows = np.unique(np.linspace(0, len(coords) - 1, min(len(coords), SAMPLE)).round().astype(np.int64))
-    neighbours = contexts_of(coords, levels, bits, rows).astype(np.int64)
+    neighbours = (contexts_of(coords, levels, bits, rows) if contexts is None else contexts[rows]).astype(np.int64)
     values = torch.from_numpy(np.asarray(ycocg, dtype=np.int64)).to(torch.float32)
     depth_scale = float(1 << (depth - 8)) if depth > 8 else 1.0
     with torch.no_grad():

@@ -26,7 +26,7 @@ from omnicodec.attributes import adaptation, colour_coding, transform_coding
 from omnicodec.attributes.attribute_codec import AttributeCodec, attribute_details, carried_to, voxel_means
 from omnicodec.attributes.colour_integer import IntegerColourNet
 from omnicodec.attributes.colour_model import ColourNet
-from omnicodec.attributes.levels import point_levels
+from omnicodec.attributes.levels import contexts_of, point_levels
 from omnicodec.codec import Decoded, Encoded
 from omnicodec.data import COLOUR_ATTRIBUTES, PointCloud
 from omnicodec.entropy import binary_reader, binary_writer, logistic
@@ -140,12 +140,14 @@ class ColourCodec(AttributeCodec):
         if isinstance(rate, transform_coding.Rate):
             payload, rebuilt = transform_coding.encode(keys, bits, ycocg, prepared.depth, rate, self.coder)
         else:
-            net, levels = self._net(), point_levels(keys, bits)
-            block = b"" if rate_number else adaptation.fit(net, coords, levels, bits, ycocg, prepared.depth,
-                                                            **self.card.settings.get("adaptation", {}))
+            net, levels, block, contexts = self._net(), point_levels(keys, bits), b"", None
+            if not rate_number and adaptation.tried(len(coords)):  # its contexts serve the coding too
+                contexts = contexts_of(coords, levels, bits)
+                block = adaptation.fit(net, coords, levels, bits, ycocg, prepared.depth, contexts=contexts,
+                                       **self.card.settings.get("adaptation", {}))
             writer = binary_writer(self.coder)
             rebuilt, table = colour_coding.encode(adaptation.apply(net, block), coords, levels, bits,
-                                                  prepared.depth, rate, ycocg, writer)
+                                                  prepared.depth, rate, ycocg, writer, contexts=contexts)
             payload = varint.encode([len(block)]) + block + table + writer.finish()
         colour_sections = [payload]
         rgb = _rgb(rebuilt, prepared.depth)

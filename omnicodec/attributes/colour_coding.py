@@ -30,7 +30,7 @@ import torch
 from omnicodec import fixedpoint
 from omnicodec.attributes import colour_integer
 from omnicodec.attributes.colour_model import COLOUR_UNIT, context_features
-from omnicodec.attributes.levels import level_contexts
+from omnicodec.attributes.levels import level_contexts, stored_contexts
 from omnicodec.entropy import logistic
 
 ROWS_PER_PASS = 1 << 16  # points per network call: bounds the features' memory
@@ -125,7 +125,7 @@ def _fixed_step(step, level_ratio, level):
     return fixed, _scaled_log2(context.divide(fixed, 1 << STEP_BITS), logistic.SCALE_STEPS)
 
 
-def walk(net, coords, levels, bits, depth, rate, code, truth=None):
+def walk(net, coords, levels, bits, depth, rate, code, truth=None, contexts=None):
     """Code or decode every point's colour, top level first.
 
     ``code(level, channel, rows, mu, scale, low, high, symbols)`` codes integer symbols in
@@ -151,7 +151,9 @@ def walk(net, coords, levels, bits, depth, rate, code, truth=None):
             return channel_predictions(net, values, part_levels, part_stages, neighbours, rate.steps, depth_scale)
     code_channel = _code_integer_channel if integer else _code_channel
     with torch.no_grad():
-        for level, stage, rows, neighbours in level_contexts(coords, levels, bits):
+        groups = (level_contexts(coords, levels, bits) if contexts is None
+                  else stored_contexts(coords, levels, bits, contexts))
+        for level, stage, rows, neighbours in groups:
             for start in range(0, len(rows), ROWS_PER_PASS):
                 part = torch.from_numpy(rows[start:start + ROWS_PER_PASS])
                 count = len(part)
@@ -258,16 +260,17 @@ def _stacked(errors, count):
     return torch.stack(errors, dim=1) if errors else torch.zeros((count, 0))
 
 
-def encode(net, coords, levels, bits, depth, rate, ycocg, writer):
+def encode(net, coords, levels, bits, depth, rate, ycocg, writer, contexts=None):
     """Write the colours (N, 3 YCoCg-R) through ``writer``; returns (the reconstruction,
-    the scale factor table's bytes, which the payload must carry before the writer's)."""
+    the scale factor table's bytes, which the payload must carry before the writer's).
+    ``contexts``: every point's neighbours, if the caller has them."""
     coded = []
 
     def code(level, channel, rows, mu, scale, low, high, symbols):
         coded.append((level, channel, symbols, mu, scale, low, high))
         return symbols
 
-    rebuilt = walk(net, coords, levels, bits, depth, rate, code, truth=ycocg)
+    rebuilt = walk(net, coords, levels, bits, depth, rate, code, truth=ycocg, contexts=contexts)
     table = _fitted_factors(coded, bits)
     for level, channel, q, mu, scale, low, high in coded:
         code_values(writer, q, mu, scale, low, high, table[level][channel])

@@ -114,8 +114,12 @@ def context_features(values, step_features, rows, depth_bits):
     neighbours = values[rows.clamp(min=0)]
     parent_row = rows[:, 27 + CENTRE]
     reference = torch.where((parent_row >= 0)[:, None], values[parent_row.clamp(min=0)], 0)
-    differences = fixedpoint.round_shift((neighbours - reference[:, None, :]) << FEATURE_BITS,
-                                         UNIT_BITS + depth_bits) * present[..., None]
+    differences = neighbours - reference[:, None, :]
+    if UNIT_BITS + depth_bits <= FEATURE_BITS:  # the same as the rounded shift below: exact
+        differences = differences << (FEATURE_BITS - UNIT_BITS - depth_bits)
+    else:
+        differences = fixedpoint.round_shift(differences << FEATURE_BITS, UNIT_BITS + depth_bits)
+    differences = differences * present[..., None]
     steps = torch.tensor(step_features, dtype=torch.int32).expand(len(rows), 2)
     features = torch.cat([differences.reshape(len(rows), -1), present.to(torch.int32) << FEATURE_BITS, steps],
                          dim=1)

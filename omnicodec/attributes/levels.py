@@ -92,19 +92,32 @@ def level_contexts(coords, levels, bits, scales=CONTEXT_SCALES):
             indexes[scale] = CellIndex(keys, scale, bits)
         return indexes[scale]
 
-    for level in range(bits, -1, -1):
+    for level, stage, rows in coding_groups(levels, ranks, bits):
         for stale in [scale for scale in indexes if scale > level + scales]:
             del indexes[stale]
+        same = index(level).neighbours(keys[rows])
+        seen = np.maximum(same, 0)
+        known = (same >= 0) & ((levels[seen] > level) | ((levels[seen] == level) & (ranks[seen] < stage)))
+        coarser = [index(level + up).neighbours(keys[rows]) for up in range(1, scales)]
+        yield level, stage, rows, np.concatenate([np.where(known, same, -1), *coarser], axis=1).astype(np.int64)
+
+
+def coding_groups(levels, ranks, bits):
+    """Yield (level, stage, rows) of each group of points coded together, in coding order:
+    levels from the top down, stages in order within a level (empty groups left out)."""
+    for level in range(bits, -1, -1):
         this_level = levels == level
         for stage in range(8):
             rows = np.nonzero(this_level & (ranks == stage))[0]
-            if not len(rows):
-                continue
-            same = index(level).neighbours(keys[rows])
-            seen = np.maximum(same, 0)
-            known = (same >= 0) & ((levels[seen] > level) | ((levels[seen] == level) & (ranks[seen] < stage)))
-            coarser = [index(level + up).neighbours(keys[rows]) for up in range(1, scales)]
-            yield level, stage, rows, np.concatenate([np.where(known, same, -1), *coarser], axis=1).astype(np.int64)
+            if len(rows):
+                yield level, stage, rows
+
+
+def stored_contexts(coords, levels, bits, neighbours):
+    """The items of :func:`level_contexts` from every point's ``neighbours`` as
+    :func:`contexts_of` gathered them (an encoder that needs them twice looks them up once)."""
+    for level, stage, rows in coding_groups(levels, child_ranks(coords, levels), bits):
+        yield level, stage, rows, neighbours[rows].astype(np.int64)
 
 
 def contexts_of(coords, levels, bits, rows=None):
