@@ -79,10 +79,18 @@ def main(argv=None):
     rng = np.random.default_rng(args.seed)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     tmp = args.out + ".tmp"
-    total = 0
+    total, held = 0, set()
+
+    def kept(name):
+        source = name.split("/")[0]
+        if source in args.hold_out:
+            held.add(source)
+            return False
+        return True
+
     with h5py.File(tmp, "w") as f:
         f.attrs["seed"] = args.seed
-        clouds = (cloud for cloud in coloured_clouds(args.data, rng) if cloud[0].split("/")[0] not in args.hold_out)
+        clouds = (cloud for cloud in coloured_clouds(args.data, rng) if kept(cloud[0]))
         for index, (name, coords, rgb) in enumerate(clouds):
             group = f.create_group(f"{index:03d}")
             group.attrs["source"] = name
@@ -90,6 +98,9 @@ def main(argv=None):
             group.create_dataset("rgb", data=rgb.astype(np.uint8), compression="gzip")
             total += len(coords)
             print(f"{name}: {len(coords)} coloured voxels", flush=True)
+    if set(args.hold_out) - held:  # a misspelt name would leave its cloud in the training set
+        os.remove(tmp)
+        parser.error(f"--hold-out names no source cloud: {', '.join(sorted(set(args.hold_out) - held))}")
     os.replace(tmp, args.out)
     print(f"wrote {args.out}: {total} voxels")
 

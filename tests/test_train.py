@@ -167,11 +167,15 @@ def test_colour_training_steps_resume_and_export(tmp_path):
     from omnicodec.attributes.colour_model import ColourNet
 
     _trains_resumes_and_exports(common, run, tmp_path / "colour.pt", ColourNet, {"hidden": 8})
-    # a new run can start from the exported (shipped-format) weights
+    # a new run starts from the exported (shipped-format) weights: with a zero learning rate
+    # its first step leaves them exactly as exported
     train.main(["--kind", "colour", "--data", str(path), "--run", str(tmp_path / "again"), "--batch", "2",
-                "--points", "256", "--channels", "8", "--steps", "1", "--quantized-share", "0",
+                "--points", "256", "--channels", "8", "--steps", "1", "--lr", "0", "--quantized-share", "0",
                 "--init", str(tmp_path / "colour.pt")])
-    assert torch.load(tmp_path / "again" / "checkpoint.pt", weights_only=False)["step"] == 1
+    started = torch.load(tmp_path / "again" / "checkpoint.pt", weights_only=False)
+    exported = torch.load(tmp_path / "colour.pt", weights_only=False)["state_dict"]
+    assert started["step"] == 1
+    assert all(torch.equal(started["model"][name], value) for name, value in exported.items())
 
 
 def test_colour_quantized_share_sets_how_often_colours_are_quantized(tmp_path):
