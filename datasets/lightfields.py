@@ -10,6 +10,13 @@ Lytro-like black vignetted corner views, so the codec learns that black costs no
 Every light field is cut into patches of all its views x ``--patch`` x ``--patch`` pixels
 at random places, stored as uint8 in one HDF5 file: ``patches`` (N, U, V, P, P, 3) for
 each angular grid size in its own dataset ``patches_UxV``.
+
+Development light fields (``--derive FOLDER``), on which the codec's encoder choices are
+tuned and measured (issue 30): 5x5 light fields made from the shared 9x9 scenes, as
+cameras of other spacings and sensors of other sizes would see them: the centre 5x5 views;
+every second view (twice the baseline); both area-averaged to about 128 pixels across (the
+texture and noise of a low-resolution capture); and rendered scenes of textured planes with
+sensor noise. Written as PNG folders, one per light field.
 """
 
 import argparse
@@ -95,6 +102,48 @@ def vignette(views, rng):
     return out
 
 
+DERIVED_SCENES = ("hci_antinous", "hci_cotton", "lytro_2067")
+DERIVED_SIDE = 128  # low-resolution variants are area-averaged to about this many pixels across
+
+
+def area_downscale(views, factor):
+    """(U, V, H, W, 3) uint8 views averaged over ``factor`` x ``factor`` pixels (edges cropped)."""
+    rows, cols, height, width, _ = views.shape
+    h, w = height // factor, width // factor
+    cropped = views[:, :, :h * factor, :w * factor].astype(np.float64)
+    means = cropped.reshape(rows, cols, h, factor, w, factor, 3).mean(axis=(3, 5))
+    return np.round(means).astype(np.uint8)
+
+
+def derived_light_fields(data, rng, rendered=2):
+    """{name: (5, 5, H, W, 3) uint8 views}: the development light fields (module docstring)."""
+    out = {}
+    for scene in DERIVED_SCENES:
+        views = read_lightfield(os.path.join(data, "lightfields", scene)).views
+        centre = views.shape[0] // 2
+        factor = max(1, round(min(views.shape[2:4]) / DERIVED_SIDE))
+        grids = {"c5": views[centre - 2:centre + 3, centre - 2:centre + 3],
+                 "w5": views[centre - 4:centre + 5:2, centre - 4:centre + 5:2]}
+        out[f"{scene}_c5"] = np.ascontiguousarray(grids["c5"])
+        for kind, grid in grids.items():
+            out[f"{scene}_{kind}_lowres"] = area_downscale(grid, factor)
+    for index in range(rendered):
+        views = render_planes(rng, grid=5, size=DERIVED_SIDE, max_disparity=1.5).astype(np.float64)
+        noisy = views + rng.normal(0.0, rng.uniform(1.0, 3.0), views.shape)
+        out[f"rendered_noisy_{index}"] = np.clip(np.round(noisy), 0, 255).astype(np.uint8)
+    return out
+
+
+def write_derived(data, folder, seed):
+    from omnicodec.io.lightfield import LightField, Naming, write_lightfield
+
+    os.makedirs(folder, exist_ok=True)
+    for name, views in derived_light_fields(data, np.random.default_rng(seed)).items():
+        path = os.path.join(folder, name)
+        write_lightfield(path + os.sep, LightField(views, Naming("rowcol", prefix="view", digits=2)))
+        print(f"{path}: {views.shape}", flush=True)
+
+
 def patches(views, count, size, rng):
     """``count`` random crops of all views x size x size pixels."""
     height, width = views.shape[2:4]
@@ -114,7 +163,12 @@ def main(argv=None):
     parser.add_argument("--synthetic", type=int, default=60, help="rendered light fields")
     parser.add_argument("--per-synthetic", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--derive", metavar="FOLDER",
+                        help="write the development light fields to FOLDER instead of patches")
     args = parser.parse_args(argv)
+    if args.derive:
+        write_derived(args.data, args.derive, args.seed)
+        return
     rng = np.random.default_rng(args.seed)
     groups = {}
     for scene in TRAINING_SCENES:

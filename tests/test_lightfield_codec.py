@@ -106,7 +106,7 @@ def test_cli_folder_round_trip_keeps_view_names_and_reports(tmp_path, naming, ca
                           "--json"], capsys)
     assert code == 0, err
     report = json.loads(out)
-    assert report["views"] == "3x3" and report["pixels"] == 9 * 40 * 56 and report["model"] == "lightfield-v5"
+    assert report["views"] == "3x3" and report["pixels"] == 9 * 40 * 56 and report["model"] == "lightfield-v6"
     assert report["bits per pixel"] == pytest.approx(8 * (tmp_path / "lf.ocz").stat().st_size / report["pixels"], rel=1e-3)
     # The plain verbs detect a light field too.
     code, out, err = run(["decompress", tmp_path / "lf.ocz", "-o", tmp_path / "out"], capsys)
@@ -172,7 +172,7 @@ def test_one_set_of_verbs_and_options_of_the_other_kind(tmp_path, scene, capsys)
         (["lf", "compress", tmp_path / "lf.npy", "-o", tmp_path / "x.ocz", "--model", "lightfield-v1", "--tile",
           "20"], "multiple of 16"),
         (["lf", "compress", tmp_path / "lf.npy", "-o", tmp_path / "x.ocz", "--tile", "32"],
-         "tile do not apply to light field model lightfield-v5"),
+         "tile do not apply to light field model lightfield-v6"),
         (["lf", "compress", tmp_path / "nothing", "-o", tmp_path / "x.ocz"], "no such file"),
         (["compress", tmp_path / "lf.npy", "-o", tmp_path / "x.ocz", "--bits", "8"],
          "bits do not apply to light field model"),

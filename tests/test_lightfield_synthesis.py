@@ -342,10 +342,89 @@ def test_integer_prediction_kernel_computes_its_reference():
             assert all(torch.equal(a, b) for a, b in zip(native, reference))
 
 
-def test_integer_walk_is_the_same_from_every_implementation():
+@pytest.mark.parametrize("model", ["lightfield-v3", "lightfield-v6"])
+def test_integer_walk_is_the_same_from_every_implementation(model):
     lightfield = LightField(textured_views(3, 3, height=24, width=40), Naming("npy"))
-    data = omnicodec.compress(lightfield, model="lightfield-v3", rate=4)
+    data = omnicodec.compress(lightfield, model=model, rate=4)
     with fixedpoint.implementation("reference"):
-        assert omnicodec.compress(lightfield, model="lightfield-v3", rate=4) == data
-    assert np.array_equal(omnicodec.decompress(data).views, api.encode(*api.prepare(lightfield, rate=4), rate=4)[1]
-                          .decoded.views)
+        assert omnicodec.compress(lightfield, model=model, rate=4) == data
+    encoded = api.encode(*api.prepare(lightfield, model=model, rate=4), rate=4)[1]
+    assert np.array_equal(omnicodec.decompress(data).views, encoded.decoded.views)
+
+
+# lightfield-v6: scale offsets, rate-distortion quantization, tiles.
+
+
+def _laplace_integers(scale, seed=0, shape=(3, 5, 7, 64)):
+    rng = np.random.default_rng(seed)
+    return torch.from_numpy(np.round(rng.laplace(0, scale, shape) * (rng.random(shape) < 0.5))).to(torch.int64)
+
+
+def test_scale_offsets_follow_the_integers_and_read_back():
+    model = zoo.load("lightfield-v6")
+    q, feature = _laplace_integers(6.0), torch.zeros((3, 5, 7), dtype=torch.int64)
+    previous = torch.zeros((view_coding.PLANES, view_coding.BANDS), dtype=torch.int64)
+    offsets = view_coding.choose_scale_offsets(model, q, "residual", feature, previous)
+    assert (offsets[0, 1:] > 0).all()  # wider integers than the tables expect: wider logistics
+
+    def written(offsets):
+        writer = binary_writer("rans")
+        view_coding.code_scale_offsets(offsets, previous, writer=writer)
+        model.code(q.clone(), "residual", feature, writer=writer, offsets=offsets)
+        return writer.finish()
+
+    data = written(offsets)
+    assert len(data) < 0.9 * len(written(previous))
+    reader = binary_reader("rans", data)
+    read = view_coding.code_scale_offsets(None, previous, reader=reader)
+    assert torch.equal(read, offsets)
+    assert torch.equal(model.code(None, "residual", feature, reader=reader, offsets=read), q)
+    reader.finish()
+    # integers the tables expect keep the last view's offsets: one flag
+    assert torch.equal(view_coding.choose_scale_offsets(model, q, "residual", feature, offsets), offsets)
+
+
+def test_rate_distortion_quantization_trades_error_for_bits():
+    model = zoo.load("lightfield-v6")
+    coefficients = _laplace_integers(3.0, seed=1).to(torch.float32) * 1.13 + 0.37  # no ties at halves
+    steps, feature = torch.tensor([2.0, 3.6, 3.6]), torch.zeros((3, 5, 7), dtype=torch.int64)
+    rounded = view_coding.quantize(coefficients, steps, dead_zone=0.0)
+    chosen = view_coding.rd_quantize(model, coefficients, steps, feature, "residual", 0.2)
+    # each integer is the rounded one, one less, or zero, and keeps its sign
+    assert ((chosen == rounded) | (chosen == rounded - rounded.sign()) | (chosen == 0)).all()
+
+    def bits_and_error(q):
+        writer = binary_writer("rans")
+        model.code(q.clone(), "residual", feature, writer=writer)
+        error = ((coefficients - view_coding.dequantize(q, steps)) / steps.reshape(-1, 1, 1, 1)) ** 2
+        return 8 * len(writer.finish()), float(error.sum())
+
+    (rd_bits, rd_error), (plain_bits, plain_error) = bits_and_error(chosen), bits_and_error(rounded)
+    assert rd_bits < plain_bits and rd_error > plain_error
+    assert rd_error + 0.2 * rd_bits < plain_error + 0.2 * plain_bits
+    assert torch.equal(view_coding.rd_quantize(model, coefficients, steps, feature, "residual", 1e-9), rounded)
+
+
+def test_tiles_cover_the_view_row_by_row():
+    assert synthesis.tiles(40, 56, 0) == [(0, 40, 0, 56)]
+    assert synthesis.tiles(40, 56, 32) == [(0, 32, 0, 32), (0, 32, 32, 56), (32, 40, 0, 32), (32, 40, 32, 56)]
+
+
+@pytest.mark.parametrize("engine", ["rans", "torchac"])
+def test_tiled_light_fields_decode_exactly(engine):
+    """Views larger than lightfield-v6's tile are coded tile by tile (here tiles of 16 x 32
+    pixels' worth: 32, so a 48 x 64 view holds four)."""
+    import dataclasses
+
+    lightfield = LightField(_shifted_views(5, 5, 1.3), Naming("npy"))
+    card = zoo.resolve("lightfield", "lightfield-v6")
+    results = []
+    for tile in (0, 32):
+        codec = synthesis.SynthesisLightFieldCodec(dataclasses.replace(card, settings={**card.settings, "tile": tile}),
+                                                   engine)
+        encoded = codec.encode(lightfield, rate=6)
+        decoded = codec.decode(encoded.header, encoded.sections)
+        assert np.array_equal(decoded.data.views, encoded.decoded.views) and decoded.checksum == encoded.checksum
+        results.append((sum(map(len, encoded.sections)), _quality(lightfield.views, decoded.data.views)))
+    (whole_bytes, whole_db), (tiled_bytes, tiled_db) = results
+    assert tiled_bytes != whole_bytes and tiled_db > whole_db - 2.0  # tiles this small lose at their edges

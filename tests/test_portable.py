@@ -55,7 +55,8 @@ with open(os.path.join(SEQUENCE_FOLDER, "manifest.json")) as _handle:
 def test_every_default_model_family_has_portable_golden_streams():
     models = {entry["model"] for entry in PORTABLE}
     assert {"occupancy-v2", "lossy-v2-r3", "lidar-v3", "lidar-v2-r3", "lidar-v4", "lidar-v4-r5", "lidar-v5",
-            "lidar-v5-r5", "depth-v2", "sparse-v2", "lightfield-v5", "lightfield-v4", "lightfield-v3"} <= models
+            "lidar-v5-r5", "depth-v2", "sparse-v2", "lightfield-v6", "lightfield-v5", "lightfield-v4",
+            "lightfield-v3"} <= models
     assert {entry["stream"] for entry in SEQUENCES} >= {"drive_v2.ocz", "drive_v2_r5.ocz", "drive_v3.ocz",
                                                          "drive_v3_r5.ocz"}
     with open(os.path.join(GOLDEN, PORTABLE[0]["stream"]), "rb") as handle:

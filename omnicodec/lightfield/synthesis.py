@@ -60,7 +60,14 @@ RATE_STEPS = (64.0, 40.0, 24.0, 14.0, 8.0, 4.5, 2.5, 1.4)
 # step^2 per bit (chosen on cotton: BD-rate against x265 -35.2% without, -35.5% at 0.12,
 # -35.9% at 0.2, -36.0% at 0.3).
 RD_SLOPE = 0.2
+# lightfield-v6's encoder quantizes for rate and distortion (view_coding.rd_quantize): an
+# integer's bits cost RDOQ_SLOPE step^2 each. Chosen on the development light fields
+# (datasets.lightfields --derive; BD-rate against x265, with scale offsets): Lytro 2067's
+# centre 5x5 -5.7% without, -3.9% at 0.05, -10.0% at 0.1, -13.1% at 0.2; a rendered noisy
+# one -24.7%, -15.4%, -23.1%, -27.8%, and -27.7% at 0.3, -25.6% at 0.45.
+RDOQ_SLOPE = 0.2
 COARSE_STEP = 24.0  # at this luma step and coarser, disparity cells are 16 pixels, else 8
+SWEEP_MARGIN = 32  # pixels around a tile that its disparity sweep also sees
 
 
 def key_view(present):
@@ -160,7 +167,10 @@ class Layout:
     scale exponent, which views are present; and what the model makes of them:
     ``level_ratio``, the factor a view's step grows by per level (exact), and
     ``compact_levels``, whether levels count from the first one with views
-    (:func:`coding_order`)."""
+    (:func:`coding_order`); ``scale_offsets``, whether views send scale offsets
+    (view_coding.code_scale_offsets); ``rd_quantize``, whether the encoder quantizes for
+    rate and distortion (the decoder does not care); ``tile``, the side of the tiles views
+    are coded in (:func:`tiles`; 0: whole views)."""
 
     shape: tuple
     sample_bits: int
@@ -171,6 +181,9 @@ class Layout:
     present: np.ndarray
     level_ratio: decimal.Decimal = decimal.Decimal(repr(LEVEL_RATIO))
     compact_levels: bool = False
+    scale_offsets: bool = False
+    rd_quantize: bool = False
+    tile: int = 0
 
     @property
     def peak(self):
@@ -227,10 +240,22 @@ def sweep(luma_views, present, key):
         search, search_step = 2 * search, 2 * search_step
 
 
-def analyse(raw, step):
+def tiles(height, width, tile):
+    """The (top, bottom, left, right) pixel bounds of the tiles a view is coded in, row by
+    row: ``tile`` x ``tile`` pixels (a multiple of 16, so that disparity cells and
+    transform blocks never straddle two tiles; the last row and column of tiles take what
+    is left), or the whole view for ``tile`` 0."""
+    tile_h, tile_w = (tile or height), (tile or width)
+    return [(top, min(top + tile_h, height), left, min(left + tile_w, width))
+            for top in range(0, height, tile_h) for left in range(0, width, tile_w)]
+
+
+def analyse(raw, step, tile=0):
     """The encoder's choices for (U, V, H, W, 3) integer views at a luma step: (Layout with
     lightfield-v2's level ratio, which :meth:`SynthesisLightFieldCodec.model_layout` makes the
-    model's; the disparity cells)."""
+    model's; the disparity cells). With ``tile``, the disparity is swept tile by tile, each
+    with a margin of SWEEP_MARGIN pixels around it, so memory grows with the tile and not
+    with the view."""
     sample_bits = 8 * raw.dtype.itemsize
     rows, cols, height, width, _ = raw.shape
     present = raw.reshape(rows, cols, -1).any(axis=-1)
@@ -238,11 +263,16 @@ def analyse(raw, step):
     key = key_view(present) if present.any() else (rows // 2, cols // 2)
     cells = torch.zeros((-(-height // cell), -(-width // cell)), dtype=torch.int64)
     if present.sum() > 1:
-        # torch shares the caller's array where it can (a flipped or read-only one is copied)
-        samples = torch.from_numpy(np.require(raw, requirements=["C", "W"]) if raw.dtype == np.uint8
-                                   else raw.astype(np.int32))
-        views = samples.to(torch.float32) * (255.0 / ((1 << sample_bits) - 1))  # torch's cast: threaded
-        cells = cell_grid(sweep(disparity.luma(views), present, key), cell)
+        for top, bottom, left, right in tiles(height, width, tile):
+            margin = SWEEP_MARGIN if tile else 0
+            y0, x0 = max(top - margin, 0), max(left - margin, 0)
+            part = raw[:, :, y0:bottom + margin, x0:right + margin]
+            # torch shares the caller's array where it can (a flipped or read-only one is copied)
+            samples = torch.from_numpy(np.require(part, requirements=["C", "W"]) if raw.dtype == np.uint8
+                                       else part.astype(np.int32))
+            views = samples.to(torch.float32) * (255.0 / ((1 << sample_bits) - 1))  # torch's cast: threaded
+            found = sweep(disparity.luma(views), present, key)[top - y0:bottom - y0, left - x0:right - x0]
+            cells[top // cell:-(-bottom // cell), left // cell:-(-right // cell)] = cell_grid(found, cell)
     layout = Layout((rows, cols, height, width), sample_bits, key, step, cell, best_disparity_exponent(cells),
                     present)
     return layout, cells
@@ -310,17 +340,34 @@ class SynthesisCoder:
 
     def __init__(self, model, layout, progress=None):
         self.model, self.layout, self.progress = model, layout, progress
-        self.arithmetic = (synthesis_integer.IntegerViews if model.integer else FloatViews)(layout)
+        self.arithmetic = None  # the tile's (run)
+        no_offsets = torch.zeros((view_coding.PLANES, view_coding.BANDS), dtype=torch.int64)
+        self.offsets = dict.fromkeys(view_coding.KINDS, no_offsets)  # the last view's of each kind
 
     def run(self, raw, disparity_cells, io):
         """-> (U, V, H, W, 3) decoded samples (the layout's dtype). ``raw``: the views'
         samples when encoding, None when decoding; ``io``: the keywords of
-        ViewEntropyModel.code for the key view and for the residuals."""
-        layout, arithmetic = self.layout, self.arithmetic
+        ViewEntropyModel.code for the key view and for the residuals. Views are coded
+        tile by tile (:func:`tiles`), each tile a light field of its own but for the scale
+        offsets, which carry on from tile to tile."""
+        layout = self.layout
         rows, cols, height, width = layout.shape
         out = np.zeros((rows, cols, height, width, 3), layout.dtype)
         if not layout.present.any():
             return out
+        cell = layout.cell
+        for top, bottom, left, right in tiles(height, width, layout.tile):
+            part = dataclasses.replace(layout, shape=(rows, cols, bottom - top, right - left))
+            self.arithmetic = (synthesis_integer.IntegerViews if self.model.integer else FloatViews)(part)
+            self._tile(part, None if raw is None else raw[:, :, top:bottom, left:right],
+                       disparity_cells[top // cell:-(-bottom // cell), left // cell:-(-right // cell)], io,
+                       out[:, :, top:bottom, left:right])
+        return out
+
+    def _tile(self, layout, raw, disparity_cells, io, out):
+        """:meth:`run` of one tile, into ``out``, its part of the views."""
+        arithmetic = self.arithmetic
+        height, width = layout.shape[2:]
         key = layout.key
         blocks = (-(-height // view_coding.BLOCK), -(-width // view_coding.BLOCK))
         feature = torch.zeros((view_coding.PLANES, *blocks), dtype=torch.int64)
@@ -339,25 +386,32 @@ class SynthesisCoder:
             decoded[target] = self._view(target, raw, prediction, feature, steps, "residual", io[1])
             out[target] = arithmetic.samples(decoded[target])
             self._tick()
-        return out
 
     def _view(self, view, raw, base, feature, steps, kind, io):
         """One view's integers coded around ``base`` (chosen from ``raw`` when encoding) ->
         the view as the decoder rebuilds it."""
-        arithmetic = self.arithmetic
-        q = None
+        arithmetic, model, layout = self.arithmetic, self.model, self.layout
+        q, offsets = None, self.offsets[kind] if layout.scale_offsets else None
         if raw is not None:
             coefficients = arithmetic.coefficients(arithmetic.working(raw[view]) - base)
             quantizer = arithmetic.float_steps(steps)
             q = view_coding.quantize(coefficients, quantizer)
-            if kind == "residual" and "writer" in io:  # the encoder's choice (not while fitting the tables)
-                q = view_coding.drop_unworthy_blocks(self.model, q, coefficients, quantizer, feature, RD_SLOPE)
-        q = self.model.code(q, kind, feature, **io)
+            if "writer" in io:  # the encoder's choices (not while fitting the tables)
+                if offsets is not None:
+                    offsets = view_coding.choose_scale_offsets(model, q, kind, feature, offsets)
+                if layout.rd_quantize:
+                    q = view_coding.rd_quantize(model, coefficients, quantizer, feature, kind, RDOQ_SLOPE, offsets)
+                if kind == "residual":
+                    q = view_coding.drop_unworthy_blocks(model, q, coefficients, quantizer, feature, RD_SLOPE, offsets)
+        if offsets is not None:
+            offsets = self.offsets[kind] = view_coding.code_scale_offsets(
+                offsets, self.offsets[kind], io.get("writer"), io.get("reader"))
+        q = model.code(q, kind, feature, offsets=offsets, **io)
         return arithmetic.rebuild(q, steps, base)
 
     def _tick(self):
         if self.progress:
-            self.progress(1, int(self.layout.present.sum()))
+            self.progress(1, int(self.layout.present.sum()) * len(tiles(*self.layout.shape[2:], self.layout.tile)))
 
 
 _HEADER = struct.Struct("<4IB2HfBh")  # U, V, H, W, sample bits, key u, v, step, cell, exponent
@@ -392,14 +446,18 @@ class SynthesisLightFieldCodec(Codec):
 
     def model_layout(self, layout):
         """``layout`` with what this model makes of its luma step and views (its card's
-        level ratios and ``compact_levels``)."""
+        level ratios, ``compact_levels``, ``scale_offsets``, ``rd_quantize`` and ``tile``)."""
+        settings = self.card.settings
         return dataclasses.replace(layout, level_ratio=self.level_ratio(layout.step),
-                                   compact_levels=self.card.settings.get("compact_levels", False))
+                                   compact_levels=settings.get("compact_levels", False),
+                                   scale_offsets=settings.get("scale_offsets", False),
+                                   rd_quantize=settings.get("rd_quantize", False),
+                                   tile=settings.get("tile", 0))
 
     def encode(self, prepared, rate=None, progress=None, reference=None):
         lightfield = prepared
         step = self.step_of(rate)
-        layout, cells = analyse(lightfield.views, step)
+        layout, cells = analyse(lightfield.views, step, self.card.settings.get("tile", 0))
         layout = self.model_layout(layout)
         writers = [binary_writer(self.coder) for _ in range(3)]
         model = self._model

@@ -21,6 +21,7 @@ and the flags' odds are fitted on training light fields (:func:`fit`); encoder a
 compute them the same way from integers already sent and from the prediction both hold.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -29,6 +30,7 @@ from torch import nn
 
 from omnicodec import fixedpoint
 from omnicodec.entropy import binary_frequencies, logistic
+from omnicodec.errors import BitstreamError
 from omnicodec.metrics.lightfield import YCBCR_FROM_RGB
 
 BLOCK = 8
@@ -189,11 +191,13 @@ class _ViewTables(nn.Module):
 
     integer = False
 
-    def code(self, q, kind, feature, writer=None, reader=None, collect=None):
+    def code(self, q, kind, feature, writer=None, reader=None, collect=None, offsets=None):
         """Write (``writer``), read (``reader``, ``q`` None) or add to a
         :class:`Statistics` (``collect``) the (P, H', W', K) integers of a view; returns
-        them. ``feature``: (P, H', W') bins (a key view's are made here from its DC)."""
-        io = (writer, reader, collect)
+        them. ``feature``: (P, H', W') bins (a key view's are made here from its DC);
+        ``offsets``: (P, BANDS) int64 added to the log-scale indices of the view's cells
+        (integer tables only; :func:`code_scale_offsets`)."""
+        io = (writer, reader, collect, offsets)
         if reader is not None:
             q = torch.zeros((*feature.shape, BLOCK * BLOCK), dtype=torch.int64)
         first = 0
@@ -201,7 +205,8 @@ class _ViewTables(nn.Module):
             q[..., 0] = self._code_dc(q[..., 0], *io)
             feature = dc_feature(q[..., 0])
             first = 1
-        coded = self._code_flags(kind, feature, None if reader is not None else (q[..., first:] != 0).any(dim=-1), *io)
+        coded = self._code_flags(kind, feature, None if reader is not None else (q[..., first:] != 0).any(dim=-1),
+                                 *io[:3])
         planes = torch.arange(PLANES).reshape(-1, 1, 1).expand_as(feature)[coded]
         low = torch.zeros(feature.shape, dtype=torch.int64)  # the magnitudes of the bands coded so far
         for band in range(first, BANDS):
@@ -234,20 +239,27 @@ class _ViewTables(nn.Module):
                 luma = out[0].to(torch.int64)
         return out
 
-    def _values(self, kind, band, cells, values, writer, reader, collect):
+    def _values(self, kind, band, cells, values, writer, reader, collect, offsets):
         """Code integers in their (plane, context, feature) cells of ``band``; returns them."""
         planes, context, feature = cells
         if collect is not None:
             collect.values(KINDS.index(kind), band, planes, context, feature, values)
             return values
-        return code_zero_centred(values, self.scales(KINDS.index(kind), planes, band, context, feature), writer,
-                                 reader).reshape(planes.shape)
+        return code_zero_centred(values, self.cell_scales(KINDS.index(kind), planes, band, context, feature, offsets),
+                                 writer, reader).reshape(planes.shape)
 
-    def _code_dc(self, dc, writer, reader, collect):
+    def cell_scales(self, kind, planes, band, context, feature, offsets=None):
+        """The scales of the cells (their log-scale indices, moved by ``offsets``), flat."""
+        scales = self.scales(kind, planes, band, context, feature)
+        if offsets is None:
+            return scales
+        return (scales + offsets[planes.reshape(-1), band]).clamp(*logistic.SCALE_INDICES)
+
+    def _code_dc(self, dc, writer, reader, collect, offsets):
         """A key view's (P, H', W') DC integers by :func:`code_lattice`."""
         def values(truth, context, feature):
             planes = torch.arange(PLANES).reshape(-1, 1).expand_as(context)
-            return self._values("key", 0, (planes, context, feature), truth, writer, reader, collect)
+            return self._values("key", 0, (planes, context, feature), truth, writer, reader, collect, offsets)
 
         return code_lattice(dc, values, reader is not None)
 
@@ -268,7 +280,10 @@ class ViewEntropyModel(_ViewTables):
     def scales(self, *cell):
         return torch.exp(self.log_scales[cell]).reshape(-1)
 
-    float_scales = scales
+    def rate_scales(self, *cell, offsets=None):
+        if offsets is not None:
+            raise ValueError("scale offsets move integer tables only")
+        return self.scales(*cell)
 
     def flag_frequencies(self, index):
         return binary_frequencies(torch.sigmoid(self.coded_logits[index]).reshape(-1))
@@ -304,9 +319,9 @@ class IntegerViewEntropyModel(_ViewTables):
     def scales(self, *cell):
         return self.scale_indices[cell].reshape(-1)
 
-    def float_scales(self, *cell):
-        """The scales as floats (the encoder's rate estimates)."""
-        return logistic.index_scale(self.scales(*cell))
+    def rate_scales(self, *cell, offsets=None):
+        """The cells' scales (moved by ``offsets``) as floats: the encoder's rate estimates."""
+        return logistic.index_scale(self.cell_scales(*cell, offsets))
 
     def flag_frequencies(self, index):
         return self.flag_table[index].reshape(-1)
@@ -316,20 +331,20 @@ class IntegerViewEntropyModel(_ViewTables):
         return torch.full((count,), exponent * logistic.SCALE_STEPS // 4, dtype=torch.int64)
 
 
-def code_zero_centred(values, scales, writer=None, reader=None):
+def code_zero_centred(values, scales, writer=None, reader=None, limit=LIMIT):
     """Write ``values`` (or read them, ``reader`` given) under zero-centred logistics with
-    a heavy tail: float ``scales`` (lightfield-v2), or int64 log-scale indices of integer
-    logistics (lightfield-v3). Returns the values."""
+    a heavy tail, within +-``limit``: float ``scales`` (lightfield-v2), or int64 log-scale
+    indices of integer logistics (lightfield-v3). Returns the values."""
     if scales.dtype == torch.int64:
-        model = logistic.IntegerLogistic(torch.zeros_like(scales), scales, -LIMIT, LIMIT, TAIL_FIXED)
+        model = logistic.IntegerLogistic(torch.zeros_like(scales), scales, -limit, limit, TAIL_FIXED)
         if reader is not None:
             return logistic.read_integer(reader, model)
         logistic.write_integer(writer, values, model)
         return values
     centre = torch.zeros_like(scales)
     if reader is not None:
-        return logistic.read(reader, centre, scales, -LIMIT, LIMIT, TAIL)
-    logistic.write(writer, values, centre, scales, -LIMIT, LIMIT, TAIL)
+        return logistic.read(reader, centre, scales, -limit, limit, TAIL)
+    logistic.write(writer, values, centre, scales, -limit, limit, TAIL)
     return values
 
 
@@ -381,12 +396,12 @@ class _BlockBits:
     """A ``collect`` for :meth:`ViewEntropyModel.code` that adds up the bits each block's
     integers cost under the model (its flag left out)."""
 
-    def __init__(self, model, coded):
-        self.model, self.coded = model, coded
+    def __init__(self, model, coded, offsets=None):
+        self.model, self.coded, self.offsets = model, coded, offsets
         self.bits = torch.zeros(coded.shape, dtype=torch.float64)
 
     def values(self, kind, band, planes, context, feature, values):
-        scales = self.model.float_scales(kind, planes, band, context, feature).reshape(planes.shape)
+        scales = self.model.rate_scales(kind, planes, band, context, feature, offsets=self.offsets).reshape(planes.shape)
         bits = logistic.bits(values.to(torch.float32), torch.zeros_like(scales), scales, -LIMIT, LIMIT, TAIL)
         self.bits[self.coded] += bits.sum(dim=-1).double()
 
@@ -394,16 +409,148 @@ class _BlockBits:
         pass
 
 
-def drop_unworthy_blocks(model, q, coefficients, steps, feature, slope):
+def drop_unworthy_blocks(model, q, coefficients, steps, feature, slope, offsets=None):
     """The encoder's rate-distortion choice for a residual: the integers ``q`` with every
     block zeroed whose coding lowers its squared error by less than ``slope`` x its
     plane's step^2 per bit it costs (the steps already weigh the planes)."""
-    counter = _BlockBits(model, (q != 0).any(dim=-1))
+    counter = _BlockBits(model, (q != 0).any(dim=-1), offsets)
     model.code(q, "residual", feature, collect=counter)
     kept = ((coefficients - dequantize(q, steps)) ** 2).sum(dim=-1)
     gain = (coefficients ** 2).sum(dim=-1) - kept
     worth = gain >= slope * steps.reshape(-1, 1, 1) ** 2 * counter.bits.float()
     return torch.where(worth[..., None], q, torch.zeros_like(q))
+
+
+# Scale offsets (lightfield-v6): a view may move its cells' scales, per plane and band, by a
+# whole number of log-scale indices (1/16 octave) within +-OFFSET_REACH, so the fitted tables
+# follow content unlike their training (a real capture's noise, fine texture). A view sends a
+# flag, and when it is set the changes from the previous view's offsets of its kind.
+OFFSET_REACH = 32
+OFFSET_CHANGE_SCALE = 16  # log-scale index of the logistic the changes are coded under (scale 2)
+OFFSET_FLAG = 1 << 14  # frequency of a set flag, in 1/2^16 (offsets change in few views)
+
+
+@functools.lru_cache(maxsize=None)
+def _magnitude_bits():
+    """(scale indices, HISTOGRAM) bits of a signed integer of each magnitude under each
+    integer logistic's scale (float: the encoder's estimates)."""
+    low, high = logistic.SCALE_INDICES
+    magnitudes = torch.arange(HISTOGRAM, dtype=torch.float64)
+    zero = torch.zeros_like(magnitudes)
+    return torch.stack([logistic.bits(magnitudes, zero, torch.full_like(magnitudes, float(s)), -LIMIT, LIMIT, TAIL)
+                        for s in logistic.index_scale(torch.arange(low, high + 1))])
+
+
+class _OffsetCosts:
+    """A ``collect`` for :meth:`IntegerViewEntropyModel.code` that adds up, for each plane
+    and band, the bits its integers would cost under every scale offset."""
+
+    def __init__(self, model):
+        self.model = model
+        self.costs = torch.zeros(PLANES, BANDS, 2 * OFFSET_REACH + 1, dtype=torch.float64)
+
+    def values(self, kind, band, planes, context, feature, values):
+        indices = self.model.scales(kind, planes, band, context, feature)
+        magnitudes = values.reshape(-1).abs().clamp(max=HISTOGRAM - 1)
+        plane = planes.reshape(-1)
+        low, high = logistic.SCALE_INDICES
+        keys, counts = torch.unique((plane * (high - low + 1) + indices - low) * HISTOGRAM + magnitudes,
+                                    return_counts=True)
+        rows, magnitude = keys // HISTOGRAM, keys % HISTOGRAM
+        plane, index = rows // (high - low + 1), rows % (high - low + 1)
+        moved = (index[:, None] + torch.arange(-OFFSET_REACH, OFFSET_REACH + 1)).clamp(0, high - low)
+        bits = _magnitude_bits()[moved, magnitude[:, None]] * counts[:, None].double()
+        self.costs[:, band].index_add_(0, plane, bits)
+
+    def flags(self, index, coded):
+        pass
+
+
+def _change_bits(changes):
+    scale = logistic.index_scale(torch.tensor(OFFSET_CHANGE_SCALE)).item()
+    changes = changes.double()
+    return logistic.bits(changes, torch.zeros_like(changes), torch.full_like(changes, scale),
+                         -2 * OFFSET_REACH, 2 * OFFSET_REACH, TAIL)
+
+
+def choose_scale_offsets(model, q, kind, feature, previous):
+    """The encoder's scale offsets for a view's integers ``q``: for each plane and band the
+    offset of fewest bits, its change from ``previous`` counted, or ``previous`` itself
+    where sending changes would cost more than it saves."""
+    counter = _OffsetCosts(model)
+    model.code(q.clone(), kind, feature, collect=counter)
+    reach = torch.arange(-OFFSET_REACH, OFFSET_REACH + 1)
+    total = counter.costs + _change_bits(reach[None, None, :] - previous[..., None])
+    best = total.argmin(dim=-1)
+    chosen = reach[best]
+    keep = counter.costs.gather(-1, (previous + OFFSET_REACH)[..., None]).sum()
+    flag_bits = -math.log2(OFFSET_FLAG / 65536), -math.log2(1 - OFFSET_FLAG / 65536)
+    if total.gather(-1, best[..., None]).sum() + flag_bits[0] < keep + flag_bits[1]:
+        return chosen
+    return previous
+
+
+def code_scale_offsets(offsets, previous, writer=None, reader=None):
+    """Write (or read, ``reader`` given) a view's (P, BANDS) scale offsets as a flag and,
+    when they differ from ``previous`` (the last view's of its kind), their changes."""
+    flag = torch.tensor([OFFSET_FLAG], dtype=torch.int32)
+    if reader is not None:
+        if not bool(reader.read(flag)[0]):
+            return previous
+        changes = code_zero_centred(None, torch.full((PLANES * BANDS,), OFFSET_CHANGE_SCALE), reader=reader,
+                                    limit=2 * OFFSET_REACH)
+        offsets = previous + changes.reshape(PLANES, BANDS)
+        if bool((offsets.abs() > OFFSET_REACH).any()):
+            raise BitstreamError("light-field scale offsets are out of range")
+        return offsets
+    if writer is None:  # neither written nor read (a part left out)
+        return offsets
+    changed = not torch.equal(offsets, previous)
+    writer.write(flag, torch.tensor([changed]))
+    if changed:
+        code_zero_centred((offsets - previous).reshape(-1), torch.full((PLANES * BANDS,), OFFSET_CHANGE_SCALE),
+                          writer=writer, limit=2 * OFFSET_REACH)
+    return offsets
+
+
+def rd_quantize(model, coefficients, steps, feature, kind, slope, offsets=None):
+    """The encoder's rate-distortion quantization (RDOQ) of a view's (P, H', W', K)
+    coefficients: each integer is the one of round(|x| / step), one less and zero that
+    costs least in squared error (in steps^2) + ``slope`` x its bits under the model,
+    band by band, each band's contexts from the integers already chosen (a key view's DC,
+    coded by prediction, is rounded). Integer tables only; bits are read from a table of
+    magnitudes up to HISTOGRAM - 1 (larger ones are rounded)."""
+    table, low_index = _magnitude_bits().to(torch.float32), logistic.SCALE_INDICES[0]
+    scaled = coefficients / steps.reshape(-1, 1, 1, 1)
+    q = torch.zeros(scaled.shape, dtype=torch.int64)
+    index, first = KINDS.index(kind), 0
+    if kind == "key":
+        q[..., 0] = torch.round(scaled[..., 0]).clamp(-LIMIT, LIMIT).to(torch.int64)
+        feature, first = dc_feature(q[..., 0]), 1
+    low = torch.zeros(feature.shape, dtype=torch.int64)
+    planes = torch.arange(PLANES).reshape(-1, 1, 1).expand_as(feature)
+    for band in range(first, BANDS):
+        lo, hi = BAND_EDGES[band], BAND_EDGES[band + 1]
+        x = scaled[..., lo:hi].abs()
+        plane, context, bins = (t[..., None].expand(*t.shape, hi - lo) for t in (planes, _context(low, band), feature))
+        rounded = torch.floor(x + 0.5).clamp(max=LIMIT).to(torch.int64)
+        some = rounded > 0  # the others are zero whatever the cost
+        rows = model.cell_scales(index, plane[some], band, context[some], bins[some], offsets) - low_index
+        x, rounded = x[some], rounded[some]
+        best, chosen = None, None
+        for candidate in (rounded, rounded - 1, torch.zeros_like(rounded)):
+            cost = (x - candidate) ** 2 + slope * table[rows, candidate.clamp(max=HISTOGRAM - 1)]
+            if best is None:
+                best, chosen = cost, candidate
+            else:
+                better = cost < best
+                best, chosen = torch.where(better, cost, best), torch.where(better, candidate, chosen)
+        part = torch.zeros(some.shape, dtype=torch.int64)
+        part[some] = chosen
+        part *= torch.sign(scaled[..., lo:hi]).to(torch.int64)
+        q[..., lo:hi] = part
+        low += part.abs().sum(dim=-1)
+    return q
 
 
 def fit(statistics, floor=logistic.SCALE_MIN):
