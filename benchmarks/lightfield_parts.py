@@ -21,13 +21,14 @@ from omnicodec.lightfield import synthesis
 from omnicodec.metrics.lightfield import lightfield_quality
 
 
-class _WithoutResiduals(torch.nn.Module):
+class _WithoutResiduals:
     """The card's entropy model, but every residual is left out (all zeros)."""
 
     def __init__(self, model):
-        super().__init__()
         self.model = model
-        self.integer = model.integer
+
+    def __getattr__(self, name):  # the tables, scales and flags of the model
+        return getattr(self.model, name)
 
     def code(self, q, kind, feature, **io):
         if kind == "residual":
@@ -39,8 +40,7 @@ def parts(raw, rate, model_id=None):
     card = zoo.resolve("lightfield", model_id)
     codec = synthesis.SynthesisLightFieldCodec(card, "rans")
     step = codec.step_of(rate)
-    layout, cells = synthesis.analyse(raw, step)
-    layout = codec.model_layout(layout)
+    layout, cells = codec.analyse(raw, step)
     writers = [binary_writer("rans") for _ in range(3)]
     model = zoo.load(card.model_id)
     synthesis.code_disparity(model, cells, layout.exponent, writer=writers[0])

@@ -389,7 +389,7 @@ def test_rate_distortion_quantization_trades_error_for_bits():
     coefficients = _laplace_integers(3.0, seed=1).to(torch.float32) * 1.13 + 0.37  # no ties at halves
     steps, feature = torch.tensor([2.0, 3.6, 3.6]), torch.zeros((3, 5, 7), dtype=torch.int64)
     rounded = view_coding.quantize(coefficients, steps, dead_zone=0.0)
-    chosen = view_coding.rd_quantize(model, coefficients, steps, feature, "residual", 0.2)
+    chosen, block_bits = view_coding.rd_quantize(model, coefficients, steps, feature, "residual", 0.2)
     # each integer is the rounded one, one less, or zero, and keeps its sign
     assert ((chosen == rounded) | (chosen == rounded - rounded.sign()) | (chosen == 0)).all()
 
@@ -399,10 +399,13 @@ def test_rate_distortion_quantization_trades_error_for_bits():
         error = ((coefficients - view_coding.dequantize(q, steps)) / steps.reshape(-1, 1, 1, 1)) ** 2
         return 8 * len(writer.finish()), float(error.sum())
 
+    counter = view_coding._BlockBits(model, (chosen != 0).any(dim=-1))  # what drop_unworthy_blocks would count
+    model.code(chosen.clone(), "residual", feature, collect=counter)
+    assert torch.allclose(block_bits[counter.coded], counter.bits.float()[counter.coded], rtol=1e-4)
     (rd_bits, rd_error), (plain_bits, plain_error) = bits_and_error(chosen), bits_and_error(rounded)
     assert rd_bits < plain_bits and rd_error > plain_error
     assert rd_error + 0.2 * rd_bits < plain_error + 0.2 * plain_bits
-    assert torch.equal(view_coding.rd_quantize(model, coefficients, steps, feature, "residual", 1e-9), rounded)
+    assert torch.equal(view_coding.rd_quantize(model, coefficients, steps, feature, "residual", 1e-9)[0], rounded)
 
 
 def test_tiles_cover_the_view_row_by_row():

@@ -398,11 +398,15 @@ class SynthesisCoder:
             q = view_coding.quantize(coefficients, quantizer)
             if "writer" in io:  # the encoder's choices (not while fitting the tables)
                 if offsets is not None:
-                    offsets = view_coding.choose_scale_offsets(model, q, kind, feature, offsets)
+                    offsets = view_coding.choose_scale_offsets(model, q, kind, feature, offsets,
+                                                               every=1 if kind == "key" else 2)
+                bits = None
                 if layout.rd_quantize:
-                    q = view_coding.rd_quantize(model, coefficients, quantizer, feature, kind, RDOQ_SLOPE, offsets)
+                    q, bits = view_coding.rd_quantize(model, coefficients, quantizer, feature, kind, RDOQ_SLOPE,
+                                                      offsets)
                 if kind == "residual":
-                    q = view_coding.drop_unworthy_blocks(model, q, coefficients, quantizer, feature, RD_SLOPE, offsets)
+                    q = view_coding.drop_unworthy_blocks(model, q, coefficients, quantizer, feature, RD_SLOPE, offsets,
+                                                         bits)
         if offsets is not None:
             offsets = self.offsets[kind] = view_coding.code_scale_offsets(
                 offsets, self.offsets[kind], io.get("writer"), io.get("reader"))
@@ -446,7 +450,7 @@ class SynthesisLightFieldCodec(Codec):
 
     def model_layout(self, layout):
         """``layout`` with what this model makes of its luma step and views (its card's
-        level ratios, ``compact_levels``, ``scale_offsets``, ``rd_quantize`` and ``tile``)."""
+        level ratios and the settings of :class:`Layout` it names)."""
         settings = self.card.settings
         return dataclasses.replace(layout, level_ratio=self.level_ratio(layout.step),
                                    compact_levels=settings.get("compact_levels", False),
@@ -454,11 +458,16 @@ class SynthesisLightFieldCodec(Codec):
                                    rd_quantize=settings.get("rd_quantize", False),
                                    tile=settings.get("tile", 0))
 
+    def analyse(self, views, step):
+        """The encoder's layout (this model's) and disparity cells for ``views`` at luma
+        ``step``."""
+        layout, cells = analyse(views, step, self.card.settings.get("tile", 0))
+        return self.model_layout(layout), cells
+
     def encode(self, prepared, rate=None, progress=None, reference=None):
         lightfield = prepared
         step = self.step_of(rate)
-        layout, cells = analyse(lightfield.views, step, self.card.settings.get("tile", 0))
-        layout = self.model_layout(layout)
+        layout, cells = self.analyse(lightfield.views, step)
         writers = [binary_writer(self.coder) for _ in range(3)]
         model = self._model
         code_disparity(model, cells, layout.exponent, writer=writers[0])
