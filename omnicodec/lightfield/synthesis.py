@@ -270,8 +270,10 @@ def analyse(raw, step, tile=0):
             # torch shares the caller's array where it can (a flipped or read-only one is copied)
             samples = torch.from_numpy(np.require(part, requirements=["C", "W"]) if raw.dtype == np.uint8
                                        else part.astype(np.int32))
-            views = samples.to(torch.float32) * (255.0 / ((1 << sample_bits) - 1))  # torch's cast: threaded
-            found = sweep(disparity.luma(views), present, key)[top - y0:bottom - y0, left - x0:right - x0]
+            scale = 255.0 / ((1 << sample_bits) - 1)
+            # one row of views at a time in float: a third of the memory of them all in RGB
+            luma = torch.stack([disparity.luma(row.to(torch.float32) * scale) for row in samples])
+            found = sweep(luma, present, key)[top - y0:bottom - y0, left - x0:right - x0]
             cells[top // cell:-(-bottom // cell), left // cell:-(-right // cell)] = cell_grid(found, cell)
     layout = Layout((rows, cols, height, width), sample_bits, key, step, cell, best_disparity_exponent(cells),
                     present)
