@@ -28,6 +28,7 @@ length + JSON). Sections: disparity, key view, residuals.
 import dataclasses
 import decimal
 import math
+import os
 import struct
 
 import numpy as np
@@ -554,21 +555,37 @@ class SynthesisLightFieldCodec(Codec):
         return layout, naming
 
 
-def fit(data, out):
+def fit(data, out, model_id=None, folders=(), start=None):
     """Fit the entropy model's scales on the training light fields of ``data``
-    (datasets.lightfields: HCI cotton, and dino's 33 views with the others absent) at
-    every rate's step, and save them as a model file."""
+    (datasets.lightfields: HCI cotton, and dino's 33 views with the others absent) and the
+    light fields in ``folders`` at every rate's step, and save them as a model file: as
+    lightfield-v2 sends its integers (floats), or, with ``model_id``, as that integer
+    model's encoder chooses them (its layout, rate-distortion quantization and block
+    choices) under the tables of model ``start``, rounded to integer tables."""
     from datasets.lightfields import training_light_fields
+    from omnicodec import zoo
+    from omnicodec.io.lightfield import read_lightfield
 
+    light_fields = dict(training_light_fields(data))
+    light_fields.update((os.path.basename(os.path.normpath(folder)), read_lightfield(folder).views)
+                        for folder in folders)
     statistics = view_coding.Statistics()
-    collector = ViewEntropyModel()
-    for name, raw in training_light_fields(data).items():
+    codec = model_id and SynthesisLightFieldCodec(zoo.resolve("lightfield", model_id), "rans")
+    for name, raw in light_fields.items():
         for step in RATE_STEPS:
-            layout, cells = analyse(raw, step)  # lightfield-v2's level ratio
-            SynthesisCoder(collector, layout).run(raw, cells, [{"collect": statistics}] * 2)
+            if codec:  # the encoder's own choices run where there is a writer; collect takes the integers
+                layout, cells = codec.analyse(raw, step)
+                io = {"writer": binary_writer("rans"), "collect": statistics}
+                SynthesisCoder(codec.load_network(start), layout).run(raw, cells, [io, io])
+            else:
+                layout, cells = analyse(raw, step)  # lightfield-v2's level ratio
+                SynthesisCoder(ViewEntropyModel(), layout).run(raw, cells, [{"collect": statistics}] * 2)
             print(f"{name}: step {step} collected", flush=True)
     model = view_coding.fit(statistics)
-    torch.save({"config": model.config, "state_dict": model.state_dict()}, out)
+    if codec:
+        synthesis_integer.save_tables(IntegerViewEntropyModel.rounded(model), out)
+    else:
+        torch.save({"config": model.config, "state_dict": model.state_dict()}, out)
 
 
 def main(argv=None):
@@ -577,8 +594,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Fit the light-field synthesis codec's entropy model.")
     parser.add_argument("--data", default="../shared/data")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--model", help="collect the integers as this integer model's encoder sends them, and "
+                                        "write integer tables")
+    parser.add_argument("--start", help="with --model: the model whose tables the encoder chooses under "
+                                        "(default: --model's own)")
+    parser.add_argument("--more", nargs="*", default=(), metavar="FOLDER", help="more light fields to fit on")
     args = parser.parse_args(argv)
-    fit(args.data, args.out)
+    fit(args.data, args.out, args.model, args.more, args.start)
     return 0
 
 

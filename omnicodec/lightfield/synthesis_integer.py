@@ -408,12 +408,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     from omnicodec import catalogue
 
-    model = view_coding.IntegerViewEntropyModel.rounded(catalogue.build(args.base, view_coding.ViewEntropyModel))
-    # Stored as int16 (every index fits): a quarter of the file; loading widens them.
+    save_tables(view_coding.IntegerViewEntropyModel.rounded(catalogue.build(args.base, view_coding.ViewEntropyModel)),
+                args.out)
+    print(f"wrote {args.out}")
+
+
+def save_tables(model, out):
+    """Save an IntegerViewEntropyModel's tables as a model file, the scale indices as int16
+    (every index fits): a quarter of the file; loading widens them."""
     state = {name: value.to(torch.int16) if name == "scale_indices" else value
              for name, value in model.state_dict().items()}
-    torch.save({"config": model.config, "state_dict": state}, args.out)
-    print(f"wrote {args.out}")
+    torch.save({"config": model.config, "state_dict": state}, out)
 
 
 if __name__ == "__main__":
