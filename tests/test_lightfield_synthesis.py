@@ -411,6 +411,9 @@ def test_rate_distortion_quantization_trades_error_for_bits():
 def test_tiles_cover_the_view_row_by_row():
     assert synthesis.tiles(40, 56, 0) == [(0, 40, 0, 56)]
     assert synthesis.tiles(40, 56, 32) == [(0, 32, 0, 32), (0, 32, 32, 56), (32, 40, 0, 32), (32, 40, 32, 56)]
+    assert synthesis.tiles(383, 552, 512) == [(0, 383, 0, 552)]  # no more pixels than a tile: one
+    assert synthesis.tiles(520, 1100, 512) == [(top, bottom, left, right) for top, bottom in ((0, 272), (272, 520))
+                                               for left, right in ((0, 368), (368, 736), (736, 1100))]
 
 
 @pytest.mark.parametrize("engine", ["rans", "torchac"])

@@ -243,10 +243,16 @@ def sweep(luma_views, present, key):
 
 def tiles(height, width, tile):
     """The (top, bottom, left, right) pixel bounds of the tiles a view is coded in, row by
-    row: ``tile`` x ``tile`` pixels (a multiple of 16, so that disparity cells and
-    transform blocks never straddle two tiles; the last row and column of tiles take what
-    is left), or the whole view for ``tile`` 0."""
-    tile_h, tile_w = (tile or height), (tile or width)
+    row: the whole view if it holds no more pixels than a ``tile`` x ``tile`` square (or
+    ``tile`` is 0), else as many rows and columns of tiles as sides of ``tile`` pixels
+    take, as even as multiples of 16 pixels make them (so that disparity cells and
+    transform blocks never straddle two tiles; the last row and column take what is left).
+    Tile edges cost bits (the warps see nothing beyond them): a 383 x 552 Lytro view is
+    one tile, not one of 512 and a strip of 40."""
+    if not tile or height * width <= tile * tile:
+        return [(0, height, 0, width)]
+    tile_h = -(-height // -(-height // tile) // 16) * 16
+    tile_w = -(-width // -(-width // tile) // 16) * 16
     return [(top, min(top + tile_h, height), left, min(left + tile_w, width))
             for top in range(0, height, tile_h) for left in range(0, width, tile_w)]
 

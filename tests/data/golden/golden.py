@@ -90,7 +90,6 @@ LATER_CASES = [
     ("lightfield_v6_5x5_r3.ocz", "plane_5x5.npy", "lightfield-v6", "rans", {"rate": 3}),
     ("lightfield_v6_5x5_r7.ocz", "plane_5x5.npy", "lightfield-v6", "torchac", {"rate": 7}),
     ("lightfield_v6_r6.ocz", "plane_9x9.npy", "lightfield-v6", "rans", {"rate": 6}),
-    ("lightfield_v6_wide_r5.ocz", "plane_wide_3x3.npy", "lightfield-v6", "rans", {"rate": 5}),
     ("lidar_v3.ocz", "sweep_synthetic.ply", "lidar-v3", "rans", {"voxel_size": 0.001}),
     ("lidar_v3_intensity.ocz", "sweep_synthetic_intensity.ply", "lidar-v3", "torchac", {"voxel_size": 0.001}),
     ("lidar_v4.ocz", "sweep_synthetic_intensity.ply", "lidar-v4", "rans", {"voxel_size": 0.001}),
