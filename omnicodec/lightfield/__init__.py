@@ -1,10 +1,10 @@
 """Light fields: 4D grids of views, coded by view synthesis or a learned 4D transform.
 
-- ``synthesis``: the default codec (``lightfield-v3``; ``lightfield-v2`` in float): a key
-  view, its disparity, and what warping the key view misses in every other view; it is
-  also the script that fits its entropy scales;
-- ``synthesis_integer``: that codec's decoder in integers (``lightfield-v3``), so its
-  streams decode bit-exactly on every machine, and the script that rounds the tables;
+- ``synthesis``: the default codec (``lightfield-v6``; ``lightfield-v2`` in float): a key
+  view, its disparity, and what warping the key view misses in every other view, coded
+  tile by tile; it is also the script that fits its entropy scales;
+- ``synthesis_integer``: that codec's decoder in integers (``lightfield-v3`` and later),
+  so its streams decode bit-exactly on every machine, and the script that rounds the tables;
 - ``disparity``: the encoder's plane sweep, and the warping and splatting by disparity;
 - ``view_coding``: transform coding of views (the key view, residuals) with a
   context-adaptive entropy model of learned scales;
