@@ -418,11 +418,12 @@ def test_tiles_cover_the_view_row_by_row():
 
 @pytest.mark.parametrize("engine", ["rans", "torchac"])
 def test_tiled_light_fields_decode_exactly(engine):
-    """Views larger than lightfield-v6's tile are coded tile by tile (here tiles of 16 x 32
-    pixels' worth: 32, so a 48 x 64 view holds four)."""
+    """Views of more pixels than lightfield-v6's tile are coded tile by tile (here tiles of
+    32 pixels, so a 48 x 64 view holds four)."""
     import dataclasses
 
     lightfield = LightField(_shifted_views(5, 5, 1.3), Naming("npy"))
+    assert len(synthesis.tiles(48, 64, 32)) == 4
     card = zoo.resolve("lightfield", "lightfield-v6")
     results = []
     for tile in (0, 32):

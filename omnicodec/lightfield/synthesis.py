@@ -251,8 +251,8 @@ def tiles(height, width, tile):
     one tile, not one of 512 and a strip of 40."""
     if not tile or height * width <= tile * tile:
         return [(0, height, 0, width)]
-    tile_h = -(-height // -(-height // tile) // 16) * 16
-    tile_w = -(-width // -(-width // tile) // 16) * 16
+    tile_rows, tile_cols = -(-height // tile), -(-width // tile)
+    tile_h, tile_w = 16 * -(-height // (16 * tile_rows)), 16 * -(-width // (16 * tile_cols))
     return [(top, min(top + tile_h, height), left, min(left + tile_w, width))
             for top in range(0, height, tile_h) for left in range(0, width, tile_w)]
 
@@ -270,14 +270,13 @@ def analyse(raw, step, tile=0):
     key = key_view(present) if present.any() else (rows // 2, cols // 2)
     cells = torch.zeros((-(-height // cell), -(-width // cell)), dtype=torch.int64)
     if present.sum() > 1:
+        margin, scale = SWEEP_MARGIN if tile else 0, 255.0 / ((1 << sample_bits) - 1)
         for top, bottom, left, right in tiles(height, width, tile):
-            margin = SWEEP_MARGIN if tile else 0
             y0, x0 = max(top - margin, 0), max(left - margin, 0)
             part = raw[:, :, y0:bottom + margin, x0:right + margin]
             # torch shares the caller's array where it can (a flipped or read-only one is copied)
             samples = torch.from_numpy(np.require(part, requirements=["C", "W"]) if raw.dtype == np.uint8
                                        else part.astype(np.int32))
-            scale = 255.0 / ((1 << sample_bits) - 1)
             # one row of views at a time in float: a third of the memory of them all in RGB
             luma = torch.stack([disparity.luma(row.to(torch.float32) * scale) for row in samples])
             found = sweep(luma, present, key)[top - y0:bottom - y0, left - x0:right - x0]
@@ -350,6 +349,7 @@ class SynthesisCoder:
     def __init__(self, model, layout, progress=None):
         self.model, self.layout, self.progress = model, layout, progress
         self.arithmetic = None  # the tile's (run)
+        self.ticks = int(layout.present.sum()) * len(tiles(*layout.shape[2:], layout.tile))  # views x tiles
         no_offsets = torch.zeros((view_coding.PLANES, view_coding.BANDS), dtype=torch.int64)
         self.offsets = dict.fromkeys(view_coding.KINDS, no_offsets)  # the last view's of each kind
 
@@ -424,7 +424,7 @@ class SynthesisCoder:
 
     def _tick(self):
         if self.progress:
-            self.progress(1, int(self.layout.present.sum()) * len(tiles(*self.layout.shape[2:], self.layout.tile)))
+            self.progress(1, self.ticks)
 
 
 _HEADER = struct.Struct("<4IB2HfBh")  # U, V, H, W, sample bits, key u, v, step, cell, exponent
@@ -576,13 +576,14 @@ def fit(data, out, model_id=None, folders=(), start=None):
     light_fields.update((os.path.basename(os.path.normpath(folder)), read_lightfield(folder).views)
                         for folder in folders)
     statistics = view_coding.Statistics()
-    codec = model_id and SynthesisLightFieldCodec(zoo.resolve("lightfield", model_id), "rans")
+    codec = SynthesisLightFieldCodec(zoo.resolve("lightfield", model_id), "rans") if model_id else None
+    tables = codec.load_network(start) if codec else None
     for name, raw in light_fields.items():
         for step in RATE_STEPS:
             if codec:  # the encoder's own choices run where there is a writer; collect takes the integers
                 layout, cells = codec.analyse(raw, step)
                 io = {"writer": binary_writer("rans"), "collect": statistics}
-                SynthesisCoder(codec.load_network(start), layout).run(raw, cells, [io, io])
+                SynthesisCoder(tables, layout).run(raw, cells, [io, io])
             else:
                 layout, cells = analyse(raw, step)  # lightfield-v2's level ratio
                 SynthesisCoder(ViewEntropyModel(), layout).run(raw, cells, [{"collect": statistics}] * 2)

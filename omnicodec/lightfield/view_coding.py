@@ -480,8 +480,8 @@ def choose_scale_offsets(model, q, kind, feature, previous, every=2):
     """The encoder's scale offsets for a view's integers ``q``: for each plane and band the
     offset of fewest bits, its change from ``previous`` counted, or ``previous`` itself
     where sending changes would cost more than it saves. The bits are counted on every
-    ``every``-th block of every ``every``-th row (their contexts as if the others were not
-    there) and scaled up: a quarter of the work for nearly the same offsets."""
+    ``every``-th row of blocks (their contexts as if the other rows were not there) and
+    scaled up: at 2, half the work for nearly the same offsets."""
     counter = _OffsetCosts(model)
     model.code(q[:, ::every].clone(), kind, feature[:, ::every], collect=counter)
     sampled = q[0, ::every, :, 0].numel() / q[0, ..., 0].numel()
